@@ -1,0 +1,14 @@
+"""CheckShared / CheckBackup: is the copy available, and if not, how long to wait."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from rds_xacct import steps
+from rds_xacct.observability import task_handler
+from rds_xacct.settings import Settings
+
+
+@task_handler("CheckCopy")
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return steps.check_copy(event["state"], event["which"], settings=Settings.from_env())

@@ -1,0 +1,14 @@
+"""CopyBackup: In the backup account, copy the shared copy with the backup key."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from rds_xacct import steps
+from rds_xacct.observability import task_handler
+from rds_xacct.settings import Settings
+
+
+@task_handler("CopyBackup")
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return steps.copy_backup(event, settings=Settings.from_env())

@@ -1,0 +1,14 @@
+"""DeleteShared: Delete the intermediate copy in the main account."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from rds_xacct import steps
+from rds_xacct.observability import task_handler
+from rds_xacct.settings import Settings
+
+
+@task_handler("DeleteShared")
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return steps.delete_shared(event, settings=Settings.from_env())

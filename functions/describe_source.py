@@ -1,0 +1,16 @@
+"""DescribeSource: read the event and the source snapshot, decide what the run does."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from rds_xacct import steps
+from rds_xacct.observability import task_handler
+from rds_xacct.settings import Settings
+
+
+@task_handler("DescribeSource")
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return steps.describe_source(
+        event["event"], execution_arn=event["executionArn"], settings=Settings.from_env()
+    )

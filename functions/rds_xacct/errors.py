@@ -1,0 +1,73 @@
+"""Exceptions the handlers raise. Each class name is an error name the state machine acts on.
+
+A handler never returns an error object: it raises one of these, Lambda reports the class name
+as `errorType`, and the ASL's `Retry`/`Catch` `ErrorEquals` lists these names. The message is
+what an operator reads in the failure notification, so it says what happened and what to do.
+"""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base class: a condition this app recognises. Not caught by name in the ASL."""
+
+
+# --- Retried by the state machine ---------------------------------------------------------------
+class SnapshotNotReady(PipelineError):
+    """The snapshot exists but is not `available` yet (retried with backoff)."""
+
+
+class Throttled(PipelineError):
+    """An AWS API kept throttling after the SDK's own retries (retried with backoff)."""
+
+
+# --- Not retried: they end the run (after cleanup) ----------------------------------------------
+class UnsupportedEvent(PipelineError):
+    """The input is not an event this app handles, or lacks the fields it needs."""
+
+
+class SnapshotNotFound(PipelineError):
+    """A snapshot the run needs does not exist (or is not shared with the caller)."""
+
+
+class SnapshotFailed(PipelineError):
+    """A snapshot is in a failed state, or a copy failed."""
+
+
+class SnapshotNotOwned(PipelineError):
+    """A snapshot with the name this app would use exists but was not made by this app for this
+    source. The app leaves it alone."""
+
+
+class KeyNotAccessible(PipelineError):
+    """RDS could not use the KMS key (missing key, disabled key, or a key policy/grant gap)."""
+
+
+class AccessDenied(PipelineError):
+    """An IAM permission is missing, or the backup-account role cannot be assumed."""
+
+
+class QuotaExceeded(PipelineError):
+    """The account's manual snapshot quota is reached."""
+
+
+class CopyTimedOut(PipelineError):
+    """A copy did not become available within the copy deadline."""
+
+
+class AwsError(PipelineError):
+    """Any other AWS error, with the service's code and message."""
+
+
+RETRYABLE: tuple[type[PipelineError], ...] = (SnapshotNotReady, Throttled)
+TERMINAL: tuple[type[PipelineError], ...] = (
+    UnsupportedEvent,
+    SnapshotNotFound,
+    SnapshotFailed,
+    SnapshotNotOwned,
+    KeyNotAccessible,
+    AccessDenied,
+    QuotaExceeded,
+    CopyTimedOut,
+    AwsError,
+)

@@ -1,0 +1,99 @@
+"""The Notify step: build the run's summary and send it to SNS and Slack.
+
+Runs that end by themselves (succeeded, failed, skipped) call this from the state machine.
+Runs that are stopped from outside (timed out, aborted) cannot: an EventBridge rule on
+`Step Functions Execution Status Change` for those two statuses calls it instead, cleans up what
+the stopped run left, and reports. Each terminal outcome so gives exactly one notification.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from rds_xacct import notify, steps
+from rds_xacct.errors import PipelineError
+from rds_xacct.observability import logger, metrics
+from rds_xacct.settings import Settings
+from rds_xacct.summary import OUTCOMES, build_summary
+
+STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
+STOPPED_STATUSES = {"TIMED_OUT": "timed-out", "ABORTED": "aborted"}
+
+
+def send(
+    summary: dict[str, Any], settings: Settings, *, sleep: Callable[[float], None] | None = None
+) -> dict[str, Any]:
+    """Send one SNS message and, if configured, one Slack message. Returns what was delivered."""
+    delivered: dict[str, Any] = {"sns": None, "slack": None}
+    if settings.topic_arn:
+        delivered["sns"] = notify.publish_sns(settings.topic_arn, summary)
+    if settings.slack_parameter:
+        webhook = notify.slack_webhook(settings.slack_parameter)
+        if webhook is None:
+            delivered["slack"] = "not delivered: the webhook parameter could not be read"
+        else:
+            result = notify.post_slack(webhook, notify.slack_blocks(summary), sleep=sleep)
+            delivered["slack"] = (
+                f"delivered after {result.attempts} attempt(s)"
+                if result.delivered
+                else f"not delivered after {result.attempts} attempt(s): {result.detail}"
+            )
+            if not result.delivered:
+                logger.error(f"Slack notification not delivered: {notify.redact(result.detail)}")
+                metrics.add_metric(name="SlackDeliveryFailed", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=f"Run-{summary['outcome']}", unit=MetricUnit.Count, value=1)
+    logger.info("Run summary", extra={"summary": summary, "delivered": delivered})
+    return delivered
+
+
+def report_run(
+    event: dict[str, Any], *, settings: Settings, now: Callable[[], datetime] = steps.utc_now
+) -> dict[str, Any]:
+    """Notify for a run that reached its own end; returns the summary (the run's output)."""
+    outcome = event["outcome"]
+    if outcome not in OUTCOMES:
+        raise ValueError(f"Unknown outcome {outcome!r}")
+    summary = build_summary(
+        event["state"], outcome=outcome, execution_arn=event["executionArn"], now=now()
+    )
+    summary["notifications"] = send(summary, settings)
+    return summary
+
+
+def report_stopped(
+    event: dict[str, Any], *, settings: Settings, now: Callable[[], datetime] = steps.utc_now
+) -> dict[str, Any]:
+    """Clean up after, and notify for, a run that timed out or was aborted."""
+    detail = event.get("detail") or {}
+    outcome = STOPPED_STATUSES.get(str(detail.get("status")))
+    execution_arn = str(detail.get("executionArn", ""))
+    if outcome is None:
+        return {"ignored": f"status {detail.get('status')!r} is reported by the run itself"}
+    state: dict[str, Any] = {}
+    problems: list[str] = []
+    try:
+        source_event = json.loads(detail.get("input") or "null")
+        state = steps.describe_source(
+            source_event, execution_arn=execution_arn, settings=settings, now=now
+        )
+        state["cleanup"] = steps.cleanup(state, settings=settings)
+    except (PipelineError, ValueError) as error:
+        problems.append(f"could not clean up after the stopped run: {error}")
+    if problems:
+        cleanup = state.setdefault("cleanup", {"actions": [], "problems": []})
+        cleanup["problems"] = [*cleanup.get("problems", []), *problems]
+    summary = build_summary(state, outcome=outcome, execution_arn=execution_arn, now=now())
+    summary["notifications"] = send(summary, settings)
+    return summary
+
+
+def handle(event: dict[str, Any], *, settings: Settings) -> dict[str, Any]:
+    """Dispatch the Notify function's two kinds of input."""
+    if event.get("detail-type") == STATUS_CHANGE_DETAIL_TYPE:
+        return report_stopped(event, settings=settings)
+    return report_run(event, settings=settings)

@@ -1,0 +1,90 @@
+"""The deployment's settings, read from the functions' environment (set by template.yaml)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from rds_xacct.constants import MAX_RETENTION_DAYS
+from rds_xacct.errors import PipelineError
+
+ENV_BACKUP_ACCOUNT_ID = "BACKUP_ACCOUNT_ID"
+ENV_BACKUP_KMS_KEY_ARN = "BACKUP_KMS_KEY_ARN"
+ENV_BACKUP_ROLE_ARN = "BACKUP_ROLE_ARN"
+ENV_RETENTION_DAYS = "RETENTION_DAYS"
+ENV_INCLUDE = "INCLUDE_DATABASES"
+ENV_EXCLUDE = "EXCLUDE_DATABASES"
+ENV_SELECTION_TAG = "SELECTION_TAG"
+ENV_TOPIC_ARN = "NOTIFY_TOPIC_ARN"
+ENV_SLACK_PARAMETER = "SLACK_WEBHOOK_PARAMETER"
+
+_ACCOUNT = re.compile(r"^\d{12}$")
+_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-)?[0-9a-f-]{32,36}$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+
+
+class ConfigurationError(PipelineError):
+    """The deployment's settings are missing or invalid."""
+
+
+def _patterns(value: str | None) -> tuple[str, ...]:
+    return tuple(p.strip() for p in (value or "").split(",") if p.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    backup_account_id: str
+    backup_kms_key_arn: str
+    backup_role_arn: str
+    retention_days: int
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    selection_tag: tuple[str, str] | None = None
+    topic_arn: str | None = None
+    slack_parameter: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        account = env.get(ENV_BACKUP_ACCOUNT_ID, "")
+        key = env.get(ENV_BACKUP_KMS_KEY_ARN, "")
+        role = env.get(ENV_BACKUP_ROLE_ARN, "")
+        problems = []
+        if not _ACCOUNT.match(account):
+            problems.append(f"{ENV_BACKUP_ACCOUNT_ID} must be a 12-digit account id")
+        if not _KEY_ARN.match(key):
+            problems.append(f"{ENV_BACKUP_KMS_KEY_ARN} must be a full KMS key ARN")
+        elif key.split(":")[4] != account:
+            problems.append(f"{ENV_BACKUP_KMS_KEY_ARN} must be a key in the backup account")
+        if not _ROLE_ARN.match(role):
+            problems.append(f"{ENV_BACKUP_ROLE_ARN} must be an IAM role ARN")
+        elif role.split(":")[4] != account:
+            problems.append(f"{ENV_BACKUP_ROLE_ARN} must be a role in the backup account")
+        try:
+            retention = int(env.get(ENV_RETENTION_DAYS, "1"))
+        except ValueError:
+            retention = -1
+        if not 0 <= retention <= MAX_RETENTION_DAYS:
+            problems.append(f"{ENV_RETENTION_DAYS} must be a whole number from 0 to 364")
+        selection = env.get(ENV_SELECTION_TAG, "").strip()
+        selection_tag = None
+        if selection:
+            tag_key, sep, tag_value = selection.partition("=")
+            if not sep or not tag_key.strip():
+                problems.append(f"{ENV_SELECTION_TAG} must read key=value")
+            selection_tag = (tag_key.strip(), tag_value.strip())
+        if problems:
+            raise ConfigurationError("Invalid settings: " + "; ".join(problems))
+        return cls(
+            backup_account_id=account,
+            backup_kms_key_arn=key,
+            backup_role_arn=role,
+            retention_days=retention,
+            include=_patterns(env.get(ENV_INCLUDE)),
+            exclude=_patterns(env.get(ENV_EXCLUDE)),
+            selection_tag=selection_tag,
+            topic_arn=env.get(ENV_TOPIC_ARN) or None,
+            slack_parameter=env.get(ENV_SLACK_PARAMETER) or None,
+        )

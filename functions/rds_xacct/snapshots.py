@@ -1,0 +1,234 @@
+"""One interface over DB snapshots and DB cluster snapshots.
+
+RDS has two parallel APIs (`CopyDBSnapshot` / `CopyDBClusterSnapshot`, ...); everything above
+this module works with `Snapshot` and `SnapshotApi` and never asks which kind it has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from rds_xacct import errors
+from rds_xacct.aws import aws_call
+from rds_xacct.constants import FAILED_STATUSES, STATUS_AVAILABLE
+
+if TYPE_CHECKING:
+    from mypy_boto3_rds import RDSClient
+
+Kind = Literal["db", "cluster"]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the app needs to know about one snapshot."""
+
+    kind: Kind
+    identifier: str
+    arn: str
+    database: str
+    engine: str
+    status: str
+    created_at: datetime | None
+    encrypted: bool
+    kms_key_id: str | None
+    size_gib: int
+    percent: int
+    snapshot_type: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def available(self) -> bool:
+        return self.status == STATUS_AVAILABLE
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILED_STATUSES
+
+    @property
+    def account(self) -> str:
+        return self.arn.split(":")[4]
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON the state machine carries for this snapshot."""
+        return {
+            "arn": self.arn,
+            "id": self.identifier,
+            "kind": self.kind,
+            "account": self.account,
+            "status": self.status,
+            "percent": self.percent,
+            "sizeGiB": self.size_gib,
+            "encrypted": self.encrypted,
+            "kmsKeyId": self.kms_key_id,
+            "createdAt": iso(self.created_at) if self.created_at else None,
+        }
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 UTC with a Z, to the second: the format of every time this app writes."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> datetime:
+    """Read a time written by `iso` (or any ISO 8601 time with an offset)."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _tags(tag_list: list[Any] | None) -> dict[str, str]:
+    return {t["Key"]: t.get("Value", "") for t in tag_list or []}
+
+
+def _tag_list(tags: dict[str, str]) -> list[Any]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+class SnapshotApi:
+    """Describe, copy, share and delete snapshots of one kind with one RDS client."""
+
+    def __init__(self, client: RDSClient, kind: Kind) -> None:
+        self.client = client
+        self.kind = kind
+        self.noun = "DB cluster snapshot" if kind == "cluster" else "DB snapshot"
+
+    # -- reading ---------------------------------------------------------------------------
+    def _from_response(self, raw: Any) -> Snapshot:
+        if self.kind == "cluster":
+            return Snapshot(
+                kind="cluster",
+                identifier=raw["DBClusterSnapshotIdentifier"],
+                arn=raw["DBClusterSnapshotArn"],
+                database=raw.get("DBClusterIdentifier", ""),
+                engine=raw.get("Engine", ""),
+                status=raw.get("Status", "unknown"),
+                created_at=raw.get("SnapshotCreateTime"),
+                encrypted=bool(raw.get("StorageEncrypted")),
+                kms_key_id=raw.get("KmsKeyId"),
+                size_gib=int(raw.get("AllocatedStorage") or 0),
+                percent=int(raw.get("PercentProgress") or 0),
+                snapshot_type=raw.get("SnapshotType", ""),
+                tags=_tags(raw.get("TagList")),
+            )
+        return Snapshot(
+            kind="db",
+            identifier=raw["DBSnapshotIdentifier"],
+            arn=raw["DBSnapshotArn"],
+            database=raw.get("DBInstanceIdentifier", ""),
+            engine=raw.get("Engine", ""),
+            status=raw.get("Status", "unknown"),
+            created_at=raw.get("SnapshotCreateTime"),
+            encrypted=bool(raw.get("Encrypted")),
+            kms_key_id=raw.get("KmsKeyId"),
+            size_gib=int(raw.get("AllocatedStorage") or 0),
+            percent=int(raw.get("PercentProgress") or 0),
+            snapshot_type=raw.get("SnapshotType", ""),
+            tags=_tags(raw.get("TagList")),
+        )
+
+    def find(self, identifier: str) -> Snapshot | None:
+        """The snapshot with this identifier or ARN, with its tags; None if there is none."""
+        try:
+            with aws_call(f"Describing {self.noun} {identifier}"):
+                if self.kind == "cluster":
+                    found: list[Any] = list(
+                        self.client.describe_db_cluster_snapshots(
+                            DBClusterSnapshotIdentifier=identifier
+                        )["DBClusterSnapshots"]
+                    )
+                else:
+                    found = list(
+                        self.client.describe_db_snapshots(DBSnapshotIdentifier=identifier)[
+                            "DBSnapshots"
+                        ]
+                    )
+        except errors.SnapshotNotFound:
+            return None
+        if not found:
+            return None
+        snapshot = self._from_response(found[0])
+        if "TagList" not in found[0]:
+            snapshot = self._with_tags(snapshot)
+        return snapshot
+
+    def get(self, identifier: str) -> Snapshot:
+        """Like `find`, but a missing snapshot raises `SnapshotNotFound`."""
+        snapshot = self.find(identifier)
+        if snapshot is None:
+            raise errors.SnapshotNotFound(f"The {self.noun} {identifier} does not exist")
+        return snapshot
+
+    def _with_tags(self, snapshot: Snapshot) -> Snapshot:
+        with aws_call(f"Listing the tags of {snapshot.arn}"):
+            tag_list = self.client.list_tags_for_resource(ResourceName=snapshot.arn)["TagList"]
+        return Snapshot(**{**snapshot.__dict__, "tags": _tags(list(tag_list))})
+
+    # -- writing ---------------------------------------------------------------------------
+    def copy(self, *, source: str, target: str, kms_key_id: str, tags: dict[str, str]) -> Snapshot:
+        """Start a copy of `source` (identifier or ARN) named `target`, encrypted with the key."""
+        with aws_call(f"Copying {self.noun} {source} to {target}"):
+            if self.kind == "cluster":
+                raw: Any = self.client.copy_db_cluster_snapshot(
+                    SourceDBClusterSnapshotIdentifier=source,
+                    TargetDBClusterSnapshotIdentifier=target,
+                    KmsKeyId=kms_key_id,
+                    Tags=_tag_list(tags),
+                )["DBClusterSnapshot"]
+            else:
+                raw = self.client.copy_db_snapshot(
+                    SourceDBSnapshotIdentifier=source,
+                    TargetDBSnapshotIdentifier=target,
+                    KmsKeyId=kms_key_id,
+                    Tags=_tag_list(tags),
+                )["DBSnapshot"]
+        snapshot = self._from_response(raw)
+        return Snapshot(**{**snapshot.__dict__, "tags": {**snapshot.tags, **tags}})
+
+    def share(self, identifier: str, account_id: str) -> None:
+        """Let `account_id` copy the snapshot (the `restore` attribute)."""
+        with aws_call(f"Sharing {self.noun} {identifier} with account {account_id}"):
+            if self.kind == "cluster":
+                self.client.modify_db_cluster_snapshot_attribute(
+                    DBClusterSnapshotIdentifier=identifier,
+                    AttributeName="restore",
+                    ValuesToAdd=[account_id],
+                )
+            else:
+                self.client.modify_db_snapshot_attribute(
+                    DBSnapshotIdentifier=identifier,
+                    AttributeName="restore",
+                    ValuesToAdd=[account_id],
+                )
+
+    def shared_with(self, identifier: str) -> list[str]:
+        """The accounts the snapshot is shared with."""
+        with aws_call(f"Reading the attributes of {self.noun} {identifier}"):
+            if self.kind == "cluster":
+                result: Any = self.client.describe_db_cluster_snapshot_attributes(
+                    DBClusterSnapshotIdentifier=identifier
+                )["DBClusterSnapshotAttributesResult"]
+                attributes = result.get("DBClusterSnapshotAttributes", [])
+            else:
+                result = self.client.describe_db_snapshot_attributes(
+                    DBSnapshotIdentifier=identifier
+                )["DBSnapshotAttributesResult"]
+                attributes = result.get("DBSnapshotAttributes", [])
+        return [
+            value
+            for attribute in attributes
+            if attribute.get("AttributeName") == "restore"
+            for value in attribute.get("AttributeValues", [])
+        ]
+
+    def delete(self, identifier: str) -> bool:
+        """Delete the snapshot; False if it was already gone."""
+        try:
+            with aws_call(f"Deleting {self.noun} {identifier}"):
+                if self.kind == "cluster":
+                    self.client.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier=identifier)
+                else:
+                    self.client.delete_db_snapshot(DBSnapshotIdentifier=identifier)
+        except errors.SnapshotNotFound:
+            return False
+        return True

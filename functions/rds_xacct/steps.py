@@ -1,0 +1,436 @@
+"""The work of each state of the state machine, as plain functions of the run's state.
+
+The run's state is the JSON the state machine carries between states:
+
+    {"job": {...},          set by DescribeSource
+     "shared": {...},       the intermediate copy in the main account (CopyShared, CheckShared)
+     "backup": {...},       the copy in the backup account (CopyBackup, CheckBackup, DeleteBackup)
+     "error": {...},        set by a Catch: {"Error": name, "Cause": json}
+     "cleanup": {...}}      set by Cleanup
+
+Every function here raises an `errors.PipelineError` subclass for a condition the state machine
+handles, and returns the piece of state its state writes (its `ResultPath`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+
+from rds_xacct import errors
+from rds_xacct.aws import assume_role_session, aws_call, rds_client
+from rds_xacct.constants import (
+    APP_NAME,
+    COPY_DEADLINE_HOURS,
+    MAX_RETENTION_DAYS,
+    POLL_FIRST_SECONDS,
+    POLL_MAX_SECONDS,
+    POLL_MIN_SECONDS,
+    RETENTION_TAG,
+    ROLE_BACKUP,
+    ROLE_SHARED,
+    TAG_APP,
+    TAG_EXECUTION,
+    TAG_EXPIRES_AT,
+    TAG_ROLE,
+    TAG_SOURCE_ACCOUNT,
+    TAG_SOURCE_ARN,
+)
+from rds_xacct.events import SnapshotArn, parse_event
+from rds_xacct.naming import copy_identifier
+from rds_xacct.settings import Settings
+from rds_xacct.snapshots import Kind, Snapshot, SnapshotApi, iso, parse_iso
+
+State = dict[str, Any]
+Clock = Callable[[], datetime]
+
+EXPIRY_GRACE = timedelta(minutes=1)
+"""A backup copy whose expiry is at most this far away is deleted now rather than waited for."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Accounts:
+    """RDS access in both accounts. The backup account is reached through its role, assumed
+    only when a step needs it."""
+
+    settings: Settings
+    execution: str
+    main_session: boto3.Session | None = None
+    _backup: boto3.Session | None = None
+
+    def main(self, kind: Kind) -> SnapshotApi:
+        return SnapshotApi(rds_client(self.main_session), kind)
+
+    def backup(self, kind: Kind) -> SnapshotApi:
+        if self._backup is None:
+            session_name = re.sub(r"[^\w+=,.@-]", "-", f"{APP_NAME}-{self.execution}")
+            self._backup = assume_role_session(self.settings.backup_role_arn, session_name)
+        return SnapshotApi(rds_client(self._backup), kind)
+
+
+# --- Ownership ------------------------------------------------------------------------------
+def app_tags(*, source_arn: str, role: str, execution: str) -> dict[str, str]:
+    """The tags every copy this app makes carries."""
+    return {
+        TAG_APP: APP_NAME,
+        TAG_SOURCE_ARN: source_arn,
+        TAG_SOURCE_ACCOUNT: source_arn.split(":")[4],
+        TAG_ROLE: role,
+        TAG_EXECUTION: execution,
+    }
+
+
+def is_ours(snapshot: Snapshot, *, source_arn: str, role: str) -> bool:
+    """True if this app made the snapshot as the `role` copy of this source."""
+    tags = snapshot.tags
+    return (
+        tags.get(TAG_APP) == APP_NAME
+        and tags.get(TAG_SOURCE_ARN) == source_arn
+        and tags.get(TAG_ROLE) == role
+    )
+
+
+def _not_ours(snapshot: Snapshot, *, where: str, source_arn: str) -> errors.SnapshotNotOwned:
+    return errors.SnapshotNotOwned(
+        f"A snapshot named {snapshot.identifier} already exists in the {where} account "
+        f"({snapshot.arn}) but was not made by {APP_NAME} as a copy of {source_arn} "
+        f"(its tags: {snapshot.tags or 'none'}). It was left alone. Rename or delete it if it is "
+        f"not needed, then start the run again."
+    )
+
+
+# --- DescribeSource -------------------------------------------------------------------------
+def _retention_days(settings: Settings, database_tags: dict[str, str]) -> int:
+    override = database_tags.get(RETENTION_TAG)
+    if override is None:
+        return settings.retention_days
+    try:
+        days = int(override.strip())
+    except ValueError:
+        days = -1
+    if not 0 <= days <= MAX_RETENTION_DAYS:
+        raise errors.UnsupportedEvent(
+            f"The database's {RETENTION_TAG} tag is {override!r}: it must be a whole number of "
+            f"days from 0 (keep for good) to {MAX_RETENTION_DAYS}"
+        )
+    return days
+
+
+def skip_reason(settings: Settings, database: str, database_tags: dict[str, str]) -> str | None:
+    """Why this database is not copied under the deployment's selection, or None."""
+    if settings.include and not any(fnmatch.fnmatchcase(database, p) for p in settings.include):
+        return f"{database} matches none of the included patterns {list(settings.include)}"
+    for pattern in settings.exclude:
+        if fnmatch.fnmatchcase(database, pattern):
+            return f"{database} matches the excluded pattern {pattern!r}"
+    if settings.selection_tag:
+        key, value = settings.selection_tag
+        if database_tags.get(key) != value:
+            return f"{database} does not carry the selection tag {key}={value}"
+    return None
+
+
+def _database_tags(api: SnapshotApi, snapshot: Snapshot) -> dict[str, str]:
+    """Tags of the source database or cluster; empty if it no longer exists."""
+    arn_type = "cluster" if snapshot.kind == "cluster" else "db"
+    parts = snapshot.arn.split(":")
+    arn = ":".join([*parts[:5], arn_type, snapshot.database])
+    try:
+        with aws_call(f"Reading the tags of {arn}"):
+            tag_list = api.client.list_tags_for_resource(ResourceName=arn)["TagList"]
+    except errors.SnapshotNotFound:
+        return {}
+    return {t["Key"]: t.get("Value", "") for t in tag_list}
+
+
+def describe_source(
+    event: Any, *, execution_arn: str, settings: Settings, now: Clock = utc_now
+) -> State:
+    """Read the event and the source snapshot; decide what this run will do."""
+    source_event = parse_event(event)
+    source = source_event.snapshot
+    arn_parts = execution_arn.split(":")
+    region, account = (arn_parts[3], arn_parts[4]) if len(arn_parts) > 4 else ("", "")
+    if (source.region, source.account) != (region, account):
+        raise errors.UnsupportedEvent(
+            f"The snapshot {source.arn} is in account {source.account}, region {source.region}; "
+            f"this deployment copies snapshots of account {account} in {region}"
+        )
+    job: dict[str, Any] = {
+        "execution": arn_parts[-1],
+        "executionArn": execution_arn,
+        "startedAt": iso(now()),
+        "origin": source_event.origin,
+        "eventId": source_event.event_id,
+        "backupAccountId": settings.backup_account_id,
+    }
+    accounts = Accounts(settings, job["execution"])
+    api = accounts.main(source.kind)
+    snapshot = api.get(source.identifier)
+    if snapshot.tags.get(TAG_APP) == APP_NAME:
+        # A native snapshot event about one of this app's own copies: never a new run.
+        return {"job": {**job, "source": {"arn": source.arn}, "skipped": _own_copy(source)}}
+    if snapshot.failed:
+        raise errors.SnapshotFailed(f"The source snapshot {source.arn} is {snapshot.status}")
+    if not snapshot.available:
+        raise errors.SnapshotNotReady(
+            f"The source snapshot {source.arn} is {snapshot.status} ({snapshot.percent}%)"
+        )
+    if snapshot.created_at is None:  # pragma: no cover - RDS sets it once available
+        raise errors.SnapshotNotReady(f"The source snapshot {source.arn} has no creation time")
+
+    database_tags = _database_tags(api, snapshot)
+    source_summary = {
+        **snapshot.summary(),
+        "database": snapshot.database,
+        "engine": snapshot.engine,
+        "region": source.region,
+        "snapshotType": snapshot.snapshot_type,
+    }
+    job.update(
+        source=source_summary,
+        copyId=copy_identifier(
+            source_arn=source.arn,
+            database=snapshot.database or source.identifier,
+            created_at=snapshot.created_at,
+            kind=source.kind,
+        ),
+        skipped=skip_reason(settings, snapshot.database, database_tags),
+    )
+    if job["skipped"] is None:
+        job["retentionDays"] = _retention_days(settings, database_tags)
+    return {"job": job}
+
+
+def _own_copy(source: SnapshotArn) -> str:
+    return f"{source.arn} is a copy made by {APP_NAME}: copies are never copied again"
+
+
+# --- CopyShared ------------------------------------------------------------------------------
+def _kind(state: State) -> Kind:
+    kind: Kind = state["job"]["source"]["kind"]
+    return kind
+
+
+def copy_shared(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
+    """Copy the source in the main account, re-encrypted with the backup account's key."""
+    job = state["job"]
+    source_arn, copy_id = job["source"]["arn"], job["copyId"]
+    api = Accounts(settings, job["execution"]).main(_kind(state))
+    existing = api.find(copy_id)
+    if existing is not None:
+        if not is_ours(existing, source_arn=source_arn, role=ROLE_SHARED):
+            raise _not_ours(existing, where="main", source_arn=source_arn)
+        if existing.failed:
+            raise errors.SnapshotFailed(f"The shared copy {existing.arn} is {existing.status}")
+        # Made by an earlier delivery of the same event: carry on watching it from now.
+        return {**existing.summary(), "copyStartedAt": iso(now()), "adopted": True}
+    created = api.copy(
+        source=job["source"]["id"],
+        target=copy_id,
+        kms_key_id=settings.backup_kms_key_arn,
+        tags=app_tags(source_arn=source_arn, role=ROLE_SHARED, execution=job["execution"]),
+    )
+    return {**created.summary(), "copyStartedAt": iso(now()), "adopted": False}
+
+
+# --- CheckShared / CheckBackup -------------------------------------------------------------
+def poll_wait_seconds(elapsed: float, percent: int) -> int:
+    """Seconds until the next look at a copy in progress.
+
+    With no progress reported yet the wait grows with the time already spent (so a copy of
+    minutes is seen soon and one of hours costs few polls); with progress, it is the estimated
+    time left. Always within [POLL_MIN_SECONDS, POLL_MAX_SECONDS].
+    """
+    if percent <= 0:
+        estimate = max(float(POLL_FIRST_SECONDS), elapsed)
+    else:
+        estimate = elapsed * (100 - percent) / percent
+    return int(min(max(estimate, POLL_MIN_SECONDS), POLL_MAX_SECONDS))
+
+
+def check_copy(state: State, which: str, *, settings: Settings, now: Clock = utc_now) -> State:
+    """Look at a copy in progress: ready, or how long to wait before looking again."""
+    job, summary = state["job"], state[which]
+    accounts = Accounts(settings, job["execution"])
+    api = accounts.main(_kind(state)) if which == "shared" else accounts.backup(_kind(state))
+    where = "main" if which == "shared" else "backup"
+    snapshot = api.find(summary["id"])
+    if snapshot is None:
+        raise errors.SnapshotNotFound(
+            f"The {which} copy {summary['id']} disappeared from the {where} account while it was "
+            f"being made (deleted by someone else?)"
+        )
+    if snapshot.failed:
+        raise errors.SnapshotFailed(
+            f"The {which} copy {snapshot.arn} is {snapshot.status}: RDS could not make the copy"
+        )
+    started = parse_iso(summary["copyStartedAt"])
+    elapsed = (now() - started).total_seconds()
+    result = {**summary, **snapshot.summary(), "polls": int(summary.get("polls", 0)) + 1}
+    if snapshot.available:
+        return {**result, "ready": True, "waitSeconds": 0, "availableAt": iso(now())}
+    if elapsed > COPY_DEADLINE_HOURS * 3600:
+        raise errors.CopyTimedOut(
+            f"The {which} copy {snapshot.arn} is still {snapshot.status} ({snapshot.percent}%) "
+            f"after {elapsed / 3600:.1f} hours (the limit is {COPY_DEADLINE_HOURS} h)"
+        )
+    return {**result, "ready": False, "waitSeconds": poll_wait_seconds(elapsed, snapshot.percent)}
+
+
+# --- Share -------------------------------------------------------------------------------------
+def share(state: State, *, settings: Settings) -> State:
+    """Let the backup account copy the shared copy."""
+    job, summary = state["job"], state["shared"]
+    api = Accounts(settings, job["execution"]).main(_kind(state))
+    snapshot = api.get(summary["id"])
+    if not is_ours(snapshot, source_arn=job["source"]["arn"], role=ROLE_SHARED):
+        raise _not_ours(snapshot, where="main", source_arn=job["source"]["arn"])
+    if not snapshot.available:
+        raise errors.SnapshotNotReady(f"The shared copy {snapshot.arn} is {snapshot.status}")
+    if settings.backup_account_id not in api.shared_with(snapshot.identifier):
+        api.share(snapshot.identifier, settings.backup_account_id)
+    return {**summary, "sharedWith": settings.backup_account_id}
+
+
+# --- CopyBackup ------------------------------------------------------------------------------
+def find_backup(accounts: Accounts, job: dict[str, Any], kind: Kind) -> Snapshot | None:
+    """The backup copy of this source, if this app made it; raises if the name is taken."""
+    api = accounts.backup(kind)
+    existing = api.find(job["copyId"])
+    if existing is not None and not is_ours(
+        existing, source_arn=job["source"]["arn"], role=ROLE_BACKUP
+    ):
+        raise _not_ours(existing, where="backup", source_arn=job["source"]["arn"])
+    return existing
+
+
+def _backup_summary(snapshot: Snapshot, started: datetime, adopted: bool) -> State:
+    return {
+        **snapshot.summary(),
+        "copyStartedAt": iso(started),
+        "expiresAt": snapshot.tags.get(TAG_EXPIRES_AT),
+        "adopted": adopted,
+    }
+
+
+def copy_backup(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
+    """Copy the shared copy into the backup account, encrypted with the backup key."""
+    job, shared = state["job"], state["shared"]
+    kind = _kind(state)
+    accounts = Accounts(settings, job["execution"])
+    existing = find_backup(accounts, job, kind)
+    if existing is not None:
+        if existing.failed:
+            raise errors.SnapshotFailed(f"The backup copy {existing.arn} is {existing.status}")
+        return _backup_summary(existing, now(), adopted=True)
+    started = now()
+    tags = app_tags(source_arn=job["source"]["arn"], role=ROLE_BACKUP, execution=job["execution"])
+    if job["retentionDays"] > 0:
+        tags[TAG_EXPIRES_AT] = iso(started + timedelta(days=job["retentionDays"]))
+    created = accounts.backup(kind).copy(
+        source=shared["arn"],
+        target=job["copyId"],
+        kms_key_id=settings.backup_kms_key_arn,
+        tags=tags,
+    )
+    return _backup_summary(created, started, adopted=False)
+
+
+# --- DeleteShared ----------------------------------------------------------------------------
+def delete_shared(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
+    """Delete the intermediate copy in the main account (it has served its purpose)."""
+    job, summary = state["job"], state["shared"]
+    api = Accounts(settings, job["execution"]).main(_kind(state))
+    snapshot = api.find(summary["id"])
+    if snapshot is None:
+        return {**summary, "deletedAt": iso(now()), "deleted": False}
+    if not is_ours(snapshot, source_arn=job["source"]["arn"], role=ROLE_SHARED):
+        raise _not_ours(snapshot, where="main", source_arn=job["source"]["arn"])
+    deleted = api.delete(snapshot.identifier)
+    return {**summary, "deletedAt": iso(now()), "deleted": deleted}
+
+
+# --- DeleteBackup (after the retention) --------------------------------------------------------
+def delete_backup(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
+    """At the end of the retention, delete the backup copy, unless its tags now say otherwise.
+
+    `action` tells the state machine what happened: `deleted`; `wait` (an operator moved the
+    expiry tag later: wait again until `expiresAt`); `kept` (an operator removed the app tag or
+    the expiry tag: the copy is theirs to keep); `gone` (someone deleted it already).
+    """
+    job, summary = state["job"], state["backup"]
+    kind = _kind(state)
+    api = Accounts(settings, job["execution"]).backup(kind)
+    snapshot = api.find(summary["id"])
+    if snapshot is None:
+        return {**summary, "action": "gone", "note": "The backup copy was already deleted"}
+    if not is_ours(snapshot, source_arn=job["source"]["arn"], role=ROLE_BACKUP):
+        return {
+            **summary,
+            "action": "kept",
+            "note": f"The backup copy no longer carries the {TAG_APP} tag: kept for good",
+        }
+    expires = snapshot.tags.get(TAG_EXPIRES_AT)
+    if not expires:
+        return {
+            **summary,
+            "action": "kept",
+            "note": f"The backup copy has no {TAG_EXPIRES_AT} tag: kept for good",
+        }
+    expires_at = parse_iso(expires)
+    if expires_at > now() + EXPIRY_GRACE:
+        return {**summary, "action": "wait", "expiresAt": iso(expires_at)}
+    api.delete(snapshot.identifier)
+    return {**summary, "action": "deleted", "deletedAt": iso(now())}
+
+
+# --- Cleanup (after a failure) ----------------------------------------------------------------
+def _cleanup_one(api: SnapshotApi, job: dict[str, Any], role: str) -> str | None:
+    snapshot = api.find(job["copyId"])
+    if snapshot is None:
+        return None
+    label = "shared copy" if role == ROLE_SHARED else "backup copy"
+    if not is_ours(snapshot, source_arn=job["source"]["arn"], role=role):
+        return f"left {snapshot.arn}: not made by {APP_NAME} for this source"
+    if snapshot.tags.get(TAG_EXECUTION) != job["execution"]:
+        return f"left {label} {snapshot.arn}: made by run {snapshot.tags.get(TAG_EXECUTION)}"
+    if role == ROLE_BACKUP and snapshot.available:
+        return f"kept {label} {snapshot.arn}: it is complete"
+    api.delete(snapshot.identifier)
+    return f"deleted {label} {snapshot.arn} ({snapshot.status})"
+
+
+def cleanup(state: State, *, settings: Settings) -> State:
+    """After a failure, delete what this run made and did not finish.
+
+    Only copies tagged by this app, for this source, by this very run are deleted; a complete
+    backup copy is always kept. A problem here is reported, not raised, so the failure
+    notification still goes out.
+    """
+    job = state.get("job") or {}
+    if not job.get("copyId"):
+        return {"actions": [], "problems": []}
+    kind = _kind(state)
+    accounts = Accounts(settings, job["execution"])
+    actions: list[str] = []
+    problems: list[str] = []
+    for role, api_for in ((ROLE_SHARED, accounts.main), (ROLE_BACKUP, accounts.backup)):
+        try:
+            action = _cleanup_one(api_for(kind), job, role)
+        except errors.PipelineError as error:
+            problems.append(f"{role} copy {job['copyId']}: {error}")
+        else:
+            if action:
+                actions.append(action)
+    return {"actions": actions, "problems": problems}

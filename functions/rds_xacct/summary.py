@@ -1,0 +1,135 @@
+"""The run summary: what a run did, for operators, notifications and the execution's output."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from rds_xacct.snapshots import iso, parse_iso
+
+OUTCOMES = ("succeeded", "failed", "skipped", "timed-out", "aborted")
+
+_HINTS = {
+    "UnsupportedEvent": "The event is not one this app copies; nothing was made.",
+    "SnapshotNotFound": "A snapshot the run needed is missing; check that the source still exists.",
+    "SnapshotFailed": "RDS reported the snapshot or copy as failed; start the run again.",
+    "SnapshotNotOwned": "A snapshot with the app's name exists but is not the app's; it was left "
+    "alone. Rename or delete it, then start the run again.",
+    "KeyNotAccessible": "Fix the backup key's policy or grants (other/backup-account), then start "
+    "the run again.",
+    "AccessDenied": "Fix the IAM role or trust policy named in the message, then start again.",
+    "QuotaExceeded": "Delete old manual snapshots or raise the quota, then start again.",
+    "CopyTimedOut": "The copy took longer than the deadline; check the RDS console.",
+    "States.Timeout": "A step ran out of time; start the run again.",
+    "ConfigurationError": "Fix the stack's parameters (sam deploy --guided).",
+}
+
+
+def failed_step(state: dict[str, Any]) -> str:
+    """The state that failed, read from which results the run had when it failed: each Task
+    writes its result only when it succeeds."""
+    shared, backup = state.get("shared") or {}, state.get("backup") or {}
+    steps = [
+        ("DescribeSource", "job" in state),
+        ("CopyShared", bool(shared)),
+        ("CheckShared", bool(shared.get("ready"))),
+        ("Share", bool(shared.get("sharedWith"))),
+        ("CopyBackup", bool(backup)),
+        ("CheckBackup", bool(backup.get("ready"))),
+        ("DeleteShared", "deletedAt" in shared),
+    ]
+    for step, done in steps:
+        if not done:
+            return step
+    return "DeleteBackup"
+
+
+def _error(state: dict[str, Any]) -> tuple[str, str]:
+    """(error name, plain message) from a Catch's `{"Error", "Cause"}`."""
+    error = state.get("error") or {}
+    name = str(error.get("Error", "Unknown"))
+    cause = error.get("Cause", "")
+    try:
+        parsed = json.loads(cause) if isinstance(cause, str) and cause.startswith("{") else None
+    except json.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, dict) and "errorMessage" in parsed:
+        return str(parsed.get("errorType", name)), str(parsed["errorMessage"])
+    return name, str(cause or name)
+
+
+def console_url(execution_arn: str) -> str:
+    region = execution_arn.split(":")[3] if execution_arn.count(":") >= 3 else "us-east-1"
+    return (
+        f"https://{region}.console.aws.amazon.com/states/home?region={region}"
+        f"#/v2/executions/details/{execution_arn}"
+    )
+
+
+def _seconds_between(start: str | None, end: str | None) -> int | None:
+    if not start or not end:
+        return None
+    return int((parse_iso(end) - parse_iso(start)).total_seconds())
+
+
+def build_summary(
+    state: dict[str, Any], *, outcome: str, execution_arn: str, now: datetime
+) -> dict[str, Any]:
+    """The summary of a run, from its state when it ended."""
+    job = state.get("job") or {}
+    source = job.get("source") or {}
+    shared = state.get("shared") or {}
+    backup = state.get("backup") or {}
+    started = job.get("startedAt")
+    finished = iso(now)
+    summary: dict[str, Any] = {
+        "outcome": outcome,
+        "execution": {
+            "name": execution_arn.rsplit(":", 1)[-1],
+            "arn": execution_arn,
+            "consoleUrl": console_url(execution_arn),
+        },
+        "origin": job.get("origin"),
+        "source": {
+            key: source.get(key)
+            for key in ("arn", "database", "engine", "kind", "sizeGiB", "createdAt", "encrypted")
+        },
+        "sharedCopy": {
+            key: shared.get(key)
+            for key in ("arn", "sizeGiB", "copyStartedAt", "availableAt", "deletedAt")
+        }
+        if shared
+        else None,
+        "backupCopy": {
+            key: backup.get(key)
+            for key in ("arn", "sizeGiB", "copyStartedAt", "availableAt", "expiresAt", "action")
+        }
+        if backup
+        else None,
+        "expiresAt": backup.get("expiresAt"),
+        "retentionDays": job.get("retentionDays"),
+        "startedAt": started,
+        "finishedAt": finished,
+        "durations": {
+            "sharedCopySeconds": _seconds_between(
+                shared.get("copyStartedAt"), shared.get("availableAt")
+            ),
+            "backupCopySeconds": _seconds_between(
+                backup.get("copyStartedAt"), backup.get("availableAt")
+            ),
+            "totalSeconds": _seconds_between(started, finished),
+        },
+        "skipReason": job.get("skipped"),
+        "failure": None,
+        "cleanup": state.get("cleanup"),
+    }
+    if outcome == "failed":
+        name, message = _error(state)
+        summary["failure"] = {
+            "step": failed_step(state),
+            "error": name,
+            "message": message,
+            "hint": _HINTS.get(name, "See the execution in the console for details."),
+        }
+    return summary

@@ -1,0 +1,14 @@
+"""Share: Share the copy with the backup account."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from rds_xacct import steps
+from rds_xacct.observability import task_handler
+from rds_xacct.settings import Settings
+
+
+@task_handler("Share")
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return steps.share(event, settings=Settings.from_env())
