@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -111,19 +113,31 @@ def aws_call(action: str) -> Iterator[None]:
         raise classify(error, action) from error
 
 
+# One loader for every session: each new session would otherwise parse the service models
+# again (about 80 ms per client), once per invocation for the backup account's session.
+_LOADER = botocore.loaders.create_loader()
+
+
+def new_session(**credentials: str) -> boto3.Session:
+    """A boto3 session (default credentials, or the ones given) sharing the model loader."""
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _LOADER)
+    return boto3.Session(botocore_session=core, **credentials)
+
+
 def rds_client(session: boto3.Session | None = None) -> RDSClient:
     """An RDS client in the main account (default credentials) or a given session."""
-    return (session or boto3.Session()).client("rds", config=SDK_CONFIG)
+    return (session or new_session()).client("rds", config=SDK_CONFIG)
 
 
 def assume_role_session(role_arn: str, session_name: str) -> boto3.Session:
     """A session in the backup account, through its cross-account role."""
-    sts = boto3.client("sts", config=SDK_CONFIG)
+    sts = new_session().client("sts", config=SDK_CONFIG)
     with aws_call(f"Assuming the backup-account role {role_arn}"):
         credentials = sts.assume_role(
             RoleArn=role_arn, RoleSessionName=session_name[:64], DurationSeconds=900
         )["Credentials"]
-    return boto3.Session(
+    return new_session(
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],

@@ -15,11 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import requests
 from aws_lambda_powertools.utilities import parameters
 
-from rds_xacct.aws import SDK_CONFIG, aws_call
+from rds_xacct.aws import SDK_CONFIG, aws_call, new_session
 from rds_xacct.constants import APP_NAME
 
 logger = logging.getLogger(__name__)
@@ -134,7 +133,7 @@ def sns_body(summary: dict[str, Any]) -> str:
 
 def publish_sns(topic_arn: str, summary: dict[str, Any]) -> str:
     """Publish the notification; returns the message id."""
-    sns = boto3.client("sns", config=SDK_CONFIG)
+    sns = new_session().client("sns", config=SDK_CONFIG)
     attributes = {
         "outcome": {"DataType": "String", "StringValue": summary["outcome"]},
         "database": {"DataType": "String", "StringValue": _database(summary)},

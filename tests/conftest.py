@@ -1,0 +1,56 @@
+"""Shared fixtures: fake credentials, no network, and two accounts on moto."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import aws_xray_sdk.core  # noqa: F401 - see below
+import pytest
+from moto import mock_aws
+
+from tests.support.moto_patches import MOTO_CONFIG, MotoPatches, SimClock
+from tests.support.world import REGION, World
+
+# Importing the X-Ray SDK (Powertools' Tracer does, in every handler) creates a UDP socket object
+# for its daemon emitter; nothing is sent while tracing is disabled. It is imported here, while
+# collecting, because pytest-socket refuses any socket creation inside tests.
+
+START = datetime(2026, 11, 24, 2, 30, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and a region; never a real account or a profile."""
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "MOTO_ACCOUNT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "rds-xacct",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def clock() -> Iterator[SimClock]:
+    sim = SimClock(START)
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def patches(clock: SimClock) -> Iterator[MotoPatches]:
+    with mock_aws(config=MOTO_CONFIG), MotoPatches(clock) as installed:
+        yield installed
+
+
+@pytest.fixture
+def world(patches: MotoPatches) -> World:
+    return World.create()

@@ -1,0 +1,64 @@
+"""Load CloudFormation YAML (short-form intrinsics such as `!Ref`, `!Sub`, `!GetAtt`) into
+plain dicts in their long form (`{"Ref": ...}`, `{"Fn::Sub": ...}`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_FUNCTIONS = (
+    "And",
+    "Base64",
+    "Cidr",
+    "Equals",
+    "FindInMap",
+    "GetAZs",
+    "If",
+    "ImportValue",
+    "Join",
+    "Not",
+    "Or",
+    "Select",
+    "Split",
+    "Sub",
+    "Transform",
+    "ToJsonString",
+    "Length",
+)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that understands CloudFormation's short forms."""
+
+
+def _construct(tag: str) -> Any:
+    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type,unused-ignore]
+        if tag == "Ref":
+            return {"Ref": value}
+        if tag == "Condition":
+            return {"Condition": value}
+        if tag == "GetAtt" and isinstance(value, str):
+            return {"Fn::GetAtt": value.split(".", 1)}
+        return {f"Fn::{tag}": value}
+
+    return construct
+
+
+for _name in (*_FUNCTIONS, "GetAtt"):
+    _Loader.add_constructor(f"!{_name}", _construct(_name))
+_Loader.add_constructor("!Ref", _construct("Ref"))
+_Loader.add_constructor("!Condition", _construct("Condition"))
+
+
+def load_cfn_yaml(path: str | Path) -> dict[str, Any]:
+    """The template at `path` as a dict."""
+    loaded: dict[str, Any] = yaml.load(Path(path).read_text(), Loader=_Loader)  # noqa: S506
+    return loaded

@@ -1,0 +1,183 @@
+"""`make demo`: run the product locally on moto and print what happened.
+
+make demo                                   # AWS Backup snapshot of an RDS database
+make demo ARGS="--source aurora"            # AWS Backup snapshot of an Aurora cluster
+make demo ARGS="--source rds-automated"     # native automated DB snapshot
+make demo ARGS="--source rds-manual-cluster"
+make demo ARGS="--event my-event.json"      # any recorded event
+make demo ARGS="--retention 0"              # keep the backup copy for good
+make demo ARGS="--fail-at CopyBackup"       # watch the failure path
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import textwrap
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tests.support.events import DEFAULT_EVENT, EVENTS_DIR, load_event
+from tests.support.simulation import INJECTABLE_STEPS, RunResult, Simulation
+
+SOURCES = {
+    "aws-backup": "aws-backup-rds-completed.json",
+    "aurora": "aws-backup-aurora-completed.json",
+    "rds-automated": "rds-automated-snapshot-created.json",
+    "rds-manual-cluster": "rds-manual-cluster-snapshot-created.json",
+}
+NATIVE_PARAMETERS = {
+    "rds-automated": {"CopyRdsAutomatedSnapshots": "true"},
+    "rds-manual-cluster": {"CopyRdsManualClusterSnapshots": "true"},
+}
+_AUTOMATED = re.compile(r"^rds:(?P<db>.+)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}$")
+
+
+def _time(moment: datetime, start: datetime) -> str:
+    delta = moment - start
+    days, rest = divmod(int(delta.total_seconds()), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"+{days}d {hours:02d}:{minutes:02d}:{seconds:02d}"
+
+
+def prepare_source(sim: Simulation, event: dict[str, Any]) -> None:
+    """Create, in the simulated main account, the database and snapshot the event names."""
+    from rds_xacct.errors import UnsupportedEvent
+    from rds_xacct.events import parse_event
+
+    try:
+        source = parse_event(event)
+    except UnsupportedEvent:
+        return  # the run will say why; nothing to create
+    if source.snapshot.account != "123456789012":
+        return
+    identifier = source.snapshot.identifier
+    if source.database_arn:
+        database = source.database_arn.rsplit(":", 1)[-1]
+    elif match := _AUTOMATED.match(identifier):
+        database = match["db"]
+    else:
+        database = identifier.replace(":", "-")
+    if source.kind == "cluster":
+        sim.world.cluster(database)
+    else:
+        sim.world.database(database)
+    snapshot_type = {"aws-backup": "awsbackup", "rds-automated": "automated"}.get(
+        source.origin, "manual"
+    )
+    sim.world.snapshot(database, identifier, kind=source.kind, snapshot_type=snapshot_type)
+
+
+def print_run(result: RunResult, *, out: Any = sys.stdout) -> None:
+    def say(text: str = "") -> None:
+        print(text, file=out)
+
+    say(f"Rules matched: {', '.join(result.matched_rules) or 'none'}")
+    if result.execution_arn is None:
+        say(f"No run: {result.cause}")
+        return
+    say(f"Execution: {result.execution_arn}")
+    say()
+    say("Timeline (simulated time since the event)")
+    for entry in result.timeline:
+        marker = {"task": "  ", "wait": "..", "error": "!!"}.get(entry.kind, "  ")
+        say(f"{marker} {_time(entry.at, result.started_at)}  {entry.text}")
+        if entry.kind != "wait":
+            say(f"       main:   {', '.join(entry.main) or '-'}")
+            say(f"       backup: {', '.join(entry.backup) or '-'}")
+    say()
+    say(f"States: {' > '.join(result.states)}")
+    say(f"Status: {result.status}" + (f" ({result.error})" if result.error else ""))
+    say()
+    for message in result.sns:
+        say("SNS message")
+        say(f"  Subject: {message['subject']}")
+        attributes = {k: v.get("Value", v) for k, v in (message["attributes"] or {}).items()}
+        say(f"  Attributes: {json.dumps(attributes)}")
+        body = message["message"].split("\n\n--- summary (JSON) ---")[0]
+        say(textwrap.indent(body, "  | "))
+        say()
+    for slack in result.slack:
+        say("Slack message")
+        say(f"  {slack.get('text')}")
+        for block in slack.get("blocks", []):
+            for field in block.get("fields", []):
+                say(textwrap.indent(field["text"].replace("*", ""), "  | "))
+            for element in block.get("elements", []):
+                say(f"  [{element['text']['text']}] {element.get('url', '')}")
+        say()
+    summary = result.summary or (result.output or {}).get("summary")
+    if summary:
+        backup = summary.get("backupCopy") or {}
+        say("Summary")
+        say(f"  outcome:     {summary['outcome']}")
+        say(f"  source:      {summary['source'].get('arn')}")
+        say(f"  backup copy: {backup.get('arn') or '-'}")
+        say(f"  expires:     {summary.get('expiresAt') or 'never'}")
+        say()
+    say(
+        f"Simulated {_time(result.finished_at, result.started_at)}, "
+        f"{result.transitions} states entered, {result.lambda_calls} Lambda invocations."
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--event", help=f"an event JSON file (default: {DEFAULT_EVENT.name})")
+    parser.add_argument("--source", choices=sorted(SOURCES), help="a recorded event of this kind")
+    parser.add_argument("--retention", type=int, default=1, help="RetentionDays (default 1)")
+    parser.add_argument("--fail-at", choices=INJECTABLE_STEPS, help="inject a failure at a step")
+    parser.add_argument("--no-slack", action="store_true", help="deploy without Slack")
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_REGION": "eu-west-1",
+    }.items():
+        os.environ[name] = value
+    os.environ.pop("AWS_PROFILE", None)
+
+    source = args.source or "aws-backup"
+    event_path = Path(args.event) if args.event else EVENTS_DIR / SOURCES[source]
+    event = load_event(event_path)
+    parameters = {"RetentionDays": str(args.retention), **NATIVE_PARAMETERS.get(source, {})}
+    if args.event:
+        parameters.update({name: "true" for extra in NATIVE_PARAMETERS.values() for name in extra})
+
+    began = time.perf_counter()
+    with Simulation(parameters=parameters, slack=not args.no_slack) as sim:
+        print(
+            f"Main account {sim.world.main.client('sts').get_caller_identity()['Account']}, "
+            f"backup account 222222222222 (key and role from other/backup-account via CloudFormation)"
+        )
+        print(f"Event: {event_path.name} ({event.get('detail-type')} from {event.get('source')})")
+        print(
+            f"RetentionDays={args.retention}"
+            + (f", failure injected at {args.fail_at}" if args.fail_at else "")
+        )
+        print()
+        prepare_source(sim, event)
+        if args.fail_at:
+            sim.inject_failure(args.fail_at)
+        result = sim.deliver(event, name="demo-run")
+        print_run(result)
+    print(f"Real time: {time.perf_counter() - began:.1f} s")
+    expected = {"SUCCEEDED", "NOT_STARTED"} if not args.fail_at else {"FAILED"}
+    return 0 if result.status in expected else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

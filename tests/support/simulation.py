@@ -1,0 +1,450 @@
+"""A local run of the whole product on moto: both accounts, the real template, ASL and handlers.
+
+* The backup account's key and role come from `other/backup-account/backup-account.yaml`,
+  created through moto's CloudFormation in the backup account.
+* The main account gets the functions, state machine, topic and rules read from `template.yaml`
+  (`sam_template.load_app`); each Lambda task calls the real handler in-process with the
+  environment the template gives it.
+* An event is matched against the template's rule patterns, then the state machine runs.
+  Wait states, polling and retry backoff run on a simulated clock; copies take simulated minutes.
+
+Used by `make demo` (tests/support/demo.py), the end-to-end tests and `make bench`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import sys
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import responses
+from moto import mock_aws
+from moto.sns.models import sns_backends
+
+from rds_xacct.errors import AwsError
+from tests.support.events import backup_job_event
+from tests.support.moto_patches import (
+    MOTO_CONFIG,
+    MotoPatches,
+    SimClock,
+    event_matches,
+    make_fake_context,
+    wait_for_execution,
+)
+from tests.support.sam_template import BACKUP_TEMPLATE, App, load_app
+from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World, session_in
+
+START = datetime(2026, 11, 24, 2, 30, tzinfo=UTC)
+SLACK_WEBHOOK = "https://hooks.slack.com/services/T000SIMUL/B000SIMUL/simulated-webhook-secret"
+SLACK_PARAMETER = "/rds-xacct/slack-webhook"
+FUNCTIONS_DIR = "functions"
+
+STEP_OF_FUNCTION = {
+    "DescribeSourceFunction": "DescribeSource",
+    "CopySharedFunction": "CopyShared",
+    "ShareFunction": "Share",
+    "CopyBackupFunction": "CopyBackup",
+    "DeleteSharedFunction": "DeleteShared",
+    "DeleteBackupFunction": "DeleteBackup",
+    "CleanupFunction": "Cleanup",
+    "NotifyFunction": "Notify",
+}
+INJECTABLE_STEPS = (
+    "DescribeSource",
+    "CopyShared",
+    "CheckShared",
+    "Share",
+    "CopyBackup",
+    "CheckBackup",
+    "DeleteShared",
+    "DeleteBackup",
+)
+
+
+def step_name(logical_id: str, event: Any) -> str:
+    """The state a function was called for (one function serves CheckShared and CheckBackup)."""
+    if logical_id == "CheckCopyFunction":
+        which = event.get("which") if isinstance(event, dict) else None
+        return "CheckShared" if which == "shared" else "CheckBackup"
+    return STEP_OF_FUNCTION.get(logical_id, logical_id)
+
+
+def load_handler(handler: str) -> Callable[[Any, Any], Any]:
+    module_name, function_name = handler.rsplit(".", 1)
+    module = importlib.import_module(module_name)
+    function: Callable[[Any, Any], Any] = getattr(module, function_name)
+    return function
+
+
+@dataclass
+class Entry:
+    """One line of the timeline."""
+
+    at: datetime
+    kind: str  # "task", "wait", "error", "note"
+    text: str
+    main: list[str] = field(default_factory=list)
+    backup: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    matched_rules: list[str]
+    execution_arn: str | None
+    status: str
+    output: Any
+    error: str | None
+    cause: str | None
+    timeline: list[Entry]
+    sns: list[dict[str, Any]]
+    slack: list[dict[str, Any]]
+    states: list[str]
+    started_at: datetime
+    finished_at: datetime
+    lambda_calls: int
+    transitions: int
+
+    @property
+    def summary(self) -> dict[str, Any] | None:
+        if isinstance(self.output, dict) and "outcome" in self.output:
+            return self.output
+        return None
+
+
+class Simulation:
+    """Two accounts and the deployed app, on moto. Use as a context manager."""
+
+    def __init__(
+        self,
+        *,
+        parameters: dict[str, str] | None = None,
+        slack: bool = True,
+        slack_status: int = 200,
+        start: datetime = START,
+    ) -> None:
+        self.parameters = parameters or {}
+        self.slack = slack
+        self.slack_status = slack_status
+        self.clock = SimClock(start)
+        self._stack = ExitStack()
+        self.timeline: list[Entry] = []
+        self.failures: dict[str, Exception] = {}
+        self.lambda_calls = 0
+        self.world: World
+        self.app: App
+        self.patches: MotoPatches
+        self.sfn: Any
+        self.state_machine_arn = ""
+        self.topic_arn = ""
+
+    # -- set-up --------------------------------------------------------------------------------
+    def __enter__(self) -> Simulation:
+        if FUNCTIONS_DIR not in sys.path:
+            sys.path.insert(0, FUNCTIONS_DIR)
+        self.clock.start()
+        self._stack.callback(self.clock.stop)
+        self._stack.enter_context(mock_aws(config=MOTO_CONFIG))
+        self.patches = self._stack.enter_context(MotoPatches(self.clock))
+        self.patches.simulate_copy_progress()
+        self.clock.on_advance(self._on_advance)
+        if self.slack:
+            self._stack.enter_context(self._slack_mock())
+        try:
+            self._deploy()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    @contextmanager
+    def _slack_mock(self) -> Iterator[None]:
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+            mock.add(responses.POST, SLACK_WEBHOOK, status=self.slack_status, body="ok")
+            self.slack_mock = mock
+            yield
+
+    def _deploy(self) -> None:
+        backup = session_in(BACKUP_ACCOUNT)
+        cfn = backup.client("cloudformation")
+        cfn.create_stack(
+            StackName="rds-xacct-backup-account",
+            TemplateBody=BACKUP_TEMPLATE.read_text(),
+            Parameters=[{"ParameterKey": "MainAccountId", "ParameterValue": MAIN_ACCOUNT}],
+            Capabilities=["CAPABILITY_NAMED_IAM"],
+        )
+        outputs = {
+            o["OutputKey"]: o["OutputValue"]
+            for o in cfn.describe_stacks(StackName="rds-xacct-backup-account")["Stacks"][0][
+                "Outputs"
+            ]
+        }
+        self.world = World(
+            backup_key_arn=outputs["BackupAccountKmsKeyArn"],
+            main=session_in(MAIN_ACCOUNT),
+            backup=backup,
+        )
+        main = self.world.main
+        parameters = {
+            "BackupAccountId": BACKUP_ACCOUNT,
+            "BackupAccountKmsKeyArn": outputs["BackupAccountKmsKeyArn"],
+            "BackupAccountRoleArn": outputs["BackupAccountRoleArn"],
+            **({"SlackWebhookParameterName": SLACK_PARAMETER} if self.slack else {}),
+            **self.parameters,
+        }
+        topic_name = "rds-xacct-notifications"
+        self.topic_arn = main.client("sns").create_topic(Name=topic_name)["TopicArn"]
+        if self.slack:
+            main.client("ssm").put_parameter(
+                Name=SLACK_PARAMETER, Value=SLACK_WEBHOOK, Type="SecureString"
+            )
+        self.app = load_app(
+            parameters,
+            account=MAIN_ACCOUNT,
+            region=REGION,
+            refs={"NotificationTopic": self.topic_arn},
+        )
+        role = main.client("iam").create_role(
+            RoleName="rds-xacct-simulation",
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+        )["Role"]["Arn"]
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as archive:
+            archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
+        lambda_client = main.client("lambda")
+        for spec in self.app.functions.values():
+            lambda_client.create_function(
+                FunctionName=spec.name,
+                Runtime="python3.13",
+                Role=role,
+                Handler=spec.handler,
+                Code={"ZipFile": code.getvalue()},
+                Timeout=spec.timeout,
+                MemorySize=spec.memory,
+                Environment={"Variables": spec.environment},
+            )
+            self.patches.route_lambda(
+                spec.name, self._handler(spec.logical_id, spec.handler), spec.environment
+            )
+        self.sfn = main.client("stepfunctions")
+        self.state_machine_arn = self.sfn.create_state_machine(
+            name=self.app.state_machine_name,
+            definition=json.dumps(self.app.definition),
+            roleArn=role,
+            type="STANDARD",
+        )["stateMachineArn"]
+
+    # -- the source database ---------------------------------------------------------------------
+    def backup_event(
+        self,
+        database: str = "orders-db",
+        *,
+        kind: str = "db",
+        size_gib: int = 20,
+        job_id: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """A database (or Aurora cluster) encrypted with aws/rds, an AWS Backup snapshot of it,
+        and the `Backup Job State Change` event AWS Backup sends for it."""
+        job_id = job_id or str(uuid.uuid5(uuid.NAMESPACE_URL, database))
+        if kind == "cluster":
+            self.world.cluster(database, tags=tags)
+            resource = f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:cluster:{database}"
+        else:
+            self.world.database(database, size_gib=size_gib, tags=tags)
+            resource = f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:db:{database}"
+        snapshot = self.world.backup_snapshot(database, job_id, kind=kind)
+        return backup_job_event(snapshot, resource)
+
+    # -- running ---------------------------------------------------------------------------------
+    def inject_failure(self, step: str, error: Exception | None = None) -> None:
+        """Make the handler of `step` raise (every time) instead of doing its work."""
+        if step not in INJECTABLE_STEPS:
+            raise ValueError(f"Unknown step {step!r}; choose one of {', '.join(INJECTABLE_STEPS)}")
+        self.failures[step] = error or AwsError(
+            f"InternalFailure: failure injected at {step} by the simulation"
+        )
+
+    def _listing(self, account: str) -> list[str]:
+        return [f"{s['id']} ({s['kind']}, {s['status']})" for s in self.world.snapshots(account)]
+
+    def _note(self, kind: str, text: str) -> None:
+        self.timeline.append(
+            Entry(
+                at=self.clock.now(),
+                kind=kind,
+                text=text,
+                main=self._listing(MAIN_ACCOUNT),
+                backup=self._listing(BACKUP_ACCOUNT),
+            )
+        )
+
+    def _on_advance(self, now: datetime) -> None:
+        del now
+
+    def _handler(self, logical_id: str, handler: str) -> Callable[[Any, Any], Any]:
+        real = load_handler(handler)
+
+        def run(event: Any, context: Any) -> Any:
+            step = step_name(logical_id, event)
+            self.lambda_calls += 1
+            failure = self.failures.get(step)
+            try:
+                if failure is not None:
+                    raise failure
+                result = real(event, context)
+            except Exception as error:
+                self._note("error", f"{step} raised {type(error).__name__}: {error}")
+                raise
+            self._note("task", describe_result(step, result))
+            return result
+
+        return run
+
+    def deliver(self, event: dict[str, Any], *, name: str | None = None) -> RunResult:
+        """Deliver an event as EventBridge would: match the rules, start a run, wait for it."""
+        started = self.clock.now()
+        self.timeline = []
+        calls_before = self.lambda_calls
+        sns_before = len(self.sns_messages())
+        slack_before = len(self.slack_messages())
+        matched = [
+            rule for rule, pattern in self.app.rules.items() if event_matches(pattern, event)
+        ]
+        if not matched:
+            return RunResult(
+                matched_rules=[],
+                execution_arn=None,
+                status="NOT_STARTED",
+                output=None,
+                error=None,
+                cause="No rule of template.yaml matches this event: no run starts",
+                timeline=[],
+                sns=[],
+                slack=[],
+                states=[],
+                started_at=started,
+                finished_at=started,
+                lambda_calls=0,
+                transitions=0,
+            )
+        execution_arn = self.sfn.start_execution(
+            stateMachineArn=self.state_machine_arn,
+            name=name or str(uuid.uuid4()),
+            input=json.dumps(event),
+        )["executionArn"]
+        described = wait_for_execution(self.sfn, execution_arn)
+        history = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)[
+            "events"
+        ]
+        states = [
+            e["stateEnteredEventDetails"]["name"]
+            for e in history
+            if "stateEnteredEventDetails" in e
+        ]
+        output = json.loads(described["output"]) if described.get("output") else None
+        return RunResult(
+            matched_rules=matched,
+            execution_arn=execution_arn,
+            status=described["status"],
+            output=output,
+            error=described.get("error"),
+            cause=described.get("cause"),
+            timeline=list(self.timeline),
+            sns=self.sns_messages()[sns_before:],
+            slack=self.slack_messages()[slack_before:],
+            states=states,
+            started_at=started,
+            finished_at=self.clock.now(),
+            lambda_calls=self.lambda_calls - calls_before,
+            transitions=len(states),
+        )
+
+    def stop_run(self, execution_arn: str, status: str) -> dict[str, Any]:
+        """What EventBridge does when a run times out or is aborted: the status-change event goes
+        to the Notify function if the template's rule matches it."""
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Step Functions Execution Status Change",
+            "source": "aws.states",
+            "account": MAIN_ACCOUNT,
+            "time": self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": REGION,
+            "resources": [execution_arn],
+            "detail": {
+                "executionArn": execution_arn,
+                "stateMachineArn": self.state_machine_arn,
+                "name": execution_arn.rsplit(":", 1)[-1],
+                "status": status,
+                "input": self.sfn.describe_execution(executionArn=execution_arn)["input"],
+            },
+        }
+        if not event_matches(self.app.stopped_run_pattern, event):
+            return {"ignored": "the stopped-run rule does not match"}
+        spec = self.app.functions["NotifyFunction"]
+        handler = self._handler("NotifyFunction", spec.handler)
+        with self.patches.environment(spec.environment):
+            result: dict[str, Any] = handler(event, make_fake_context(spec.name))
+        return result
+
+    # -- what was sent ---------------------------------------------------------------------------
+    def sns_messages(self) -> list[dict[str, Any]]:
+        topic = sns_backends[MAIN_ACCOUNT][REGION].topics[self.topic_arn]
+        return [
+            {"id": n[0], "message": n[1], "subject": n[2], "attributes": n[3]}
+            for n in topic.sent_notifications
+        ]
+
+    def slack_messages(self) -> list[dict[str, Any]]:
+        if not self.slack:
+            return []
+        return [
+            json.loads(call.request.body or "{}")
+            for call in self.slack_mock.calls
+            if call.request.url == SLACK_WEBHOOK
+        ]
+
+
+def describe_result(step: str, result: Any) -> str:
+    """One line for the timeline about what a step did."""
+    if not isinstance(result, dict):
+        return f"{step}: {result}"
+    if step == "DescribeSource":
+        job = result.get("job", {})
+        if job.get("skipped"):
+            return f"DescribeSource: skipped: {job['skipped']}"
+        source = job.get("source", {})
+        return (
+            f"DescribeSource: {source.get('database')} ({source.get('engine')}, "
+            f"{source.get('sizeGiB')} GiB, {source.get('kind')}) -> copies named {job.get('copyId')}"
+        )
+    if step in ("CheckShared", "CheckBackup"):
+        if result.get("ready"):
+            return f"{step}: available after {result.get('polls')} look(s)"
+        return f"{step}: {result.get('status')} {result.get('percent')}%, next look in {result.get('waitSeconds')} s"
+    if step in ("CopyShared", "CopyBackup"):
+        verb = "found its earlier copy" if result.get("adopted") else "started copy"
+        return f"{step}: {verb} {result.get('arn')}"
+    if step == "Share":
+        return f"Share: shared with account {result.get('sharedWith')}"
+    if step == "DeleteShared":
+        return f"DeleteShared: deleted {result.get('id')} in the main account"
+    if step == "DeleteBackup":
+        return f"DeleteBackup: {result.get('action')} {result.get('id')}"
+    if step == "Cleanup":
+        actions = result.get("actions") or ["nothing to delete"]
+        return "Cleanup: " + "; ".join([*actions, *result.get("problems", [])])
+    if step == "Notify":
+        return f"Notify: {result.get('outcome')} -> {result.get('notifications')}"
+    return f"{step}: done"

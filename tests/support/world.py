@@ -1,0 +1,256 @@
+"""Two AWS accounts on moto: the main account with a database and its snapshots, and the
+backup account with its key and cross-account role. Used by unit tests, end-to-end tests and the
+local simulation. Must be used inside `mock_aws`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import boto3
+from moto.rds.models import rds_backends
+
+from rds_xacct.constants import APP_NAME, TAG_APP
+from rds_xacct.settings import Settings
+
+MAIN_ACCOUNT = "123456789012"
+BACKUP_ACCOUNT = "222222222222"
+REGION = "eu-west-1"
+BACKUP_ROLE_NAME = "rds-xacct-backup-copy"
+BACKUP_ROLE_ARN = f"arn:aws:iam::{BACKUP_ACCOUNT}:role/{BACKUP_ROLE_NAME}"
+
+
+def session_in(account: str) -> boto3.Session:
+    """A session acting in `account` (moto maps assumed-role credentials to the role's account)."""
+    if account == MAIN_ACCOUNT:
+        return boto3.Session(region_name=REGION)
+    credentials = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/test-admin", RoleSessionName="test-admin"
+    )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=REGION,
+    )
+
+
+def backup_key_policy(*principals: str) -> str:
+    """A key policy like other/backup-account's: the backup account administers the key; the
+    given accounts may use it for RDS."""
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "BackupAccountAdministers",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{BACKUP_ACCOUNT}:root"},
+            "Action": ["kms:DescribeKey", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"],
+            "Resource": "*",
+        }
+    ]
+    if principals:
+        statements.append(
+            {
+                "Sid": "MainAccountUsesForRds",
+                "Effect": "Allow",
+                "Principal": {"AWS": [f"arn:aws:iam::{p}:root" for p in principals]},
+                "Action": [
+                    "kms:Encrypt",
+                    "kms:Decrypt",
+                    "kms:ReEncryptFrom",
+                    "kms:ReEncryptTo",
+                    "kms:GenerateDataKey",
+                    "kms:DescribeKey",
+                    "kms:CreateGrant",
+                ],
+                "Resource": "*",
+            }
+        )
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+@dataclass
+class World:
+    backup_key_arn: str
+    main: boto3.Session
+    backup: boto3.Session
+    databases: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls) -> World:
+        """The backup account's key (usable by the main account) and role."""
+        backup = session_in(BACKUP_ACCOUNT)
+        key = backup.client("kms").create_key(
+            Description="rds-xacct backup key", Policy=backup_key_policy(MAIN_ACCOUNT)
+        )["KeyMetadata"]
+        backup.client("iam").create_role(
+            RoleName=BACKUP_ROLE_NAME,
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"AWS": f"arn:aws:iam::{MAIN_ACCOUNT}:root"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+        )
+        return cls(backup_key_arn=key["Arn"], main=session_in(MAIN_ACCOUNT), backup=backup)
+
+    def settings(self, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "backup_account_id": BACKUP_ACCOUNT,
+            "backup_kms_key_arn": self.backup_key_arn,
+            "backup_role_arn": BACKUP_ROLE_ARN,
+            "retention_days": 1,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    def environment(self, **overrides: str) -> dict[str, str]:
+        """The functions' environment variables, as the template sets them."""
+        env = {
+            "BACKUP_ACCOUNT_ID": BACKUP_ACCOUNT,
+            "BACKUP_KMS_KEY_ARN": self.backup_key_arn,
+            "BACKUP_ROLE_ARN": BACKUP_ROLE_ARN,
+            "RETENTION_DAYS": "1",
+        }
+        env.update(overrides)
+        return env
+
+    # -- the main account's databases and snapshots ------------------------------------------
+    def database(
+        self,
+        identifier: str,
+        *,
+        encryption: str = "aws/rds",
+        size_gib: int = 20,
+        tags: dict[str, str] | None = None,
+    ) -> str:
+        """A DB instance. `encryption`: "aws/rds" (the default key), "none", or a key ARN."""
+        kwargs: dict[str, Any] = {}
+        if encryption != "none":
+            kwargs["StorageEncrypted"] = True
+            kwargs["KmsKeyId"] = self._key(encryption)
+        self.main.client("rds").create_db_instance(
+            DBInstanceIdentifier=identifier,
+            DBInstanceClass="db.t4g.medium",
+            Engine="postgres",
+            AllocatedStorage=size_gib,
+            MasterUsername="admin_user",
+            MasterUserPassword="not-a-real-password",
+            Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+            **kwargs,
+        )
+        return identifier
+
+    def cluster(
+        self, identifier: str, *, encryption: str = "aws/rds", tags: dict[str, str] | None = None
+    ) -> str:
+        """An Aurora PostgreSQL cluster."""
+        kwargs: dict[str, Any] = {}
+        if encryption != "none":
+            kwargs["StorageEncrypted"] = True
+            kwargs["KmsKeyId"] = self._key(encryption)
+        self.main.client("rds").create_db_cluster(
+            DBClusterIdentifier=identifier,
+            Engine="aurora-postgresql",
+            MasterUsername="admin_user",
+            MasterUserPassword="not-a-real-password",
+            Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+            **kwargs,
+        )
+        return identifier
+
+    def _key(self, encryption: str) -> str:
+        if encryption != "aws/rds":
+            return encryption
+        kms = self.main.client("kms")
+        aliases = {a["AliasName"]: a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]}
+        if aliases.get("alias/aws/rds"):
+            return str(aliases["alias/aws/rds"])
+        key_id = kms.create_key(Description="Default key that protects my RDS databases")[
+            "KeyMetadata"
+        ]["KeyId"]
+        kms.create_alias(AliasName="alias/aws/rds", TargetKeyId=key_id)
+        return str(key_id)
+
+    def snapshot(
+        self,
+        database: str,
+        identifier: str,
+        *,
+        kind: str = "db",
+        snapshot_type: str = "manual",
+        created_at: datetime | None = None,
+    ) -> str:
+        """A snapshot of the database or cluster; returns its ARN.
+
+        Made in moto's RDS backend directly: the RDS API refuses the colons of the identifiers
+        AWS Backup (`awsbackup:job-…`) and RDS automated backups (`rds:…`) use, and moto does
+        not implement backup:StartBackupJob."""
+        backend = rds_backends[MAIN_ACCOUNT][REGION]
+        if kind == "cluster":
+            snapshot: Any = backend.create_db_cluster_snapshot(
+                database, identifier, snapshot_type=snapshot_type
+            )
+        else:
+            snapshot = backend.create_db_snapshot(
+                database, identifier, snapshot_type=snapshot_type, original_created_at=created_at
+            )
+        if created_at is not None:
+            snapshot.created = created_at
+        return str(snapshot.arn)
+
+    def backup_snapshot(
+        self, database: str, job_id: str, *, kind: str = "db", created_at: datetime | None = None
+    ) -> str:
+        """A snapshot made by AWS Backup (`awsbackup:job-…`); returns its ARN."""
+        return self.snapshot(
+            database,
+            f"awsbackup:job-{job_id}",
+            kind=kind,
+            snapshot_type="awsbackup",
+            created_at=created_at,
+        )
+
+    def native_snapshot(self, database: str, identifier: str, *, kind: str = "db") -> str:
+        """A native manual snapshot, or an automated one when named `rds:…`; returns its ARN."""
+        snapshot_type = "automated" if identifier.startswith("rds:") else "manual"
+        return self.snapshot(database, identifier, kind=kind, snapshot_type=snapshot_type)
+
+    # -- what is where -------------------------------------------------------------------------
+    def snapshots(self, account: str) -> list[dict[str, Any]]:
+        """Every DB and cluster snapshot in the account, with tags."""
+        found: list[dict[str, Any]] = []
+        backend = rds_backends[account][REGION]
+        for snap in backend.database_snapshots.values():
+            found.append(
+                {
+                    "id": snap.db_snapshot_identifier,
+                    "kind": "db",
+                    "arn": snap.arn,
+                    "status": snap.status,
+                    "tags": {t["Key"]: t["Value"] for t in snap.tags or []},
+                }
+            )
+        for csnap in backend.cluster_snapshots.values():
+            found.append(
+                {
+                    "id": csnap.db_cluster_snapshot_identifier,
+                    "kind": "cluster",
+                    "arn": csnap.arn,
+                    "status": csnap.status,
+                    "tags": {t["Key"]: t["Value"] for t in csnap.tags or []},
+                }
+            )
+        return found
+
+    def app_copies(self, account: str) -> list[dict[str, Any]]:
+        """The snapshots in the account that carry this app's tag."""
+        return [s for s in self.snapshots(account) if s["tags"].get(TAG_APP) == APP_NAME]

@@ -1,0 +1,100 @@
+"""Copy identifiers: valid under RDS rules, deterministic, distinct."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from rds_xacct.constants import MAX_CLUSTER_SNAPSHOT_ID, MAX_DB_SNAPSHOT_ID
+from rds_xacct.naming import copy_identifier, is_valid_identifier, sanitise
+
+CREATED = datetime(2026, 11, 24, 2, 10, 4, tzinfo=UTC)
+ARN = "arn:aws:rds:eu-west-1:123456789012:snapshot:awsbackup:job-4f1c0a3e"
+
+
+def test_name_reads_database_time_and_hash() -> None:
+    # Given a source snapshot of orders-db
+    # When its copy is named
+    name = copy_identifier(source_arn=ARN, database="orders-db", created_at=CREATED, kind="db")
+    # Then the name says what it is a copy of, and when
+    assert name.startswith("xacct-orders-db-20261124-021004-")
+    assert is_valid_identifier(name, "db")
+
+
+def test_same_source_gives_same_name() -> None:
+    first = copy_identifier(source_arn=ARN, database="orders-db", created_at=CREATED, kind="db")
+    again = copy_identifier(source_arn=ARN, database="orders-db", created_at=CREATED, kind="db")
+    assert first == again
+
+
+def test_two_sources_of_one_database_in_one_second_get_distinct_names() -> None:
+    # Given an AWS Backup snapshot and a native one of the same database, same second
+    native = "arn:aws:rds:eu-west-1:123456789012:snapshot:rds:orders-db-2026-11-24-02-10"
+    # When both are named
+    a = copy_identifier(source_arn=ARN, database="orders-db", created_at=CREATED, kind="db")
+    b = copy_identifier(source_arn=native, database="orders-db", created_at=CREATED, kind="db")
+    # Then the names differ
+    assert a != b
+
+
+@pytest.mark.parametrize(
+    ("kind", "limit"), [("db", MAX_DB_SNAPSHOT_ID), ("cluster", MAX_CLUSTER_SNAPSHOT_ID)]
+)
+def test_longest_identifiers_are_shortened_validly_and_stay_distinct(kind: str, limit: int) -> None:
+    # Given two 63-character cluster (or 255-character db) identifiers that differ only at the end
+    long_a = "a" + "b" * 61 + "1" if kind == "cluster" else "a" + "b" * 252 + "1"
+    long_b = long_a[:-1] + "2"
+    # When their snapshots taken at the same second are named
+    name_a = copy_identifier(
+        source_arn=f"arn:aws:rds:eu-west-1:1:x:{long_a}",
+        database=long_a,
+        created_at=CREATED,
+        kind=kind,
+    )
+    name_b = copy_identifier(
+        source_arn=f"arn:aws:rds:eu-west-1:1:x:{long_b}",
+        database=long_b,
+        created_at=CREATED,
+        kind=kind,
+    )
+    # Then both fit and are valid, and they differ
+    assert len(name_a) <= limit
+    assert len(name_b) <= limit
+    assert is_valid_identifier(name_a, kind)
+    assert is_valid_identifier(name_b, kind)
+    assert name_a != name_b
+
+
+@pytest.mark.parametrize(
+    "database",
+    [
+        "awsbackup:job-4f1c0a3e-8d2b",
+        "rds:orders-db-2026-11-24-02-10",
+        "Orders_DB",
+        "db--with--double-hyphens-",
+        "x" * 62 + "-",
+        "---",
+        "日本語のデータベース",
+        "9starts-with-digit",
+    ],
+)
+def test_odd_identifiers_give_valid_names(database: str) -> None:
+    for kind in ("db", "cluster"):
+        name = copy_identifier(
+            source_arn=ARN + database, database=database, created_at=CREATED, kind=kind
+        )
+        assert is_valid_identifier(name, kind), name
+        assert "--" not in name
+        assert not name.endswith("-")
+
+
+def test_sanitise_folds_runs_of_invalid_characters() -> None:
+    assert sanitise("awsbackup:job-1__2") == "awsbackup-job-1-2"
+
+
+def test_validity_rules() -> None:
+    assert is_valid_identifier("a-b1", "db")
+    assert not is_valid_identifier("1ab", "db")
+    assert not is_valid_identifier("a--b", "db")
+    assert not is_valid_identifier("ab-", "db")
+    assert not is_valid_identifier("a_b", "db")
+    assert not is_valid_identifier("a" * 64, "cluster")

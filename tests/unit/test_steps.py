@@ -1,0 +1,417 @@
+"""Each step of the flow on two moto accounts (Given / When / Then)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from moto.rds.exceptions import RDSClientError
+from moto.rds.models import RDSBackend, rds_backends
+
+from rds_xacct import errors, steps
+from rds_xacct.constants import (
+    APP_NAME,
+    ROLE_BACKUP,
+    ROLE_SHARED,
+    TAG_APP,
+    TAG_EXECUTION,
+    TAG_EXPIRES_AT,
+    TAG_ROLE,
+    TAG_SOURCE_ACCOUNT,
+    TAG_SOURCE_ARN,
+)
+from rds_xacct.settings import Settings
+from tests.support.events import backup_job_event, rds_snapshot_event
+from tests.support.moto_patches import SimClock
+from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World, backup_key_policy
+
+State = dict[str, Any]
+JOB = "4f1c0a3e-8d2b-4b4e-9b0e-2f6a8c9d1e77"
+
+
+def execution_arn(name: str = "run-1") -> str:
+    return f"arn:aws:states:{REGION}:{MAIN_ACCOUNT}:execution:rds-xacct-copy-snapshot:{name}"
+
+
+def db_event(world: World, database: str = "orders-db", job: str = JOB, **db: Any) -> State:
+    world.database(database, **db)
+    arn = world.backup_snapshot(database, job)
+    return backup_job_event(arn, f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:db:{database}")
+
+
+def copy_through(state: State, settings: Settings) -> State:
+    """Run CopyShared → CheckShared → Share → CopyBackup → CheckBackup → DeleteShared, as the
+    state machine does when every copy is available at once."""
+    state["shared"] = steps.copy_shared(state, settings=settings)
+    state["shared"] = steps.check_copy(state, "shared", settings=settings)
+    assert state["shared"]["ready"] is True
+    state["shared"] = steps.share(state, settings=settings)
+    state["backup"] = steps.copy_backup(state, settings=settings)
+    state["backup"] = steps.check_copy(state, "backup", settings=settings)
+    assert state["backup"]["ready"] is True
+    state["shared"] = steps.delete_shared(state, settings=settings)
+    return state
+
+
+@pytest.mark.parametrize("encryption", ["aws/rds", "customer-key", "none"])
+def test_a_backup_snapshot_ends_in_the_backup_account_encrypted_with_its_key(
+    world: World, encryption: str
+) -> None:
+    # Given a database encrypted with aws/rds, with a customer key, or not encrypted, and its
+    # AWS Backup snapshot
+    if encryption == "customer-key":
+        encryption = world.main.client("kms").create_key()["KeyMetadata"]["Arn"]
+    event = db_event(world, encryption=encryption)
+    settings = world.settings()
+    # When the run describes the source and copies it through
+    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    state = copy_through(state, settings)
+    # Then the backup account has one copy, encrypted with the backup key, tagged by the app
+    copies = world.app_copies(BACKUP_ACCOUNT)
+    assert len(copies) == 1
+    tags = copies[0]["tags"]
+    assert tags[TAG_APP] == APP_NAME
+    assert tags[TAG_ROLE] == ROLE_BACKUP
+    assert tags[TAG_SOURCE_ARN] == event["detail"]["recoveryPointArn"]
+    assert tags[TAG_SOURCE_ACCOUNT] == MAIN_ACCOUNT
+    assert tags[TAG_EXECUTION] == "run-1"
+    assert TAG_EXPIRES_AT in tags
+    described = world.backup.client("rds").describe_db_snapshots(
+        DBSnapshotIdentifier=state["job"]["copyId"]
+    )["DBSnapshots"][0]
+    assert described["Encrypted"] is True
+    assert described["KmsKeyId"] == world.backup_key_arn
+    # And the shared intermediate copy is gone from the main account
+    assert world.app_copies(MAIN_ACCOUNT) == []
+    assert state["shared"]["deleted"] is True
+
+
+def test_describe_source_names_the_copies_and_reads_the_retention(world: World) -> None:
+    # Given an AWS Backup snapshot of a database tagged with its own retention
+    event = db_event(world, tags={"rds-xacct:retention-days": "30"})
+    # When the source is described
+    job = steps.describe_source(event, execution_arn=execution_arn(), settings=world.settings())[
+        "job"
+    ]
+    # Then the job names the copies after the database and keeps the tag's retention
+    assert job["copyId"].startswith("xacct-orders-db-")
+    assert job["retentionDays"] == 30
+    assert job["skipped"] is None
+    assert job["source"]["kind"] == "db"
+    assert job["source"]["engine"] == "postgres"
+
+
+def test_a_redelivered_event_makes_no_second_copy(world: World) -> None:
+    # Given a run that copied a snapshot all the way
+    event = db_event(world)
+    settings = world.settings()
+    first = copy_through(
+        steps.describe_source(event, execution_arn=execution_arn("run-1"), settings=settings),
+        settings,
+    )
+    # When the same event arrives again and a second run goes through the same steps
+    again = steps.describe_source(event, execution_arn=execution_arn("run-2"), settings=settings)
+    again["shared"] = steps.copy_shared(again, settings=settings)
+    again["shared"] = steps.check_copy(again, "shared", settings=settings)
+    again["shared"] = steps.share(again, settings=settings)
+    again["backup"] = steps.copy_backup(again, settings=settings)
+    # Then it finds the backup copy the first run made instead of making another
+    assert again["backup"]["adopted"] is True
+    assert again["backup"]["arn"] == first["backup"]["arn"]
+    assert len(world.app_copies(BACKUP_ACCOUNT)) == 1
+
+
+def test_a_redelivered_event_during_the_first_copy_adopts_the_shared_copy(world: World) -> None:
+    event = db_event(world)
+    settings = world.settings()
+    first = steps.describe_source(event, execution_arn=execution_arn("run-1"), settings=settings)
+    first["shared"] = steps.copy_shared(first, settings=settings)
+    second = steps.describe_source(event, execution_arn=execution_arn("run-2"), settings=settings)
+    shared = steps.copy_shared(second, settings=settings)
+    assert shared["adopted"] is True
+    assert shared["arn"] == first["shared"]["arn"]
+    assert len(world.app_copies(MAIN_ACCOUNT)) == 1
+
+
+def test_a_snapshot_with_the_apps_name_that_the_app_did_not_make_is_left_alone(
+    world: World,
+) -> None:
+    # Given someone else's snapshot already using the name the app would choose
+    event = db_event(world)
+    settings = world.settings()
+    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    world.main.client("rds").create_db_snapshot(
+        DBInstanceIdentifier="orders-db", DBSnapshotIdentifier=state["job"]["copyId"]
+    )
+    # When the run tries to copy
+    with pytest.raises(errors.SnapshotNotOwned, match="was not made by rds-xacct") as raised:
+        steps.copy_shared(state, settings=settings)
+    # Then the message names the snapshot and it is still there, untouched
+    assert state["job"]["copyId"] in str(raised.value)
+    cleanup = steps.cleanup(state, settings=settings)
+    assert cleanup["actions"] == [
+        f"left {raised.value.args[0].split('(')[1].split(')')[0]}: "
+        "not made by rds-xacct for this source"
+    ]
+    assert world.main.client("rds").describe_db_snapshots(
+        DBSnapshotIdentifier=state["job"]["copyId"]
+    )["DBSnapshots"]
+
+
+def test_a_failed_source_snapshot_is_a_readable_failure(world: World) -> None:
+    # Given a snapshot that RDS marked failed
+    event = db_event(world)
+    rds_backends[MAIN_ACCOUNT][REGION].database_snapshots[f"awsbackup:job-{JOB}"].status = "failed"
+    # When the run describes it
+    # Then it fails saying so
+    with pytest.raises(errors.SnapshotFailed, match="is failed"):
+        steps.describe_source(event, execution_arn=execution_arn(), settings=world.settings())
+
+
+def test_a_source_still_being_made_is_retried(world: World) -> None:
+    event = db_event(world)
+    rds_backends[MAIN_ACCOUNT][REGION].database_snapshots[
+        f"awsbackup:job-{JOB}"
+    ].status = "creating"
+    with pytest.raises(errors.SnapshotNotReady):
+        steps.describe_source(event, execution_arn=execution_arn(), settings=world.settings())
+
+
+def test_a_missing_source_snapshot_is_a_readable_failure(world: World) -> None:
+    event = backup_job_event(
+        f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:snapshot:awsbackup:job-gone",
+        f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:db:orders-db",
+    )
+    with pytest.raises(errors.SnapshotNotFound, match="awsbackup:job-gone"):
+        steps.describe_source(event, execution_arn=execution_arn(), settings=world.settings())
+
+
+def test_an_event_from_another_account_is_refused(world: World) -> None:
+    event = backup_job_event(
+        f"arn:aws:rds:{REGION}:999999999999:snapshot:awsbackup:job-x",
+        f"arn:aws:rds:{REGION}:999999999999:db:orders-db",
+    )
+    with pytest.raises(errors.UnsupportedEvent, match="account 999999999999"):
+        steps.describe_source(event, execution_arn=execution_arn(), settings=world.settings())
+
+
+def test_a_key_the_main_account_may_not_use_is_a_readable_failure(world: World) -> None:
+    # Given a backup key whose policy does not let the main account use it
+    key = world.backup.client("kms").create_key(Policy=backup_key_policy())["KeyMetadata"]["Arn"]
+    event = db_event(world)
+    settings = world.settings(backup_kms_key_arn=key)
+    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    # When the run copies with it
+    # Then it fails with KeyNotAccessible, saying what to check, and nothing was made
+    with pytest.raises(errors.KeyNotAccessible, match="key policy lets the main account"):
+        steps.copy_shared(state, settings=settings)
+    assert world.app_copies(MAIN_ACCOUNT) == []
+
+
+def test_throttling_is_retried_by_the_sdk(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given RDS throttles the first two copy requests
+    event = db_event(world)
+    settings = world.settings()
+    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    real_copy = RDSBackend.copy_db_snapshot
+    calls = {"n": 0}
+
+    def throttled_copy(self: RDSBackend, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise RDSClientError("Throttling", "Rate exceeded")
+        return real_copy(self, *args, **kwargs)
+
+    monkeypatch.setattr(RDSBackend, "copy_db_snapshot", throttled_copy)
+    monkeypatch.setattr("time.sleep", lambda seconds: None)  # the SDK's backoff, not for real
+    # When the run copies
+    shared = steps.copy_shared(state, settings=settings)
+    # Then the copy is made after the retries
+    assert calls["n"] == 3
+    assert shared["id"] == state["job"]["copyId"]
+
+
+def test_throttling_that_outlasts_the_sdk_becomes_throttled(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = db_event(world)
+    settings = world.settings()
+    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+
+    def always_throttled(self: RDSBackend, *args: Any, **kwargs: Any) -> Any:
+        raise RDSClientError("Throttling", "Rate exceeded")
+
+    monkeypatch.setattr(RDSBackend, "copy_db_snapshot", always_throttled)
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    with pytest.raises(errors.Throttled):
+        steps.copy_shared(state, settings=settings)
+
+
+def test_quota_reached_is_a_readable_failure(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    event = db_event(world)
+    settings = world.settings()
+    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    monkeypatch.setattr(RDSBackend, "SNAPSHOT_QUOTA", 1)
+    with pytest.raises(errors.QuotaExceeded, match="Service Quotas"):
+        steps.copy_shared(state, settings=settings)
+
+
+def test_polling_waits_by_progress_within_bounds() -> None:
+    assert steps.poll_wait_seconds(elapsed=0, percent=0) == 60
+    assert steps.poll_wait_seconds(elapsed=600, percent=0) == 600
+    assert steps.poll_wait_seconds(elapsed=5000, percent=0) == 900
+    assert steps.poll_wait_seconds(elapsed=600, percent=50) == 600
+    assert steps.poll_wait_seconds(elapsed=600, percent=99) == 30
+
+
+def test_check_copy_reports_progress_and_times_out(world: World, clock: SimClock) -> None:
+    # Given a shared copy still being made
+    event = db_event(world)
+    settings = world.settings()
+    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    state["shared"] = steps.copy_shared(state, settings=settings)
+    snapshot = rds_backends[MAIN_ACCOUNT][REGION].database_snapshots[state["job"]["copyId"]]
+    snapshot.status = "creating"
+    snapshot.percent_progress = 40  # type: ignore[attr-defined]
+    clock.advance(600)
+    # When it is checked
+    checked = steps.check_copy(state, "shared", settings=settings)
+    # Then it is not ready and the wait is the estimated time left
+    assert checked["ready"] is False
+    assert checked["percent"] == 40
+    assert checked["waitSeconds"] == 900
+    # And after two days it is a failure
+    clock.advance(48 * 3600)
+    with pytest.raises(errors.CopyTimedOut, match="still creating"):
+        steps.check_copy(state, "shared", settings=settings)
+
+
+def test_a_failed_copy_is_reported(world: World) -> None:
+    event = db_event(world)
+    settings = world.settings()
+    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    state["shared"] = steps.copy_shared(state, settings=settings)
+    rds_backends[MAIN_ACCOUNT][REGION].database_snapshots[state["job"]["copyId"]].status = "failed"
+    with pytest.raises(errors.SnapshotFailed, match="RDS could not make the copy"):
+        steps.check_copy(state, "shared", settings=settings)
+
+
+def test_delete_backup_waits_for_a_later_expiry_and_keeps_an_untagged_copy(
+    world: World, clock: SimClock
+) -> None:
+    # Given a finished copy with a one-day retention
+    event = db_event(world)
+    settings = world.settings()
+    state = copy_through(
+        steps.describe_source(event, execution_arn=execution_arn(), settings=settings), settings
+    )
+    backup_rds = world.backup.client("rds")
+    arn = state["backup"]["arn"]
+    # When an operator moves the expiry a week later, and the day is over
+    backup_rds.add_tags_to_resource(
+        ResourceName=arn, Tags=[{"Key": TAG_EXPIRES_AT, "Value": "2026-12-01T00:00:00Z"}]
+    )
+    clock.advance(86400 + 60)
+    result = steps.delete_backup(state, settings=settings)
+    # Then the run waits until the new expiry
+    assert result == {**state["backup"], "action": "wait", "expiresAt": "2026-12-01T00:00:00Z"}
+    # When the operator removes the app tag instead
+    backup_rds.remove_tags_from_resource(ResourceName=arn, TagKeys=[TAG_APP])
+    result = steps.delete_backup(state, settings=settings)
+    # Then the copy is kept for good
+    assert result["action"] == "kept"
+    assert len(world.snapshots(BACKUP_ACCOUNT)) == 1
+
+
+def test_delete_backup_deletes_at_expiry(world: World, clock: SimClock) -> None:
+    event = db_event(world)
+    settings = world.settings()
+    state = copy_through(
+        steps.describe_source(event, execution_arn=execution_arn(), settings=settings), settings
+    )
+    clock.advance(86400)
+    assert steps.delete_backup(state, settings=settings)["action"] == "deleted"
+    assert world.snapshots(BACKUP_ACCOUNT) == []
+    assert steps.delete_backup(state, settings=settings)["action"] == "gone"
+
+
+def test_retention_zero_writes_no_expiry(world: World) -> None:
+    event = db_event(world)
+    settings = world.settings(retention_days=0)
+    state = copy_through(
+        steps.describe_source(event, execution_arn=execution_arn(), settings=settings), settings
+    )
+    assert state["backup"]["expiresAt"] is None
+    assert TAG_EXPIRES_AT not in world.app_copies(BACKUP_ACCOUNT)[0]["tags"]
+
+
+def test_cleanup_deletes_this_runs_unfinished_copies_only(world: World) -> None:
+    # Given a run that made its shared copy and a backup copy still in progress
+    event = db_event(world)
+    settings = world.settings()
+    state = steps.describe_source(event, execution_arn=execution_arn("run-1"), settings=settings)
+    state["shared"] = steps.copy_shared(state, settings=settings)
+    state["shared"] = steps.share(state, settings=settings)
+    state["backup"] = steps.copy_backup(state, settings=settings)
+    copy_id = state["job"]["copyId"]
+    rds_backends[BACKUP_ACCOUNT][REGION].database_snapshots[copy_id].status = "copying"
+    # When a different run (a redelivery) cleans up after failing
+    other = {**state, "job": {**state["job"], "execution": "run-2"}}
+    assert [a.split(" arn:")[0] for a in steps.cleanup(other, settings=settings)["actions"]] == [
+        "left shared copy",
+        "left backup copy",
+    ]
+    # Then nothing of run-1 was touched; when run-1 cleans up, both of its copies go
+    cleaned = steps.cleanup(state, settings=settings)
+    assert len(cleaned["actions"]) == 2
+    assert world.app_copies(MAIN_ACCOUNT) == []
+    assert world.app_copies(BACKUP_ACCOUNT) == []
+
+
+def test_cleanup_never_deletes_a_complete_backup_copy(world: World) -> None:
+    event = db_event(world)
+    settings = world.settings()
+    state = copy_through(
+        steps.describe_source(event, execution_arn=execution_arn(), settings=settings), settings
+    )
+    cleaned = steps.cleanup(state, settings=settings)
+    assert any("kept backup copy" in action for action in cleaned["actions"])
+    assert len(world.app_copies(BACKUP_ACCOUNT)) == 1
+
+
+def test_selection_skips_with_a_reason(world: World) -> None:
+    event = db_event(world, database="orders-test")
+    settings = world.settings(exclude=("*-test",))
+    job = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)["job"]
+    assert job["skipped"] == "orders-test matches the excluded pattern '*-test'"
+
+
+def test_an_event_about_the_apps_own_copy_starts_nothing(world: World) -> None:
+    # Given a finished shared copy (before it is deleted) and the manual-snapshot event RDS
+    # sends for it
+    event = db_event(world)
+    settings = world.settings()
+    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    state["shared"] = steps.copy_shared(state, settings=settings)
+    own = rds_snapshot_event(state["shared"]["arn"], "RDS-EVENT-0042")
+    # When a run starts from it
+    job = steps.describe_source(own, execution_arn=execution_arn("loop"), settings=settings)["job"]
+    # Then it is skipped as the app's own copy
+    assert "copies are never copied again" in job["skipped"]
+
+
+def test_aurora_cluster_snapshot_is_copied(world: World) -> None:
+    world.cluster("billing-aurora")
+    arn = world.backup_snapshot("billing-aurora", "9c8b7a6d", kind="cluster")
+    event = backup_job_event(arn, f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:cluster:billing-aurora")
+    settings = world.settings()
+    state = copy_through(
+        steps.describe_source(event, execution_arn=execution_arn(), settings=settings), settings
+    )
+    assert state["job"]["source"]["kind"] == "cluster"
+    assert len(state["job"]["copyId"]) <= 63
+    copies = world.app_copies(BACKUP_ACCOUNT)
+    assert [c["kind"] for c in copies] == ["cluster"]
+    assert copies[0]["tags"][TAG_ROLE] == ROLE_BACKUP
+    assert world.app_copies(MAIN_ACCOUNT) == []
+    assert ROLE_SHARED == "shared"

@@ -1,0 +1,185 @@
+"""template.yaml and the ASL agree with each other and with the code's contracts."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rds_xacct import errors
+from rds_xacct.constants import APP_NAME, COPY_ID_PREFIX, MAX_RETENTION_DAYS, TAG_APP
+from tests.support.cfn_yaml import load_cfn_yaml
+from tests.support.sam_template import BACKUP_TEMPLATE, ROOT, TEMPLATE, state_machine_resource
+
+LAMBDA_ERRORS = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_cfn_yaml(TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def asl_text(template: dict[str, Any]) -> str:
+    _, machine = state_machine_resource(template)
+    return (ROOT / str(machine["Properties"]["DefinitionUri"])).read_text()
+
+
+@pytest.fixture(scope="module")
+def asl(asl_text: str) -> dict[str, Any]:
+    definition: dict[str, Any] = json.loads(asl_text)
+    return definition
+
+
+def test_every_asl_placeholder_has_a_substitution_and_no_substitution_is_unused(
+    template: dict[str, Any], asl_text: str
+) -> None:
+    _, machine = state_machine_resource(template)
+    substitutions = set(machine["Properties"]["DefinitionSubstitutions"])
+    placeholders = set(re.findall(r"\$\{(\w+)\}", asl_text))
+    assert placeholders == substitutions
+
+
+def test_every_task_has_lambda_retries_with_jitter_and_a_catch(asl: dict[str, Any]) -> None:
+    tasks = {name: s for name, s in asl["States"].items() if s["Type"] == "Task"}
+    assert len(tasks) >= 10
+    for name, state in tasks.items():
+        retried = {e for retry in state.get("Retry", []) for e in retry["ErrorEquals"]}
+        assert retried >= LAMBDA_ERRORS, name
+        for retry in state["Retry"]:
+            assert retry["JitterStrategy"] == "FULL", name
+            assert retry["BackoffRate"] > 1, name
+        assert state.get("Catch"), name
+        assert any("States.ALL" in c["ErrorEquals"] for c in state["Catch"]), name
+
+
+def test_error_names_in_the_asl_are_exception_classes(asl: dict[str, Any]) -> None:
+    names = {
+        error
+        for state in asl["States"].values()
+        for rule in [*state.get("Retry", []), *state.get("Catch", [])]
+        for error in rule["ErrorEquals"]
+    }
+    ours = {n for n in names if not n.startswith(("States.", "Lambda."))}
+    classes = {
+        n for n, c in inspect.getmembers(errors, inspect.isclass) if issubclass(c, Exception)
+    }
+    assert ours
+    assert ours <= classes
+    assert {cls.__name__ for cls in errors.RETRYABLE} <= ours
+
+
+def test_a_failed_run_ends_in_fail_after_cleanup_and_notification(asl: dict[str, Any]) -> None:
+    states = asl["States"]
+    for name, state in states.items():
+        if (
+            state["Type"] == "Task"
+            and name not in ("Cleanup", "NotifyFailure")
+            and not name.startswith("Notify")
+        ):
+            assert state["Catch"][0]["Next"] == "Cleanup", name
+    assert states["Cleanup"]["Next"] == "NotifyFailure"
+    assert states["NotifyFailure"]["Next"] == "Failed"
+    assert states["Failed"]["Type"] == "Fail"
+
+
+def test_the_retention_is_not_a_number_in_the_asl(asl: dict[str, Any]) -> None:
+    waits = [s for s in asl["States"].values() if s["Type"] == "Wait"]
+    assert waits
+    for wait in waits:
+        assert "Seconds" not in wait
+        assert "Timestamp" not in wait
+
+
+def test_every_function_handler_exists(template: dict[str, Any]) -> None:
+    functions = {
+        k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"
+    }
+    assert len(functions) == 9
+    for logical_id, resource in functions.items():
+        module_name, function_name = resource["Properties"]["Handler"].rsplit(".", 1)
+        module = importlib.import_module(module_name)
+        assert callable(getattr(module, function_name)), logical_id
+
+
+def _actions(node: Any) -> list[str]:
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("Action", "NotAction"):
+                found.extend([value] if isinstance(value, str) else value)
+            else:
+                found.extend(_actions(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(_actions(item))
+    return found
+
+
+@pytest.mark.parametrize("path", [TEMPLATE, BACKUP_TEMPLATE], ids=["main", "backup"])
+def test_no_iam_action_has_a_wildcard(path: Path) -> None:
+    actions = _actions(load_cfn_yaml(path))
+    assert actions
+    assert [a for a in actions if isinstance(a, str) and "*" in a] == []
+
+
+def test_deletes_in_the_main_account_need_the_apps_tag(template: dict[str, Any]) -> None:
+    role = template["Resources"]["PipelineRole"]["Properties"]
+    statements = [
+        s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"] if isinstance(s, dict)
+    ]
+    for statement in statements:
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        if any("Delete" in a or "ModifyDB" in a for a in actions):
+            assert statement["Condition"] == {
+                "StringEquals": {f"aws:ResourceTag/{TAG_APP}": APP_NAME}
+            }
+
+
+def test_template_limits_match_the_code(template: dict[str, Any]) -> None:
+    retention = template["Parameters"]["RetentionDays"]
+    assert retention["MaxValue"] == MAX_RETENTION_DAYS
+    assert retention["MinValue"] == 0
+    text = TEMPLATE.read_text()
+    assert f"prefix: {COPY_ID_PREFIX}-" in text
+
+
+@pytest.mark.parametrize(
+    ("parameter", "bad"),
+    [
+        ("BackupAccountId", "12345"),
+        ("BackupAccountKmsKeyArn", "alias/backup"),
+        ("BackupAccountKmsKeyArn", "1234abcd-12ab-34cd-56ef-1234567890ab"),
+        ("BackupAccountRoleArn", "arn:aws:iam::222222222222:user/bob"),
+        ("ResourcePrefix", "Has_Upper"),
+    ],
+)
+def test_parameter_patterns_refuse_typos(
+    template: dict[str, Any], parameter: str, bad: str
+) -> None:
+    pattern = template["Parameters"][parameter]["AllowedPattern"]
+    assert re.fullmatch(pattern, bad) is None
+
+
+def test_parameter_patterns_accept_good_values(template: dict[str, Any]) -> None:
+    good = {
+        "BackupAccountId": "222222222222",
+        "BackupAccountKmsKeyArn": "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "BackupAccountRoleArn": "arn:aws:iam::222222222222:role/rds-xacct-backup-copy",
+        "SlackWebhookParameterName": "/rds-xacct/slack-webhook",
+        "SelectionTag": "backup-copy=true",
+        "IncludeDatabases": "prod-*, billing",
+    }
+    for name, value in good.items():
+        assert re.fullmatch(template["Parameters"][name]["AllowedPattern"], value), name
