@@ -25,7 +25,7 @@ $(STAMP): requirements-dev.txt functions/requirements.txt
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m tests.support.demo $(ARGS)
+	PYTHONPATH=functions:. $(BIN)/python -m tests.support.demo $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -43,7 +43,7 @@ unit: $(STAMP)
 test: lint typecheck cfn-lint unit
 
 bench: $(STAMP)
-	$(BIN)/python -m tests.support.bench $(ARGS)
+	PYTHONPATH=functions:. $(BIN)/python -m tests.support.bench $(ARGS)
 
 sam-validate:
 	test -x .sam-venv/bin/sam || { $(PYTHON) -m venv .sam-venv && .sam-venv/bin/pip install --quiet aws-sam-cli; }

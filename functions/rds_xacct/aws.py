@@ -100,7 +100,7 @@ def classify(error: ClientError, action: str) -> errors.PipelineError:
     else:
         kind = errors.AwsError
     hint = _HINTS.get(kind)
-    text = f"{action} failed: {code}: {message}"
+    text = f"{action} failed: {code}: {message.rstrip('. ')}"
     return kind(f"{text}. {hint}" if hint else text)
 
 

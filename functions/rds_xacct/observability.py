@@ -54,10 +54,14 @@ def task_handler(step: str) -> Callable[[Handler], Handler]:
             except Exception:
                 logger.exception(f"{step} failed unexpectedly")
                 raise
+            finally:
+                # Flushed only when something was counted: an empty flush logs a warning on
+                # every invocation.
+                if metrics.metric_set:
+                    metrics.flush_metrics()
 
         wrapped: Callable[..., Any] = logger.inject_lambda_context(log_event=False)(run)
         wrapped = tracer.capture_lambda_handler(wrapped)
-        wrapped = metrics.log_metrics(wrapped, raise_on_empty_metrics=False)
         return functools.wraps(handler)(wrapped)  # type: ignore[return-value]
 
     return decorate

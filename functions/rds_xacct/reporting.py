@@ -1,6 +1,7 @@
 """The Notify step: build the run's summary and send it to SNS and Slack.
 
-Runs that end by themselves (succeeded, failed, skipped) call this from the state machine.
+Runs that reach a result by themselves (copied, failed, skipped) call this from the state
+machine.
 Runs that are stopped from outside (timed out, aborted) cannot: an EventBridge rule on
 `Step Functions Execution Status Change` for those two statuses calls it instead, cleans up what
 the stopped run left, and reports. Each terminal outcome so gives exactly one notification.
@@ -54,14 +55,19 @@ def send(
 def report_run(
     event: dict[str, Any], *, settings: Settings, now: Callable[[], datetime] = steps.utc_now
 ) -> dict[str, Any]:
-    """Notify for a run that reached its own end; returns the summary (the run's output)."""
+    """Notify for a run (unless `send` is false); returns the summary.
+
+    The state machine notifies when the backup copy is in place (`succeeded`), when a run is
+    skipped or fails; at the end of the retention it asks for the summary again without
+    sending, as the run's output."""
     outcome = event["outcome"]
     if outcome not in OUTCOMES:
         raise ValueError(f"Unknown outcome {outcome!r}")
     summary = build_summary(
         event["state"], outcome=outcome, execution_arn=event["executionArn"], now=now()
     )
-    summary["notifications"] = send(summary, settings)
+    if event.get("send", True):
+        summary["notifications"] = send(summary, settings)
     return summary
 
 

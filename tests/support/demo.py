@@ -84,13 +84,15 @@ def print_run(result: RunResult, *, out: Any = sys.stdout) -> None:
         return
     say(f"Execution: {result.execution_arn}")
     say()
-    say("Timeline (simulated time since the event)")
+    say("Timeline (simulated time since the event; snapshots shown when they change)")
+    shown: tuple[list[str], list[str]] | None = None
     for entry in result.timeline:
         marker = {"task": "  ", "wait": "..", "error": "!!"}.get(entry.kind, "  ")
         say(f"{marker} {_time(entry.at, result.started_at)}  {entry.text}")
-        if entry.kind != "wait":
-            say(f"       main:   {', '.join(entry.main) or '-'}")
-            say(f"       backup: {', '.join(entry.backup) or '-'}")
+        if entry.kind != "wait" and (entry.main, entry.backup) != shown:
+            shown = (entry.main, entry.backup)
+            say(f"                 main account:   {', '.join(entry.main) or '-'}")
+            say(f"                 backup account: {', '.join(entry.backup) or '-'}")
     say()
     say(f"States: {' > '.join(result.states)}")
     say(f"Status: {result.status}" + (f" ({result.error})" if result.error else ""))
@@ -108,7 +110,8 @@ def print_run(result: RunResult, *, out: Any = sys.stdout) -> None:
         say(f"  {slack.get('text')}")
         for block in slack.get("blocks", []):
             for field in block.get("fields", []):
-                say(textwrap.indent(field["text"].replace("*", ""), "  | "))
+                label, _, value = field["text"].partition("\n")
+                say(f"  | {label.strip('*')}: {value}")
             for element in block.get("elements", []):
                 say(f"  [{element['text']['text']}] {element.get('url', '')}")
         say()

@@ -162,12 +162,12 @@ def _shared_with(snapshot: Any, account: str) -> bool:
     return account in values or "all" in values
 
 
-def _key_policy_allows(policy_text: str, account: str) -> bool:
+def _key_policy_allows(policy_text: str | dict[str, Any], account: str) -> bool:
     """True if an Allow statement of the key policy names the account (root, id or any
     principal ARN in it)."""
     try:
-        policy = json.loads(policy_text)
-    except (TypeError, ValueError):
+        policy = json.loads(policy_text) if isinstance(policy_text, str) else policy_text
+    except ValueError:
         return False
     statements = policy.get("Statement", [])
     for statement in statements if isinstance(statements, list) else [statements]:
@@ -176,6 +176,8 @@ def _key_policy_allows(policy_text: str, account: str) -> bool:
         principal = statement.get("Principal", {})
         names = principal.get("AWS", []) if isinstance(principal, dict) else principal
         for name in [names] if isinstance(names, str) else names:
+            if not isinstance(name, str):
+                continue
             if name in ("*", account) or re.match(rf"^arn:aws[\w-]*:iam::{account}:", name):
                 return True
     return False

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import logging
 import sys
 import uuid
 import zipfile
@@ -138,6 +139,8 @@ class Simulation:
         self.timeline: list[Entry] = []
         self.failures: dict[str, Exception] = {}
         self.lambda_calls = 0
+        self.logs = io.StringIO()
+        self._last_tick: datetime | None = None
         self.world: World
         self.app: App
         self.patches: MotoPatches
@@ -155,6 +158,7 @@ class Simulation:
         self.patches = self._stack.enter_context(MotoPatches(self.clock))
         self.patches.simulate_copy_progress()
         self.clock.on_advance(self._on_advance)
+        self._capture_logs()
         if self.slack:
             self._stack.enter_context(self._slack_mock())
         try:
@@ -166,6 +170,19 @@ class Simulation:
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
+
+    def _capture_logs(self) -> None:
+        """The functions' structured logs go to `self.logs` (as CloudWatch would keep them),
+        not to the terminal; moto's own error log of failed states is silenced."""
+        from rds_xacct.observability import logger as app_logger
+
+        handler = app_logger.registered_handler
+        previous = handler.setStream(self.logs)
+        self._stack.callback(handler.setStream, previous)
+        moto_log = logging.getLogger("moto")
+        level = moto_log.level
+        moto_log.setLevel(logging.CRITICAL)
+        self._stack.callback(moto_log.setLevel, level)
 
     @contextmanager
     def _slack_mock(self) -> Iterator[None]:
@@ -290,7 +307,11 @@ class Simulation:
         )
 
     def _on_advance(self, now: datetime) -> None:
-        del now
+        """A Wait state or a retry moved the clock: one timeline line for the pause."""
+        last = self.timeline[-1].at if self.timeline else None
+        if last is not None and now > last:
+            waited = int((now - last).total_seconds())
+            self.timeline.append(Entry(at=now, kind="wait", text=f"waited {_span(waited)}"))
 
     def _handler(self, logical_id: str, handler: str) -> Callable[[Any, Any], Any]:
         real = load_handler(handler)
@@ -416,6 +437,18 @@ class Simulation:
         ]
 
 
+def _span(seconds: int) -> str:
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [
+        f"{days}d" if days else "",
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes else "",
+    ]
+    return " ".join(p for p in parts if p) + (f" {secs}s" if secs or not any(parts) else "")
+
+
 def describe_result(step: str, result: Any) -> str:
     """One line for the timeline about what a step did."""
     if not isinstance(result, dict):
@@ -446,5 +479,8 @@ def describe_result(step: str, result: Any) -> str:
         actions = result.get("actions") or ["nothing to delete"]
         return "Cleanup: " + "; ".join([*actions, *result.get("problems", [])])
     if step == "Notify":
-        return f"Notify: {result.get('outcome')} -> {result.get('notifications')}"
+        sent = result.get("notifications")
+        if sent is None:
+            return f"Summarize: the run's output, outcome {result.get('outcome')}"
+        return f"Notify: {result.get('outcome')}: SNS message {sent.get('sns')}, Slack {sent.get('slack')}"
     return f"{step}: done"
