@@ -177,6 +177,7 @@ class Simulation:
         from rds_xacct.observability import logger as app_logger
 
         handler = app_logger.registered_handler
+        assert isinstance(handler, logging.StreamHandler)
         previous = handler.setStream(self.logs)
         self._stack.callback(handler.setStream, previous)
         moto_log = logging.getLogger("moto")

@@ -81,16 +81,30 @@ def test_error_names_in_the_asl_are_exception_classes(asl: dict[str, Any]) -> No
 
 def test_a_failed_run_ends_in_fail_after_cleanup_and_notification(asl: dict[str, Any]) -> None:
     states = asl["States"]
-    for name, state in states.items():
-        if (
-            state["Type"] == "Task"
-            and name not in ("Cleanup", "NotifyFailure")
-            and not name.startswith("Notify")
-        ):
-            assert state["Catch"][0]["Next"] == "Cleanup", name
+    work = {
+        name: state
+        for name, state in states.items()
+        if state["Type"] == "Task"
+        and state["Resource"] not in ("${NotifyFunctionArn}", "${CleanupFunctionArn}")
+    }
+    assert len(work) == 8
+    for name, state in work.items():
+        assert state["Catch"][0]["Next"] == "Cleanup", name
     assert states["Cleanup"]["Next"] == "NotifyFailure"
+    assert states["Cleanup"]["Catch"][0]["Next"] == "NotifyFailure"
     assert states["NotifyFailure"]["Next"] == "Failed"
+    assert states["NotifyFailure"]["Catch"][0]["Next"] == "Failed"
     assert states["Failed"]["Type"] == "Fail"
+
+
+def test_a_notification_that_fails_never_changes_the_outcome(asl: dict[str, Any]) -> None:
+    states = asl["States"]
+    notifications = {
+        name: s for name, s in states.items() if s.get("Resource") == "${NotifyFunctionArn}"
+    }
+    assert set(notifications) == {"NotifyCopied", "Summarize", "NotifySkipped", "NotifyFailure"}
+    for name, state in notifications.items():
+        assert state["Catch"][0]["Next"] == state["Next"], name
 
 
 def test_the_retention_is_not_a_number_in_the_asl(asl: dict[str, Any]) -> None:
