@@ -25,12 +25,14 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from unittest import mock
 
 import responses
 from moto import mock_aws
 from moto.sns.models import sns_backends
 
 from rds_xacct.errors import AwsError
+from rds_xacct.observability import execution_of
 from tests.support.events import backup_job_event
 from tests.support.moto_patches import (
     MOTO_CONFIG,
@@ -138,6 +140,7 @@ class Simulation:
         self._stack = ExitStack()
         self.timeline: list[Entry] = []
         self.failures: dict[str, Exception] = {}
+        self.stop_after: tuple[str, str] | None = None
         self.lambda_calls = 0
         self.logs = io.StringIO()
         self._last_tick: datetime | None = None
@@ -157,6 +160,8 @@ class Simulation:
         self._stack.enter_context(mock_aws(config=MOTO_CONFIG))
         self.patches = self._stack.enter_context(MotoPatches(self.clock))
         self.patches.simulate_copy_progress()
+        # Any other pause (the SDK's retry backoff, Slack's Retry-After) is simulated too.
+        self._stack.enter_context(mock.patch("time.sleep", self.clock.advance))
         self.clock.on_advance(self._on_advance)
         self._capture_logs()
         if self.slack:
@@ -293,6 +298,14 @@ class Simulation:
             f"InternalFailure: failure injected at {step} by the simulation"
         )
 
+    def stop_run_after(self, step: str, status: str = "ABORTED") -> None:
+        """Stop the run right after `step`, as an operator's StopExecution (`ABORTED`) or the
+        state machine's time limit (`TIMED_OUT`) would. moto can only abort; for TIMED_OUT
+        the status-change event says TIMED_OUT, which is what the app acts on."""
+        if status not in ("ABORTED", "TIMED_OUT"):
+            raise ValueError("status must be ABORTED or TIMED_OUT")
+        self.stop_after = (step, status)
+
     def _listing(self, account: str) -> list[str]:
         return [f"{s['id']} ({s['kind']}, {s['status']})" for s in self.world.snapshots(account)]
 
@@ -329,6 +342,11 @@ class Simulation:
                 self._note("error", f"{step} raised {type(error).__name__}: {error}")
                 raise
             self._note("task", describe_result(step, result))
+            if self.stop_after and self.stop_after[0] == step:
+                execution_arn = execution_of(event)
+                if execution_arn:
+                    self.sfn.stop_execution(executionArn=execution_arn)
+                    self._note("note", f"run stopped after {step} ({self.stop_after[1]})")
             return result
 
         return run
@@ -366,6 +384,9 @@ class Simulation:
             input=json.dumps(event),
         )["executionArn"]
         described = wait_for_execution(self.sfn, execution_arn)
+        if described["status"] == "ABORTED" and self.stop_after:
+            # EventBridge's `Step Functions Execution Status Change` event, to the Notify function
+            self.stop_run(execution_arn, self.stop_after[1])
         history = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)[
             "events"
         ]

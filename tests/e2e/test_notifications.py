@@ -1,0 +1,91 @@
+"""Notifications of whole runs: exactly one per outcome, whatever happens to Slack."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.moto_patches import event_matches
+from tests.support.simulation import SLACK_WEBHOOK, Simulation
+from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT
+
+
+@pytest.fixture
+def sim(request: pytest.FixtureRequest) -> Iterator[Simulation]:
+    options = getattr(request, "param", {})
+    with Simulation(**options) as simulation:
+        yield simulation
+
+
+@pytest.mark.parametrize("status", ["ABORTED", "TIMED_OUT"])
+def test_a_stopped_run_is_cleaned_up_and_reported_once(sim: Simulation, status: str) -> None:
+    # Given a run stopped while the backup copy is being made
+    event = sim.backup_event("orders-db")
+    sim.stop_run_after("CheckBackup", status)
+    # When it stops
+    result = sim.deliver(event)
+    # Then the status-change rule reported it exactly once, to SNS and to Slack
+    outcome = {"ABORTED": "aborted", "TIMED_OUT": "timed-out"}[status]
+    assert [m["attributes"]["outcome"]["Value"] for m in result.sns] == [outcome]
+    assert len(result.slack) == 1
+    # And what the stopped run made is gone from both accounts
+    assert sim.world.app_copies(MAIN_ACCOUNT) == []
+    assert sim.world.app_copies(BACKUP_ACCOUNT) == []
+    assert "Cleanup" in result.sns[0]["message"]
+
+
+@pytest.mark.parametrize("status", ["SUCCEEDED", "FAILED", "RUNNING"])
+def test_runs_that_report_themselves_are_not_reported_again(sim: Simulation, status: str) -> None:
+    event = {
+        "source": "aws.states",
+        "detail-type": "Step Functions Execution Status Change",
+        "detail": {"status": status, "stateMachineArn": sim.state_machine_arn},
+    }
+    assert not event_matches(sim.app.stopped_run_pattern, event)
+
+
+def test_the_stopped_run_rule_is_only_for_this_state_machine(sim: Simulation) -> None:
+    event = {
+        "source": "aws.states",
+        "detail-type": "Step Functions Execution Status Change",
+        "detail": {"status": "ABORTED", "stateMachineArn": sim.state_machine_arn + "-other"},
+    }
+    assert not event_matches(sim.app.stopped_run_pattern, event)
+
+
+@pytest.mark.parametrize("sim", [{"slack_status": 500}], indirect=True)
+def test_a_slack_outage_never_turns_a_good_copy_into_a_failure(sim: Simulation) -> None:
+    # Given Slack answering 500 to everything
+    event = sim.backup_event("orders-db")
+    # When a run copies a snapshot
+    result = sim.deliver(event)
+    # Then the run succeeds and SNS has the one success message
+    assert result.status == "SUCCEEDED"
+    assert [m["attributes"]["outcome"]["Value"] for m in result.sns] == ["succeeded"]
+    # And Slack was tried a bounded number of times (4 for the one notification)
+    assert len(result.slack) == 4
+    assert "SlackDeliveryFailed" in sim.logs.getvalue() or "not delivered" in sim.logs.getvalue()
+
+
+@pytest.mark.parametrize("sim", [{"slack_status": 500}, {}], indirect=True)
+def test_no_webhook_url_in_the_logs_of_a_whole_run(sim: Simulation) -> None:
+    # Given a run that succeeds, and one that fails
+    sim.deliver(sim.backup_event("orders-db"))
+    sim.inject_failure("CopyBackup")
+    sim.deliver(sim.backup_event("billing-db"))
+    # Then the logs of every function hold the summaries but never the webhook URL
+    logs = sim.logs.getvalue()
+    assert "Run summary" in logs
+    assert SLACK_WEBHOOK not in logs
+    assert "hooks.slack.com" not in logs
+    # And neither do the SNS messages
+    assert all("hooks.slack.com" not in m["message"] for m in sim.sns_messages())
+
+
+@pytest.mark.parametrize("sim", [{"slack": False}], indirect=True)
+def test_without_slack_a_run_sends_only_sns(sim: Simulation) -> None:
+    result = sim.deliver(sim.backup_event("orders-db"))
+    assert result.status == "SUCCEEDED"
+    assert len(result.sns) == 1
+    assert result.slack == []

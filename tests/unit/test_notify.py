@@ -1,0 +1,237 @@
+"""Notifications: the SNS message, the Slack message, and Slack's failures."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+import requests
+import responses
+from moto.sns.models import sns_backends
+
+from rds_xacct import notify, reporting
+from rds_xacct.summary import build_summary, failed_step
+from tests.support.world import MAIN_ACCOUNT, REGION, World
+
+WEBHOOK = "https://hooks.slack.com/services/T0000/B0000/secret-part"
+EXECUTION = f"arn:aws:states:{REGION}:{MAIN_ACCOUNT}:execution:rds-xacct-copy-snapshot:run-1"
+NOW = datetime(2026, 11, 24, 3, 20, tzinfo=UTC)
+
+
+def state(**extra: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "job": {
+            "execution": "run-1",
+            "executionArn": EXECUTION,
+            "startedAt": "2026-11-24T02:30:00Z",
+            "origin": "aws-backup",
+            "retentionDays": 7,
+            "skipped": None,
+            "source": {
+                "arn": f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:snapshot:awsbackup:job-1",
+                "database": "orders-db",
+                "engine": "postgres",
+                "kind": "db",
+                "sizeGiB": 20,
+            },
+        },
+        "shared": {
+            "arn": "arn:shared",
+            "copyStartedAt": "2026-11-24T02:30:00Z",
+            "availableAt": "2026-11-24T02:53:00Z",
+            "ready": True,
+            "sharedWith": "222222222222",
+            "deletedAt": "2026-11-24T03:16:00Z",
+        },
+        "backup": {
+            "arn": "arn:aws:rds:eu-west-1:222222222222:snapshot:xacct-orders-db-1",
+            "copyStartedAt": "2026-11-24T02:53:00Z",
+            "availableAt": "2026-11-24T03:16:00Z",
+            "expiresAt": "2026-12-01T02:53:00Z",
+            "ready": True,
+        },
+    }
+    base.update(extra)
+    return base
+
+
+def summary(outcome: str = "succeeded", **extra: Any) -> dict[str, Any]:
+    return build_summary(state(**extra), outcome=outcome, execution_arn=EXECUTION, now=NOW)
+
+
+def test_success_summary_has_what_an_operator_needs() -> None:
+    result = summary()
+    assert result["backupCopy"]["arn"].endswith("xacct-orders-db-1")
+    assert result["expiresAt"] == "2026-12-01T02:53:00Z"
+    assert result["durations"] == {
+        "sharedCopySeconds": 23 * 60,
+        "backupCopySeconds": 23 * 60,
+        "totalSeconds": 50 * 60,
+    }
+    assert result["execution"]["consoleUrl"].startswith(
+        "https://eu-west-1.console.aws.amazon.com/states/"
+    )
+    body = notify.sns_body(result)
+    for text in ("orders-db (postgres, db)", "Expires", "2026-12-01T02:53:00Z", "23m 00s"):
+        assert text in body
+
+
+def test_failure_summary_names_the_step_error_and_what_to_do() -> None:
+    error = {
+        "Error": "KeyNotAccessible",
+        "Cause": json.dumps(
+            {
+                "errorType": "KeyNotAccessible",
+                "errorMessage": "Copying ... failed: KMSKeyNotAccessibleFault",
+            }
+        ),
+    }
+    result = summary("failed", backup={}, error=error)
+    assert result["failure"]["step"] == "CopyBackup"
+    assert result["failure"]["error"] == "KeyNotAccessible"
+    assert "KMSKeyNotAccessibleFault" in result["failure"]["message"]
+    assert "key's policy" in result["failure"]["hint"]
+    assert notify.subject(result) == "[rds-xacct] FAILED: orders-db at CopyBackup"
+
+
+@pytest.mark.parametrize(
+    ("results", "step"),
+    [
+        ({}, "DescribeSource"),
+        ({"job": {}}, "CopyShared"),
+        ({"job": {}, "shared": {"id": "x"}}, "CheckShared"),
+        ({"job": {}, "shared": {"ready": True}}, "Share"),
+        ({"job": {}, "shared": {"ready": True, "sharedWith": "2"}}, "CopyBackup"),
+        (
+            {"job": {}, "shared": {"ready": True, "sharedWith": "2"}, "backup": {"id": "x"}},
+            "CheckBackup",
+        ),
+    ],
+)
+def test_failed_step_is_read_from_the_results(results: dict[str, Any], step: str) -> None:
+    assert failed_step(results) == step
+
+
+def test_subject_is_ascii_one_line_and_under_100_characters() -> None:
+    long = summary()
+    long["source"]["database"] = "データベース-" + "x" * 200
+    text = notify.subject(long)
+    assert len(text) < 100
+    assert text.isascii()
+    assert "\n" not in text
+
+
+def test_slack_message_is_block_kit_with_a_button_to_the_execution() -> None:
+    message = notify.slack_blocks(summary())
+    assert message["blocks"][0]["type"] == "header"
+    assert any(b["type"] == "section" for b in message["blocks"])
+    button = message["blocks"][-1]["elements"][0]
+    assert button["url"].endswith(EXECUTION)
+    assert all(len(b.get("fields", [])) <= 10 for b in message["blocks"])
+
+
+@responses.activate
+def test_slack_200_is_delivered_once() -> None:
+    responses.add(responses.POST, WEBHOOK, status=200, body="ok")
+    waits: list[float] = []
+    result = notify.post_slack(WEBHOOK, {"text": "hi"}, sleep=waits.append)
+    assert (result.delivered, result.attempts, waits) == (True, 1, [])
+
+
+@responses.activate
+def test_slack_429_waits_for_retry_after() -> None:
+    responses.add(
+        responses.POST, WEBHOOK, status=429, headers={"Retry-After": "7"}, body="slow down"
+    )
+    responses.add(responses.POST, WEBHOOK, status=200, body="ok")
+    waits: list[float] = []
+    result = notify.post_slack(WEBHOOK, {"text": "hi"}, sleep=waits.append)
+    assert (result.delivered, result.attempts, waits) == (True, 2, [7.0])
+
+
+@responses.activate
+def test_slack_retry_after_is_capped() -> None:
+    responses.add(responses.POST, WEBHOOK, status=429, headers={"Retry-After": "3600"})
+    responses.add(responses.POST, WEBHOOK, status=200)
+    waits: list[float] = []
+    notify.post_slack(WEBHOOK, {"text": "hi"}, sleep=waits.append)
+    assert waits == [notify.SLACK_MAX_RETRY_AFTER_SECONDS]
+
+
+@responses.activate
+def test_slack_500_is_retried_with_backoff_then_given_up() -> None:
+    responses.add(responses.POST, WEBHOOK, status=500, body="oops")
+    waits: list[float] = []
+    result = notify.post_slack(WEBHOOK, {"text": "hi"}, sleep=waits.append)
+    assert (result.delivered, result.attempts) == (False, notify.SLACK_ATTEMPTS)
+    assert waits == [1.0, 2.0, 4.0]
+    assert "HTTP 500" in result.detail
+
+
+@responses.activate
+def test_slack_timeout_is_retried_then_given_up() -> None:
+    responses.add(responses.POST, WEBHOOK, body=requests.Timeout("read timed out"))
+    waits: list[float] = []
+    result = notify.post_slack(WEBHOOK, {"text": "hi"}, sleep=waits.append)
+    assert (result.delivered, result.attempts) == (False, notify.SLACK_ATTEMPTS)
+    assert result.detail == "network error: Timeout"
+    assert len(responses.calls) == notify.SLACK_ATTEMPTS
+
+
+@responses.activate
+def test_a_revoked_webhook_is_not_retried() -> None:
+    responses.add(responses.POST, WEBHOOK, status=404, body="no_service")
+    result = notify.post_slack(WEBHOOK, {"text": "hi"}, sleep=lambda s: None)
+    assert (result.delivered, result.attempts) == (False, 1)
+
+
+def _topic_messages(topic_arn: str) -> list[Any]:
+    return list(sns_backends[MAIN_ACCOUNT][REGION].topics[topic_arn].sent_notifications)
+
+
+def test_without_slack_only_sns_is_sent(world: World) -> None:
+    # Given a deployment with a topic and no Slack
+    topic = boto3.client("sns").create_topic(Name="rds-xacct-notifications")["TopicArn"]
+    settings = world.settings(topic_arn=topic)
+    # When a run reports
+    with responses.RequestsMock() as slack:  # any HTTP call would fail the test
+        delivered = reporting.send(summary(), settings)
+        assert len(slack.calls) == 0
+    # Then one SNS message with filterable attributes was published
+    messages = _topic_messages(topic)
+    assert len(messages) == 1
+    _, body, subject, attributes, _ = messages[0]
+    assert subject == "[rds-xacct] Succeeded: orders-db, kept until 2026-12-01"
+    assert attributes["outcome"]["Value"] == "succeeded"
+    assert attributes["database"]["Value"] == "orders-db"
+    assert json.loads(body.split("--- summary (JSON) ---\n", 1)[1])["outcome"] == "succeeded"
+    assert delivered == {"sns": messages[0][0], "slack": None}
+
+
+def test_a_slack_outage_is_logged_and_never_raises(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given Slack configured through an SSM SecureString, and Slack down
+    boto3.client("ssm").put_parameter(Name="/rds-xacct/slack", Value=WEBHOOK, Type="SecureString")
+    topic = boto3.client("sns").create_topic(Name="rds-xacct-notifications")["TopicArn"]
+    settings = world.settings(topic_arn=topic, slack_parameter="/rds-xacct/slack")
+    with responses.RequestsMock() as slack:
+        slack.add(responses.POST, WEBHOOK, status=503)
+        # When a failure is reported
+        delivered = reporting.send(
+            summary("failed", error={"Error": "X", "Cause": "y"}), settings, sleep=lambda s: None
+        )
+    # Then SNS still got it, Slack's failure is recorded, and the webhook is nowhere in the logs
+    assert len(_topic_messages(topic)) == 1
+    assert delivered["slack"].startswith("not delivered after 4 attempt(s): HTTP 503")
+    assert "Slack notification not delivered: HTTP 503" in caplog.text
+    assert "hooks.slack.com" not in caplog.text
+
+
+def test_redact_removes_webhooks() -> None:
+    assert notify.redact(f"posting to {WEBHOOK} failed") == (
+        "posting to https://hooks.slack.com/<redacted> failed"
+    )
