@@ -6,14 +6,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export AWS_DEFAULT_REGION ?= eu-west-1
+export SAM_CLI_TELEMETRY := 0
+SAM_VERSION := 1.170.0
+ASL_VALIDATOR_VERSION := 4.0.0
 
-.PHONY: help venv demo test lint typecheck cfn-lint unit e2e bench sam-validate clean
+.PHONY: help venv demo test lint typecheck cfn-lint sam-validate asl-validate unit bench clean
 
 help:
 	@echo "make demo   - simulate both accounts on moto and run the pipeline end to end"
 	@echo "make test   - ruff, mypy, cfn-lint, template checks and every pytest suite"
 	@echo "make bench  - measure run time, API calls and state transitions (cost)"
-	@echo "make sam-validate - sam validate --lint (installs aws-sam-cli in .sam-venv)"
+	@echo "make sam-validate - sam validate --lint (aws-sam-cli in its own .sam-venv)"
 
 $(STAMP): requirements-dev.txt functions/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required (found $$($(PYTHON) --version))"; exit 1; }
@@ -37,17 +40,30 @@ typecheck: $(STAMP)
 cfn-lint: $(STAMP)
 	$(BIN)/cfn-lint template.yaml other/backup-account/*.yaml
 
-unit: $(STAMP)
-	$(BIN)/pytest
+sam-validate: .sam-venv/.installed
+	.sam-venv/bin/sam validate --lint --region $(AWS_DEFAULT_REGION) --template template.yaml
 
-test: lint typecheck cfn-lint unit
+# aws-sam-cli pins its own cfn-lint and translator: it gets a venv of its own.
+.sam-venv/.installed:
+	test -x .sam-venv/bin/python || $(PYTHON) -m venv .sam-venv
+	.sam-venv/bin/python -m pip install --quiet --upgrade pip
+	.sam-venv/bin/python -m pip install --quiet aws-sam-cli==$(SAM_VERSION)
+	touch $@
+
+asl-validate: .tools/node_modules/.bin/asl-validator
+	.tools/node_modules/.bin/asl-validator --json-path state-machine/copy-snapshot.asl.json
+
+.tools/node_modules/.bin/asl-validator:
+	@command -v npm >/dev/null || { echo "npm (Node.js) is needed for the ASL validator"; exit 1; }
+	npm install --silent --no-save --no-audit --no-fund --prefix .tools asl-validator@$(ASL_VALIDATOR_VERSION)
+
+unit: $(STAMP)
+	$(BIN)/pytest -n 2
+
+test: lint typecheck cfn-lint sam-validate asl-validate unit
 
 bench: $(STAMP)
 	PYTHONPATH=functions:. $(BIN)/python -m tests.support.bench $(ARGS)
 
-sam-validate:
-	test -x .sam-venv/bin/sam || { $(PYTHON) -m venv .sam-venv && .sam-venv/bin/pip install --quiet aws-sam-cli; }
-	.sam-venv/bin/sam validate --lint --region $(AWS_DEFAULT_REGION)
-
 clean:
-	rm -rf $(VENV) .sam-venv .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .sam-venv .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache

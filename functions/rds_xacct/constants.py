@@ -45,10 +45,14 @@ RETENTION_TAG: Final = "rds-xacct:retention-days"
 
 # --- Polling ----------------------------------------------------------------------------------
 POLL_MIN_SECONDS: Final = 30
-POLL_MAX_SECONDS: Final = 900
+POLL_MAX_SECONDS: Final = 3600
 POLL_FIRST_SECONDS: Final = 60
-COPY_DEADLINE_HOURS: Final = 48
-"""A copy still not available this long after it started is a failure (`CopyTimedOut`)."""
+POLL_AIM: Final = 0.8
+"""Look again after this share of the estimated time left: a little before the copy should end,
+so a finished copy is noticed within about POLL_MIN_SECONDS with a handful of looks."""
+COPY_DEADLINE_HOURS: Final = 168
+"""A copy still not available this long after it started is a failure (`CopyTimedOut`). A week:
+multi-TiB copies take many hours, and a stuck copy still surfaces."""
 
 # --- Snapshot states --------------------------------------------------------------------------
 STATUS_AVAILABLE: Final = "available"

@@ -29,6 +29,7 @@ from rds_xacct.constants import (
     APP_NAME,
     COPY_DEADLINE_HOURS,
     MAX_RETENTION_DAYS,
+    POLL_AIM,
     POLL_FIRST_SECONDS,
     POLL_MAX_SECONDS,
     POLL_MIN_SECONDS,
@@ -249,13 +250,14 @@ def poll_wait_seconds(elapsed: float, percent: int) -> int:
     """Seconds until the next look at a copy in progress.
 
     With no progress reported yet the wait grows with the time already spent (so a copy of
-    minutes is seen soon and one of hours costs few polls); with progress, it is the estimated
-    time left. Always within [POLL_MIN_SECONDS, POLL_MAX_SECONDS].
+    minutes is seen soon and one of hours costs few polls); with progress, it is a share
+    (POLL_AIM) of the estimated time left, so the looks close in on the copy's end. Always
+    within [POLL_MIN_SECONDS, POLL_MAX_SECONDS].
     """
     if percent <= 0:
         estimate = max(float(POLL_FIRST_SECONDS), elapsed)
     else:
-        estimate = elapsed * (100 - percent) / percent
+        estimate = POLL_AIM * elapsed * (100 - percent) / percent
     return int(min(max(estimate, POLL_MIN_SECONDS), POLL_MAX_SECONDS))
 
 

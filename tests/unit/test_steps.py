@@ -257,11 +257,14 @@ def test_quota_reached_is_a_readable_failure(world: World, monkeypatch: pytest.M
 
 
 def test_polling_waits_by_progress_within_bounds() -> None:
+    # no progress yet: the wait grows with the time spent
     assert steps.poll_wait_seconds(elapsed=0, percent=0) == 60
     assert steps.poll_wait_seconds(elapsed=600, percent=0) == 600
-    assert steps.poll_wait_seconds(elapsed=5000, percent=0) == 900
-    assert steps.poll_wait_seconds(elapsed=600, percent=50) == 600
+    assert steps.poll_wait_seconds(elapsed=50_000, percent=0) == 3600
+    # progress: 80 % of the estimated time left, within [30 s, 1 h]
+    assert steps.poll_wait_seconds(elapsed=600, percent=50) == 480
     assert steps.poll_wait_seconds(elapsed=600, percent=99) == 30
+    assert steps.poll_wait_seconds(elapsed=36_000, percent=10) == 3600
 
 
 def test_check_copy_reports_progress_and_times_out(world: World, clock: SimClock) -> None:
@@ -276,12 +279,12 @@ def test_check_copy_reports_progress_and_times_out(world: World, clock: SimClock
     clock.advance(600)
     # When it is checked
     checked = steps.check_copy(state, "shared", settings=settings)
-    # Then it is not ready and the wait is the estimated time left
+    # Then it is not ready and the wait is most of the estimated time left
     assert checked["ready"] is False
     assert checked["percent"] == 40
-    assert checked["waitSeconds"] == 900
-    # And after two days it is a failure
-    clock.advance(48 * 3600)
+    assert checked["waitSeconds"] == 720
+    # And after a week it is a failure
+    clock.advance(7 * 24 * 3600)
     with pytest.raises(errors.CopyTimedOut, match="still creating"):
         steps.check_copy(state, "shared", settings=settings)
 
