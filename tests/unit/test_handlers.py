@@ -93,7 +93,7 @@ def test_a_misconfigured_deployment_fails_with_every_problem_named(
 ) -> None:
     monkeypatch.setenv("BACKUP_KMS_KEY_ARN", "alias/backup")
     monkeypatch.setenv("RETENTION_DAYS", "400")
-    with pytest.raises(errors.PipelineError, match="full KMS key ARN.*0 to 364"):
+    with pytest.raises(errors.PipelineError, match=r"full KMS key ARN.*0 to 364"):
         describe_source.handler({"event": event, "executionArn": EXECUTION}, ctx("describe-source"))
 
 
