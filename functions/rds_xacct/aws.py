@@ -62,6 +62,16 @@ _THROTTLED = {
     "RequestThrottled",
 }
 
+_KINDS: tuple[tuple[set[str], type[errors.PipelineError]], ...] = (
+    (_NOT_FOUND, errors.SnapshotNotFound),
+    (_NOT_READY, errors.SnapshotNotReady),
+    (_KEY, errors.KeyNotAccessible),
+    (_QUOTA, errors.QuotaExceeded),
+    (_DENIED, errors.AccessDenied),
+    (_THROTTLED, errors.Throttled),
+)
+"""AWS error codes → the app's exception (anything else is AwsError)."""
+
 _HINTS: dict[type[errors.PipelineError], str] = {
     errors.KeyNotAccessible: (
         "RDS could not use the KMS key. Check that the key exists and is enabled, and that its "
@@ -84,21 +94,7 @@ def classify(error: ClientError, action: str) -> errors.PipelineError:
     """The app exception for an AWS error raised while doing `action`."""
     code = error.response.get("Error", {}).get("Code", "Unknown")
     message = error.response.get("Error", {}).get("Message", str(error))
-    kind: type[errors.PipelineError]
-    if code in _NOT_FOUND:
-        kind = errors.SnapshotNotFound
-    elif code in _NOT_READY:
-        kind = errors.SnapshotNotReady
-    elif code in _KEY:
-        kind = errors.KeyNotAccessible
-    elif code in _QUOTA:
-        kind = errors.QuotaExceeded
-    elif code in _DENIED:
-        kind = errors.AccessDenied
-    elif code in _THROTTLED:
-        kind = errors.Throttled
-    else:
-        kind = errors.AwsError
+    kind = next((k for codes, k in _KINDS if code in codes), errors.AwsError)
     hint = _HINTS.get(kind)
     text = f"{action} failed: {code}: {message.rstrip('. ')}"
     return kind(f"{text}. {hint}" if hint else text)

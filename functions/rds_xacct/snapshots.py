@@ -85,6 +85,18 @@ def _tag_list(tags: dict[str, str]) -> list[Any]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
 
 
+_FIELDS: dict[Kind, tuple[str, str, str, str]] = {
+    "db": ("DBSnapshotIdentifier", "DBSnapshotArn", "DBInstanceIdentifier", "Encrypted"),
+    "cluster": (
+        "DBClusterSnapshotIdentifier",
+        "DBClusterSnapshotArn",
+        "DBClusterIdentifier",
+        "StorageEncrypted",
+    ),
+}
+"""Where the two APIs put identifier, ARN, database and encryption in a snapshot."""
+
+
 class SnapshotApi:
     """Describe, copy, share and delete snapshots of one kind with one RDS client."""
 
@@ -95,31 +107,16 @@ class SnapshotApi:
 
     # -- reading ---------------------------------------------------------------------------
     def _from_response(self, raw: Any) -> Snapshot:
-        if self.kind == "cluster":
-            return Snapshot(
-                kind="cluster",
-                identifier=raw["DBClusterSnapshotIdentifier"],
-                arn=raw["DBClusterSnapshotArn"],
-                database=raw.get("DBClusterIdentifier", ""),
-                engine=raw.get("Engine", ""),
-                status=raw.get("Status", "unknown"),
-                created_at=raw.get("SnapshotCreateTime"),
-                encrypted=bool(raw.get("StorageEncrypted")),
-                kms_key_id=raw.get("KmsKeyId"),
-                size_gib=int(raw.get("AllocatedStorage") or 0),
-                percent=int(raw.get("PercentProgress") or 0),
-                snapshot_type=raw.get("SnapshotType", ""),
-                tags=_tags(raw.get("TagList")),
-            )
+        identifier, arn, database, encrypted = _FIELDS[self.kind]
         return Snapshot(
-            kind="db",
-            identifier=raw["DBSnapshotIdentifier"],
-            arn=raw["DBSnapshotArn"],
-            database=raw.get("DBInstanceIdentifier", ""),
+            kind=self.kind,
+            identifier=raw[identifier],
+            arn=raw[arn],
+            database=raw.get(database, ""),
             engine=raw.get("Engine", ""),
             status=raw.get("Status", "unknown"),
             created_at=raw.get("SnapshotCreateTime"),
-            encrypted=bool(raw.get("Encrypted")),
+            encrypted=bool(raw.get(encrypted)),
             kms_key_id=raw.get("KmsKeyId"),
             size_gib=int(raw.get("AllocatedStorage") or 0),
             percent=int(raw.get("PercentProgress") or 0),

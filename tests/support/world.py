@@ -133,10 +133,7 @@ class World:
         tags: dict[str, str] | None = None,
     ) -> str:
         """A DB instance. `encryption`: "aws/rds" (the default key), "none", or a key ARN."""
-        kwargs: dict[str, Any] = {}
-        if encryption != "none":
-            kwargs["StorageEncrypted"] = True
-            kwargs["KmsKeyId"] = self._key(encryption)
+        kwargs = self._encryption(encryption)
         self.main.client("rds").create_db_instance(
             DBInstanceIdentifier=identifier,
             DBInstanceClass="db.t4g.medium",
@@ -153,10 +150,7 @@ class World:
         self, identifier: str, *, encryption: str = "aws/rds", tags: dict[str, str] | None = None
     ) -> str:
         """An Aurora PostgreSQL cluster."""
-        kwargs: dict[str, Any] = {}
-        if encryption != "none":
-            kwargs["StorageEncrypted"] = True
-            kwargs["KmsKeyId"] = self._key(encryption)
+        kwargs = self._encryption(encryption)
         self.main.client("rds").create_db_cluster(
             DBClusterIdentifier=identifier,
             Engine="aurora-postgresql",
@@ -166,6 +160,11 @@ class World:
             **kwargs,
         )
         return identifier
+
+    def _encryption(self, encryption: str) -> dict[str, Any]:
+        if encryption == "none":
+            return {}
+        return {"StorageEncrypted": True, "KmsKeyId": self._key(encryption)}
 
     def _key(self, encryption: str) -> str:
         if encryption != "aws/rds":
