@@ -171,7 +171,9 @@ def _key_policy_allows(policy_text: str | dict[str, Any], account: str) -> bool:
         return False
     statements = policy.get("Statement", [])
     for statement in statements if isinstance(statements, list) else [statements]:
-        if statement.get("Effect") != "Allow":
+        # moto's CloudFormation leaves a list item that resolved to AWS::NoValue as None
+        # (real CloudFormation drops it): skip anything that is not a statement.
+        if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
             continue
         principal = statement.get("Principal", {})
         names = principal.get("AWS", []) if isinstance(principal, dict) else principal
