@@ -96,6 +96,11 @@ class SourceEvent:
         return self.snapshot.kind
 
 
+def _resources(event: EventBridgeEvent) -> list[Any]:
+    resources = event.raw_event.get("resources")
+    return list(resources) if isinstance(resources, list) else []
+
+
 def _require(value: Any, what: str) -> Any:
     if value in (None, "", [], {}):
         raise UnsupportedEvent(f"The event has no {what}")
@@ -116,7 +121,7 @@ def _backup_event(event: EventBridgeEvent) -> SourceEvent:
     kind = BACKUP_RESOURCE_TYPES[resource_type]
     # The recovery point of an RDS backup is an RDS snapshot. Newer events name it in
     # detail.recoveryPointArn; otherwise it is in resources, or named after the job id.
-    candidates = [detail.get("recoveryPointArn"), *list(event.resources or [])]
+    candidates = [detail.get("recoveryPointArn"), *_resources(event)]
     for candidate in candidates:
         if isinstance(candidate, str) and candidate.split(":")[5:6] in ([t] for t in _ARN_TYPES):
             snapshot = SnapshotArn.parse(candidate)
@@ -143,8 +148,8 @@ def _backup_event(event: EventBridgeEvent) -> SourceEvent:
     return SourceEvent(
         snapshot=snapshot,
         origin="aws-backup",
-        event_id=event.get_id,
-        event_time=event.time,
+        event_id=str(event.raw_event.get("id", "")),
+        event_time=str(event.raw_event.get("time", "")),
         database_arn=detail.get("resourceArn"),
     )
 
@@ -174,15 +179,15 @@ def _rds_event(event: EventBridgeEvent) -> SourceEvent:
             f"(expected one of {sorted(RDS_EVENT_IDS)})"
         )
     kind, origin = RDS_EVENT_IDS[event_id]
-    arn = detail.get("SourceArn") or next(iter(event.resources or []), None)
+    arn = detail.get("SourceArn") or next(iter(_resources(event)), None)
     snapshot = SnapshotArn.parse(_require(arn, "detail.SourceArn"))
     if snapshot.kind != kind:
         raise UnsupportedEvent(f"{event_id} is about a {kind} snapshot, but {arn} is not one")
     return SourceEvent(
         snapshot=snapshot,
         origin=origin,
-        event_id=event.get_id,
-        event_time=event.time,
+        event_id=str(event.raw_event.get("id", "")),
+        event_time=str(event.raw_event.get("time", "")),
         database_arn=None,
     )
 

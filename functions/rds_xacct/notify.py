@@ -65,17 +65,22 @@ def _duration(seconds: int | None) -> str:
 
 
 def subject(summary: dict[str, Any]) -> str:
-    """An SNS subject: ASCII, one line, under 100 characters."""
-    text = (
-        f"[{APP_NAME}] {_TITLES.get(summary['outcome'], summary['outcome'])}: {_database(summary)}"
-    )
+    """An SNS subject: ASCII, one line, under 100 characters. The database name is what gets
+    shortened, never the outcome or the failing step."""
+    outcome = _TITLES.get(summary["outcome"], summary["outcome"])
+    head = f"[{APP_NAME}] {outcome}: "
+    tail = ""
     expires = summary.get("expiresAt")
     if summary["outcome"] == "succeeded":
-        text += f", kept until {expires[:10]}" if expires else ", kept for good"
+        tail = f", kept until {expires[:10]}" if expires else ", kept for good"
     elif summary["outcome"] == "failed" and summary.get("failure"):
-        text += f" at {summary['failure']['step']}"
-    text = text.encode("ascii", "replace").decode().replace("\n", " ")
-    return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 3] + "..."
+        tail = f" at {summary['failure']['step']}"
+    name = _database(summary).encode("ascii", "replace").decode()
+    name = " ".join(name.split())  # one line
+    room = SUBJECT_LIMIT - len(head) - len(tail)
+    if len(name) > room:
+        name = name[: room - 3] + "..."
+    return head + name + tail
 
 
 def lines(summary: dict[str, Any]) -> list[tuple[str, str]]:

@@ -124,6 +124,20 @@ def build_summary(
         "failure": None,
         "cleanup": state.get("cleanup"),
     }
+    event = state.get("event")
+    if not job and event is not None:
+        # The run failed before DescribeSource understood its input: say what arrived.
+        if isinstance(event, dict):
+            resources = event.get("resources") or []
+            summary["event"] = {
+                "id": event.get("id"),
+                "source": event.get("source"),
+                "detailType": event.get("detail-type"),
+                "resources": resources,
+            }
+            summary["source"]["arn"] = resources[0] if resources else None
+        else:
+            summary["event"] = {"input": json.dumps(event)[:500]}
     if outcome == "failed":
         name, message = _error(state)
         summary["failure"] = {

@@ -236,3 +236,31 @@ def test_a_copy_rds_fails_is_cleaned_up(make_sim: MakeSim) -> None:
     assert result.error == "SnapshotFailed"
     assert sim.world.app_copies(MAIN_ACCOUNT) == []
     assert outcomes(result.sns) == ["failed"]
+
+
+@pytest.mark.parametrize(
+    "bad_input",
+    [
+        {"hello": "world"},
+        ["not", "an", "event"],
+        {
+            "source": "aws.backup",
+            "detail-type": "Backup Job State Change",
+            "detail": {"state": "COMPLETED", "resourceType": "RDS"},
+        },
+    ],
+)
+def test_a_bad_input_started_by_hand_fails_readably_and_makes_nothing(
+    make_sim: MakeSim, bad_input: Any
+) -> None:
+    # Given an operator starting a run by hand with an input the app cannot handle
+    sim = make_sim()
+    # When it runs
+    result = sim.deliver(bad_input, by_hand=True)
+    # Then it fails at DescribeSource with UnsupportedEvent, reported once, nothing made
+    assert result.status == "FAILED"
+    assert result.error == "UnsupportedEvent"
+    assert outcomes(result.sns) == ["failed"]
+    assert "at DescribeSource" in result.sns[0]["subject"]
+    assert sim.world.app_copies(MAIN_ACCOUNT) == []
+    assert sim.world.app_copies(BACKUP_ACCOUNT) == []

@@ -351,17 +351,20 @@ class Simulation:
 
         return run
 
-    def deliver(self, event: dict[str, Any], *, name: str | None = None) -> RunResult:
-        """Deliver an event as EventBridge would: match the rules, start a run, wait for it."""
+    def deliver(self, event: Any, *, name: str | None = None, by_hand: bool = False) -> RunResult:
+        """Deliver an event as EventBridge would: match the rules, start a run, wait for it.
+        `by_hand` starts the run whatever the rules say, as an operator can."""
         started = self.clock.now()
         self.timeline = []
         calls_before = self.lambda_calls
         sns_before = len(self.sns_messages())
         slack_before = len(self.slack_messages())
         matched = [
-            rule for rule, pattern in self.app.rules.items() if event_matches(pattern, event)
+            rule
+            for rule, pattern in self.app.rules.items()
+            if isinstance(event, dict) and event_matches(pattern, event)
         ]
-        if not matched:
+        if not matched and not by_hand:
             return RunResult(
                 matched_rules=[],
                 execution_arn=None,

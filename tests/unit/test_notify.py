@@ -235,3 +235,29 @@ def test_redact_removes_webhooks() -> None:
     assert notify.redact(f"posting to {WEBHOOK} failed") == (
         "posting to https://hooks.slack.com/<redacted> failed"
     )
+
+
+def test_a_run_that_failed_on_its_event_says_what_arrived() -> None:
+    # Given the state of a run whose DescribeSource failed: the event itself, plus the error
+    event_state = {
+        "event": {
+            "id": "e-1",
+            "source": "aws.backup",
+            "detail-type": "Backup Job State Change",
+            "resources": ["arn:aws:ec2:eu-west-1:123456789012:volume/vol-1"],
+            "detail": {"resourceType": "EBS"},
+        },
+        "error": {
+            "Error": "UnsupportedEvent",
+            "Cause": json.dumps(
+                {"errorType": "UnsupportedEvent", "errorMessage": "'EBS' is not an RDS database"}
+            ),
+        },
+    }
+    # When the failure is summarised
+    result = build_summary(event_state, outcome="failed", execution_arn=EXECUTION, now=NOW)
+    # Then the summary names the event and the reason
+    assert result["failure"]["step"] == "DescribeSource"
+    assert result["event"]["detailType"] == "Backup Job State Change"
+    assert "volume/vol-1" in notify.sns_body(result)
+    assert "not an RDS database" in notify.sns_body(result)
