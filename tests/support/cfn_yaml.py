@@ -62,3 +62,18 @@ def load_cfn_yaml(path: str | Path) -> dict[str, Any]:
     """The template at `path` as a dict."""
     loaded: dict[str, Any] = yaml.load(Path(path).read_text(), Loader=_Loader)  # noqa: S506
     return loaded
+
+
+def iam_actions(node: Any) -> list[Any]:
+    """Every `Action` / `NotAction` value anywhere in a template or policy, flattened."""
+    found: list[Any] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("Action", "NotAction"):
+                found.extend(value if isinstance(value, list) else [value])
+            else:
+                found.extend(iam_actions(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(iam_actions(item))
+    return found

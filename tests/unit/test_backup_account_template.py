@@ -14,7 +14,7 @@ from moto.kms.models import kms_backends
 
 from rds_xacct.constants import APP_NAME, TAG_APP
 from rds_xacct.settings import Settings
-from tests.support.cfn_yaml import load_cfn_yaml
+from tests.support.cfn_yaml import iam_actions, load_cfn_yaml
 from tests.support.sam_template import BACKUP_TEMPLATE, TEMPLATE
 
 ACCOUNT = "123456789012"  # moto's default account plays the backup account here
@@ -114,20 +114,6 @@ def _role_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for policy in role["Policies"] for s in _statements(policy["PolicyDocument"])]
 
 
-def _all_actions(node: Any) -> list[Any]:
-    found: list[Any] = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in ("Action", "NotAction"):
-                found.extend(_as_list(value))
-            else:
-                found.extend(_all_actions(value))
-    elif isinstance(node, list):
-        for item in node:
-            found.extend(_all_actions(item))
-    return found
-
-
 def _principals(statement: dict[str, Any]) -> list[Any]:
     return _as_list(statement["Principal"]["AWS"])
 
@@ -146,7 +132,7 @@ def test_no_action_anywhere_contains_a_wildcard(template: dict[str, Any]) -> Non
 
     for name, document in documents.items():
         # When every action is collected, both branches of every Fn::If included
-        actions = _all_actions(document)
+        actions = iam_actions(document)
 
         # Then there are some, each a plain string naming one action, none with a `*`
         assert actions, name

@@ -13,7 +13,7 @@ import pytest
 
 from rds_xacct import errors
 from rds_xacct.constants import APP_NAME, COPY_ID_PREFIX, MAX_RETENTION_DAYS, TAG_APP
-from tests.support.cfn_yaml import load_cfn_yaml
+from tests.support.cfn_yaml import iam_actions, load_cfn_yaml
 from tests.support.sam_template import BACKUP_TEMPLATE, ROOT, TEMPLATE, state_machine_resource
 
 LAMBDA_ERRORS = {
@@ -126,23 +126,9 @@ def test_every_function_handler_exists(template: dict[str, Any]) -> None:
         assert callable(getattr(module, function_name)), logical_id
 
 
-def _actions(node: Any) -> list[str]:
-    found: list[str] = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in ("Action", "NotAction"):
-                found.extend([value] if isinstance(value, str) else value)
-            else:
-                found.extend(_actions(value))
-    elif isinstance(node, list):
-        for item in node:
-            found.extend(_actions(item))
-    return found
-
-
 @pytest.mark.parametrize("path", [TEMPLATE, BACKUP_TEMPLATE], ids=["main", "backup"])
 def test_no_iam_action_has_a_wildcard(path: Path) -> None:
-    actions = _actions(load_cfn_yaml(path))
+    actions = iam_actions(load_cfn_yaml(path))
     assert actions
     assert [a for a in actions if isinstance(a, str) and "*" in a] == []
 
