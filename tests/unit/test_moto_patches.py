@@ -215,7 +215,7 @@ def test_event_patterns_match_as_eventbridge_does() -> None:
             "SourceIdentifier": [{"anything-but": {"prefix": "xacct-"}}],
         },
     }
-    event = {
+    event: dict[str, Any] = {
         "source": "aws.rds",
         "detail": {"EventID": "RDS-EVENT-0042", "SourceIdentifier": "mine"},
     }
