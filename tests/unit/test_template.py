@@ -107,6 +107,12 @@ def test_a_notification_that_fails_never_changes_the_outcome(asl: dict[str, Any]
         assert state["Catch"][0]["Next"] == state["Next"], name
 
 
+def test_copies_wait_for_room_when_the_snapshot_quota_is_full(asl: dict[str, Any]) -> None:
+    for name in ("CopyShared", "CopyBackup"):
+        retried = {e for r in asl["States"][name]["Retry"] for e in r["ErrorEquals"]}
+        assert "QuotaExceeded" in retried, name
+
+
 def test_the_retention_is_not_a_number_in_the_asl(asl: dict[str, Any]) -> None:
     waits = [s for s in asl["States"].values() if s["Type"] == "Wait"]
     assert waits
