@@ -40,6 +40,11 @@ _NOT_READY = {
     "InvalidDBSnapshotStateFault",
     "InvalidDBClusterSnapshotStateFault",
 }
+_EXISTS = {
+    "DBSnapshotAlreadyExists",
+    "DBSnapshotAlreadyExistsFault",
+    "DBClusterSnapshotAlreadyExistsFault",
+}
 _KEY = {"KMSKeyNotAccessibleFault", "KMSKeyNotAccessible", "InvalidKMSKeyFault"}
 _QUOTA = {
     "SnapshotQuotaExceeded",
@@ -65,6 +70,7 @@ _THROTTLED = {
 _KINDS: tuple[tuple[set[str], type[errors.PipelineError]], ...] = (
     (_NOT_FOUND, errors.SnapshotNotFound),
     (_NOT_READY, errors.SnapshotNotReady),
+    (_EXISTS, errors.CopyAlreadyExists),
     (_KEY, errors.KeyNotAccessible),
     (_QUOTA, errors.QuotaExceeded),
     (_DENIED, errors.AccessDenied),

@@ -21,6 +21,11 @@ class Throttled(PipelineError):
     """An AWS API kept throttling after the SDK's own retries (retried with backoff)."""
 
 
+class CopyAlreadyExists(PipelineError):
+    """Another run of the same source (a redelivered event) made the copy a moment before
+    this one. Retried: the step then finds that copy and carries on with it."""
+
+
 # --- Not retried: they end the run (after cleanup) ----------------------------------------------
 class UnsupportedEvent(PipelineError):
     """The input is not an event this app handles, or lacks the fields it needs."""
@@ -59,7 +64,7 @@ class AwsError(PipelineError):
     """Any other AWS error, with the service's code and message."""
 
 
-RETRYABLE: tuple[type[PipelineError], ...] = (SnapshotNotReady, Throttled)
+RETRYABLE: tuple[type[PipelineError], ...] = (SnapshotNotReady, Throttled, CopyAlreadyExists)
 TERMINAL: tuple[type[PipelineError], ...] = (
     UnsupportedEvent,
     SnapshotNotFound,

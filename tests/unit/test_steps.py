@@ -21,6 +21,7 @@ from rds_xacct.constants import (
     TAG_SOURCE_ARN,
 )
 from rds_xacct.settings import Settings
+from rds_xacct.snapshots import SnapshotApi
 from tests.support.events import backup_job_event, rds_snapshot_event
 from tests.support.moto_patches import SimClock
 from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World, backup_key_policy
@@ -418,3 +419,33 @@ def test_aurora_cluster_snapshot_is_copied(world: World) -> None:
     assert copies[0]["tags"][TAG_ROLE] == ROLE_BACKUP
     assert world.app_copies(MAIN_ACCOUNT) == []
     assert ROLE_SHARED == "shared"
+
+
+def test_two_runs_racing_to_make_the_same_copy_end_with_one(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two runs of the same event; the second looks for the copy just before the first
+    # makes it
+    event = db_event(world)
+    settings = world.settings()
+    first = steps.describe_source(event, execution_arn=execution_arn("run-1"), settings=settings)
+    second = steps.describe_source(event, execution_arn=execution_arn("run-2"), settings=settings)
+    real_find = SnapshotApi.find
+    looks = {"n": 0}
+
+    def late_find(api: SnapshotApi, identifier: str) -> Any:
+        looks["n"] += 1
+        if looks["n"] == 1:
+            first["shared"] = steps.copy_shared(first, settings=settings)
+            return None
+        return real_find(api, identifier)
+
+    monkeypatch.setattr(SnapshotApi, "find", late_find)
+    # When the second run copies, Then RDS refuses the duplicate and the step says to retry
+    with pytest.raises(errors.CopyAlreadyExists):
+        steps.copy_shared(second, settings=settings)
+    # When the state machine retries it, Then it carries on with the first run's copy
+    adopted = steps.copy_shared(second, settings=settings)
+    assert adopted["adopted"] is True
+    assert adopted["arn"] == first["shared"]["arn"]
+    assert len(world.app_copies(MAIN_ACCOUNT)) == 1
