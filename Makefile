@@ -34,8 +34,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The functions run on the Lambda runtime template.yaml names (python3.13): check them for it too.
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy --python-version 3.13 functions
 
 cfn-lint: $(STAMP)
 	$(BIN)/cfn-lint template.yaml other/backup-account/*.yaml

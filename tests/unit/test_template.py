@@ -189,3 +189,9 @@ def test_parameter_patterns_accept_good_values(template: dict[str, Any]) -> None
     }
     for name, value in good.items():
         assert re.fullmatch(template["Parameters"][name]["AllowedPattern"], value), name
+
+
+def test_the_runtime_is_the_one_the_makefile_type_checks_for(template: dict[str, Any]) -> None:
+    runtime = template["Globals"]["Function"]["Runtime"]
+    version = runtime.removeprefix("python")
+    assert f"--python-version {version} functions" in (ROOT / "Makefile").read_text()
