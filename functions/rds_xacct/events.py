@@ -57,7 +57,9 @@ class SnapshotArn:
     identifier: str
 
     @classmethod
-    def parse(cls, arn: str) -> SnapshotArn:
+    def parse(cls, arn: Any) -> SnapshotArn:
+        if not isinstance(arn, str):
+            raise UnsupportedEvent(f"{arn!r} is not an RDS snapshot ARN")
         parts = arn.split(":", 6)
         if len(parts) != 7 or parts[0] != "arn" or parts[2] != "rds" or parts[5] not in _ARN_TYPES:
             raise UnsupportedEvent(f"{arn!r} is not an RDS snapshot or cluster snapshot ARN")
@@ -113,7 +115,7 @@ def _backup_event(event: EventBridgeEvent) -> SourceEvent:
     if state != "COMPLETED":
         raise UnsupportedEvent(f"The backup job is {state!r}, not COMPLETED: nothing to copy")
     resource_type = detail.get("resourceType")
-    if resource_type not in BACKUP_RESOURCE_TYPES:
+    if not isinstance(resource_type, str) or resource_type not in BACKUP_RESOURCE_TYPES:
         raise UnsupportedEvent(
             f"AWS Backup resource type {resource_type!r} is not an RDS database or cluster "
             f"(expected one of {sorted(BACKUP_RESOURCE_TYPES)})"
@@ -163,7 +165,9 @@ class ResourceArn:
     account: str
 
     @classmethod
-    def from_resource(cls, arn: str) -> ResourceArn:
+    def from_resource(cls, arn: Any) -> ResourceArn:
+        if not isinstance(arn, str):
+            raise UnsupportedEvent(f"{arn!r} is not an RDS resource ARN")
         parts = arn.split(":")
         if len(parts) < 7 or parts[0] != "arn" or parts[2] != "rds":
             raise UnsupportedEvent(f"{arn!r} is not an RDS resource ARN")

@@ -106,3 +106,43 @@ def test_snapshot_arn_keeps_colons_in_the_identifier() -> None:
     assert (arn.partition, arn.identifier, arn.kind) == ("aws-cn", "rds:my-db-1", "db")
     with pytest.raises(UnsupportedEvent):
         SnapshotArn.parse("arn:aws:rds:eu-west-1:123456789012:db:my-db")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"resources": "not-a-list"},
+        {"resources": [5, None]},
+        {
+            "detail": {
+                "state": "COMPLETED",
+                "resourceType": "RDS",
+                "recoveryPointArn": 7,
+                "backupJobId": "j",
+                "resourceArn": {"x": 1},
+            }
+        },
+        {
+            "detail": {
+                "state": "COMPLETED",
+                "resourceType": "RDS",
+                "backupJobId": "j",
+                "resourceArn": 42,
+            }
+        },
+        {"detail": {"state": "COMPLETED", "resourceType": ["RDS"]}},
+        {"detail": {"state": None}},
+    ],
+)
+def test_odd_field_types_are_unsupported_not_crashes(change: dict[str, Any]) -> None:
+    # Given an event whose fields have the wrong types
+    event = {**load("aws-backup-rds-completed.json"), **change}
+    if "detail" not in change:
+        event["detail"] = {"state": "COMPLETED", "resourceType": "RDS", "backupJobId": "j"}
+    # When it is read, Then it is an UnsupportedEvent (or, where the job id and database ARN are
+    # enough, a valid snapshot)
+    try:
+        source = parse_event(event)
+    except UnsupportedEvent:
+        return
+    assert source.snapshot.identifier.startswith("awsbackup:job-")
