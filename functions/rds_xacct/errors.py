@@ -65,14 +65,3 @@ class AwsError(PipelineError):
 
 
 RETRYABLE: tuple[type[PipelineError], ...] = (SnapshotNotReady, Throttled, CopyAlreadyExists)
-TERMINAL: tuple[type[PipelineError], ...] = (
-    UnsupportedEvent,
-    SnapshotNotFound,
-    SnapshotFailed,
-    SnapshotNotOwned,
-    KeyNotAccessible,
-    AccessDenied,
-    QuotaExceeded,
-    CopyTimedOut,
-    AwsError,
-)

@@ -31,7 +31,7 @@ from moto.core.config import DefaultConfig
 from moto.events.models import EventPattern, EventPatternParser
 from moto.kms.models import kms_backends
 from moto.rds.exceptions import KMSKeyNotAccessibleFault
-from moto.rds.models import DBClusterSnapshot, DBSnapshot, RDSBackend, rds_backends
+from moto.rds.models import DBSnapshot, RDSBackend, rds_backends
 from moto.rds.utils import split_arn
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
@@ -458,7 +458,6 @@ def event_matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
 
 __all__ = [
     "MOTO_CONFIG",
-    "DBClusterSnapshot",
     "LambdaHandler",
     "MotoPatches",
     "SimClock",

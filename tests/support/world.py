@@ -6,7 +6,7 @@ local simulation. Must be used inside `mock_aws`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -76,7 +76,6 @@ class World:
     backup_key_arn: str
     main: boto3.Session
     backup: boto3.Session
-    databases: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def create(cls) -> World:
