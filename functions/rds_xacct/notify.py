@@ -97,7 +97,8 @@ def lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
         ("Source snapshot", str(source.get("arn") or "-")),
     ]
     if backup.get("arn"):
-        rows.append(("Backup copy", str(backup["arn"])))
+        label = "Backup copy" if summary["outcome"] == "succeeded" else "Backup copy begun"
+        rows.append((label, str(backup["arn"])))
     if source.get("sizeGiB") is not None:
         rows.append(("Size", f"{source['sizeGiB']} GiB"))
     if summary["outcome"] == "succeeded":

@@ -471,7 +471,9 @@ def _span(seconds: int) -> str:
         f"{hours}h" if hours else "",
         f"{minutes}m" if minutes else "",
     ]
-    return " ".join(p for p in parts if p) + (f" {secs}s" if secs or not any(parts) else "")
+    if secs or not any(parts):
+        parts.append(f"{secs}s")
+    return " ".join(p for p in parts if p)
 
 
 def describe_result(step: str, result: Any) -> str:
