@@ -25,6 +25,8 @@ the retention is 0 (kept for good). An operator may move it later, or remove the
 keep the copy."""
 TAG_EXECUTION: Final = "rds-xacct:execution"
 """Name of the Step Functions execution that made the copy."""
+TAG_MADE_AT: Final = "rds-xacct:made-at"
+"""ISO 8601 UTC time the copy was started (the sweeper's clock for intermediate copies)."""
 
 ROLE_SHARED: Final = "shared"
 ROLE_BACKUP: Final = "backup"
@@ -53,6 +55,12 @@ so a finished copy is noticed within about POLL_MIN_SECONDS with a handful of lo
 COPY_DEADLINE_HOURS: Final = 168
 """A copy still not available this long after it started is a failure (`CopyTimedOut`). A week:
 multi-TiB copies take many hours, and a stuck copy still surfaces."""
+
+# --- Sweeper -----------------------------------------------------------------------------------
+SWEEP_GRACE_HOURS: Final = 24
+"""The daily sweeper deletes a backup copy this long after its expiry (a live run deletes it at
+expiry; the sweeper catches runs that were stopped or lost), and an intermediate copy this long
+after the copy deadline (no live run can still need it)."""
 
 # --- Snapshot states --------------------------------------------------------------------------
 STATUS_AVAILABLE: Final = "available"

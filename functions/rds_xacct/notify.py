@@ -137,24 +137,32 @@ def sns_body(summary: dict[str, Any]) -> str:
     return f"{text}\n\n--- summary (JSON) ---\n{json.dumps(summary, indent=2, default=str)}"
 
 
-def publish_sns(topic_arn: str, summary: dict[str, Any]) -> str:
-    """Publish the notification; returns the message id."""
+def publish(topic_arn: str, subject_line: str, body: str, attributes: dict[str, str]) -> str:
+    """Publish one message with string attributes; returns the message id."""
     sns = new_session().client("sns", config=SDK_CONFIG)
-    attributes = {
-        "outcome": {"DataType": "String", "StringValue": summary["outcome"]},
-        "database": {"DataType": "String", "StringValue": _database(summary)},
-    }
-    engine = (summary.get("source") or {}).get("engine")
-    if engine:
-        attributes["engine"] = {"DataType": "String", "StringValue": str(engine)}
     with aws_call(f"Publishing to {topic_arn}"):
         response = sns.publish(
             TopicArn=topic_arn,
-            Subject=subject(summary),
-            Message=sns_body(summary),
-            MessageAttributes=attributes,  # type: ignore[arg-type]
+            Subject=subject_line,
+            Message=body,
+            MessageAttributes={
+                name: {"DataType": "String", "StringValue": value}
+                for name, value in attributes.items()
+                if value
+            },
         )
     return str(response["MessageId"])
+
+
+def publish_sns(topic_arn: str, summary: dict[str, Any]) -> str:
+    """Publish a run's notification; returns the message id."""
+    engine = (summary.get("source") or {}).get("engine")
+    attributes = {
+        "outcome": str(summary["outcome"]),
+        "database": _database(summary),
+        "engine": str(engine or ""),
+    }
+    return publish(topic_arn, subject(summary), sns_body(summary), attributes)
 
 
 def slack_blocks(summary: dict[str, Any]) -> dict[str, Any]:

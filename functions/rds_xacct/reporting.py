@@ -17,6 +17,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from rds_xacct import notify, steps
+from rds_xacct.constants import APP_NAME
 from rds_xacct.errors import PipelineError
 from rds_xacct.observability import logger, metrics
 from rds_xacct.settings import Settings
@@ -96,6 +97,31 @@ def report_stopped(
     summary = build_summary(state, outcome=outcome, execution_arn=execution_arn, now=now())
     summary["notifications"] = send(summary, settings)
     return summary
+
+
+def report_sweep(
+    *, settings: Settings, now: Callable[[], datetime] = steps.utc_now
+) -> dict[str, Any]:
+    """Run the daily sweep; tell SNS when it deleted something or hit a problem."""
+    result = steps.sweep(settings=settings, now=now)
+    deleted, problems = result["deleted"], result["problems"]
+    metrics.add_metric(name="SweptCopies", unit=MetricUnit.Count, value=len(deleted))
+    logger.info("Sweep", extra={"sweep": result})
+    if settings.topic_arn and (deleted or problems):
+        headline = f"[{APP_NAME}] Swept: {len(deleted)} copies past their time deleted"
+        body = "\n".join(
+            [
+                "Copies no run would delete any more (a stopped or lost run), deleted by the "
+                "daily sweep:",
+                *[f"  deleted  {arn}" for arn in deleted],
+                *[f"  problem  {problem}" for problem in problems],
+            ]
+        )
+        outcome = "swept" if not problems else "sweep-problems"
+        result["sns"] = notify.publish(
+            settings.topic_arn, headline[: notify.SUBJECT_LIMIT], body, {"outcome": outcome}
+        )
+    return result
 
 
 def handle(event: dict[str, Any], *, settings: Settings) -> dict[str, Any]:

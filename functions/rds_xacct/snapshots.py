@@ -161,6 +161,31 @@ class SnapshotApi:
             tag_list = self.client.list_tags_for_resource(ResourceName=snapshot.arn)["TagList"]
         return Snapshot(**{**snapshot.__dict__, "tags": _tags(list(tag_list))})
 
+    def list_manual(self) -> list[Snapshot]:
+        """Every manual snapshot of this kind in the account, with tags."""
+        with aws_call(f"Listing the manual {self.noun}s"):
+            if self.kind == "cluster":
+                raws: list[Any] = [
+                    raw
+                    for page in self.client.get_paginator("describe_db_cluster_snapshots").paginate(
+                        SnapshotType="manual"
+                    )
+                    for raw in page["DBClusterSnapshots"]
+                ]
+            else:
+                raws = [
+                    raw
+                    for page in self.client.get_paginator("describe_db_snapshots").paginate(
+                        SnapshotType="manual"
+                    )
+                    for raw in page["DBSnapshots"]
+                ]
+        found = []
+        for raw in raws:
+            snapshot = self._from_response(raw)
+            found.append(snapshot if "TagList" in raw else self._with_tags(snapshot))
+        return found
+
     # -- writing ---------------------------------------------------------------------------
     def copy(self, *, source: str, target: str, kms_key_id: str, tags: dict[str, str]) -> Snapshot:
         """Start a copy of `source` (identifier or ARN) named `target`, encrypted with the key."""

@@ -36,9 +36,11 @@ from rds_xacct.constants import (
     RETENTION_TAG,
     ROLE_BACKUP,
     ROLE_SHARED,
+    SWEEP_GRACE_HOURS,
     TAG_APP,
     TAG_EXECUTION,
     TAG_EXPIRES_AT,
+    TAG_MADE_AT,
     TAG_ROLE,
     TAG_SOURCE_ACCOUNT,
     TAG_SOURCE_ARN,
@@ -80,7 +82,7 @@ class Accounts:
 
 
 # --- Ownership ------------------------------------------------------------------------------
-def app_tags(*, source_arn: str, role: str, execution: str) -> dict[str, str]:
+def app_tags(*, source_arn: str, role: str, execution: str, made_at: datetime) -> dict[str, str]:
     """The tags every copy this app makes carries."""
     return {
         TAG_APP: APP_NAME,
@@ -88,6 +90,7 @@ def app_tags(*, source_arn: str, role: str, execution: str) -> dict[str, str]:
         TAG_SOURCE_ACCOUNT: source_arn.split(":")[4],
         TAG_ROLE: role,
         TAG_EXECUTION: execution,
+        TAG_MADE_AT: iso(made_at),
     }
 
 
@@ -236,13 +239,16 @@ def copy_shared(state: State, *, settings: Settings, now: Clock = utc_now) -> St
             raise errors.SnapshotFailed(f"The shared copy {existing.arn} is {existing.status}")
         # Made by an earlier delivery of the same event: carry on watching it from now.
         return {**existing.summary(), "copyStartedAt": iso(now()), "adopted": True}
+    started = now()
     created = api.copy(
         source=job["source"]["id"],
         target=copy_id,
         kms_key_id=settings.backup_kms_key_arn,
-        tags=app_tags(source_arn=source_arn, role=ROLE_SHARED, execution=job["execution"]),
+        tags=app_tags(
+            source_arn=source_arn, role=ROLE_SHARED, execution=job["execution"], made_at=started
+        ),
     )
-    return {**created.summary(), "copyStartedAt": iso(now()), "adopted": False}
+    return {**created.summary(), "copyStartedAt": iso(started), "adopted": False}
 
 
 # --- CheckShared / CheckBackup -------------------------------------------------------------
@@ -337,7 +343,12 @@ def copy_backup(state: State, *, settings: Settings, now: Clock = utc_now) -> St
             raise errors.SnapshotFailed(f"The backup copy {existing.arn} is {existing.status}")
         return _backup_summary(existing, now(), adopted=True)
     started = now()
-    tags = app_tags(source_arn=job["source"]["arn"], role=ROLE_BACKUP, execution=job["execution"])
+    tags = app_tags(
+        source_arn=job["source"]["arn"],
+        role=ROLE_BACKUP,
+        execution=job["execution"],
+        made_at=started,
+    )
     if job["retentionDays"] > 0:
         tags[TAG_EXPIRES_AT] = iso(started + timedelta(days=job["retentionDays"]))
     created = accounts.backup(kind).copy(
@@ -436,3 +447,45 @@ def cleanup(state: State, *, settings: Settings) -> State:
             if action:
                 actions.append(action)
     return {"actions": actions, "problems": problems}
+
+
+# --- Sweep (daily, outside any run) -------------------------------------------------------------
+def _due(snapshot: Snapshot, role: str, now: datetime) -> bool:
+    """Has this copy of the app outlived every run that could still delete or need it?"""
+    grace = timedelta(hours=SWEEP_GRACE_HOURS)
+    if role == ROLE_BACKUP:
+        expires = snapshot.tags.get(TAG_EXPIRES_AT)
+        return bool(expires) and parse_iso(str(expires)) + grace < now
+    made = snapshot.tags.get(TAG_MADE_AT)
+    return bool(made) and parse_iso(str(made)) + timedelta(hours=COPY_DEADLINE_HOURS) + grace < now
+
+
+def sweep(*, settings: Settings, now: Clock = utc_now) -> State:
+    """Delete the app's copies that no run will delete any more: backup copies a day past their
+    expiry (their run was stopped or lost) and intermediate copies past the copy deadline.
+
+    Only snapshots tagged by this app are considered; a copy without an expiry (retention 0),
+    or whose app tag an operator removed, is never touched.
+    """
+    accounts = Accounts(settings, "sweeper")
+    moment = now()
+    deleted: list[str] = []
+    problems: list[str] = []
+    for role, api_for in ((ROLE_BACKUP, accounts.backup), (ROLE_SHARED, accounts.main)):
+        for kind in ("db", "cluster"):
+            try:
+                api = api_for(kind)
+                for snapshot in api.list_manual():
+                    tags = snapshot.tags
+                    if tags.get(TAG_APP) != APP_NAME or tags.get(TAG_ROLE) != role:
+                        continue
+                    try:
+                        due = _due(snapshot, role, moment)
+                    except ValueError:
+                        problems.append(f"{snapshot.arn}: unreadable time tags {tags}")
+                        continue
+                    if due and api.delete(snapshot.identifier):
+                        deleted.append(snapshot.arn)
+            except errors.PipelineError as error:
+                problems.append(f"{role} {kind} snapshots: {error}")
+    return {"deleted": deleted, "problems": problems, "sweptAt": iso(moment)}

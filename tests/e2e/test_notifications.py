@@ -89,3 +89,31 @@ def test_without_slack_a_run_sends_only_sns(sim: Simulation) -> None:
     assert result.status == "SUCCEEDED"
     assert len(result.sns) == 1
     assert result.slack == []
+
+
+def test_a_run_aborted_during_its_retention_is_swept_a_day_after_expiry(sim: Simulation) -> None:
+    # Given a run aborted while it waits out the retention: its complete backup copy is kept
+    event = sim.backup_event("orders-db")
+    sim.stop_run_after("Notify", "ABORTED")  # the first Notify: the copy is in place
+    result = sim.deliver(event)
+    assert [m["attributes"]["outcome"]["Value"] for m in result.sns] == ["succeeded", "aborted"]
+    assert len(sim.world.app_copies(BACKUP_ACCOUNT)) == 1
+    # When the daily sweep runs the day after expiry + grace
+    sim.clock.advance(3 * 86400)
+    swept = sim.sweep()
+    # Then the copy is deleted and SNS says so
+    assert len(swept["deleted"]) == 1
+    assert sim.world.app_copies(BACKUP_ACCOUNT) == []
+    last = sim.sns_messages()[-1]
+    assert last["subject"].startswith("[rds-xacct] Swept: 1 copies")
+    assert last["attributes"]["outcome"]["Value"] == "swept"
+
+
+def test_a_sweep_with_nothing_to_do_sends_nothing(sim: Simulation) -> None:
+    before = len(sim.sns_messages())
+    assert sim.sweep() == {
+        "deleted": [],
+        "problems": [],
+        "sweptAt": sim.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    assert len(sim.sns_messages()) == before

@@ -52,7 +52,7 @@ def test_the_sam_transform_gives_the_resources_the_app_needs(
     transformed = transform(packaged_template(), PARAMETERS, _NoManagedPolicies())
     # Then it holds nine functions, one state machine and the rules, with no SAM types left
     types = [r["Type"] for r in transformed["Resources"].values()]
-    assert types.count("AWS::Lambda::Function") == 9
+    assert types.count("AWS::Lambda::Function") == 10
     assert types.count("AWS::StepFunctions::StateMachine") == 1
     assert types.count("AWS::Events::Rule") == 4
     assert not [t for t in types if t.startswith("AWS::Serverless::")]

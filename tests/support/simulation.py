@@ -59,6 +59,7 @@ STEP_OF_FUNCTION = {
     "DeleteBackupFunction": "DeleteBackup",
     "CleanupFunction": "Cleanup",
     "NotifyFunction": "Notify",
+    "SweepFunction": "Sweep",
 }
 INJECTABLE_STEPS = (
     "DescribeSource",
@@ -444,6 +445,14 @@ class Simulation:
             result: dict[str, Any] = handler(event, make_fake_context(spec.name))
         return result
 
+    def sweep(self) -> dict[str, Any]:
+        """What the daily schedule does: run the Sweep function now."""
+        spec = self.app.functions["SweepFunction"]
+        handler = self._handler("SweepFunction", spec.handler)
+        with self.patches.environment(spec.environment):
+            result: dict[str, Any] = handler({}, make_fake_context(spec.name))
+        return result
+
     # -- what was sent ---------------------------------------------------------------------------
     def sns_messages(self) -> list[dict[str, Any]]:
         topic = sns_backends[MAIN_ACCOUNT][REGION].topics[self.topic_arn]
@@ -505,6 +514,8 @@ def describe_result(step: str, result: Any) -> str:
     if step == "Cleanup":
         actions = result.get("actions") or ["nothing to delete"]
         return "Cleanup: " + "; ".join([*actions, *result.get("problems", [])])
+    if step == "Sweep":
+        return f"Sweep: deleted {len(result.get('deleted', []))}, problems {result.get('problems')}"
     if step == "Notify":
         sent = result.get("notifications")
         if sent is None:

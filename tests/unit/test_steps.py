@@ -449,3 +449,48 @@ def test_two_runs_racing_to_make_the_same_copy_end_with_one(
     assert adopted["adopted"] is True
     assert adopted["arn"] == first["shared"]["arn"]
     assert len(world.app_copies(MAIN_ACCOUNT)) == 1
+
+
+def test_the_sweep_deletes_only_the_apps_copies_past_their_time(
+    world: World, clock: SimClock
+) -> None:
+    # Given a finished copy (1-day retention) whose run was lost, a copy kept for good, a
+    # stale intermediate copy, and someone else's snapshot
+    settings = world.settings()
+    lost = copy_through(
+        steps.describe_source(
+            db_event(world), execution_arn=execution_arn("lost"), settings=settings
+        ),
+        settings,
+    )
+    kept_settings = world.settings(retention_days=0)
+    kept = copy_through(
+        steps.describe_source(
+            db_event(world, database="kept-db", job="j2"),
+            execution_arn=execution_arn("kept"),
+            settings=kept_settings,
+        ),
+        kept_settings,
+    )
+    stale = steps.describe_source(
+        db_event(world, database="stale-db", job="j3"),
+        execution_arn=execution_arn("stale"),
+        settings=settings,
+    )
+    stale["shared"] = steps.copy_shared(stale, settings=settings)
+    world.main.client("rds").create_db_snapshot(
+        DBInstanceIdentifier="orders-db", DBSnapshotIdentifier="xacct-looks-like-ours"
+    )
+    # When the sweep runs before the grace day has passed
+    clock.advance(86400 + 3600)
+    assert steps.sweep(settings=settings)["deleted"] == []
+    # When it runs after expiry + a day, and after the copy deadline + a day
+    clock.advance(8 * 86400)
+    result = steps.sweep(settings=settings)
+    # Then the expired backup copy and the stale intermediate copy are gone; the kept one stays
+    assert sorted(result["deleted"]) == sorted([lost["backup"]["arn"], stale["shared"]["arn"]])
+    assert result["problems"] == []
+    assert [c["arn"] for c in world.app_copies(BACKUP_ACCOUNT)] == [kept["backup"]["arn"]]
+    assert world.app_copies(MAIN_ACCOUNT) == []
+    # And a snapshot without the app's tags is never touched, whatever its name
+    assert "xacct-looks-like-ours" in [s["id"] for s in world.snapshots(MAIN_ACCOUNT)]

@@ -125,7 +125,7 @@ def test_every_function_handler_exists(template: dict[str, Any]) -> None:
     functions = {
         k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"
     }
-    assert len(functions) == 9
+    assert len(functions) == 10
     for logical_id, resource in functions.items():
         module_name, function_name = resource["Properties"]["Handler"].rsplit(".", 1)
         module = importlib.import_module(module_name)
