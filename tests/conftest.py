@@ -5,16 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import aws_xray_sdk.core  # noqa: F401 - see below
 import pytest
 from moto import mock_aws
 
 from tests.support.moto_patches import MOTO_CONFIG, MotoPatches, SimClock
 from tests.support.world import REGION, World
-
-# Importing the X-Ray SDK (Powertools' Tracer does, in every handler) creates a UDP socket object
-# for its daemon emitter; nothing is sent while tracing is disabled. It is imported here, while
-# collecting, because pytest-socket refuses any socket creation inside tests.
 
 START = datetime(2026, 11, 24, 2, 30, tzinfo=UTC)
 
@@ -30,7 +25,6 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
-        "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_SERVICE_NAME": "rds-xacct",
     }.items():

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.loaders
@@ -86,8 +89,15 @@ _HINTS: dict[type[errors.PipelineError], str] = {
         "kms:CreateGrant with kms:GrantIsForAWSResource (other/backup-account sets this up)."
     ),
     errors.QuotaExceeded: (
-        "The account's manual snapshot quota is reached: delete old manual snapshots or ask "
-        "for a higher 'Manual DB snapshots' quota in Service Quotas."
+        "The account's manual snapshot quota is reached in this region (Service Quotas: "
+        "'Manual DB instance snapshots' or 'Manual DB cluster snapshots', 100 by default): "
+        "delete old manual snapshots or ask for a higher quota in Service Quotas."
+    ),
+    errors.CopyLimitReached: (
+        "RDS allows up to 20 snapshot copies in progress per account and destination region; "
+        "this clears as copies finish, so the run waits and tries again. If a run still fails "
+        "with it, copies (this app's and any other tool's) filled the limit for hours: start "
+        "the run again later."
     ),
     errors.AccessDenied: (
         "An IAM permission is missing. Check the pipeline role in the main stack and the "
@@ -96,11 +106,22 @@ _HINTS: dict[type[errors.PipelineError], str] = {
 }
 
 
+_SNAPSHOT_QUOTA = {"SnapshotQuotaExceeded", "SnapshotQuotaExceededFault"}
+_COPY_LIMIT_MESSAGE = re.compile(r"cannot copy more than|copies in progress|at a time", re.I)
+"""RDS answers `SnapshotQuotaExceeded` for two conditions, told apart only by the message:
+too many copies in progress ("Cannot copy more than 20 snapshots at a time ...", formerly
+"Cannot copy more than 5 snapshots across regions"), which clears as copies finish, and a full
+manual snapshot quota ("Cannot create more than 100 manual snapshots"), which does not. Any
+other message is taken as the quota: the condition that needs an operator."""
+
+
 def classify(error: ClientError, action: str) -> errors.PipelineError:
     """The app exception for an AWS error raised while doing `action`."""
     code = error.response.get("Error", {}).get("Code", "Unknown")
     message = error.response.get("Error", {}).get("Message", str(error))
     kind = next((k for codes, k in _KINDS if code in codes), errors.AwsError)
+    if code in _SNAPSHOT_QUOTA and _COPY_LIMIT_MESSAGE.search(message):
+        kind = errors.CopyLimitReached
     hint = _HINTS.get(kind)
     text = f"{action} failed: {code}: {message.rstrip('. ')}"
     return kind(f"{text}. {hint}" if hint else text)
@@ -127,14 +148,37 @@ def new_session(**credentials: str) -> boto3.Session:
     return boto3.Session(botocore_session=core, **credentials)
 
 
+_DEFAULT_CLIENTS: dict[tuple[str, ...], Any] = {}
+_DEFAULT_CLIENTS_LOCK = threading.Lock()
+
+
+def default_client(service: str) -> Any:
+    """A client of the function's own account (default credentials), made once per process and
+    reused: clients are thread-safe, and making one costs more than most calls through it
+    (about 20 ms). Keyed by the credentials and region in the environment, so a new
+    environment gets new clients."""
+    key = (
+        service,
+        os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "")),
+        os.environ.get("AWS_ACCESS_KEY_ID", ""),
+    )
+    with _DEFAULT_CLIENTS_LOCK:
+        if key not in _DEFAULT_CLIENTS:
+            _DEFAULT_CLIENTS[key] = new_session().client(service, config=SDK_CONFIG)  # type: ignore[call-overload]
+        return _DEFAULT_CLIENTS[key]
+
+
 def rds_client(session: boto3.Session | None = None) -> RDSClient:
     """An RDS client in the main account (default credentials) or a given session."""
-    return (session or new_session()).client("rds", config=SDK_CONFIG)
+    if session is None:
+        client: RDSClient = default_client("rds")
+        return client
+    return session.client("rds", config=SDK_CONFIG)
 
 
 def assume_role_session(role_arn: str, session_name: str) -> boto3.Session:
     """A session in the backup account, through its cross-account role."""
-    sts = new_session().client("sts", config=SDK_CONFIG)
+    sts = default_client("sts")
     with aws_call(f"Assuming the backup-account role {role_arn}"):
         credentials = sts.assume_role(
             RoleArn=role_arn, RoleSessionName=session_name[:64], DurationSeconds=900

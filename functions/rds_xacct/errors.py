@@ -26,6 +26,12 @@ class CopyAlreadyExists(PipelineError):
     this one. Retried: the step then finds that copy and carries on with it."""
 
 
+class CopyLimitReached(PipelineError):
+    """RDS refuses more copies in progress in this account and region right now (up to 20
+    snapshot copies at a time per account and destination region); wait and try again. Clears
+    by itself as copies finish (retried with backoff)."""
+
+
 # --- Not retried: they end the run (after cleanup) ----------------------------------------------
 class UnsupportedEvent(PipelineError):
     """The input is not an event this app handles, or lacks the fields it needs."""
@@ -53,7 +59,13 @@ class AccessDenied(PipelineError):
 
 
 class QuotaExceeded(PipelineError):
-    """The account's manual snapshot quota is reached."""
+    """The account's manual snapshot quota is reached ("Manual DB instance snapshots" or
+    "Manual DB cluster snapshots"): it does not clear by itself, unless snapshots are deleted
+    or the quota is raised. (Too many copies in progress is `CopyLimitReached`.)"""
+
+
+class NoCopySlot(PipelineError):
+    """No copy slot of the account came free within SLOT_WAIT_HOURS (admission control)."""
 
 
 class CopyTimedOut(PipelineError):
@@ -64,4 +76,9 @@ class AwsError(PipelineError):
     """Any other AWS error, with the service's code and message."""
 
 
-RETRYABLE: tuple[type[PipelineError], ...] = (SnapshotNotReady, Throttled, CopyAlreadyExists)
+RETRYABLE: tuple[type[PipelineError], ...] = (
+    SnapshotNotReady,
+    Throttled,
+    CopyAlreadyExists,
+    CopyLimitReached,
+)

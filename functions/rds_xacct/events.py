@@ -16,12 +16,13 @@ Anything else raises `UnsupportedEvent` with what was wrong.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+from typing import TYPE_CHECKING, Any
 
 from rds_xacct.errors import UnsupportedEvent
 from rds_xacct.snapshots import Kind
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 
 BACKUP_SOURCE = "aws.backup"
 BACKUP_DETAIL_TYPE = "Backup Job State Change"
@@ -200,6 +201,10 @@ def parse_event(raw: Any) -> SourceEvent:
     """The snapshot an EventBridge event asks this app to copy."""
     if not isinstance(raw, dict):
         raise UnsupportedEvent(f"The input is a {type(raw).__name__}, not an EventBridge event")
+    # Imported here: Powertools' data classes (all of them) cost every function's cold start
+    # about a tenth of an `import boto3`, and only DescribeSource and Notify read an event.
+    from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent  # noqa: PLC0415
+
     event = EventBridgeEvent(raw)
     source, detail_type = raw.get("source"), raw.get("detail-type")
     if not isinstance(raw.get("detail"), dict):

@@ -13,13 +13,17 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
-from aws_lambda_powertools.utilities import parameters
-
-from rds_xacct.aws import SDK_CONFIG, aws_call, new_session
+from rds_xacct.aws import aws_call, default_client
 from rds_xacct.constants import APP_NAME
+
+if TYPE_CHECKING:
+    import requests
+
+# `requests` and Powertools' parameters are imported where Slack needs them, not here: together
+# they add a sixth of an `import boto3` to the cold start of every function that imports this
+# module, and most of those functions (and runs without Slack) never use them.
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +143,7 @@ def sns_body(summary: dict[str, Any]) -> str:
 
 def publish(topic_arn: str, subject_line: str, body: str, attributes: dict[str, str]) -> str:
     """Publish one message with string attributes; returns the message id."""
-    sns = new_session().client("sns", config=SDK_CONFIG)
+    sns = default_client("sns")
     with aws_call(f"Publishing to {topic_arn}"):
         response = sns.publish(
             TopicArn=topic_arn,
@@ -220,6 +224,8 @@ def post_slack(
     429 waits for Retry-After (capped), 5xx and network errors back off exponentially; other
     4xx are not retried (the webhook is wrong or revoked). Never raises.
     """
+    import requests  # noqa: PLC0415 - Slack only: see the imports
+
     http = session or requests.Session()
     pause = sleep or time.sleep  # looked up at call time, so a simulated clock can replace it
     detail = ""
@@ -246,6 +252,8 @@ def post_slack(
 
 def slack_webhook(parameter_name: str) -> str | None:
     """The webhook URL from its SSM SecureString, cached for 5 minutes by Powertools."""
+    from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - see the imports
+
     try:
         value = parameters.get_parameter(parameter_name, decrypt=True, max_age=300)
     except parameters.exceptions.GetParameterError as error:

@@ -1,4 +1,9 @@
-"""Logger, Tracer and Metrics, created once, and the decorator every handler wears."""
+"""Logger and Metrics, created once, and the decorator every handler wears.
+
+Traces come from Lambda itself (`Tracing: Active` in template.yaml): the function's segments,
+linked to the state machine's trace. The X-Ray SDK (Powertools' Tracer) is not used: it is in
+maintenance mode, and importing it cost every cold start about as much as boto3 itself.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -17,7 +22,6 @@ SERVICE = APP_NAME
 NAMESPACE = "RdsXacct"
 
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 Handler = TypeVar("Handler", bound=Callable[[Any, LambdaContext], Any])
@@ -37,9 +41,9 @@ def execution_of(event: Any) -> str | None:
 
 
 def task_handler(step: str) -> Callable[[Handler], Handler]:
-    """Wrap a state's handler: structured logs with the step and execution, a trace segment,
-    metrics flushed, and every error logged once with its class before it is re-raised for the
-    state machine's Retry/Catch."""
+    """Wrap a state's handler: structured logs with the step and execution, metrics flushed,
+    and every error logged once with its class before it is re-raised for the state machine's
+    Retry/Catch."""
 
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
@@ -61,7 +65,6 @@ def task_handler(step: str) -> Callable[[Handler], Handler]:
                     metrics.flush_metrics()
 
         wrapped: Callable[..., Any] = logger.inject_lambda_context(log_event=False)(run)
-        wrapped = tracer.capture_lambda_handler(wrapped)
         return functools.wraps(handler)(wrapped)  # type: ignore[return-value]
 
     return decorate

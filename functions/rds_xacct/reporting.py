@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -21,6 +20,7 @@ from rds_xacct.constants import APP_NAME
 from rds_xacct.errors import PipelineError
 from rds_xacct.observability import logger, metrics
 from rds_xacct.settings import Settings
+from rds_xacct.snapshots import Clock, utc_now
 from rds_xacct.summary import OUTCOMES, build_summary
 
 STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
@@ -54,7 +54,7 @@ def send(
 
 
 def report_run(
-    event: dict[str, Any], *, settings: Settings, now: Callable[[], datetime] = steps.utc_now
+    event: dict[str, Any], *, settings: Settings, now: Clock = utc_now
 ) -> dict[str, Any]:
     """Notify for a run (unless `send` is false); returns the summary.
 
@@ -73,7 +73,7 @@ def report_run(
 
 
 def report_stopped(
-    event: dict[str, Any], *, settings: Settings, now: Callable[[], datetime] = steps.utc_now
+    event: dict[str, Any], *, settings: Settings, now: Clock = utc_now
 ) -> dict[str, Any]:
     """Clean up after, and notify for, a run that timed out or was aborted."""
     detail = event.get("detail") or {}
@@ -88,9 +88,12 @@ def report_stopped(
         state = steps.describe_source(
             source_event, execution_arn=execution_arn, settings=settings, now=now
         )
-        state["cleanup"] = steps.cleanup(state, settings=settings)
+        state["cleanup"] = steps.cleanup(state, settings=settings, now=now)
     except (PipelineError, ValueError) as error:
         problems.append(f"could not clean up after the stopped run: {error}")
+        # Its copy slots go back all the same: they are the run's, whatever its source.
+        job = {"execution": execution_arn.rsplit(":", 1)[-1], "executionArn": execution_arn}
+        state["cleanup"] = steps.cleanup({"job": job}, settings=settings, now=now)
     if problems:
         cleanup = state.setdefault("cleanup", {"actions": [], "problems": []})
         cleanup["problems"] = [*cleanup.get("problems", []), *problems]
@@ -99,9 +102,7 @@ def report_stopped(
     return summary
 
 
-def report_sweep(
-    *, settings: Settings, now: Callable[[], datetime] = steps.utc_now
-) -> dict[str, Any]:
+def report_sweep(*, settings: Settings, now: Clock = utc_now) -> dict[str, Any]:
     """Run the daily sweep; tell SNS when it deleted something or hit a problem."""
     result = steps.sweep(settings=settings, now=now)
     deleted, problems = result["deleted"], result["problems"]

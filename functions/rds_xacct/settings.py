@@ -7,7 +7,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from rds_xacct.constants import MAX_RETENTION_DAYS
+from rds_xacct.constants import (
+    DEFAULT_MAX_COPIES_IN_FLIGHT,
+    MAX_RETENTION_DAYS,
+    RDS_COPIES_IN_PROGRESS_LIMIT,
+)
 from rds_xacct.errors import PipelineError
 
 ENV_BACKUP_ACCOUNT_ID = "BACKUP_ACCOUNT_ID"
@@ -19,6 +23,8 @@ ENV_EXCLUDE = "EXCLUDE_DATABASES"
 ENV_SELECTION_TAG = "SELECTION_TAG"
 ENV_TOPIC_ARN = "NOTIFY_TOPIC_ARN"
 ENV_SLACK_PARAMETER = "SLACK_WEBHOOK_PARAMETER"
+ENV_ADMISSION_TABLE = "ADMISSION_TABLE"
+ENV_MAX_COPIES = "MAX_COPIES_IN_FLIGHT"
 
 _ACCOUNT = re.compile(r"^\d{12}$")
 _KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-)?[0-9a-f-]{32,36}$")
@@ -44,6 +50,10 @@ class Settings:
     selection_tag: tuple[str, str] | None = None
     topic_arn: str | None = None
     slack_parameter: str | None = None
+    admission_table: str | None = None
+    """The DynamoDB table of the copy-slot pools (admission control); None: no admission
+    control (unit tests of single steps)."""
+    max_copies_in_flight: int = DEFAULT_MAX_COPIES_IN_FLIGHT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -75,6 +85,14 @@ class Settings:
             if not sep or not tag_key.strip():
                 problems.append(f"{ENV_SELECTION_TAG} must read key=value")
             selection_tag = (tag_key.strip(), tag_value.strip())
+        try:
+            max_copies = int(env.get(ENV_MAX_COPIES, str(DEFAULT_MAX_COPIES_IN_FLIGHT)))
+        except ValueError:
+            max_copies = 0
+        if not 1 <= max_copies <= RDS_COPIES_IN_PROGRESS_LIMIT:
+            problems.append(
+                f"{ENV_MAX_COPIES} must be a whole number from 1 to {RDS_COPIES_IN_PROGRESS_LIMIT}"
+            )
         if problems:
             raise ConfigurationError("Invalid settings: " + "; ".join(problems))
         return cls(
@@ -87,4 +105,6 @@ class Settings:
             selection_tag=selection_tag,
             topic_arn=env.get(ENV_TOPIC_ARN) or None,
             slack_parameter=env.get(ENV_SLACK_PARAMETER) or None,
+            admission_table=env.get(ENV_ADMISSION_TABLE) or None,
+            max_copies_in_flight=max_copies,
         )

@@ -6,6 +6,7 @@ this module works with `Snapshot` and `SnapshotApi` and never asks which kind it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -64,6 +65,13 @@ class Snapshot:
             "kmsKeyId": self.kms_key_id,
             "createdAt": iso(self.created_at) if self.created_at else None,
         }
+
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def iso(moment: datetime) -> str:

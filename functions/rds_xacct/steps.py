@@ -16,26 +16,25 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
 
-from rds_xacct import errors
+from rds_xacct import admission, capacity, errors, quotas
 from rds_xacct.aws import assume_role_session, aws_call, rds_client
 from rds_xacct.constants import (
     APP_NAME,
     COPY_DEADLINE_HOURS,
     MAX_RETENTION_DAYS,
-    POLL_AIM,
     POLL_FIRST_SECONDS,
-    POLL_MAX_SECONDS,
-    POLL_MIN_SECONDS,
+    POOL_BACKUP,
+    POOL_MAIN,
     RETENTION_TAG,
     ROLE_BACKUP,
     ROLE_SHARED,
+    SLOT_LEASE_SECONDS,
     SWEEP_GRACE_HOURS,
     TAG_APP,
     TAG_EXECUTION,
@@ -47,18 +46,14 @@ from rds_xacct.constants import (
 )
 from rds_xacct.events import SnapshotArn, parse_event
 from rds_xacct.naming import copy_identifier
+from rds_xacct.polling import next_look_seconds
 from rds_xacct.settings import Settings
-from rds_xacct.snapshots import Kind, Snapshot, SnapshotApi, iso, parse_iso
+from rds_xacct.snapshots import Clock, Kind, Snapshot, SnapshotApi, iso, parse_iso, utc_now
 
 State = dict[str, Any]
-Clock = Callable[[], datetime]
 
 EXPIRY_GRACE = timedelta(minutes=1)
 """A backup copy whose expiry is at most this far away is deleted now rather than waited for."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -238,7 +233,26 @@ def copy_shared(state: State, *, settings: Settings, now: Clock = utc_now) -> St
         if existing.failed:
             raise errors.SnapshotFailed(f"The shared copy {existing.arn} is {existing.status}")
         # Made by an earlier delivery of the same event: carry on watching it from now.
-        return {**existing.summary(), "copyStartedAt": iso(now()), "adopted": True}
+        return {
+            **existing.summary(),
+            "copyStartedAt": iso(now()),
+            "adopted": True,
+            "waitSeconds": POLL_FIRST_SECONDS,
+        }
+    # Room in both accounts' manual snapshot quotas, before the first copy is made
+    kind = _kind(state)
+    accounts = Accounts(settings, job["execution"])
+    warnings = capacity.check_room(
+        [
+            quotas.manual_snapshot_usage(api.client, job["executionArn"].split(":")[4], kind),
+            quotas.manual_snapshot_usage(
+                accounts.backup(kind).client, settings.backup_account_id, kind
+            ),
+        ],
+        settings=settings,
+        now=now(),
+    )
+    admission.renew_slot(job, POOL_MAIN, now() + _lease(), settings=settings)
     started = now()
     created = api.copy(
         source=job["source"]["id"],
@@ -248,27 +262,26 @@ def copy_shared(state: State, *, settings: Settings, now: Clock = utc_now) -> St
             source_arn=source_arn, role=ROLE_SHARED, execution=job["execution"], made_at=started
         ),
     )
-    return {**created.summary(), "copyStartedAt": iso(started), "adopted": False}
+    return {
+        **created.summary(),
+        "copyStartedAt": iso(started),
+        "adopted": False,
+        "waitSeconds": POLL_FIRST_SECONDS,
+        **({"quotaWarnings": warnings} if warnings else {}),
+    }
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=SLOT_LEASE_SECONDS)
 
 
 # --- CheckShared / CheckBackup -------------------------------------------------------------
-def poll_wait_seconds(elapsed: float, percent: int) -> int:
-    """Seconds until the next look at a copy in progress.
-
-    With no progress reported yet the wait grows with the time already spent (so a copy of
-    minutes is seen soon and one of hours costs few polls); with progress, it is a share
-    (POLL_AIM) of the estimated time left, so the looks close in on the copy's end. Always
-    within [POLL_MIN_SECONDS, POLL_MAX_SECONDS].
-    """
-    if percent <= 0:
-        estimate = max(float(POLL_FIRST_SECONDS), elapsed)
-    else:
-        estimate = POLL_AIM * elapsed * (100 - percent) / percent
-    return int(min(max(estimate, POLL_MIN_SECONDS), POLL_MAX_SECONDS))
-
-
 def check_copy(state: State, which: str, *, settings: Settings, now: Clock = utc_now) -> State:
-    """Look at a copy in progress: ready, or how long to wait before looking again."""
+    """Look at a copy in progress: ready, or how long to wait before looking again.
+
+    The look is kept as `lastLook` so that the next one can estimate the copy's end from the
+    progress between the two (`polling.next_look_seconds`).
+    """
     job, summary = state["job"], state[which]
     accounts = Accounts(settings, job["execution"])
     api = accounts.main(_kind(state)) if which == "shared" else accounts.backup(_kind(state))
@@ -285,7 +298,13 @@ def check_copy(state: State, which: str, *, settings: Settings, now: Clock = utc
         )
     started = parse_iso(summary["copyStartedAt"])
     elapsed = (now() - started).total_seconds()
-    result = {**summary, **snapshot.summary(), "polls": int(summary.get("polls", 0)) + 1}
+    look = {"elapsedSeconds": round(elapsed, 1), "percent": snapshot.percent}
+    result = {
+        **summary,
+        **snapshot.summary(),
+        "polls": int(summary.get("polls", 0)) + 1,
+        "lastLook": look,
+    }
     if snapshot.available:
         return {**result, "ready": True, "waitSeconds": 0, "availableAt": iso(now())}
     if elapsed > COPY_DEADLINE_HOURS * 3600:
@@ -293,7 +312,12 @@ def check_copy(state: State, which: str, *, settings: Settings, now: Clock = utc
             f"The {which} copy {snapshot.arn} is still {snapshot.status} ({snapshot.percent}%) "
             f"after {elapsed / 3600:.1f} hours (the limit is {COPY_DEADLINE_HOURS} h)"
         )
-    return {**result, "ready": False, "waitSeconds": poll_wait_seconds(elapsed, snapshot.percent)}
+    last = summary.get("lastLook")
+    previous = (float(last["elapsedSeconds"]), int(last["percent"])) if last else None
+    wait = next_look_seconds(elapsed, snapshot.percent, previous)
+    pool = POOL_MAIN if which == "shared" else POOL_BACKUP
+    admission.renew_slot(job, pool, now() + timedelta(seconds=wait) + _lease(), settings=settings)
+    return {**result, "ready": False, "waitSeconds": wait}
 
 
 # --- Share -------------------------------------------------------------------------------------
@@ -329,6 +353,7 @@ def _backup_summary(snapshot: Snapshot, started: datetime, adopted: bool) -> Sta
         "copyStartedAt": iso(started),
         "expiresAt": snapshot.tags.get(TAG_EXPIRES_AT),
         "adopted": adopted,
+        "waitSeconds": POLL_FIRST_SECONDS,
     }
 
 
@@ -342,6 +367,16 @@ def copy_backup(state: State, *, settings: Settings, now: Clock = utc_now) -> St
         if existing.failed:
             raise errors.SnapshotFailed(f"The backup copy {existing.arn} is {existing.status}")
         return _backup_summary(existing, now(), adopted=True)
+    capacity.check_room(
+        [
+            quotas.manual_snapshot_usage(
+                accounts.backup(kind).client, settings.backup_account_id, kind
+            )
+        ],
+        settings=settings,
+        now=now(),
+    )
+    admission.renew_slot(job, POOL_BACKUP, now() + _lease(), settings=settings)
     started = now()
     tags = app_tags(
         source_arn=job["source"]["arn"],
@@ -424,28 +459,34 @@ def _cleanup_one(api: SnapshotApi, job: dict[str, Any], role: str) -> str | None
     return f"deleted {label} {snapshot.arn} ({snapshot.status})"
 
 
-def cleanup(state: State, *, settings: Settings) -> State:
-    """After a failure, delete what this run made and did not finish.
+def cleanup(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
+    """After a failure (or a stop), delete what this run made and did not finish, then give
+    back its copy slots.
 
     Only copies tagged by this app, for this source, by this very run are deleted; a complete
-    backup copy is always kept. A problem here is reported, not raised, so the failure
-    notification still goes out.
+    backup copy is always kept. The slots go back after the unfinished copies are deleted (RDS
+    counts a copy in progress until then). A problem here is reported, not raised, so the
+    failure notification still goes out.
     """
     job = state.get("job") or {}
-    if not job.get("copyId"):
-        return {"actions": [], "problems": []}
-    kind = _kind(state)
-    accounts = Accounts(settings, job["execution"])
     actions: list[str] = []
     problems: list[str] = []
-    for role, api_for in ((ROLE_SHARED, accounts.main), (ROLE_BACKUP, accounts.backup)):
+    if job.get("copyId"):
+        kind = _kind(state)
+        accounts = Accounts(settings, job["execution"])
+        for role, api_for in ((ROLE_SHARED, accounts.main), (ROLE_BACKUP, accounts.backup)):
+            try:
+                action = _cleanup_one(api_for(kind), job, role)
+            except errors.PipelineError as error:
+                problems.append(f"{role} copy {job['copyId']}: {error}")
+            else:
+                if action:
+                    actions.append(action)
+    if job.get("executionArn"):
         try:
-            action = _cleanup_one(api_for(kind), job, role)
+            actions.extend(admission.give_back_everything(job, settings=settings, now=now()))
         except errors.PipelineError as error:
-            problems.append(f"{role} copy {job['copyId']}: {error}")
-        else:
-            if action:
-                actions.append(action)
+            problems.append(f"copy slots (their leases will lapse): {error}")
     return {"actions": actions, "problems": problems}
 
 

@@ -20,6 +20,8 @@ _HINTS = {
     "the run again.",
     "AccessDenied": "Fix the IAM role or trust policy named in the message, then start again.",
     "QuotaExceeded": "Delete old manual snapshots or raise the quota, then start again.",
+    "CopyLimitReached": "RDS's limit of 20 copies in progress stayed full for hours; start the "
+    "run again later.",
     "CopyTimedOut": "The copy took longer than the deadline; check the RDS console.",
     "States.Timeout": "A step ran out of time; start the run again.",
     "ConfigurationError": "Fix the stack's parameters (sam deploy --guided).",

@@ -264,23 +264,3 @@ def test_a_bad_input_started_by_hand_fails_readably_and_makes_nothing(
     assert "at DescribeSource" in result.sns[0]["subject"]
     assert sim.world.app_copies(MAIN_ACCOUNT) == []
     assert sim.world.app_copies(BACKUP_ACCOUNT) == []
-
-
-def test_a_full_snapshot_quota_is_waited_for_then_reported(
-    make_sim: MakeSim, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a main account whose manual snapshot quota is already full
-    from moto.rds.models import RDSBackend
-
-    sim = make_sim()
-    event = sim.backup_event("orders-db")
-    monkeypatch.setattr(RDSBackend, "SNAPSHOT_QUOTA", 1)
-    # When the run tries to make its copy
-    result = sim.deliver(event)
-    # Then it waited (simulated hours) for room, then failed with the quota named, once
-    assert result.status == "FAILED"
-    assert result.error == "QuotaExceeded"
-    assert result.states.count("CopyShared") == 1  # retries are not new state entries
-    assert result.finished_at - result.started_at > timedelta(minutes=30)
-    assert outcomes(result.sns) == ["failed"]
-    assert "quota" in result.sns[0]["message"].lower()

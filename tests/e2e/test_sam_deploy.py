@@ -50,9 +50,11 @@ def test_the_sam_transform_gives_the_resources_the_app_needs(
     monkeypatch.setenv("AWS_REGION", REGION)
     # When the SAM transform runs
     transformed = transform(packaged_template(), PARAMETERS, _NoManagedPolicies())
-    # Then it holds nine functions, one state machine and the rules, with no SAM types left
+    # Then it holds twelve functions (eleven for the flow, the sweep), one state machine, the
+    # copy-slot table and the rules, with no SAM types left
     types = [r["Type"] for r in transformed["Resources"].values()]
-    assert types.count("AWS::Lambda::Function") == 10
+    assert types.count("AWS::Lambda::Function") == 12
+    assert types.count("AWS::DynamoDB::Table") == 1
     assert types.count("AWS::StepFunctions::StateMachine") == 1
     assert types.count("AWS::Events::Rule") == 4
     assert not [t for t in types if t.startswith("AWS::Serverless::")]

@@ -11,6 +11,8 @@ pattern matching (moto's rules do not deliver to Step Functions).
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import inspect
 import json
 import os
@@ -28,16 +30,30 @@ from unittest import mock
 import time_machine
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.config import DefaultConfig
+from moto.dynamodb.models import DynamoDBBackend
 from moto.events.models import EventPattern, EventPatternParser
 from moto.kms.models import kms_backends
 from moto.rds.exceptions import KMSKeyNotAccessibleFault
 from moto.rds.models import DBSnapshot, RDSBackend, rds_backends
 from moto.rds.utils import split_arn
+from moto.stepfunctions.parser.asl.component.common.catch.catch_outcome import CatchOutcome
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import EvalTimeoutError
+from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+from moto.stepfunctions.parser.asl.component.program.program import Program
+from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
     WaitFunction,
 )
+from moto.stepfunctions.parser.asl.eval.callback.callback import (
+    CallbackConsumerTimeout,
+    CallbackEndpoint,
+)
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from moto.stepfunctions.parser.utils import TMP_THREADS
 
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
 
@@ -50,20 +66,41 @@ MOTO_CONFIG: DefaultConfig = {
 
 
 # --- The simulated clock ------------------------------------------------------------------------
+@dataclass
+class _Sleeper:
+    wake_at: datetime | None
+    """None: until woken by `SimClock.wake` (a task token's callback), however long."""
+    woken: bool = False
+
+
 class SimClock:
-    """Simulated wall clock for a whole simulation.
+    """Simulated wall clock for a whole simulation, shared by every run at once.
 
     `start()` begins `time_machine.travel(start_at, tick=False)`: `datetime.now()` and
     `time.time()` everywhere (handlers, moto's timestamps, execution history) read simulated
-    time, which moves only when `advance()` is called (by a Wait state, a retry backoff, or a
-    test)."""
+    time, which moves only when the clock is told to.
+
+    Many executions run at once, each in its own moto worker thread. Each such thread is
+    *enlisted*; a thread that waits (a Wait state, a Retry's backoff, `time.sleep`, a task token
+    not yet sent) calls `sleep` and blocks. Only when every enlisted thread is blocked does the
+    clock jump to the earliest wake-up and release the threads due then: a discrete-event
+    simulation, so 200 concurrent runs share one consistent timeline and a run's waits never
+    move the clock under another run's feet. A lone run behaves as before (its own wait moves the
+    clock at once). `advance()` is the direct jump for tests and the demo while no run waits.
+    """
 
     def __init__(self, start_at: datetime) -> None:
         self._start_at = start_at
         self._travel: Any = None
         self._traveller: Any = None
         self._listeners: list[Callable[[datetime], None]] = []
-        self._lock = threading.RLock()
+        self._cv = threading.Condition(threading.RLock())
+        self._running = 0
+        self._sleepers: list[_Sleeper] = []
+        self._local = threading.local()
+        self.stalls = 0
+        """Times a waiting thread found nothing had happened for 5 s of real time (a missed
+        wake-up would show here)."""
 
     def start(self) -> None:
         self._travel = time_machine.travel(self._start_at, tick=False)
@@ -77,19 +114,116 @@ class SimClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
+    def on_advance(self, callback: Callable[[datetime], None]) -> None:
+        self._listeners.append(callback)
+
+    # -- direct jumps ----------------------------------------------------------------------------
     def advance(self, seconds: float) -> None:
+        """Move the clock now (a test, or the demo between two runs), waking what is due."""
         if seconds <= 0:
             return
-        with self._lock:
-            if self._traveller is None:
-                raise RuntimeError("SimClock.advance() before start()")
-            self._traveller.shift(timedelta(seconds=seconds))
+        with self._cv:
+            self._shift_to(self.now() + timedelta(seconds=seconds))
+
+    def _shift_to(self, moment: datetime) -> None:
+        if self._traveller is None:
+            raise RuntimeError("SimClock used before start()")
+        if moment > self.now():
+            self._traveller.shift(moment - self.now())
             now = self.now()
             for listener in list(self._listeners):
                 listener(now)
+        now = self.now()
+        for sleeper in self._sleepers:
+            if not sleeper.woken and sleeper.wake_at is not None and sleeper.wake_at <= now:
+                self._wake(sleeper)
+        self._sleepers = [s for s in self._sleepers if not s.woken]
+        self._cv.notify_all()
 
-    def on_advance(self, callback: Callable[[datetime], None]) -> None:
-        self._listeners.append(callback)
+    # -- threads that take part ------------------------------------------------------------------
+    def enlist(self) -> None:
+        """Count a thread about to start (call before `Thread.start`, so the clock cannot move
+        between the start and the thread's first step); the thread calls `adopt()` first."""
+        with self._cv:
+            self._running += 1
+
+    def adopt(self) -> None:
+        self._local.enlisted = True
+
+    def retire(self) -> None:
+        """The enlisted thread is done: it no longer holds the clock back."""
+        with self._cv:
+            self._local.enlisted = False
+            self._running -= 1
+            self._step()
+
+    @contextmanager
+    def taking_part(self) -> Iterator[None]:
+        """The calling thread takes part for a while (the bench's driver between arrivals)."""
+        self.enlist()
+        self.adopt()
+        try:
+            yield
+        finally:
+            self.retire()
+
+    # -- waiting ---------------------------------------------------------------------------------
+    def sleep(self, seconds: float) -> None:
+        """Block the calling thread for `seconds` of simulated time."""
+        if seconds <= 0:
+            return
+        self.wait_until(self.now() + timedelta(seconds=seconds))
+
+    def wait_until(
+        self,
+        moment: datetime | None,
+        woken: Callable[[], bool] = lambda: False,
+        on_sleep: Callable[[_Sleeper], None] | None = None,
+    ) -> bool:
+        """Block until simulated `moment` (None: no limit) or until `woken()` is true after a
+        `wake`; returns `woken()`. `on_sleep` learns the sleeper (under the clock's lock) so
+        that another thread can `wake` it."""
+        temporary = not getattr(self._local, "enlisted", False)
+        with self._cv:
+            if woken():
+                return True
+            if temporary:
+                self._running += 1
+            sleeper = _Sleeper(moment)
+            self._sleepers.append(sleeper)
+            if on_sleep is not None:
+                on_sleep(sleeper)
+            self._running -= 1
+            self._step()
+            while not sleeper.woken:
+                if not self._cv.wait(timeout=5):
+                    self.stalls += 1
+            if temporary:
+                self._running -= 1
+                self._step()
+            return woken()
+
+    def wake(self, find: Callable[[], _Sleeper | None]) -> None:
+        """Release the thread blocked in `wait_until` that `find()` names (read under the
+        clock's lock, so a thread just going to sleep is not missed)."""
+        with self._cv:
+            sleeper = find()
+            if sleeper is not None and not sleeper.woken:
+                self._wake(sleeper)
+                self._sleepers = [s for s in self._sleepers if not s.woken]
+                self._cv.notify_all()
+
+    def _wake(self, sleeper: _Sleeper) -> None:
+        sleeper.woken = True
+        self._running += 1
+
+    def _step(self) -> None:
+        """Every enlisted thread is blocked: jump to the earliest wake-up (under the lock)."""
+        while self._running <= 0:
+            due = [s.wake_at for s in self._sleepers if s.wake_at is not None and not s.woken]
+            if not due:
+                return
+            self._shift_to(min(due))
 
 
 # --- Lambda ---------------------------------------------------------------------------------------
@@ -235,6 +369,16 @@ class MotoPatches:
             mock.patch.object(LambdaSimpleBackend, "invoke", self._invoke_patch()),
             mock.patch.object(WaitFunction, "_wait_interval", self._wait_patch()),
             mock.patch.object(retrier_decl, "time", _ClockTime(self.clock)),
+            mock.patch.object(ExecutionWorker, "start", _enlisted_start(self.clock)),
+            mock.patch.object(ExecutionState, "_evaluate_with_timeout", _evaluate_inline),
+            mock.patch.object(Program, "eval", _program_inline),
+            mock.patch.object(ExecutionState, "_handle_catch", _catch_noted()),
+            mock.patch.object(CommonStateField, "_set_next", _next_unless_caught()),
+            mock.patch.object(lambda_eval_utils, "boto_client_for", _reused_clients()),
+            *_dynamodb_atomic(),
+            mock.patch.object(CallbackEndpoint, "wait", _callback_wait(self.clock)),
+            mock.patch.object(CallbackEndpoint, "notify", _callback_notify(self.clock)),
+            mock.patch.object(CallbackEndpoint, "interrupt_all", _callback_interrupt(self.clock)),
             mock.patch.object(Timestamp, "_get_wait_seconds", _timestamp_wait_seconds()),
             mock.patch.object(RDSBackend, "get_snapshot", _get_snapshot_patch()),
             mock.patch.object(RDSBackend, "_validate_kms_key", _validate_kms_key_patch()),
@@ -256,6 +400,8 @@ class MotoPatches:
                 "copy_db_cluster_snapshot",
                 self._copy_patch(RDSBackend.copy_db_cluster_snapshot),
             ),
+            # after the copy patches: the limits wrap them (checked before a copy is made)
+            RDS_LIMITS.installed(),
         ]
         for patch in patches:
             self._stack.enter_context(patch)
@@ -286,7 +432,10 @@ class MotoPatches:
                 return original(backend, function_name, qualifier, body, headers, response_headers)
             handler, variables = routes[name]
             event = json.loads(body) if body else {}
-            with _ENV_LOCK, environment(variables):
+            # A function with its own environment runs alone (os.environ is process-wide); the
+            # simulation sets the one environment all its functions share once, so concurrent
+            # runs are not serialised here (a handler may wait on the simulated clock).
+            with _ENV_LOCK if variables else contextlib.nullcontext(), environment(variables):
                 try:
                     result = handler(event, make_fake_context(name))
                 except Exception as error:
@@ -309,7 +458,7 @@ class MotoPatches:
         # moto's Wait state blocks the worker thread for the real number of seconds. Real Step
         # Functions waits that long too; here the simulated clock jumps ahead instead.
         def wait_interval(function: WaitFunction, env: Any, wait_seconds: int) -> None:
-            clock.advance(max(0, wait_seconds))
+            clock.sleep(max(0, wait_seconds))
 
         return wait_interval
 
@@ -354,12 +503,180 @@ class _ClockTime:
         self._clock = clock
 
     def sleep(self, seconds: float) -> None:
-        self._clock.advance(seconds)
+        self._clock.sleep(seconds)
 
     def __getattr__(self, name: str) -> Any:
         import time
 
         return getattr(time, name)
+
+
+def _enlisted_start(clock: SimClock) -> Callable[[ExecutionWorker], None]:
+    # moto runs each execution in a worker thread. Enlisting it with the clock lets many runs
+    # wait at once on one simulated timeline (see SimClock); real Step Functions runs them side
+    # by side in real time.
+    def start(worker: ExecutionWorker) -> None:
+        def logic() -> None:
+            clock.adopt()
+            try:
+                worker._execution_logic()  # type: ignore[no-untyped-call]
+            finally:
+                clock.retire()
+
+        clock.enlist()
+        thread = threading.Thread(target=logic, daemon=True)
+        TMP_THREADS.append(thread)
+        thread.start()
+
+    return start
+
+
+def _catch_noted() -> Callable[..., None]:
+    # A Catch may send a state back to itself (a wait that timed out asks again). moto takes a
+    # next state equal to the current one for "not overridden" and goes on to the state's
+    # `Next`. Real Step Functions follows the Catch ("Error handling in Step Functions": the
+    # Catch's `Next` is the state to transition to, any state of the machine). Noted here, for
+    # `_set_next` below.
+    original = ExecutionState._handle_catch
+
+    def handle_catch(self: ExecutionState, env: Any, failure_event: Any) -> None:
+        original(self, env, failure_event)
+        if env.stack and env.stack[-1] == CatchOutcome.Caught:
+            env.sim_caught = True
+
+    return handle_catch
+
+
+def _next_unless_caught() -> Callable[..., None]:
+    original = CommonStateField._set_next
+
+    def set_next(self: CommonStateField, env: Any) -> None:
+        if getattr(env, "sim_caught", False):
+            env.sim_caught = False
+            return
+        original(self, env)
+
+    return set_next
+
+
+def _reused_clients() -> Callable[..., Any]:
+    # Speed only, no change of behaviour: moto's Step Functions makes a new boto3 client for
+    # every Lambda task it runs (about 15 ms each, most of a simulated run's real time). The
+    # clients are alike (same fake credentials, region and config): reuse one per region.
+    original = getattr(lambda_eval_utils, "boto_client_for")  # noqa: B009 - not re-exported
+    made: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        if state_credentials is not None:
+            return original(region, service, state_credentials)
+        with lock:
+            if (region, service) not in made:
+                made[(region, service)] = original(region, service)
+            return made[(region, service)]
+
+    return boto_client_for
+
+
+def _program_inline(self: Program, env: Any) -> None:
+    # moto runs the program in yet another thread, joined for the state machine's TimeoutSeconds
+    # of real time; here it runs in the execution's thread (this app sets no TimeoutSeconds).
+    env.next_state_name = self.start_at.start_at_name
+    EvalComponent.eval(self, env)
+
+
+def _evaluate_inline(self: ExecutionState, env: Any) -> None:
+    # moto evaluates every Task in a second thread and waits for it `TimeoutSeconds` of *real*
+    # time. Here the Task is evaluated in the execution's own thread (one thread per run, which
+    # the clock can account for); a task token's timeout is enforced on the simulated clock by
+    # the callback wait below, as Step Functions enforces it in time.
+    self.timeout.eval(env=env)
+    env.stack.pop()
+    frame = env.open_frame()
+    frame.states.reset(input_value=env.states.get_input())
+    frame.stack = copy.deepcopy(env.stack)
+    try:
+        self._eval_execution(frame)
+        output = frame.stack.pop()
+    finally:
+        frame.set_ended()
+        env.close_frame(frame)
+    env.stack.append(output)
+    if not self._is_language_query_jsonpath():
+        env.states.set_result(output)
+    if self.assign_decl:
+        self.assign_decl.eval(env=env)
+    if self.result_selector:
+        self.result_selector.eval(env=env)
+    if self.result_path:
+        self.result_path.eval(env)
+    else:
+        env.states.reset(input_value=env.stack.pop())
+
+
+def _callback_wait(clock: SimClock) -> Callable[..., Any]:
+    # A `.waitForTaskToken` task waits for SendTaskSuccess/Failure up to its TimeoutSeconds, on
+    # the simulated clock. Real Step Functions then fails the task with States.Timeout, and a
+    # later SendTaskSuccess with that token is refused (TaskTimedOut).
+    def wait(endpoint: CallbackEndpoint, timeout: float | None = None) -> Any:
+        moment = None if timeout is None else clock.now() + timedelta(seconds=timeout)
+        notified = endpoint._notify_event.is_set
+
+        def remember(sleeper: _Sleeper) -> None:
+            endpoint._sim_waiter = sleeper  # type: ignore[attr-defined]
+
+        if not clock.wait_until(moment, notified, on_sleep=remember):
+            endpoint.report(CallbackConsumerTimeout())
+            raise EvalTimeoutError()
+        return endpoint.get_outcome()
+
+    return wait
+
+
+def _callback_notify(clock: SimClock) -> Callable[..., None]:
+    original = CallbackEndpoint.notify
+
+    def notify(endpoint: CallbackEndpoint, outcome: Any) -> None:
+        original(endpoint, outcome)
+        _wake_waiter(endpoint, clock)
+
+    return notify
+
+
+def _callback_interrupt(clock: SimClock) -> Callable[..., None]:
+    original = CallbackEndpoint.interrupt_all
+
+    def interrupt_all(endpoint: CallbackEndpoint) -> None:
+        original(endpoint)
+        _wake_waiter(endpoint, clock)
+
+    return interrupt_all
+
+
+def _wake_waiter(endpoint: CallbackEndpoint, clock: SimClock) -> None:
+    clock.wake(lambda: getattr(endpoint, "_sim_waiter", None))
+
+
+_DYNAMODB_LOCK = threading.RLock()
+
+
+def _dynamodb_atomic() -> list[Any]:
+    # Real DynamoDB applies each write (and each TransactWriteItems) atomically: a condition is
+    # checked and the write applied as one step, whoever else writes at the same moment. moto
+    # checks and then writes in Python, and rolls a failed transaction back by restoring a copy
+    # of the whole table, so concurrent runs (threads) could interleave. One lock makes each
+    # call atomic, as documented ("Amazon DynamoDB Transactions: How it works").
+    def atomic(original: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with _DYNAMODB_LOCK:
+                return original(*args, **kwargs)
+
+        return call
+
+    names = ("put_item", "update_item", "delete_item", "get_item", "query", "transact_write_items")
+    return [
+        mock.patch.object(DynamoDBBackend, n, atomic(getattr(DynamoDBBackend, n))) for n in names
+    ]
 
 
 def _timestamp_wait_seconds() -> Callable[..., int]:
@@ -446,6 +763,227 @@ def _describe_any_type(original: Callable[..., Any]) -> Callable[..., Any]:
         return original(*bound.args, **bound.kwargs)
 
     return describe
+
+
+# --- RDS: limits on snapshots ------------------------------------------------------------------------
+_COPIES_IN_PROGRESS_LIMIT = 20
+"""RDS User Guide, "Copying a DB snapshot", Limitations: "You can have up to 20 snapshot copy
+requests in progress to a single destination Region per account"."""
+_MANUAL_SNAPSHOT_QUOTA = 100
+"""RDS User Guide, "Quotas in Amazon RDS": Manual DB instance snapshots, 100 per Region;
+Manual DB cluster snapshots, 100 per Region (both adjustable in Service Quotas)."""
+_IN_PROGRESS = frozenset({"pending", "creating", "copying"})
+"""Statuses of a snapshot copy not finished yet (DB snapshots: `creating`; cluster: `copying`)."""
+
+
+class RdsSnapshotLimits:
+    """RDS's limits on snapshots, which moto 5.2.5 does not enforce, and what they refused.
+
+    One for the process, `RDS_LIMITS`, as moto's backends are one for the process; reset each
+    time `MotoPatches` is entered. A test or the bench sets `copies_in_progress_limit` and
+    `set_manual_snapshot_quota(account, db=..., cluster=...)`, and reads `rejected_copies`
+    (copies refused for too many in progress) and `rejected_for_quota` (copies and snapshots
+    refused for a full manual snapshot quota)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        """Held over check-and-create: many executions copy at once, each in its own thread."""
+        self.copies_in_progress_limit = _COPIES_IN_PROGRESS_LIMIT
+        self.rejected_copies = 0
+        self.rejected_for_quota = 0
+        self._quotas: dict[str, dict[str, int]] = {}
+
+    def reset(self) -> None:
+        with self.lock:
+            self.copies_in_progress_limit = _COPIES_IN_PROGRESS_LIMIT
+            self.rejected_copies = 0
+            self.rejected_for_quota = 0
+            self._quotas.clear()
+
+    def set_manual_snapshot_quota(
+        self, account: str, db: int = _MANUAL_SNAPSHOT_QUOTA, cluster: int = _MANUAL_SNAPSHOT_QUOTA
+    ) -> None:
+        """The account's quotas of manual DB snapshots and manual DB cluster snapshots (each
+        region of the account)."""
+        with self.lock:
+            self._quotas[account] = {"db": db, "cluster": cluster}
+
+    def manual_snapshot_quota(self, account: str, kind: str) -> int:
+        return self._quotas.get(account, {}).get(kind, _MANUAL_SNAPSHOT_QUOTA)
+
+    @contextmanager
+    def installed(self) -> Iterator[RdsSnapshotLimits]:
+        """Enforce the limits for the duration (an entry of `MotoPatches.__enter__`)."""
+        self.reset()
+        with ExitStack() as stack:
+            for patch in _rds_limit_patches(self):
+                stack.enter_context(patch)
+            try:
+                yield self
+            finally:
+                self.reset()
+
+
+RDS_LIMITS = RdsSnapshotLimits()
+
+
+def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str) -> Any:
+    """A backend method's argument, given by keyword (moto's responses) or by position."""
+    return kwargs[name] if name in kwargs else (args[index] if len(args) > index else None)
+
+
+def _snapshots_of(backend: RDSBackend, kind: str) -> list[Any]:
+    # list() of a dict's values is one step under the GIL: safe while other threads add.
+    found = backend.cluster_snapshots if kind == "cluster" else backend.database_snapshots
+    return list(found.values())
+
+
+def _existing_ids(backend: RDSBackend, kind: str) -> list[str]:
+    found = backend.cluster_snapshots if kind == "cluster" else backend.database_snapshots
+    return list(found)
+
+
+def _manual_snapshots(backend: RDSBackend, kind: str) -> int:
+    """Manual snapshots of the kind in the backend's account and region: type `manual`, which
+    copies are; not `automated` (RDS's own backups) nor `awsbackup` (AWS Backup's)."""
+    return sum(1 for s in _snapshots_of(backend, kind) if s.snapshot_type == "manual")
+
+
+def _copies_in_progress(backend: RDSBackend) -> int:
+    """Copies not finished in the backend's account and region, DB and cluster snapshots alike.
+    (moto makes every other snapshot `available` at once: only copies are ever in progress.)"""
+    snapshots = [*_snapshots_of(backend, "db"), *_snapshots_of(backend, "cluster")]
+    return sum(1 for s in snapshots if s.status in _IN_PROGRESS)
+
+
+def _check_manual_quota(limits: RdsSnapshotLimits, backend: RDSBackend, kind: str) -> None:
+    from moto.rds.exceptions import RDSClientError
+
+    quota = limits.manual_snapshot_quota(backend.account_id, kind)
+    if _manual_snapshots(backend, kind) + 1 > quota:
+        limits.rejected_for_quota += 1
+        raise RDSClientError(
+            "SnapshotQuotaExceeded", f"Cannot create more than {quota} manual snapshots"
+        )
+
+
+def _limited_copy(
+    limits: RdsSnapshotLimits, kind: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    # moto copies any number of snapshots at once, into any number of manual snapshots. Real RDS
+    # answers SnapshotQuotaExceeded (one code, two conditions) when
+    # (1) the copy would exceed the account's manual snapshot quota (a copy is a manual
+    #     snapshot): "Cannot create more than 100 manual snapshots"; it does not clear by itself;
+    # (2) 20 snapshot copies are already in progress into this account and region (RDS User
+    #     Guide, "Copying a DB snapshot"): "Cannot copy more than 20 snapshots at a time ..."
+    #     (older, cross-region: "Cannot copy more than 5 snapshots across regions"); it clears
+    #     as copies finish.
+    # Checked before the copy is made, under one lock with the making, so that concurrent copies
+    # cannot both take the last place. Composes with whatever copy patch is installed before it
+    # (MotoPatches._copy_patch: the copy then starts `creating`/`copying`).
+    target = (
+        "target_db_cluster_snapshot_identifier"
+        if kind == "cluster"
+        else "target_db_snapshot_identifier"
+    )
+
+    def wrap(inner: Callable[..., Any]) -> Callable[..., Any]:
+        from moto.rds.exceptions import RDSClientError
+
+        def copy(backend: RDSBackend, *args: Any, **kwargs: Any) -> Any:
+            with limits.lock:
+                if _argument(args, kwargs, 1, target) not in _existing_ids(backend, kind):
+                    # (a copy onto an existing name is refused as AlreadyExists first)
+                    _check_manual_quota(limits, backend, kind)
+                    limit = limits.copies_in_progress_limit
+                    if _copies_in_progress(backend) >= limit:
+                        limits.rejected_copies += 1
+                        raise RDSClientError(
+                            "SnapshotQuotaExceeded",
+                            f"Cannot copy more than {limit} snapshots at a time in this account "
+                            "and region; wait for copies in progress to complete",
+                        )
+                return inner(backend, *args, **kwargs)
+
+        return copy
+
+    return wrap
+
+
+def _limited_create(
+    limits: RdsSnapshotLimits, kind: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    # moto makes manual snapshots without end (up to MOTO_RDS_SNAPSHOT_LIMIT, 1000, counting
+    # every type). Real RDS refuses CreateDBSnapshot / CreateDBClusterSnapshot beyond the
+    # account's manual snapshot quota ("Quotas in Amazon RDS": Manual DB instance snapshots,
+    # Manual DB cluster snapshots; 100 by default) with SnapshotQuotaExceeded "Cannot create
+    # more than 100 manual snapshots". Automated and AWS Backup snapshots do not count.
+    identifier = "db_cluster_snapshot_identifier" if kind == "cluster" else "db_snapshot_identifier"
+
+    def wrap(inner: Callable[..., Any]) -> Callable[..., Any]:
+        def create(backend: RDSBackend, *args: Any, **kwargs: Any) -> Any:
+            snapshot_type = _argument(args, kwargs, 2, "snapshot_type") or "manual"
+            if snapshot_type != "manual":
+                return inner(backend, *args, **kwargs)
+            with limits.lock:
+                if _argument(args, kwargs, 1, identifier) not in _existing_ids(backend, kind):
+                    _check_manual_quota(limits, backend, kind)
+                return inner(backend, *args, **kwargs)
+
+        return create
+
+    return wrap
+
+
+def _describe_account_attributes(limits: RdsSnapshotLimits) -> Callable[[Any], Any]:
+    # moto 5.2.5 does not implement RDS DescribeAccountAttributes. Real RDS returns the account's
+    # quotas in the region as AccountQuotas, each {AccountQuotaName, Used, Max} (API reference:
+    # DescribeAccountAttributes; AccountQuota), among them `ManualSnapshots` ("the number of
+    # manual DB instance snapshots per account; the used value is the count of the manual DB
+    # instance snapshots in the account") and `ManualClusterSnapshots` (likewise for DB cluster
+    # snapshots). Only these two are answered here.
+    from moto.core.responses import ActionResult
+
+    def describe_account_attributes(response: Any) -> Any:
+        backend: RDSBackend = response.backend
+        quotas = [
+            {
+                "AccountQuotaName": name,
+                "Used": _manual_snapshots(backend, kind),
+                "Max": limits.manual_snapshot_quota(backend.account_id, kind),
+            }
+            for name, kind in (("ManualSnapshots", "db"), ("ManualClusterSnapshots", "cluster"))
+        ]
+        return ActionResult({"AccountQuotas": quotas})
+
+    return describe_account_attributes
+
+
+@contextmanager
+def _wrapping(
+    owner: Any, name: str, wrap: Callable[[Callable[..., Any]], Callable[..., Any]]
+) -> Iterator[None]:
+    """Patch `owner.name` with `wrap(what is installed when entered)`: composes with a patch of
+    the same method entered before this one."""
+    with mock.patch.object(owner, name, wrap(getattr(owner, name))):
+        yield
+
+
+def _rds_limit_patches(limits: RdsSnapshotLimits) -> list[Any]:
+    from moto.rds.responses import RDSResponse
+
+    return [
+        _wrapping(RDSBackend, "copy_db_snapshot", _limited_copy(limits, "db")),
+        _wrapping(RDSBackend, "copy_db_cluster_snapshot", _limited_copy(limits, "cluster")),
+        _wrapping(RDSBackend, "create_db_snapshot", _limited_create(limits, "db")),
+        _wrapping(RDSBackend, "create_db_cluster_snapshot", _limited_create(limits, "cluster")),
+        mock.patch.object(
+            RDSResponse,
+            "describe_account_attributes",
+            _describe_account_attributes(limits),
+            create=True,
+        ),
+    ]
 
 
 # --- EventBridge -----------------------------------------------------------------------------------

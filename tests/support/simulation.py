@@ -18,12 +18,13 @@ import io
 import json
 import logging
 import sys
+import threading
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
 
@@ -42,7 +43,13 @@ from tests.support.moto_patches import (
     make_fake_context,
     wait_for_execution,
 )
-from tests.support.sam_template import BACKUP_TEMPLATE, App, load_app
+from tests.support.sam_template import (
+    BACKUP_TEMPLATE,
+    App,
+    Resolver,
+    load_app,
+    load_template,
+)
 from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World, session_in
 
 START = datetime(2026, 11, 24, 2, 30, tzinfo=UTC)
@@ -74,10 +81,15 @@ INJECTABLE_STEPS = (
 
 
 def step_name(logical_id: str, event: Any) -> str:
-    """The state a function was called for (one function serves CheckShared and CheckBackup)."""
+    """The state a function was called for (one function serves CheckShared and CheckBackup,
+    one WaitForMainSlot and WaitForBackupSlot, ...)."""
+    arguments = event if isinstance(event, dict) else {}
     if logical_id == "CheckCopyFunction":
-        which = event.get("which") if isinstance(event, dict) else None
-        return "CheckShared" if which == "shared" else "CheckBackup"
+        return "CheckShared" if arguments.get("which") == "shared" else "CheckBackup"
+    if logical_id in ("AcquireSlotFunction", "ReleaseSlotFunction"):
+        pool = "Main" if arguments.get("pool") == "main" else "Backup"
+        verb = "WaitFor" if logical_id == "AcquireSlotFunction" else "Release"
+        return f"{verb}{pool}Slot"
     return STEP_OF_FUNCTION.get(logical_id, logical_id)
 
 
@@ -143,6 +155,9 @@ class Simulation:
         self.failures: dict[str, Exception] = {}
         self.stop_after: tuple[str, str] | None = None
         self.lambda_calls = 0
+        self.recording = True
+        """Keep the timeline (one run at a time); off while a whole window runs."""
+        self._calls_lock = threading.Lock()
         self.logs = io.StringIO()
         self._last_tick: datetime | None = None
         self.world: World
@@ -162,7 +177,7 @@ class Simulation:
         self.patches = self._stack.enter_context(MotoPatches(self.clock))
         self.patches.simulate_copy_progress()
         # Any other pause (the SDK's retry backoff, Slack's Retry-After) is simulated too.
-        self._stack.enter_context(mock.patch("time.sleep", self.clock.advance))
+        self._stack.enter_context(mock.patch("time.sleep", self.clock.sleep))
         self.clock.on_advance(self._on_advance)
         self._capture_logs()
         if self.slack:
@@ -228,6 +243,7 @@ class Simulation:
         }
         topic_name = "rds-xacct-notifications"
         self.topic_arn = main.client("sns").create_topic(Name=topic_name)["TopicArn"]
+        self.table_name = self._create_table(main, parameters)
         if self.slack:
             main.client("ssm").put_parameter(
                 Name=SLACK_PARAMETER, Value=SLACK_WEBHOOK, Type="SecureString"
@@ -236,7 +252,7 @@ class Simulation:
             parameters,
             account=MAIN_ACCOUNT,
             region=REGION,
-            refs={"NotificationTopic": self.topic_arn},
+            refs={"NotificationTopic": self.topic_arn, "AdmissionTable": self.table_name},
         )
         role = main.client("iam").create_role(
             RoleName="rds-xacct-simulation",
@@ -246,6 +262,12 @@ class Simulation:
         with zipfile.ZipFile(code, "w") as archive:
             archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
         lambda_client = main.client("lambda")
+        # Every function has the template's one environment (Globals): set it once for the
+        # process, so that concurrent runs' handlers need not take turns with os.environ.
+        environments = [spec.environment for spec in self.app.functions.values()]
+        shared = environments[0] if all(e == environments[0] for e in environments) else None
+        if shared is not None:
+            self._stack.enter_context(self.patches.environment(shared))
         for spec in self.app.functions.values():
             lambda_client.create_function(
                 FunctionName=spec.name,
@@ -258,7 +280,9 @@ class Simulation:
                 Environment={"Variables": spec.environment},
             )
             self.patches.route_lambda(
-                spec.name, self._handler(spec.logical_id, spec.handler), spec.environment
+                spec.name,
+                self._handler(spec.logical_id, spec.handler),
+                None if shared is not None else spec.environment,
             )
         self.sfn = main.client("stepfunctions")
         self.state_machine_arn = self.sfn.create_state_machine(
@@ -267,6 +291,20 @@ class Simulation:
             roleArn=role,
             type="STANDARD",
         )["stateMachineArn"]
+
+    def _create_table(self, main: Any, parameters: dict[str, str]) -> str:
+        """The copy-slot table, as template.yaml declares it."""
+        template = load_template()
+        resolver = Resolver(template, parameters, account=MAIN_ACCOUNT, region=REGION, refs={})
+        properties = resolver.resolve(template["Resources"]["AdmissionTable"]["Properties"])
+        name = str(properties["TableName"])
+        main.client("dynamodb").create_table(
+            TableName=name,
+            BillingMode=properties["BillingMode"],
+            AttributeDefinitions=properties["AttributeDefinitions"],
+            KeySchema=properties["KeySchema"],
+        )
+        return name
 
     # -- the source database ---------------------------------------------------------------------
     def backup_event(
@@ -311,6 +349,8 @@ class Simulation:
         return [f"{s['id']} ({s['kind']}, {s['status']})" for s in self.world.snapshots(account)]
 
     def _note(self, kind: str, text: str) -> None:
+        if not self.recording:
+            return
         self.timeline.append(
             Entry(
                 at=self.clock.now(),
@@ -323,6 +363,8 @@ class Simulation:
 
     def _on_advance(self, now: datetime) -> None:
         """A Wait state or a retry moved the clock: one timeline line for the pause."""
+        if not self.recording:
+            return
         last = self.timeline[-1].at if self.timeline else None
         if last is not None and now > last:
             waited = int((now - last).total_seconds())
@@ -333,7 +375,8 @@ class Simulation:
 
         def run(event: Any, context: Any) -> Any:
             step = step_name(logical_id, event)
-            self.lambda_calls += 1
+            with self._calls_lock:
+                self.lambda_calls += 1
             failure = self.failures.get(step)
             try:
                 if failure is not None:
@@ -416,6 +459,33 @@ class Simulation:
             lambda_calls=self.lambda_calls - calls_before,
             transitions=len(states),
         )
+
+    def deliver_window(
+        self, arrivals: list[tuple[float, dict[str, Any]]], *, real_timeout_s: float = 900
+    ) -> list[dict[str, Any]]:
+        """A backup window: each event is delivered `offset` simulated seconds after the first,
+        while the runs already started go on (every run on the one simulated clock). Waits for
+        every run to end; returns each run's final description (status, output, ...)."""
+        self.recording = False
+        self.timeline = []
+        arns = []
+        try:
+            with self.clock.taking_part():
+                first = self.clock.now()
+                for offset, event in sorted(arrivals, key=lambda a: a[0]):
+                    moment = first + timedelta(seconds=offset)
+                    if moment > self.clock.now():
+                        self.clock.wait_until(moment)
+                    arns.append(
+                        self.sfn.start_execution(
+                            stateMachineArn=self.state_machine_arn,
+                            name=str(uuid.uuid4()),
+                            input=json.dumps(event),
+                        )["executionArn"]
+                    )
+            return [wait_for_execution(self.sfn, arn, real_timeout_s) for arn in arns]
+        finally:
+            self.recording = True
 
     def stop_run(self, execution_arn: str, status: str) -> dict[str, Any]:
         """What EventBridge does when a run times out or is aborted: the status-change event goes
@@ -505,6 +575,11 @@ def describe_result(step: str, result: Any) -> str:
     if step in ("CopyShared", "CopyBackup"):
         verb = "found its earlier copy" if result.get("adopted") else "started copy"
         return f"{step}: {verb} {result.get('arn')}"
+    if step.startswith("WaitFor"):
+        return f"{step}: {result.get('outcome')} ({result.get('pool')})"
+    if step.startswith("Release") and step.endswith("Slot"):
+        served = result.get("served") or []
+        return f"{step}: slot given back" + (f", handed to {', '.join(served)}" if served else "")
     if step == "Share":
         return f"Share: shared with account {result.get('sharedWith')}"
     if step == "DeleteShared":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 import zipfile
 from typing import Any
@@ -11,9 +12,15 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto.rds.models import rds_backends
+from moto.rds.models import RDSBackend, rds_backends
 
-from tests.support.moto_patches import MotoPatches, SimClock, event_matches, wait_for_execution
+from tests.support.moto_patches import (
+    RDS_LIMITS,
+    MotoPatches,
+    SimClock,
+    event_matches,
+    wait_for_execution,
+)
 from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World, backup_key_policy
 
 
@@ -222,3 +229,263 @@ def test_event_patterns_match_as_eventbridge_does() -> None:
     assert event_matches(pattern, event)
     event["detail"]["SourceIdentifier"] = "xacct-orders-db-1"
     assert not event_matches(pattern, event)
+
+
+# --- RDS: limits on snapshots --------------------------------------------------------------------
+def _copies(rds: Any, source: str, names: list[str], kind: str = "db") -> list[str]:
+    """Copy `source` to each name; the messages of the copies RDS refused."""
+    refused: list[tuple[str, str]] = []
+    for name in names:
+        try:
+            if kind == "cluster":
+                rds.copy_db_cluster_snapshot(
+                    SourceDBClusterSnapshotIdentifier=source,
+                    TargetDBClusterSnapshotIdentifier=name,
+                )
+            else:
+                rds.copy_db_snapshot(
+                    SourceDBSnapshotIdentifier=source, TargetDBSnapshotIdentifier=name
+                )
+        except ClientError as error:
+            answer = error.response["Error"]
+            refused.append((answer.get("Code", ""), answer.get("Message", "")))
+    assert {code for code, _ in refused} <= {"SnapshotQuotaExceeded"}
+    return [message for _, message in refused]
+
+
+def test_the_21st_copy_in_progress_is_refused_until_one_finishes(
+    world: World, patches: MotoPatches, clock: SimClock
+) -> None:
+    # Given copies that take 3 minutes, of a DB snapshot and of a cluster snapshot
+    patches.simulate_copy_progress(minutes_per_gib=0, base_minutes=3)
+    world.database("orders-db")
+    world.cluster("ledger")
+    rds = world.main.client("rds")
+    rds.create_db_snapshot(DBInstanceIdentifier="orders-db", DBSnapshotIdentifier="s1")
+    rds.create_db_cluster_snapshot(DBClusterIdentifier="ledger", DBClusterSnapshotIdentifier="k1")
+    # When 15 DB snapshot copies and 5 cluster snapshot copies are in progress
+    assert _copies(rds, "s1", [f"c{i}" for i in range(15)]) == []
+    assert _copies(rds, "k1", [f"k-c{i}" for i in range(5)], kind="cluster") == []
+    # Then the 21st copy, of either kind, is refused, and the refusals are counted
+    refused = _copies(rds, "s1", ["c15"]) + _copies(rds, "k1", ["k-c5"], kind="cluster")
+    assert len(refused) == 2
+    assert refused[0].startswith(
+        "Cannot copy more than 20 snapshots at a time in this account and region"
+    )
+    assert RDS_LIMITS.rejected_copies == 2
+    assert "c15" not in rds_backends[MAIN_ACCOUNT][REGION].database_snapshots
+    # When the copies finish, Then there is room again
+    clock.advance(3 * 60)
+    assert _copies(rds, "s1", ["c15"]) == []
+
+
+def test_the_copy_limit_holds_under_concurrent_copies(
+    world: World, patches: MotoPatches, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given copies that stay in progress, and a limit of 5
+    patches.simulate_copy_progress(minutes_per_gib=0, base_minutes=60)
+    RDS_LIMITS.copies_in_progress_limit = 5
+    world.database("orders-db")
+    rds = world.main.client("rds")
+    rds.create_db_snapshot(DBInstanceIdentifier="orders-db", DBSnapshotIdentifier="s1")
+    # (and an RDS slow to make a copy once it has decided to: other threads run meanwhile)
+    read_source = RDSBackend.get_db_snapshot
+
+    def slow_read(backend: RDSBackend, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.02)
+        return read_source(backend, *args, **kwargs)
+
+    monkeypatch.setattr(RDSBackend, "get_db_snapshot", slow_read)
+    refused: list[str] = []
+    # When 16 threads copy at once
+    threads = [
+        threading.Thread(target=lambda i=i: refused.extend(_copies(rds, "s1", [f"c{i}"])))
+        for i in range(16)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then exactly 5 copies are made and the rest are refused
+    made = [s for s in rds_backends[MAIN_ACCOUNT][REGION].database_snapshots if s.startswith("c")]
+    assert len(made) == 5
+    assert len(refused) == 11 == RDS_LIMITS.rejected_copies
+
+
+def test_the_manual_snapshot_quota_refuses_copies_and_snapshots(world: World) -> None:
+    # Given a main account allowed 3 manual DB snapshots and 1 manual cluster snapshot
+    RDS_LIMITS.set_manual_snapshot_quota(MAIN_ACCOUNT, db=3, cluster=1)
+    world.database("orders-db")
+    world.cluster("ledger")
+    # (automated and AWS Backup snapshots do not count)
+    world.native_snapshot("orders-db", "rds:orders-db-2026-11-24")
+    world.backup_snapshot("orders-db", "j1")
+    world.backup_snapshot("ledger", "j2", kind="cluster")
+    rds = world.main.client("rds")
+    rds.create_db_snapshot(DBInstanceIdentifier="orders-db", DBSnapshotIdentifier="s1")
+    rds.create_db_cluster_snapshot(DBClusterIdentifier="ledger", DBClusterSnapshotIdentifier="k1")
+    # When it copies three times, Then the copies make the 2nd and 3rd manual DB snapshots and the
+    # one that would make a 4th is refused
+    assert _copies(rds, "s1", ["c1", "c2", "c3"]) == ["Cannot create more than 3 manual snapshots"]
+    # And a new manual snapshot is refused the same way
+    with pytest.raises(ClientError, match="Cannot create more than 3 manual snapshots"):
+        rds.create_db_snapshot(DBInstanceIdentifier="orders-db", DBSnapshotIdentifier="s2")
+    # And the cluster quota is full with one
+    assert _copies(rds, "k1", ["k2"], kind="cluster") == [
+        "Cannot create more than 1 manual snapshots"
+    ]
+    assert RDS_LIMITS.rejected_for_quota == 3
+    assert RDS_LIMITS.rejected_copies == 0
+    # When a manual snapshot is deleted, Then there is room again
+    rds.delete_db_snapshot(DBSnapshotIdentifier="c1")
+    assert _copies(rds, "s1", ["c3"]) == []
+    # And the backup account keeps its own quota (100 by default)
+    assert RDS_LIMITS.manual_snapshot_quota(BACKUP_ACCOUNT, "db") == 100
+
+
+def test_describe_account_attributes_reports_the_manual_snapshot_quotas(world: World) -> None:
+    # Given a backup account allowed 50 manual DB snapshots, holding 2 (and an automated one)
+    RDS_LIMITS.set_manual_snapshot_quota(BACKUP_ACCOUNT, db=50, cluster=7)
+    backup_rds = world.backup.client("rds")
+    backup_rds.create_db_instance(
+        DBInstanceIdentifier="restored",
+        DBInstanceClass="db.t4g.medium",
+        Engine="postgres",
+        AllocatedStorage=20,
+        MasterUsername="admin_user",
+        MasterUserPassword="not-a-real-password",
+    )
+    for name in ("b1", "b2"):
+        backup_rds.create_db_snapshot(DBInstanceIdentifier="restored", DBSnapshotIdentifier=name)
+    rds_backends[BACKUP_ACCOUNT][REGION].create_db_snapshot(
+        "restored", "rds:restored-1", snapshot_type="automated"
+    )
+    # When each account describes its attributes
+    backup = {
+        q["AccountQuotaName"]: (q["Used"], q["Max"])
+        for q in backup_rds.describe_account_attributes()["AccountQuotas"]
+    }
+    main = {
+        q["AccountQuotaName"]: (q["Used"], q["Max"])
+        for q in world.main.client("rds").describe_account_attributes()["AccountQuotas"]
+    }
+    # Then each sees its own usage and maximum
+    assert backup["ManualSnapshots"] == (2, 50)
+    assert backup["ManualClusterSnapshots"] == (0, 7)
+    assert main["ManualSnapshots"] == (0, 100)
+    assert main["ManualClusterSnapshots"] == (0, 100)
+
+
+def _token_machine(arn: str, timeout: int, again: bool = False) -> tuple[Any, str]:
+    """A task waiting for a token; on States.Timeout it gives up, or (`again`) enters itself
+    anew through its Catch, as the app's slot waits do."""
+    ask: dict[str, Any] = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {"FunctionName": arn, "Payload": {"token.$": "$$.Task.Token"}},
+        "TimeoutSeconds": timeout,
+        "Catch": [
+            {
+                "ErrorEquals": ["States.Timeout"],
+                "ResultPath": "$.error",
+                "Next": "Ask" if again else "Gave up",
+            }
+        ],
+        "End": True,
+    }
+    return _state_machine(
+        {"StartAt": "Ask", "States": {"Ask": ask, "Gave up": {"Type": "Pass", "End": True}}}
+    )
+
+
+def test_a_task_token_wait_times_out_on_the_simulated_clock(
+    patches: MotoPatches, clock: SimClock
+) -> None:
+    # Given a task that waits an hour for a token nobody sends
+    arn = _function("asker")
+    asked: list[str] = []
+    patches.route_lambda("asker", lambda event, context: asked.append(event["token"]))
+    sfn, machine = _token_machine(arn, timeout=3600)
+    before = clock.now()
+    started = time.monotonic()
+    # When it runs
+    done = _run(sfn, machine)
+    # Then the wait ended with States.Timeout after a simulated hour, at once in real time
+    assert done["status"] == "SUCCEEDED"
+    assert json.loads(done["output"])["error"]["Error"] == "States.Timeout"
+    assert 3600 <= (clock.now() - before).total_seconds() <= 3610
+    assert time.monotonic() - started < 5
+    # And a token sent after its wait timed out is refused, as Step Functions refuses it
+    with pytest.raises(ClientError) as refused:
+        sfn.send_task_success(taskToken=asked[0], output="{}")
+    assert refused.value.response["Error"]["Code"] in ("TaskTimedOut", "InvalidToken")
+
+
+def test_a_catch_may_send_a_state_back_to_itself(patches: MotoPatches, clock: SimClock) -> None:
+    # Given a wait that, timed out, asks again through its own Catch; the second ask answers
+    arn = _function("asker")
+    asked: list[str] = []
+
+    def ask(event: dict[str, Any], context: Any) -> None:
+        asked.append(event["token"])
+        if len(asked) == 2:
+            boto3.client("stepfunctions").send_task_success(
+                taskToken=event["token"], output=json.dumps({"answered": len(asked)})
+            )
+
+    patches.route_lambda("asker", ask)
+    sfn, machine = _token_machine(arn, timeout=3600, again=True)
+    before = clock.now()
+    # When it runs
+    done = _run(sfn, machine)
+    # Then the Catch entered the state anew (a new token) and the second answer ended it
+    assert done["status"] == "SUCCEEDED"
+    assert json.loads(done["output"]) == {"answered": 2}
+    assert len(asked) == 2
+    assert asked[0] != asked[1]
+    assert 3600 <= (clock.now() - before).total_seconds() <= 3610
+
+
+def test_runs_waiting_on_each_other_share_one_simulated_timeline(
+    patches: MotoPatches, clock: SimClock
+) -> None:
+    # Given runs that each wait for a token, and a second state machine that waits 10 minutes
+    # then sends the first run's token
+    tokens: list[str] = []
+    arn = _function("asker")
+    patches.route_lambda("asker", lambda event, context: tokens.append(event["token"]))
+    sfn, waiting = _token_machine(arn, timeout=86400)
+    sender = _function("sender")
+    patches.route_lambda(
+        "sender",
+        lambda event, context: (
+            boto3.client("stepfunctions").send_task_success(
+                taskToken=tokens[0], output=json.dumps({"sent": True})
+            )
+            and None
+        ),
+    )
+    sending = boto3.client("stepfunctions").create_state_machine(
+        name="sender",
+        definition=json.dumps(
+            {
+                "StartAt": "Later",
+                "States": {
+                    "Later": {"Type": "Wait", "Seconds": 600, "Next": "Send"},
+                    "Send": {"Type": "Task", "Resource": sender, "End": True},
+                },
+            }
+        ),
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+    before = clock.now()
+    # When both start at once
+    first = sfn.start_execution(stateMachineArn=waiting, name="waits", input="{}")
+    second = sfn.start_execution(stateMachineArn=sending, name="sends", input="{}")
+    waited = wait_for_execution(sfn, first["executionArn"])
+    sent = wait_for_execution(sfn, second["executionArn"])
+    # Then the waiting run got the token 10 simulated minutes in, not after its day-long timeout
+    assert sent["status"] == "SUCCEEDED"
+    assert waited["status"] == "SUCCEEDED"
+    assert json.loads(waited["output"]) == {"sent": True}
+    assert 600 <= (clock.now() - before).total_seconds() < 700

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from moto.rds.exceptions import RDSClientError
 from moto.rds.models import RDSBackend, rds_backends
 
 from rds_xacct import errors, steps
+from rds_xacct.aws import classify
 from rds_xacct.constants import (
     APP_NAME,
     ROLE_BACKUP,
@@ -20,10 +22,11 @@ from rds_xacct.constants import (
     TAG_SOURCE_ACCOUNT,
     TAG_SOURCE_ARN,
 )
+from rds_xacct.polling import next_look_seconds
 from rds_xacct.settings import Settings
 from rds_xacct.snapshots import SnapshotApi
 from tests.support.events import backup_job_event, rds_snapshot_event
-from tests.support.moto_patches import SimClock
+from tests.support.moto_patches import RDS_LIMITS, MotoPatches, SimClock
 from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World, backup_key_policy
 
 State = dict[str, Any]
@@ -257,15 +260,89 @@ def test_quota_reached_is_a_readable_failure(world: World, monkeypatch: pytest.M
         steps.copy_shared(state, settings=settings)
 
 
-def test_polling_waits_by_progress_within_bounds() -> None:
-    # no progress yet: the wait grows with the time spent
-    assert steps.poll_wait_seconds(elapsed=0, percent=0) == 60
-    assert steps.poll_wait_seconds(elapsed=600, percent=0) == 600
-    assert steps.poll_wait_seconds(elapsed=50_000, percent=0) == 3600
-    # progress: 80 % of the estimated time left, within [30 s, 1 h]
-    assert steps.poll_wait_seconds(elapsed=600, percent=50) == 480
-    assert steps.poll_wait_seconds(elapsed=600, percent=99) == 30
-    assert steps.poll_wait_seconds(elapsed=36_000, percent=10) == 3600
+@pytest.mark.parametrize(
+    ("code", "message", "kind"),
+    [
+        (
+            "SnapshotQuotaExceeded",
+            "Cannot copy more than 20 snapshots at a time in this account and region",
+            errors.CopyLimitReached,
+        ),
+        (
+            "SnapshotQuotaExceededFault",
+            "Cannot copy more than 5 snapshots across regions",
+            errors.CopyLimitReached,
+        ),
+        (
+            "SnapshotQuotaExceeded",
+            "Cannot create more than 100 manual snapshots",
+            errors.QuotaExceeded,
+        ),
+        (
+            "SnapshotQuotaExceeded",
+            "The request cannot be processed because it would exceed the maximum number of "
+            "snapshots.",
+            errors.QuotaExceeded,
+        ),
+        (
+            "SharedSnapshotQuotaExceeded",
+            "The request cannot be processed because it would exceed the maximum number of "
+            "snapshots.",
+            errors.QuotaExceeded,
+        ),
+    ],
+    ids=["copies-at-a-time", "copies-across-regions", "manual-quota", "unknown", "shared"],
+)
+def test_snapshot_quota_exceeded_is_two_conditions_told_apart_by_the_message(
+    code: str, message: str, kind: type[errors.PipelineError]
+) -> None:
+    # Given RDS's answer to a copy
+    error = ClientError({"Error": {"Code": code, "Message": message}}, "CopyDBSnapshot")
+    # When it is classified
+    found = classify(error, "Copying DB snapshot s1 to c1")
+    # Then too many copies in progress is CopyLimitReached (wait), anything else the quota
+    assert type(found) is kind
+    assert str(found).startswith(
+        f"Copying DB snapshot s1 to c1 failed: {code}: {message.rstrip('. ')}. "
+    )
+    if kind is errors.CopyLimitReached:
+        assert "20 snapshot copies in progress" in str(found)
+        assert "waits and tries again" in str(found)
+    else:
+        assert "'Manual DB instance snapshots' or 'Manual DB cluster snapshots'" in str(found)
+        assert "Service Quotas" in str(found)
+
+
+def test_copies_in_progress_are_waited_for_and_a_full_quota_is_not(
+    world: World, patches: MotoPatches
+) -> None:
+    # Given a run about to make its shared copy, while 20 copies are in progress in the account
+    event = db_event(world)
+    settings = world.settings()
+    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    patches.simulate_copy_progress(minutes_per_gib=0, base_minutes=30)
+    rds = world.main.client("rds")
+    rds.create_db_snapshot(DBInstanceIdentifier="orders-db", DBSnapshotIdentifier="other")
+    for i in range(20):
+        rds.copy_db_snapshot(SourceDBSnapshotIdentifier="other", TargetDBSnapshotIdentifier=f"o{i}")
+    # When the run copies, Then RDS's refusal is CopyLimitReached, which the state machine retries
+    with pytest.raises(errors.CopyLimitReached, match="Cannot copy more than 20 snapshots"):
+        steps.copy_shared(state, settings=settings)
+    assert errors.CopyLimitReached in errors.RETRYABLE
+    assert RDS_LIMITS.rejected_copies == 1
+    # Given instead a manual DB snapshot quota that is full
+    RDS_LIMITS.copies_in_progress_limit = 100
+    RDS_LIMITS.set_manual_snapshot_quota(MAIN_ACCOUNT, db=21)
+    # When the run copies, Then it is QuotaExceeded before any copy is tried, naming the
+    # account, the quota, the usage and how to raise it
+    with pytest.raises(errors.QuotaExceeded) as full:
+        steps.copy_shared(state, settings=settings)
+    message = str(full.value)
+    assert f"Account {MAIN_ACCOUNT}" in message
+    assert "'Manual DB instance snapshots'" in message
+    assert "21 of 21 used" in message
+    assert "service-quotas request-service-quota-increase" in message
+    assert RDS_LIMITS.rejected_for_quota == 0
 
 
 def test_check_copy_reports_progress_and_times_out(world: World, clock: SimClock) -> None:
@@ -280,10 +357,21 @@ def test_check_copy_reports_progress_and_times_out(world: World, clock: SimClock
     clock.advance(600)
     # When it is checked
     checked = steps.check_copy(state, "shared", settings=settings)
-    # Then it is not ready and the wait is most of the estimated time left
+    # Then it is not ready; at 40 % in 10 minutes it ends by 25 minutes: the next look is just
+    # after that (the schedule itself is tested in test_polling.py)
     assert checked["ready"] is False
     assert checked["percent"] == 40
-    assert checked["waitSeconds"] == 720
+    assert checked["waitSeconds"] == next_look_seconds(600, 40, None) == 914
+    assert checked["lastLook"] == {"elapsedSeconds": 600, "percent": 40}
+    # And the next look estimates from the progress between the two looks
+    state["shared"] = checked
+    snapshot.percent_progress = 70  # type: ignore[attr-defined]
+    clock.advance(914)
+    checked = steps.check_copy(state, "shared", settings=settings)
+    assert checked["polls"] == 2
+    assert checked["lastLook"] == {"elapsedSeconds": 1514, "percent": 70}
+    assert checked["waitSeconds"] == next_look_seconds(1514, 70, (600, 40))
+    assert checked["waitSeconds"] != next_look_seconds(1514, 70, None)
     # And after a week it is a failure
     clock.advance(7 * 24 * 3600)
     with pytest.raises(errors.CopyTimedOut, match="still creating"):

@@ -12,7 +12,16 @@ from typing import Any
 import pytest
 
 from rds_xacct import errors
-from rds_xacct.constants import APP_NAME, COPY_ID_PREFIX, MAX_RETENTION_DAYS, TAG_APP
+from rds_xacct.constants import (
+    APP_NAME,
+    COPY_ID_PREFIX,
+    DEFAULT_MAX_COPIES_IN_FLIGHT,
+    MAX_RETENTION_DAYS,
+    RDS_COPIES_IN_PROGRESS_LIMIT,
+    SLOT_RECHECK_SECONDS,
+    SLOT_WAIT_HOURS,
+    TAG_APP,
+)
 from tests.support.cfn_yaml import iam_actions, load_cfn_yaml
 from tests.support.sam_template import BACKUP_TEMPLATE, ROOT, TEMPLATE, state_machine_resource
 
@@ -87,9 +96,16 @@ def test_a_failed_run_ends_in_fail_after_cleanup_and_notification(asl: dict[str,
         if state["Type"] == "Task"
         and state["Resource"] not in ("${NotifyFunctionArn}", "${CleanupFunctionArn}")
     }
-    assert len(work) == 8
+    assert len(work) == 12
     for name, state in work.items():
-        assert state["Catch"][0]["Next"] == "Cleanup", name
+        if name.startswith("WaitFor"):
+            assert state["Catch"][-1]["Next"] == "Cleanup", name
+        elif name.startswith("Release"):
+            # giving a slot back is bookkeeping: a failure there lets the backup go on (the
+            # slot's lease lapses and a waiting run reaps it)
+            assert state["Catch"][0]["Next"] == state["Next"], name
+        else:
+            assert state["Catch"][0]["Next"] == "Cleanup", name
     assert states["Cleanup"]["Next"] == "NotifyFailure"
     assert states["Cleanup"]["Catch"][0]["Next"] == "NotifyFailure"
     assert states["NotifyFailure"]["Next"] == "Failed"
@@ -107,10 +123,46 @@ def test_a_notification_that_fails_never_changes_the_outcome(asl: dict[str, Any]
         assert state["Catch"][0]["Next"] == state["Next"], name
 
 
-def test_copies_wait_for_room_when_the_snapshot_quota_is_full(asl: dict[str, Any]) -> None:
+def test_a_full_manual_snapshot_quota_fails_at_once(asl: dict[str, Any]) -> None:
+    # It does not clear by itself (unlike copies in progress): no retry, straight to Cleanup
     for name in ("CopyShared", "CopyBackup"):
         retried = {e for r in asl["States"][name]["Retry"] for e in r["ErrorEquals"]}
-        assert "QuotaExceeded" in retried, name
+        assert "QuotaExceeded" not in retried, name
+
+
+def test_slot_waits_take_a_token_ask_again_and_give_back(asl: dict[str, Any]) -> None:
+    states = asl["States"]
+    for pool, wait, copy, ready, release in (
+        ("main", "WaitForMainSlot", "CopyShared", "SharedReady?", "ReleaseMainSlot"),
+        ("backup", "WaitForBackupSlot", "CopyBackup", "BackupReady?", "ReleaseBackupSlot"),
+    ):
+        # Given the slot wait before each copy
+        state = states[wait]
+        assert state["Next"] == copy
+        assert state["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+        assert state["Parameters"]["Payload"]["token.$"] == "$$.Task.Token"
+        assert state["Parameters"]["Payload"]["pool"] == pool
+        # Then it times out every SLOT_RECHECK_SECONDS and asks again (entering the state anew,
+        # with a new task token) until the Lambda's own deadline (SLOT_WAIT_HOURS) ends it
+        assert state["TimeoutSeconds"] == SLOT_RECHECK_SECONDS < SLOT_WAIT_HOURS * 3600
+        assert state["Catch"][0]["ErrorEquals"] == ["States.Timeout"]
+        assert state["Catch"][0]["Next"] == wait
+        assert state["Catch"][-1]["Next"] == "Cleanup"
+        # And the slot is given back as soon as the copy is available
+        assert [c["Next"] for c in states[ready]["Choices"]] == [release]
+        assert states[release]["Parameters"]["pool"] == pool
+
+
+def test_copies_wait_when_rds_has_too_many_copies_in_progress(asl: dict[str, Any]) -> None:
+    for name in ("CopyShared", "CopyBackup"):
+        rules = [r for r in asl["States"][name]["Retry"] if "CopyLimitReached" in r["ErrorEquals"]]
+        assert rules, name
+        # room comes back as copies finish, which takes minutes to hours: wait hours in all
+        waits = [
+            min(rules[0]["IntervalSeconds"] * rules[0]["BackoffRate"] ** n, 1800)
+            for n in range(rules[0]["MaxAttempts"])
+        ]
+        assert sum(waits) > 4 * 3600, name
 
 
 def test_the_retention_is_not_a_number_in_the_asl(asl: dict[str, Any]) -> None:
@@ -125,7 +177,7 @@ def test_every_function_handler_exists(template: dict[str, Any]) -> None:
     functions = {
         k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"
     }
-    assert len(functions) == 10
+    assert len(functions) == 12
     for logical_id, resource in functions.items():
         module_name, function_name = resource["Properties"]["Handler"].rsplit(".", 1)
         module = importlib.import_module(module_name)
@@ -147,7 +199,7 @@ def test_deletes_in_the_main_account_need_the_apps_tag(template: dict[str, Any])
     for statement in statements:
         actions = statement.get("Action", [])
         actions = [actions] if isinstance(actions, str) else actions
-        if any("Delete" in a or "ModifyDB" in a for a in actions):
+        if any(a.startswith("rds:") and ("Delete" in a or "ModifyDB" in a) for a in actions):
             assert statement["Condition"] == {
                 "StringEquals": {f"aws:ResourceTag/{TAG_APP}": APP_NAME}
             }
@@ -156,6 +208,9 @@ def test_deletes_in_the_main_account_need_the_apps_tag(template: dict[str, Any])
 def test_template_limits_match_the_code(template: dict[str, Any]) -> None:
     retention = template["Parameters"]["RetentionDays"]
     assert retention["MaxValue"] == MAX_RETENTION_DAYS
+    copies = template["Parameters"]["MaxCopiesInFlight"]
+    assert copies["Default"] == DEFAULT_MAX_COPIES_IN_FLIGHT < RDS_COPIES_IN_PROGRESS_LIMIT
+    assert copies["MaxValue"] == RDS_COPIES_IN_PROGRESS_LIMIT
     assert retention["MinValue"] == 0
     text = TEMPLATE.read_text()
     assert f"prefix: {COPY_ID_PREFIX}-" in text

@@ -1,0 +1,182 @@
+"""A whole backup window on the simulation: many databases backed up at once, every run of the
+real template, ASL and handlers sharing one simulated clock, RDS's limit of copies in progress
+enforced in both accounts. Used by the end-to-end window test and by `make bench`."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from unittest import mock
+
+from moto.rds.models import RDSBackend
+
+from rds_xacct.constants import (
+    DEFAULT_MAX_COPIES_IN_FLIGHT,
+    RDS_COPIES_IN_PROGRESS_LIMIT,
+    ROLE_BACKUP,
+    TAG_ROLE,
+    TAG_SOURCE_ARN,
+)
+from rds_xacct.snapshots import parse_iso
+from tests.support.moto_patches import RDS_LIMITS
+from tests.support.simulation import Simulation
+from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT
+
+COPY_BASE_MINUTES = 3.0
+"""The simulation's copy model: 3 minutes + 1 minute per GiB, per copy."""
+
+
+@dataclass
+class WindowReport:
+    databases: int
+    slots: int
+    rds_limit: int
+    statuses: Counter[str]
+    copies_arrived: int
+    duplicates: int
+    left_in_main: int
+    rejected_copy_calls: int
+    peak_describes_per_minute: int
+    drain_minutes: float
+    floor_minutes: float
+    real_seconds: float
+    lambda_calls: int
+    looks_per_copy: float
+    slots_in_use_after: dict[str, int] = field(default_factory=dict)
+    waiting_after: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def failed_runs(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status != "SUCCEEDED")
+
+    @property
+    def ratio(self) -> float:
+        return self.drain_minutes / self.floor_minutes
+
+
+def copy_minutes_for(size_gib: int) -> float:
+    return COPY_BASE_MINUTES + size_gib
+
+
+def run_window(
+    databases: int,
+    *,
+    slots: int = DEFAULT_MAX_COPIES_IN_FLIGHT,
+    rds_limit: int = RDS_COPIES_IN_PROGRESS_LIMIT,
+    arrival_spread_seconds: float = 600,
+    copy_minutes: tuple[int, int] = (10, 60),
+    seed: int = 2026,
+) -> WindowReport:
+    """`databases` AWS Backup jobs completing within `arrival_spread_seconds`, each database's
+    copies taking a time drawn from `copy_minutes`; `slots` is MaxCopiesInFlight, `rds_limit`
+    the copies in progress RDS allows per account (both enforced). Retention 0: the report is
+    about getting every copy across."""
+    rng = random.Random(seed)
+    parameters = {"RetentionDays": "0", "MaxCopiesInFlight": str(slots)}
+    describes: Counter[int] = Counter()
+    with Simulation(parameters=parameters, slack=False) as sim, ExitStack() as stack:
+        RDS_LIMITS.copies_in_progress_limit = rds_limit
+        for account in (MAIN_ACCOUNT, BACKUP_ACCOUNT):
+            # Room for the window's copies: the manual snapshot quota is another test's subject
+            RDS_LIMITS.set_manual_snapshot_quota(account, db=10 * databases, cluster=10 * databases)
+        first = sim.clock.now()
+        for name in ("describe_db_snapshots", "describe_db_cluster_snapshots"):
+            original = getattr(RDSBackend, name)
+
+            def counted(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                describes[int((sim.clock.now() - first).total_seconds() // 60)] += 1
+                return _original(*args, **kwargs)
+
+            stack.enter_context(mock.patch.object(RDSBackend, name, counted))
+        minutes: dict[str, float] = {}
+        arrivals = []
+        low, high = copy_minutes
+        for index in range(databases):
+            size = rng.randint(int(low - COPY_BASE_MINUTES), int(high - COPY_BASE_MINUTES))
+            event = sim.backup_event(f"db-{index:04d}", size_gib=size)
+            minutes[event["detail"]["resourceArn"].rsplit(":", 1)[-1]] = copy_minutes_for(size)
+            arrivals.append((rng.uniform(0, arrival_spread_seconds), event))
+        calls_before = sim.lambda_calls
+        began = time.perf_counter()
+        runs = sim.deliver_window(arrivals)
+        real = time.perf_counter() - began
+        report = _report(sim, runs, minutes, first, describes, slots, rds_limit)
+        report.real_seconds = real
+        report.lambda_calls = sim.lambda_calls - calls_before
+        return report
+
+
+def _report(
+    sim: Simulation,
+    runs: list[dict[str, Any]],
+    minutes: dict[str, float],
+    first: datetime,
+    describes: Counter[int],
+    slots: int,
+    rds_limit: int,
+) -> WindowReport:
+    backups = [
+        s for s in sim.world.app_copies(BACKUP_ACCOUNT) if s["tags"].get(TAG_ROLE) == ROLE_BACKUP
+    ]
+    sources = Counter(s["tags"].get(TAG_SOURCE_ARN) for s in backups)
+    landed = []
+    looks = []
+    failures = []
+    for run in runs:
+        output = json.loads(run.get("output") or "{}")
+        available = (output.get("backupCopy") or {}).get("availableAt")
+        if available:
+            landed.append(parse_iso(available))
+        if run["status"] != "SUCCEEDED":
+            failures.append(
+                f"{run['status']}: {run.get('error')}: {(run.get('cause') or '')[:300]}"
+            )
+    for run in runs:
+        history = sim.sfn.get_execution_history(executionArn=run["executionArn"], maxResults=1000)[
+            "events"
+        ]
+        entered = [
+            e["stateEnteredEventDetails"]["name"]
+            for e in history
+            if "stateEnteredEventDetails" in e
+        ]
+        looks.append(sum(1 for name in entered if name in ("CheckShared", "CheckBackup")) / 2)
+    work = sum(minutes.values())
+    shortest = min(minutes.values())
+    floor = work / rds_limit + shortest
+    drain = (max(landed) - first).total_seconds() / 60 if landed else float("inf")
+    table = sim.world.main.client("dynamodb")
+    items = table.scan(TableName=sim.table_name)["Items"]
+    in_use = {
+        item["pk"]["S"]: int(item["inUse"]["N"]) for item in items if item["sk"]["S"] == "count"
+    }
+    waiting = sum(1 for item in items if item["sk"]["S"].startswith("waiter#"))
+    return WindowReport(
+        databases=len(runs),
+        slots=slots,
+        rds_limit=rds_limit,
+        statuses=Counter(run["status"] for run in runs),
+        copies_arrived=len(sources),
+        duplicates=len(backups) - len(sources),
+        left_in_main=len(sim.world.app_copies(MAIN_ACCOUNT)),
+        rejected_copy_calls=RDS_LIMITS.rejected_copies,
+        peak_describes_per_minute=max(describes.values()) if describes else 0,
+        drain_minutes=drain,
+        floor_minutes=floor,
+        real_seconds=0.0,
+        lambda_calls=0,
+        looks_per_copy=sum(looks) / len(looks) if looks else 0.0,
+        slots_in_use_after=in_use,
+        waiting_after=waiting,
+        failures=failures[:5],
+    )
+
+
+__all__ = ["WindowReport", "copy_minutes_for", "run_window"]
