@@ -162,10 +162,17 @@ class Pool:
             self._forget(self._waiter(place, execution))
             raise errors.NoCopySlot(
                 f"No copy slot of {self.key} came free in {SLOT_WAIT_HOURS} hours (the pool has "
-                f"{self.limit} slots, {self.in_use()} taken, {len(self.waiters())} runs waiting). "
+                f"{self.limit} slot(s), {self.in_use()} taken, {len(self.waiters())} run(s) "
+                f"waiting). "
                 f"Copies may be stuck, or the window holds more than the account copies in a "
                 f"day: check the runs holding slots, or raise MaxCopiesInFlight (RDS allows 20)."
             )
+        if self.renew(execution, now + timedelta(seconds=SLOT_LEASE_SECONDS)):
+            # It holds a slot already (given one, but the answer went astray): answer it now,
+            # rather than queue it behind others while the slot it holds sits idle.
+            lease = now + timedelta(seconds=SLOT_LEASE_SECONDS)
+            self._complete(token, Grant(self.key, iso(now), iso(lease)))
+            return "granted"
         self.reap(now)
         with aws_call(f"Queueing for a copy slot of {self.key}"):
             self.dynamodb.put_item(
@@ -301,7 +308,8 @@ class Pool:
                 raise
 
     def release(self, execution: str) -> bool:
-        """Give back the run's slot, if it holds one (idempotent). Serve the queue after."""
+        """Give back the run's slot, if it holds one (idempotent); the caller serves the queue
+        after (`serve`)."""
         released = self._release(self._holder(execution))
         if released:
             logger.info(f"Copy slot of {self.key} given back by {execution}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -168,6 +170,13 @@ def default_client(service: str) -> Any:
         return _DEFAULT_CLIENTS[key]
 
 
+def forget_clients() -> None:
+    """Drop every kept client (tests start each simulated world with none)."""
+    with _DEFAULT_CLIENTS_LOCK:
+        _DEFAULT_CLIENTS.clear()
+        _ROLE_CLIENTS.clear()
+
+
 def rds_client(session: boto3.Session | None = None) -> RDSClient:
     """An RDS client in the main account (default credentials) or a given session."""
     if session is None:
@@ -176,15 +185,36 @@ def rds_client(session: boto3.Session | None = None) -> RDSClient:
     return session.client("rds", config=SDK_CONFIG)
 
 
-def assume_role_session(role_arn: str, session_name: str) -> boto3.Session:
-    """A session in the backup account, through its cross-account role."""
+ROLE_SESSION_SECONDS = 900
+"""How long assumed-role credentials last (the shortest STS allows)."""
+ROLE_SESSION_REUSE_SECONDS = 600
+"""A warm Lambda reuses a run's backup-account client for this long (the run's next look, its
+next step), then assumes the role again: one STS call and one client less per step."""
+_ROLE_CLIENTS: OrderedDict[tuple[str, str, str], tuple[float, Any]] = OrderedDict()
+_ROLE_CLIENTS_KEPT = 32
+
+
+def assumed_role_client(role_arn: str, session_name: str, service: str) -> Any:
+    """A client in the backup account, through its cross-account role; the session name names
+    the run (CloudTrail shows which run did what there)."""
+    key = (role_arn, session_name[:64], service)
+    now = time.monotonic()
+    with _DEFAULT_CLIENTS_LOCK:
+        kept = _ROLE_CLIENTS.get(key)
+        if kept is not None and now - kept[0] < ROLE_SESSION_REUSE_SECONDS:
+            return kept[1]
     sts = default_client("sts")
     with aws_call(f"Assuming the backup-account role {role_arn}"):
         credentials = sts.assume_role(
-            RoleArn=role_arn, RoleSessionName=session_name[:64], DurationSeconds=900
+            RoleArn=role_arn, RoleSessionName=key[1], DurationSeconds=ROLE_SESSION_SECONDS
         )["Credentials"]
-    return new_session(
+    client = new_session(
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
-    )
+    ).client(service, config=SDK_CONFIG)  # type: ignore[call-overload]
+    with _DEFAULT_CLIENTS_LOCK:
+        _ROLE_CLIENTS[key] = (now, client)
+        while len(_ROLE_CLIENTS) > _ROLE_CLIENTS_KEPT:
+            _ROLE_CLIENTS.popitem(last=False)
+    return client

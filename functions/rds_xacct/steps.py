@@ -20,10 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import boto3
-
 from rds_xacct import admission, capacity, errors, quotas
-from rds_xacct.aws import assume_role_session, aws_call, rds_client
+from rds_xacct.aws import assumed_role_client, aws_call, rds_client
 from rds_xacct.constants import (
     APP_NAME,
     COPY_DEADLINE_HOURS,
@@ -59,21 +57,18 @@ EXPIRY_GRACE = timedelta(minutes=1)
 @dataclass
 class Accounts:
     """RDS access in both accounts. The backup account is reached through its role, assumed
-    only when a step needs it."""
+    only when a step needs it (and kept for the run's next steps on a warm Lambda)."""
 
     settings: Settings
     execution: str
-    main_session: boto3.Session | None = None
-    _backup: boto3.Session | None = None
 
     def main(self, kind: Kind) -> SnapshotApi:
-        return SnapshotApi(rds_client(self.main_session), kind)
+        return SnapshotApi(rds_client(), kind)
 
     def backup(self, kind: Kind) -> SnapshotApi:
-        if self._backup is None:
-            session_name = re.sub(r"[^\w+=,.@-]", "-", f"{APP_NAME}-{self.execution}")
-            self._backup = assume_role_session(self.settings.backup_role_arn, session_name)
-        return SnapshotApi(rds_client(self._backup), kind)
+        session_name = re.sub(r"[^\w+=,.@-]", "-", f"{APP_NAME}-{self.execution}")
+        client = assumed_role_client(self.settings.backup_role_arn, session_name, "rds")
+        return SnapshotApi(client, kind)
 
 
 # --- Ownership ------------------------------------------------------------------------------

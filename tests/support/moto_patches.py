@@ -55,6 +55,8 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.utils import TMP_THREADS
 
+from rds_xacct.aws import forget_clients
+
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
 
 MOTO_CONFIG: DefaultConfig = {
@@ -365,6 +367,9 @@ class MotoPatches:
             self._progress_model = (1.0, 3.0)
 
     def __enter__(self) -> MotoPatches:
+        # A new moto world: the app's kept clients (and their credentials) belong to the last one
+        forget_clients()
+        self._stack.callback(forget_clients)
         patches: list[Any] = [
             mock.patch.object(LambdaSimpleBackend, "invoke", self._invoke_patch()),
             mock.patch.object(WaitFunction, "_wait_interval", self._wait_patch()),
@@ -568,8 +573,7 @@ def _reused_clients() -> Callable[..., Any]:
     lock = threading.Lock()
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-        if state_credentials is not None:
-            return original(region, service, state_credentials)
+        # (moto's own ignores `state_credentials`: every client has the same fake keys)
         with lock:
             if (region, service) not in made:
                 made[(region, service)] = original(region, service)

@@ -154,6 +154,7 @@ class Simulation:
         self.timeline: list[Entry] = []
         self.failures: dict[str, Exception] = {}
         self.stop_after: tuple[str, str] | None = None
+        self.stop_reported = True
         self.lambda_calls = 0
         self.recording = True
         """Keep the timeline (one run at a time); off while a whole window runs."""
@@ -337,13 +338,15 @@ class Simulation:
             f"InternalFailure: failure injected at {step} by the simulation"
         )
 
-    def stop_run_after(self, step: str, status: str = "ABORTED") -> None:
+    def stop_run_after(self, step: str, status: str = "ABORTED", *, reported: bool = True) -> None:
         """Stop the run right after `step`, as an operator's StopExecution (`ABORTED`) or the
         state machine's time limit (`TIMED_OUT`) would. moto can only abort; for TIMED_OUT
         the status-change event says TIMED_OUT, which is what the app acts on."""
         if status not in ("ABORTED", "TIMED_OUT"):
             raise ValueError("status must be ABORTED or TIMED_OUT")
         self.stop_after = (step, status)
+        self.stop_reported = reported
+        """False: the status-change event never reaches the Notify function (a lost run)."""
 
     def _listing(self, account: str) -> list[str]:
         return [f"{s['id']} ({s['kind']}, {s['status']})" for s in self.world.snapshots(account)]
@@ -431,7 +434,7 @@ class Simulation:
             input=json.dumps(event),
         )["executionArn"]
         described = wait_for_execution(self.sfn, execution_arn)
-        if described["status"] == "ABORTED" and self.stop_after:
+        if described["status"] == "ABORTED" and self.stop_after and self.stop_reported:
             # EventBridge's `Step Functions Execution Status Change` event, to the Notify function
             self.stop_run(execution_arn, self.stop_after[1])
         history = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)[
@@ -522,6 +525,24 @@ class Simulation:
         with self.patches.environment(spec.environment):
             result: dict[str, Any] = handler({}, make_fake_context(spec.name))
         return result
+
+    # -- the copy slots ----------------------------------------------------------------------------
+    def copy_slots(self) -> dict[str, dict[str, Any]]:
+        """Each pool's slots in use, holders and waiting runs, as the table holds them."""
+        items = self.world.main.client("dynamodb").scan(TableName=self.table_name)["Items"]
+        pools: dict[str, dict[str, Any]] = {}
+        for item in items:
+            pool, sort = item["pk"]["S"], item["sk"]["S"]
+            if not pool.startswith("copies#"):
+                continue
+            entry = pools.setdefault(pool, {"inUse": 0, "holders": [], "waiting": []})
+            if sort == "count":
+                entry["inUse"] = int(item["inUse"]["N"])
+            elif sort.startswith("holder#"):
+                entry["holders"].append(item["execution"]["S"])
+            elif sort.startswith("waiter#"):
+                entry["waiting"].append(item["execution"]["S"])
+        return pools
 
     # -- what was sent ---------------------------------------------------------------------------
     def sns_messages(self) -> list[dict[str, Any]]:

@@ -49,6 +49,7 @@ class WindowReport:
     lambda_calls: int
     looks_per_copy: float
     slots_in_use_after: dict[str, int] = field(default_factory=dict)
+    """Per pool: slots counted in use plus holders left (0 when every slot came back)."""
     waiting_after: int = 0
     failures: list[str] = field(default_factory=list)
 
@@ -152,12 +153,9 @@ def _report(
     shortest = min(minutes.values())
     floor = work / rds_limit + shortest
     drain = (max(landed) - first).total_seconds() / 60 if landed else float("inf")
-    table = sim.world.main.client("dynamodb")
-    items = table.scan(TableName=sim.table_name)["Items"]
-    in_use = {
-        item["pk"]["S"]: int(item["inUse"]["N"]) for item in items if item["sk"]["S"] == "count"
-    }
-    waiting = sum(1 for item in items if item["sk"]["S"].startswith("waiter#"))
+    pools = sim.copy_slots()
+    in_use = {pool: entry["inUse"] + len(entry["holders"]) for pool, entry in pools.items()}
+    waiting = sum(len(entry["waiting"]) for entry in pools.values())
     return WindowReport(
         databases=len(runs),
         slots=slots,

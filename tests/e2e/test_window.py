@@ -1,0 +1,169 @@
+"""A busy night: many runs at once against RDS's limits, on the whole product (template, ASL,
+handlers) with every run on one simulated clock. Admission control must lose nothing, give every
+slot back, and fail at once only where waiting cannot help (a full manual snapshot quota)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from rds_xacct.snapshots import parse_iso
+from tests.support.moto_patches import RDS_LIMITS
+from tests.support.simulation import Simulation
+from tests.support.window import run_window
+from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT
+
+MakeSim = Callable[..., Simulation]
+
+
+@pytest.fixture
+def make_sim() -> Iterator[MakeSim]:
+    running: list[Simulation] = []
+
+    def make(**kwargs: Any) -> Simulation:
+        sim = Simulation(**kwargs).__enter__()
+        running.append(sim)
+        return sim
+
+    yield make
+    for sim in reversed(running):
+        sim.__exit__(None, None, None)
+
+
+def _outcomes(messages: list[dict[str, Any]]) -> list[str]:
+    return [m["attributes"]["outcome"]["Value"] for m in messages]
+
+
+def _all_back(sim: Simulation) -> None:
+    for pool, entry in sim.copy_slots().items():
+        assert entry == {"inUse": 0, "holders": [], "waiting": []}, pool
+
+
+def test_a_window_of_40_databases_through_5_slots_loses_nothing() -> None:
+    # Given 40 AWS Backup jobs completing within 10 minutes, copies of 10 to 60 minutes, RDS
+    # allowing 5 copies in progress per account and the app 5 slots per account
+    # When the whole window runs
+    report = run_window(40, slots=5, rds_limit=5)
+    # Then every database has exactly one copy in the backup account and no run failed
+    assert report.failures == []
+    assert report.statuses == {"SUCCEEDED": 40}
+    assert report.copies_arrived == 40
+    assert report.duplicates == 0
+    # And nothing is left in the main account, and every slot came back
+    assert report.left_in_main == 0
+    assert set(report.slots_in_use_after.values()) == {0}
+    assert report.waiting_after == 0
+    # And RDS refused (almost) no copy: runs waited for a slot instead of calling and failing
+    assert report.rejected_copy_calls < 0.05 * 40
+    # And the window drained within 1.2 times the physical floor (each account's copy work
+    # packed into its lanes, plus the shortest copy)
+    assert report.drain_minutes <= 1.2 * report.floor_minutes
+    assert report.looks_per_copy <= 4
+
+
+def test_a_freed_slot_goes_at_once_to_the_next_run_after_a_failure(make_sim: MakeSim) -> None:
+    # Given one slot per account, and a first run whose copy will fail
+    sim = make_sim(parameters={"RetentionDays": "0", "MaxCopiesInFlight": "1"}, slack=False)
+    first = sim.backup_event("first-db")
+    second = sim.backup_event("second-db")
+    sim.patches.fail_next_copy()
+    # When both arrive a minute apart
+    runs = sim.deliver_window([(0, first), (60, second)])
+    # Then the first fails (and says so), and its slot went to the second the moment its
+    # cleanup gave it back: the second's copy started then, not at its next look
+    assert [r["status"] for r in runs] == ["FAILED", "SUCCEEDED"]
+    failed_at = runs[0]["stopDate"]
+    started = parse_iso(json.loads(runs[1]["output"])["sharedCopy"]["copyStartedAt"])
+    assert timedelta(0) <= started - failed_at <= timedelta(seconds=5)
+    assert sorted(_outcomes(sim.sns_messages())) == ["failed", "succeeded"]
+    _all_back(sim)
+
+
+def test_an_aborted_run_gives_its_slot_back(make_sim: MakeSim) -> None:
+    # Given one slot per account and a run stopped by an operator while its copy is made
+    sim = make_sim(parameters={"RetentionDays": "0", "MaxCopiesInFlight": "1"}, slack=False)
+    sim.stop_run_after("CopyShared")
+    aborted = sim.deliver(sim.backup_event("first-db"))
+    assert aborted.status == "ABORTED"
+    # Then the stopped-run path cleaned up and gave the slot back
+    _all_back(sim)
+    # And the next run gets the slot at once
+    sim.stop_after = None
+    result = sim.deliver(sim.backup_event("second-db"))
+    assert result.status == "SUCCEEDED"
+    assert result.states.count("WaitForMainSlot") == 1
+
+
+def test_a_lost_run_gives_its_slot_back_when_its_lease_lapses(make_sim: MakeSim) -> None:
+    # Given one slot per account, held by a run that was stopped and whose status-change event
+    # never arrived: nothing gave its slot back
+    sim = make_sim(parameters={"RetentionDays": "0", "MaxCopiesInFlight": "1"}, slack=False)
+    sim.stop_run_after("CopyShared", reported=False)
+    lost = sim.deliver(sim.backup_event("lost-db"))
+    assert lost.status == "ABORTED"
+    main_pool = f"copies#{MAIN_ACCOUNT}#eu-west-1"
+    assert sim.copy_slots()[main_pool]["inUse"] == 1
+    # When another run needs the slot
+    sim.stop_after = None
+    result = sim.deliver(sim.backup_event("next-db"))
+    # Then it waited for the lapsed lease (an hour past the lost run's last sign of life), asked
+    # again every half hour, reaped the slot and went on; the lost copy was never touched
+    assert result.status == "SUCCEEDED"
+    assert 2 <= result.states.count("WaitForMainSlot") <= 4
+    started = parse_iso(result.output["sharedCopy"]["copyStartedAt"])
+    assert timedelta(hours=1) <= started - result.started_at <= timedelta(hours=2)
+    _all_back(sim)
+
+
+@pytest.mark.parametrize("account", [MAIN_ACCOUNT, BACKUP_ACCOUNT], ids=["main", "backup"])
+def test_a_full_manual_snapshot_quota_fails_at_once_and_says_how_to_raise_it(
+    make_sim: MakeSim, account: str
+) -> None:
+    # Given one manual snapshot in each account (an earlier run's backup copy, a manual snapshot
+    # in the main account) and a manual DB snapshot quota of 1 in one of them
+    sim = make_sim(parameters={"RetentionDays": "0"}, slack=False)
+    assert sim.deliver(sim.backup_event("first-db")).status == "SUCCEEDED"
+    sim.world.native_snapshot("first-db", "kept-by-hand")
+    RDS_LIMITS.set_manual_snapshot_quota(account, db=1)
+    before = {a: len(sim.world.app_copies(a)) for a in (MAIN_ACCOUNT, BACKUP_ACCOUNT)}
+    # When a run would copy into it
+    result = sim.deliver(sim.backup_event("orders-db"))
+    # Then it fails within minutes, before any copy, with the account, quota, usage and the way
+    # to raise it; nothing new is left behind and no slot is held
+    assert result.status == "FAILED"
+    assert result.error == "QuotaExceeded"
+    assert result.finished_at - result.started_at < timedelta(minutes=5)
+    assert RDS_LIMITS.rejected_for_quota == 0
+    message = result.sns[0]["message"]
+    assert f"Account {account}" in message
+    assert "'Manual DB instance snapshots'" in message
+    assert "1 of 1 used" in message
+    assert "request-service-quota-increase" in message
+    assert {a: len(sim.world.app_copies(a)) for a in before} == before
+    _all_back(sim)
+
+
+def test_a_quota_past_80_percent_is_warned_once_a_day(make_sim: MakeSim) -> None:
+    # Given a backup account whose manual snapshot quota will be 80 % full after one more copy
+    sim = make_sim(parameters={"RetentionDays": "0"}, slack=True)
+    RDS_LIMITS.set_manual_snapshot_quota(BACKUP_ACCOUNT, db=5)
+    for database in ("a-db", "b-db", "c-db", "d-db"):
+        assert sim.deliver(sim.backup_event(database)).status == "SUCCEEDED"
+    # When two more runs copy on the same day (4 of 5 used, then 5 of 5 after the first)
+    first = sim.deliver(sim.backup_event("e-db"))
+    # Then the first run warned once, on SNS and Slack, naming the account and the quota
+    assert first.status == "SUCCEEDED"
+    warnings = [m for m in first.sns if _outcomes([m]) == ["quota-warning"]]
+    assert len(warnings) == 1
+    assert BACKUP_ACCOUNT in warnings[0]["message"]
+    assert "Manual DB instance snapshots" in warnings[0]["message"]
+    assert any("quota" in m.get("text", "") for m in first.slack)
+    # And the quota, now full, stops the next run at once; no second warning that day
+    second = sim.deliver(sim.backup_event("f-db"))
+    assert second.status == "FAILED"
+    assert second.error == "QuotaExceeded"
+    assert "quota-warning" not in _outcomes(second.sns)
