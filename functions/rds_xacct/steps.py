@@ -237,9 +237,12 @@ def copy_shared(state: State, *, settings: Settings, now: Clock = utc_now) -> St
     # Room in both accounts' manual snapshot quotas, before the first copy is made
     kind = _kind(state)
     accounts = Accounts(settings, job["execution"])
+    main_usage = quotas.manual_snapshot_usage(api.client, job["executionArn"].split(":")[4], kind)
+    if main_usage is not None and main_usage.room == 0:
+        _wait_if_room_comes_back(api, main_usage)
     warnings = capacity.check_room(
         [
-            quotas.manual_snapshot_usage(api.client, job["executionArn"].split(":")[4], kind),
+            main_usage,
             quotas.manual_snapshot_usage(
                 accounts.backup(kind).client, settings.backup_account_id, kind
             ),
@@ -264,6 +267,22 @@ def copy_shared(state: State, *, settings: Settings, now: Clock = utc_now) -> St
         "waitSeconds": POLL_FIRST_SECONDS,
         **({"quotaWarnings": warnings} if warnings else {}),
     }
+
+
+def _wait_if_room_comes_back(api: SnapshotApi, usage: quotas.QuotaUsage) -> None:
+    """The main account's quota is full. If the app's own intermediate copies fill it, other
+    runs delete them within the hour: a reason to wait (`CopyLimitReached`, retried), not to
+    fail. Otherwise the quota is full for good and `check_room` says so."""
+    passing = [
+        s
+        for s in api.list_manual()
+        if s.tags.get(TAG_APP) == APP_NAME and s.tags.get(TAG_ROLE) == ROLE_SHARED
+    ]
+    if passing:
+        raise errors.CopyLimitReached(
+            f"{usage.text}: {len(passing)} of them are intermediate copies of other runs of "
+            f"{APP_NAME}, deleted as those runs finish. Waiting for room."
+        )
 
 
 def _lease() -> timedelta:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from unittest import mock
 
-from moto.rds.models import RDSBackend
+from moto.rds.models import RDSBackend, rds_backends
 
 from rds_xacct.constants import (
     DEFAULT_MAX_COPIES_IN_FLIGHT,
@@ -26,7 +26,7 @@ from rds_xacct.constants import (
 from rds_xacct.snapshots import parse_iso
 from tests.support.moto_patches import RDS_LIMITS
 from tests.support.simulation import Simulation
-from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT
+from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
 
 COPY_BASE_MINUTES = 3.0
 """The simulation's copy model: 3 minutes + 1 minute per GiB, per copy."""
@@ -51,6 +51,9 @@ class WindowReport:
     slots_in_use_after: dict[str, int] = field(default_factory=dict)
     """Per pool: slots counted in use plus holders left (0 when every slot came back)."""
     waiting_after: int = 0
+    peak_intermediate_copies: int = 0
+    """Most of the app's intermediate copies in the main account at once (they count against
+    its manual snapshot quota)."""
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -96,6 +99,18 @@ def run_window(
                 return _original(*args, **kwargs)
 
             stack.enter_context(mock.patch.object(RDSBackend, name, counted))
+        peak = [0]
+        main_backend = rds_backends[MAIN_ACCOUNT][REGION]
+
+        def sample(_: datetime) -> None:
+            shared = sum(
+                1
+                for snapshot in list(main_backend.database_snapshots.values())
+                if any(t.get("Key") == TAG_ROLE for t in snapshot.tags or [])
+            )
+            peak[0] = max(peak[0], shared)
+
+        sim.clock.on_advance(sample)
         minutes: dict[str, float] = {}
         arrivals = []
         low, high = copy_minutes
@@ -111,6 +126,7 @@ def run_window(
         report = _report(sim, runs, minutes, first, describes, slots, rds_limit)
         report.real_seconds = real
         report.lambda_calls = sim.lambda_calls - calls_before
+        report.peak_intermediate_copies = peak[0]
         return report
 
 

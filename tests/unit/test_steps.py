@@ -345,6 +345,30 @@ def test_copies_in_progress_are_waited_for_and_a_full_quota_is_not(
     assert RDS_LIMITS.rejected_for_quota == 0
 
 
+def test_a_main_quota_full_of_the_apps_intermediate_copies_is_waited_for(world: World) -> None:
+    # Given a run about to copy, and a main account whose manual snapshot quota is full
+    event = db_event(world)
+    settings = world.settings()
+    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    rds = world.main.client("rds")
+    app = [
+        {"Key": "rds-xacct:app", "Value": "rds-xacct"},
+        {"Key": "rds-xacct:role", "Value": "shared"},
+    ]
+    rds.create_db_snapshot(
+        DBInstanceIdentifier="orders-db", DBSnapshotIdentifier="xacct-o", Tags=app
+    )
+    RDS_LIMITS.set_manual_snapshot_quota(MAIN_ACCOUNT, db=1)
+    # When what fills it is another run's intermediate copy, Then the run waits (retried)
+    with pytest.raises(errors.CopyLimitReached, match="intermediate copies of other runs"):
+        steps.copy_shared(state, settings=settings)
+    # When instead it is full of snapshots that are not the app's, Then it fails at once
+    rds.delete_db_snapshot(DBSnapshotIdentifier="xacct-o")
+    rds.create_db_snapshot(DBInstanceIdentifier="orders-db", DBSnapshotIdentifier="by-hand")
+    with pytest.raises(errors.QuotaExceeded, match="1 of 1 used"):
+        steps.copy_shared(state, settings=settings)
+
+
 def test_check_copy_reports_progress_and_times_out(world: World, clock: SimClock) -> None:
     # Given a shared copy still being made
     event = db_event(world)
