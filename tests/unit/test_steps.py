@@ -351,7 +351,7 @@ def test_a_main_quota_full_of_the_apps_intermediate_copies_is_waited_for(world: 
     settings = world.settings()
     state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
     rds = world.main.client("rds")
-    app = [
+    app: list[Any] = [
         {"Key": "rds-xacct:app", "Value": "rds-xacct"},
         {"Key": "rds-xacct:role", "Value": "shared"},
     ]
