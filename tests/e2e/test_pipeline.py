@@ -3,7 +3,6 @@ driven by events as EventBridge would deliver them (tests/support/simulation.py)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -11,28 +10,8 @@ import pytest
 
 from rds_xacct.constants import TAG_APP, TAG_EXPIRES_AT
 from tests.support.events import load_event, rds_snapshot_event
-from tests.support.simulation import INJECTABLE_STEPS, Simulation
+from tests.support.simulation import INJECTABLE_STEPS, MakeSim, outcomes
 from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
-
-MakeSim = Callable[..., Simulation]
-
-
-@pytest.fixture
-def make_sim() -> Iterator[MakeSim]:
-    running: list[Simulation] = []
-
-    def make(**kwargs: Any) -> Simulation:
-        sim = Simulation(**kwargs).__enter__()
-        running.append(sim)
-        return sim
-
-    yield make
-    for sim in reversed(running):
-        sim.__exit__(None, None, None)
-
-
-def outcomes(sim_messages: list[dict[str, Any]]) -> list[str]:
-    return [m["attributes"]["outcome"]["Value"] for m in sim_messages]
 
 
 def test_success_path_copies_notifies_once_and_deletes_after_the_retention(

@@ -5,37 +5,15 @@ slot back, and fail at once only where waiting cannot help (a full manual snapsh
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
 from rds_xacct.snapshots import parse_iso
 from tests.support.moto_patches import RDS_LIMITS
-from tests.support.simulation import Simulation
+from tests.support.simulation import MakeSim, Simulation, outcomes
 from tests.support.window import run_window
 from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT
-
-MakeSim = Callable[..., Simulation]
-
-
-@pytest.fixture
-def make_sim() -> Iterator[MakeSim]:
-    running: list[Simulation] = []
-
-    def make(**kwargs: Any) -> Simulation:
-        sim = Simulation(**kwargs).__enter__()
-        running.append(sim)
-        return sim
-
-    yield make
-    for sim in reversed(running):
-        sim.__exit__(None, None, None)
-
-
-def _outcomes(messages: list[dict[str, Any]]) -> list[str]:
-    return [m["attributes"]["outcome"]["Value"] for m in messages]
 
 
 def _all_back(sim: Simulation) -> None:
@@ -79,7 +57,7 @@ def test_a_freed_slot_goes_at_once_to_the_next_run_after_a_failure(make_sim: Mak
     failed_at = runs[0]["stopDate"]
     started = parse_iso(json.loads(runs[1]["output"])["sharedCopy"]["copyStartedAt"])
     assert timedelta(0) <= started - failed_at <= timedelta(seconds=5)
-    assert sorted(_outcomes(sim.sns_messages())) == ["failed", "succeeded"]
+    assert sorted(outcomes(sim.sns_messages())) == ["failed", "succeeded"]
     _all_back(sim)
 
 
@@ -157,7 +135,7 @@ def test_a_quota_past_80_percent_is_warned_once_a_day(make_sim: MakeSim) -> None
     first = sim.deliver(sim.backup_event("e-db"))
     # Then the first run warned once, on SNS and Slack, naming the account and the quota
     assert first.status == "SUCCEEDED"
-    warnings = [m for m in first.sns if _outcomes([m]) == ["quota-warning"]]
+    warnings = [m for m in first.sns if outcomes([m]) == ["quota-warning"]]
     assert len(warnings) == 1
     assert BACKUP_ACCOUNT in warnings[0]["message"]
     assert "Manual DB instance snapshots" in warnings[0]["message"]
@@ -166,4 +144,4 @@ def test_a_quota_past_80_percent_is_warned_once_a_day(make_sim: MakeSim) -> None
     second = sim.deliver(sim.backup_event("f-db"))
     assert second.status == "FAILED"
     assert second.error == "QuotaExceeded"
-    assert "quota-warning" not in _outcomes(second.sns)
+    assert "quota-warning" not in outcomes(second.sns)

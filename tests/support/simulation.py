@@ -562,6 +562,15 @@ class Simulation:
         ]
 
 
+MakeSim = Callable[..., Simulation]
+"""The end-to-end tests' `make_sim` fixture: `make_sim(**Simulation kwargs)`."""
+
+
+def outcomes(messages: list[dict[str, Any]]) -> list[str]:
+    """The `outcome` attribute of each SNS message."""
+    return [m["attributes"]["outcome"]["Value"] for m in messages]
+
+
 def _span(seconds: int) -> str:
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
