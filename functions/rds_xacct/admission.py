@@ -57,6 +57,8 @@ if TYPE_CHECKING:
 COUNT = "count"
 HOLDER = "holder#"
 WAITER = "waiter#"
+SERVE_BATCH = 25
+"""Serving the queue reads only its head: a grant per freed slot, whatever the queue's length."""
 _TAKE = "SET inUse = if_not_exists(inUse, :zero) + :one"
 _ROOM = "attribute_not_exists(inUse) OR inUse < :limit"
 _GONE = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
@@ -120,28 +122,30 @@ class Pool:
     def _waiter(self, place: Place, execution: str) -> str:
         return f"{WAITER}{place.key}#{execution}"
 
-    def _query(self, prefix: str) -> list[dict[str, Any]]:
+    def _query(self, prefix: str, first: int | None = None) -> list[dict[str, Any]]:
+        """The pool's items under `prefix`, in key order (all of them, or the `first` few)."""
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
             "ExpressionAttributeValues": {":pk": _s(self.key), ":prefix": _s(prefix)},
             "ConsistentRead": True,
+            **({"Limit": first} if first else {}),
         }
         with aws_call(f"Reading the copy slots of {self.key}"):
             while True:
                 page = self.dynamodb.query(**kwargs)
                 items.extend(page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
+                if "LastEvaluatedKey" not in page or (first and len(items) >= first):
                     return items
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def holders(self) -> list[dict[str, Any]]:
         return self._query(HOLDER)
 
-    def waiters(self) -> list[dict[str, Any]]:
-        """Waiting runs, first come first."""
-        return self._query(WAITER)
+    def waiters(self, first: int | None = None) -> list[dict[str, Any]]:
+        """Waiting runs, in queue order (all, or the `first` few: the head of a long queue)."""
+        return self._query(WAITER, first)
 
     def in_use(self) -> int:
         with aws_call(f"Reading the copy slots of {self.key}"):
@@ -192,7 +196,7 @@ class Pool:
         """Hand free slots to the waiting runs, first come first; returns the runs served."""
         served: list[str] = []
         while True:
-            waiters = self.waiters()
+            waiters = self.waiters(first=SERVE_BATCH)
             if not waiters:
                 return served
             progressed = False
