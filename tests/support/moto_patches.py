@@ -29,8 +29,8 @@ from unittest import mock
 
 import time_machine
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.config import DefaultConfig
-from moto.dynamodb.models import DynamoDBBackend
 from moto.events.models import EventPattern, EventPatternParser
 from moto.kms.models import kms_backends
 from moto.rds.exceptions import KMSKeyNotAccessibleFault
@@ -380,7 +380,7 @@ class MotoPatches:
             mock.patch.object(ExecutionState, "_handle_catch", _catch_noted()),
             mock.patch.object(CommonStateField, "_set_next", _next_unless_caught()),
             mock.patch.object(lambda_eval_utils, "boto_client_for", _reused_clients()),
-            *_dynamodb_atomic(),
+            mock.patch.object(BotocoreStubber, "process_request", _one_request_at_a_time()),
             mock.patch.object(CallbackEndpoint, "wait", _callback_wait(self.clock)),
             mock.patch.object(CallbackEndpoint, "notify", _callback_notify(self.clock)),
             mock.patch.object(CallbackEndpoint, "interrupt_all", _callback_interrupt(self.clock)),
@@ -661,26 +661,26 @@ def _wake_waiter(endpoint: CallbackEndpoint, clock: SimClock) -> None:
     clock.wake(lambda: getattr(endpoint, "_sim_waiter", None))
 
 
-_DYNAMODB_LOCK = threading.RLock()
+_REQUEST_LOCK = threading.RLock()
 
 
-def _dynamodb_atomic() -> list[Any]:
-    # Real DynamoDB applies each write (and each TransactWriteItems) atomically: a condition is
-    # checked and the write applied as one step, whoever else writes at the same moment. moto
-    # checks and then writes in Python, and rolls a failed transaction back by restoring a copy
-    # of the whole table, so concurrent runs (threads) could interleave. One lock makes each
-    # call atomic, as documented ("Amazon DynamoDB Transactions: How it works").
-    def atomic(original: Callable[..., Any]) -> Callable[..., Any]:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with _DYNAMODB_LOCK:
-                return original(*args, **kwargs)
+def _one_request_at_a_time() -> Callable[..., Any]:
+    # Each AWS request is applied atomically by the real service: DynamoDB checks a condition and
+    # writes as one step ("Amazon DynamoDB Transactions: How it works"), RDS lists its snapshots
+    # while others are created. moto's backends are plain Python objects: a DynamoDB
+    # transaction restores a copy of the whole table when it fails, and RDS iterates its
+    # snapshot dict while another thread adds to it ("OrderedDict mutated during iteration").
+    # With many runs in threads, each request is processed alone. Lambda invocations are not:
+    # the handler's own requests go through here, and a handler may wait on the simulated clock.
+    original = BotocoreStubber.process_request
 
-        return call
+    def process_request(stubber: BotocoreStubber, request: Any) -> Any:
+        if "://lambda." in str(request.url):
+            return original(stubber, request)
+        with _REQUEST_LOCK:
+            return original(stubber, request)
 
-    names = ("put_item", "update_item", "delete_item", "get_item", "query", "transact_write_items")
-    return [
-        mock.patch.object(DynamoDBBackend, n, atomic(getattr(DynamoDBBackend, n))) for n in names
-    ]
+    return process_request
 
 
 def _timestamp_wait_seconds() -> Callable[..., int]:
