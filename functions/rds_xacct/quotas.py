@@ -21,7 +21,6 @@ The look is advisory: if it is denied (the role lacks `rds:DescribeAccountAttrib
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -29,12 +28,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from rds_xacct import errors
 from rds_xacct.constants import QUOTA_WARN_FRACTION
+from rds_xacct.observability import logger
 from rds_xacct.snapshots import Kind
 
 if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
