@@ -172,10 +172,10 @@ class Pool:
                 f"Copies may be stuck, or the window holds more than the account copies in a "
                 f"day: check the runs holding slots, or raise MaxCopiesInFlight (RDS allows 20)."
             )
-        if self.renew(execution, now + timedelta(seconds=SLOT_LEASE_SECONDS)):
+        lease = now + timedelta(seconds=SLOT_LEASE_SECONDS)
+        if self.renew(execution, lease):
             # It holds a slot already (given one, but the answer went astray): answer it now,
             # rather than queue it behind others while the slot it holds sits idle.
-            lease = now + timedelta(seconds=SLOT_LEASE_SECONDS)
             self._complete(token, Grant(self.key, iso(now), iso(lease)))
             return "granted"
         self.reap(now)
@@ -218,6 +218,11 @@ class Pool:
         execution = waiter["execution"]["S"]
         token = waiter["token"]["S"]
         lease = now + timedelta(seconds=SLOT_LEASE_SECONDS)
+        remove: Any = {
+            "TableName": self.table,
+            "Key": {"pk": waiter["pk"], "sk": waiter["sk"]},
+            **_token_is(token),
+        }
         try:
             with aws_call(f"Giving a copy slot of {self.key} to {execution}"):
                 self.dynamodb.transact_write_items(
@@ -248,15 +253,7 @@ class Pool:
                                 "ConditionExpression": "attribute_not_exists(sk)",
                             }
                         },
-                        {
-                            "Delete": {
-                                "TableName": self.table,
-                                "Key": {"pk": waiter["pk"], "sk": waiter["sk"]},
-                                "ConditionExpression": "#token = :token",
-                                "ExpressionAttributeNames": {"#token": "token"},
-                                "ExpressionAttributeValues": {":token": _s(token)},
-                            }
-                        },
+                        {"Delete": remove},
                     ]
                 )
         except errors.PipelineError as error:
@@ -294,22 +291,16 @@ class Pool:
         return True
 
     def _forget(self, sort: str, token: str | None = None) -> None:
-        condition = {}
-        if token is not None:
-            condition = {
-                "ConditionExpression": "#token = :token",
-                "ExpressionAttributeNames": {"#token": "token"},
-                "ExpressionAttributeValues": {":token": _s(token)},
-            }
+        condition: Any = _token_is(token) if token is not None else {}
         try:
             with aws_call(f"Removing {sort} from {self.key}"):
                 self.dynamodb.delete_item(
                     TableName=self.table,
                     Key=self._item_key(sort),
-                    **condition,  # type: ignore[arg-type]
+                    **condition,
                 )
         except errors.PipelineError as error:
-            if "ConditionalCheckFailed" not in str(error):
+            if not _condition_failed(error):
                 raise
 
     def release(self, execution: str) -> bool:
@@ -374,7 +365,7 @@ class Pool:
                     ExpressionAttributeValues={":until": _n(_epoch(until))},
                 )
         except errors.PipelineError as error:
-            if "ConditionalCheckFailed" in str(error):
+            if _condition_failed(error):
                 return False
             raise
         return True
@@ -388,6 +379,23 @@ class Pool:
             if lapsed and self._release(holder["sk"]["S"], lease_seen=lease):
                 reaped.append(holder["execution"]["S"])
         return reaped
+
+
+def _token_is(token: str) -> Any:
+    """The condition that a waiter item still holds this task token (not a newer one)."""
+    return {
+        "ConditionExpression": "#token = :token",
+        "ExpressionAttributeNames": {"#token": "token"},
+        "ExpressionAttributeValues": {":token": _s(token)},
+    }
+
+
+def _condition_failed(error: errors.PipelineError) -> bool:
+    """A single write refused by its condition."""
+    cause = error.__cause__
+    return isinstance(cause, ClientError) and (
+        cause.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    )
 
 
 def _cancellation_reasons(error: errors.PipelineError) -> tuple[bool, ...] | None:
