@@ -70,6 +70,12 @@ class Accounts:
         client = assumed_role_client(self.settings.backup_role_arn, session_name, "rds")
         return SnapshotApi(client, kind)
 
+    def backup_quota(self, kind: Kind) -> quotas.QuotaUsage | None:
+        """How full the backup account's manual snapshot quota of this kind is."""
+        return quotas.manual_snapshot_usage(
+            self.backup(kind).client, self.settings.backup_account_id, kind
+        )
+
 
 # --- Ownership ------------------------------------------------------------------------------
 def app_tags(*, source_arn: str, role: str, execution: str, made_at: datetime) -> dict[str, str]:
@@ -243,9 +249,7 @@ def copy_shared(state: State, *, settings: Settings, now: Clock = utc_now) -> St
     warnings = capacity.check_room(
         [
             main_usage,
-            quotas.manual_snapshot_usage(
-                accounts.backup(kind).client, settings.backup_account_id, kind
-            ),
+            accounts.backup_quota(kind),
         ],
         settings=settings,
         now=now(),
@@ -382,11 +386,7 @@ def copy_backup(state: State, *, settings: Settings, now: Clock = utc_now) -> St
             raise errors.SnapshotFailed(f"The backup copy {existing.arn} is {existing.status}")
         return _backup_summary(existing, now(), adopted=True)
     capacity.check_room(
-        [
-            quotas.manual_snapshot_usage(
-                accounts.backup(kind).client, settings.backup_account_id, kind
-            )
-        ],
+        [accounts.backup_quota(kind)],
         settings=settings,
         now=now(),
     )
