@@ -70,6 +70,9 @@ _THROTTLED = {
     "RequestLimitExceeded",
     "TooManyRequestsException",
     "RequestThrottled",
+    # DynamoDB's throttling of reads and writes ("The request was denied due to request
+    # throttling", API reference; ThrottlingException is its control plane's)
+    "ProvisionedThroughputExceededException",
 }
 
 _KINDS: tuple[tuple[set[str], type[errors.PipelineError]], ...] = (

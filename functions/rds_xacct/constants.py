@@ -27,6 +27,10 @@ TAG_EXECUTION: Final = "rds-xacct:execution"
 """Name of the Step Functions execution that made the copy."""
 TAG_MADE_AT: Final = "rds-xacct:made-at"
 """ISO 8601 UTC time the copy was started (the sweeper's clock for intermediate copies)."""
+TAG_VALUE_MAX_LENGTH: Final = 256
+"""RDS refuses a tag value longer than this (API reference, `Tag`: "from 1 to 256 Unicode
+characters"). The source ARN of a long manual DB snapshot name is longer: its tag value is then
+shortened (`naming.source_arn_tag`)."""
 
 ROLE_SHARED: Final = "shared"
 ROLE_BACKUP: Final = "backup"
@@ -40,8 +44,7 @@ NAME_HASH_LENGTH: Final = 8
 
 # --- Retention ----------------------------------------------------------------------------------
 DEFAULT_RETENTION_DAYS: Final = 1
-MAX_RETENTION_DAYS: Final = 364
-"""A Standard execution lasts at most a year; the wait for the retention must fit in it."""
+# MAX_RETENTION_DAYS is derived from the run's other limits, below (Run length).
 RETENTION_TAG: Final = "rds-xacct:retention-days"
 """Optional tag on a source database or cluster: overrides `RetentionDays` for its copies."""
 
@@ -116,3 +119,58 @@ copies (`rds_xacct.quotas`)."""
 # --- Snapshot states --------------------------------------------------------------------------
 STATUS_AVAILABLE: Final = "available"
 FAILED_STATUSES: Final = frozenset({"failed", "error", "incompatible-restore", "deleted"})
+
+# --- Reconciliation (see `reconcile.py`) --------------------------------------------------------
+RECONCILE_LOOKBACK_HOURS: Final = 26
+"""The daily reconciliation looks at source snapshots made this far back: a day, plus two hours
+of overlap with the previous day's look (a schedule that runs late, a snapshot just too young)."""
+RECONCILE_MAX_LOOKBACK_HOURS: Final = 14 * 24
+"""The longest lookback an operator may ask for (`{"lookbackHours": …}` when invoking by hand,
+after an outage): closed runs stay listed for 90 days, far longer."""
+RECONCILE_MIN_AGE_MINUTES: Final = 60
+"""A snapshot younger than this is left to its event (EventBridge delivers within minutes;
+`ListExecutions` is eventually consistent); the next day's look covers it."""
+RECONCILE_MAX_STARTS_PER_DAY: Final = 100
+"""At most this many runs started by reconciliation in any 24 hours (counted from the runs it
+named `reconcile-…`): bounded work even if every event of a busy window went missing, and a
+bug here cannot flood the account. What is left over is named in the report."""
+RECONCILE_EXECUTION_PREFIX: Final = "reconcile"
+"""Runs started by reconciliation are named `reconcile-<database>-<YYYYMMDDHHMMSS>-<hash>`."""
+MAX_EXECUTION_NAME: Final = 80
+"""Step Functions: an execution name is 1 to 80 characters (StartExecution, `name`)."""
+RECONCILED_FIELD: Final = "rds-xacct:reconciled"
+"""Field of `detail` in an event built by reconciliation (the parser ignores it)."""
+
+# --- Copies and the source's automated backups (see `backup_window.py`) -------------------------
+COPY_ESTIMATE_FIXED_MINUTES: Final = 3
+COPY_ESTIMATE_MINUTES_PER_GIB: Final = 1.0
+"""A rough estimate of one full snapshot copy: 3 minutes + 1 minute per GiB (the model
+`make bench` uses). Both of a run's copies are full copies (README, Copies and the source's
+own backups)."""
+
+# --- Run length ------------------------------------------------------------------------------
+# Derived here, in one place, from the limits above: the template's `RetentionDays` MaxValue
+# equals MAX_RETENTION_DAYS (tests/unit/test_template.py checks it).
+EXECUTION_LIMIT_DAYS: Final = 365
+"""A Standard workflow execution lasts at most one year (Step Functions service quotas); a run
+still going then ends TIMED_OUT."""
+RETRY_ALLOWANCE_HOURS: Final = 72
+"""Upper bound of the time a run can spend in Retry backoffs and task timeouts over all its
+states (tests/unit/test_template.py adds them up from the ASL and checks they fit)."""
+WORST_CASE_COPY_HOURS: Final = 2 * (SLOT_WAIT_HOURS + COPY_DEADLINE_HOURS) + RETRY_ALLOWANCE_HOURS
+"""The longest a run can take from its start until its retention starts counting and its backup
+copy is complete: two slot waits, two copies up to their deadline, every retry."""
+RUN_MARGIN_HOURS: Final = 24
+"""Kept in hand below the execution limit."""
+MAX_RETENTION_DAYS: Final = (
+    EXECUTION_LIMIT_DAYS * 24 - RUN_MARGIN_HOURS - WORST_CASE_COPY_HOURS
+) // 24
+"""The longest retention a run can wait out within one execution (345 days): retention plus
+the worst-case copies, slot waits and retries fit under a year with a day's margin."""
+
+# --- Errors Step Functions cannot catch -----------------------------------------------------------
+UNCATCHABLE_ERRORS: Final = ("States.Runtime", "States.DataLimitExceeded")
+"""A run that fails with one of these ends FAILED without passing through Cleanup and the
+failure notification ("Error handling in Step Functions": `States.ALL` cannot catch
+`States.DataLimitExceeded` nor `States.Runtime`). The template's stopped-run rule also sends
+these FAILED runs to the Notify function, which cleans up and reports them."""

@@ -37,6 +37,17 @@ class UnsupportedEvent(PipelineError):
     """The input is not an event this app handles, or lacks the fields it needs."""
 
 
+class EventSkipped(UnsupportedEvent):
+    """A well-formed event of a kind this app does not copy (another resource type, a job that
+    did not complete, a continuous recovery point, a copy job, ...). Never reaches the state
+    machine: DescribeSource turns it into a skip (`job.skipped`, the reason), not a failure.
+    `about` is the ARN the event names, for the notification."""
+
+    def __init__(self, reason: str, about: str | None = None) -> None:
+        super().__init__(reason)
+        self.about = about
+
+
 class SnapshotNotFound(PipelineError):
     """A snapshot the run needs does not exist (or is not shared with the caller)."""
 
@@ -48,6 +59,11 @@ class SnapshotFailed(PipelineError):
 class SnapshotNotOwned(PipelineError):
     """A snapshot with the name this app would use exists but was not made by this app for this
     source. The app leaves it alone."""
+
+
+class UnreadableTag(PipelineError):
+    """A tag the app reads on its own copy (the expiry, `rds-xacct:expires-at`) holds something
+    that is not a time: edited by hand. The copy is left alone; the message says how to fix it."""
 
 
 class KeyNotAccessible(PipelineError):

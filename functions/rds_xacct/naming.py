@@ -24,6 +24,7 @@ from rds_xacct.constants import (
     MAX_CLUSTER_SNAPSHOT_ID,
     MAX_DB_SNAPSHOT_ID,
     NAME_HASH_LENGTH,
+    TAG_VALUE_MAX_LENGTH,
 )
 
 _INVALID = re.compile(r"[^a-z0-9]+")
@@ -60,3 +61,25 @@ def copy_identifier(*, source_arn: str, database: str, created_at: datetime, kin
     if not is_valid_identifier(identifier, kind):  # pragma: no cover - guarded by tests
         raise ValueError(f"internal error: {identifier!r} is not a valid snapshot identifier")
     return identifier
+
+
+SOURCE_TAG_HASH_MARK = "+sha256="
+"""Marks a shortened source-ARN tag value; never part of an ARN (a snapshot identifier has no
+`+`), so a shortened value never equals a real ARN."""
+SOURCE_TAG_HASH_LENGTH = 32
+"""Hex digits of SHA-256 kept in a shortened value: 128 bits, unique among any snapshots."""
+
+
+def source_arn_tag(source_arn: str) -> str:
+    """The value of the `rds-xacct:source-arn` tag for a source: the ARN itself when it fits
+    RDS's limit on tag values, else its beginning, the mark and a hash of the whole ARN.
+
+    The one function that gives this value: copies are tagged with it and every ownership check
+    compares with it, so both sides always agree. A DB snapshot identifier may have 255
+    characters, and its ARN about 300; a cluster snapshot's (63) always fits.
+    """
+    if len(source_arn) <= TAG_VALUE_MAX_LENGTH:
+        return source_arn
+    digest = hashlib.sha256(source_arn.encode()).hexdigest()[:SOURCE_TAG_HASH_LENGTH]
+    suffix = f"{SOURCE_TAG_HASH_MARK}{digest}"
+    return source_arn[: TAG_VALUE_MAX_LENGTH - len(suffix)] + suffix

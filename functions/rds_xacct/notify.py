@@ -120,6 +120,10 @@ def lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
             rows.append(("Retention", str(backup.get("action"))))
     if summary.get("skipReason"):
         rows.append(("Why skipped", str(summary["skipReason"])))
+    for note in summary.get("notes") or []:
+        rows.append(("Note", str(note)))
+    for warning in summary.get("warnings") or []:
+        rows.append(("Warning", str(warning)))
     failure = summary.get("failure")
     if failure:
         rows.append(("Failed step", str(failure["step"])))

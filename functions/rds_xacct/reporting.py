@@ -2,22 +2,27 @@
 
 Runs that reach a result by themselves (copied, failed, skipped) call this from the state
 machine.
-Runs that are stopped from outside (timed out, aborted) cannot: an EventBridge rule on
-`Step Functions Execution Status Change` for those two statuses calls it instead, cleans up what
-the stopped run left, and reports. Each terminal outcome so gives exactly one notification.
+Runs that are stopped from outside (timed out, aborted) cannot, nor runs that fail with an
+error no Catch can handle (`States.Runtime`, `States.DataLimitExceeded`: they end FAILED without
+passing through Cleanup and the failure notification): an EventBridge rule on `Step Functions
+Execution Status Change` for TIMED_OUT, ABORTED and FAILED with one of those errors calls it
+instead, cleans up what the run left, and reports. A run that failed through its own Catch
+ends FAILED with the caught error, which the rule does not match: it has reported already. Each
+terminal outcome so gives exactly one notification.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from rds_xacct import notify, steps
-from rds_xacct.constants import APP_NAME
-from rds_xacct.errors import PipelineError
+from rds_xacct.constants import APP_NAME, UNCATCHABLE_ERRORS
+from rds_xacct.errors import RETRYABLE, PipelineError
 from rds_xacct.observability import logger, metrics
 from rds_xacct.settings import Settings
 from rds_xacct.snapshots import Clock, utc_now
@@ -25,15 +30,28 @@ from rds_xacct.summary import OUTCOMES, build_summary
 
 STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
 STOPPED_STATUSES = {"TIMED_OUT": "timed-out", "ABORTED": "aborted"}
+FAILED_STATUS = "FAILED"
+_STATE_IN_CAUSE = re.compile(r"state '([^']+)'")
 
 
 def send(
     summary: dict[str, Any], settings: Settings, *, sleep: Callable[[float], None] | None = None
 ) -> dict[str, Any]:
-    """Send one SNS message and, if configured, one Slack message. Returns what was delivered."""
+    """Send one SNS message and, if configured, one Slack message. Returns what was delivered.
+
+    SNS refusing for good (a permission, its key, the topic gone) does not keep Slack from
+    telling: Slack is sent, then the SNS error raised. An SNS error the state machine retries
+    (`Throttled`) is raised at once, so that the retry sends each message once."""
     delivered: dict[str, Any] = {"sns": None, "slack": None}
+    sns_error: PipelineError | None = None
     if settings.topic_arn:
-        delivered["sns"] = notify.publish_sns(settings.topic_arn, summary)
+        try:
+            delivered["sns"] = notify.publish_sns(settings.topic_arn, summary)
+        except PipelineError as error:
+            if isinstance(error, RETRYABLE):
+                raise
+            sns_error = error
+            delivered["sns"] = f"not delivered: {error}"
     if settings.slack_parameter:
         webhook = notify.slack_webhook(settings.slack_parameter)
         if webhook is None:
@@ -50,6 +68,8 @@ def send(
                 metrics.add_metric(name="SlackDeliveryFailed", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name=f"Run-{summary['outcome']}", unit=MetricUnit.Count, value=1)
     logger.info("Run summary", extra={"summary": summary, "delivered": delivered})
+    if sns_error is not None:
+        raise sns_error
     return delivered
 
 
@@ -72,15 +92,27 @@ def report_run(
     return summary
 
 
+def outcome_of_status_change(detail: dict[str, Any]) -> str | None:
+    """The outcome to report for a run's status change, or None if the run reported itself."""
+    status, error = str(detail.get("status")), detail.get("error")
+    if status == FAILED_STATUS and error in UNCATCHABLE_ERRORS:
+        return "failed"
+    return STOPPED_STATUSES.get(status)
+
+
 def report_stopped(
     event: dict[str, Any], *, settings: Settings, now: Clock = utc_now
 ) -> dict[str, Any]:
-    """Clean up after, and notify for, a run that timed out or was aborted."""
+    """Clean up after, and notify for, a run that timed out, was aborted, or failed with an
+    error its Catch could not handle."""
     detail = event.get("detail") or {}
-    outcome = STOPPED_STATUSES.get(str(detail.get("status")))
+    outcome = outcome_of_status_change(detail)
     execution_arn = str(detail.get("executionArn", ""))
     if outcome is None:
-        return {"ignored": f"status {detail.get('status')!r} is reported by the run itself"}
+        return {
+            "ignored": f"status {detail.get('status')!r} ({detail.get('error')}) is reported by "
+            "the run itself"
+        }
     state: dict[str, Any] = {}
     problems: list[str] = []
     try:
@@ -97,7 +129,15 @@ def report_stopped(
     if problems:
         cleanup = state.setdefault("cleanup", {"actions": [], "problems": []})
         cleanup["problems"] = [*cleanup.get("problems", []), *problems]
+    if outcome == "failed":
+        cause = str(detail.get("cause") or "")
+        state["error"] = {"Error": detail.get("error"), "Cause": cause}
     summary = build_summary(state, outcome=outcome, execution_arn=execution_arn, now=now())
+    if outcome == "failed" and summary.get("failure"):
+        named = _STATE_IN_CAUSE.search(str(detail.get("cause") or ""))
+        summary["failure"]["step"] = (
+            named.group(1) if named else "unknown (see the execution's history)"
+        )
     summary["notifications"] = send(summary, settings)
     return summary
 

@@ -25,6 +25,9 @@ ENV_TOPIC_ARN = "NOTIFY_TOPIC_ARN"
 ENV_SLACK_PARAMETER = "SLACK_WEBHOOK_PARAMETER"
 ENV_ADMISSION_TABLE = "ADMISSION_TABLE"
 ENV_MAX_COPIES = "MAX_COPIES_IN_FLIGHT"
+ENV_STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
+ENV_REGION = "AWS_REGION"
+"""Set by the Lambda runtime: the function's region."""
 
 _ACCOUNT = re.compile(r"^\d{12}$")
 _KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-)?[0-9a-f-]{32,36}$")
@@ -37,6 +40,21 @@ class ConfigurationError(PipelineError):
 
 def _patterns(value: str | None) -> tuple[str, ...]:
     return tuple(p.strip() for p in (value or "").split(",") if p.strip())
+
+
+def _key_problems(key: str, account: str, region: str | None) -> list[str]:
+    """The backup key must be a full key ARN in the backup account and in this region. (Checked
+    here, not in the template's Rules: rules cannot read inside a string.)"""
+    if not _KEY_ARN.match(key):
+        return [f"{ENV_BACKUP_KMS_KEY_ARN} must be a full KMS key ARN"]
+    if key.split(":")[4] != account:
+        return [f"{ENV_BACKUP_KMS_KEY_ARN} must be a key in the backup account"]
+    if region and key.split(":")[3] != region:
+        return [
+            f"{ENV_BACKUP_KMS_KEY_ARN} must be a key in this region ({region}): RDS copies a "
+            "snapshot with a key of its own region"
+        ]
+    return []
 
 
 @dataclass(frozen=True)
@@ -54,6 +72,8 @@ class Settings:
     """The DynamoDB table of the copy-slot pools (admission control); None: no admission
     control (unit tests of single steps)."""
     max_copies_in_flight: int = DEFAULT_MAX_COPIES_IN_FLIGHT
+    state_machine_arn: str | None = None
+    """The copy runs' state machine: the sweep asks it whether a copy's run is still going."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -64,10 +84,7 @@ class Settings:
         problems = []
         if not _ACCOUNT.match(account):
             problems.append(f"{ENV_BACKUP_ACCOUNT_ID} must be a 12-digit account id")
-        if not _KEY_ARN.match(key):
-            problems.append(f"{ENV_BACKUP_KMS_KEY_ARN} must be a full KMS key ARN")
-        elif key.split(":")[4] != account:
-            problems.append(f"{ENV_BACKUP_KMS_KEY_ARN} must be a key in the backup account")
+        problems.extend(_key_problems(key, account, env.get(ENV_REGION)))
         if not _ROLE_ARN.match(role):
             problems.append(f"{ENV_BACKUP_ROLE_ARN} must be an IAM role ARN")
         elif role.split(":")[4] != account:
@@ -77,7 +94,9 @@ class Settings:
         except ValueError:
             retention = -1
         if not 0 <= retention <= MAX_RETENTION_DAYS:
-            problems.append(f"{ENV_RETENTION_DAYS} must be a whole number from 0 to 364")
+            problems.append(
+                f"{ENV_RETENTION_DAYS} must be a whole number from 0 to {MAX_RETENTION_DAYS}"
+            )
         selection = env.get(ENV_SELECTION_TAG, "").strip()
         selection_tag = None
         if selection:
@@ -107,4 +126,5 @@ class Settings:
             slack_parameter=env.get(ENV_SLACK_PARAMETER) or None,
             admission_table=env.get(ENV_ADMISSION_TABLE) or None,
             max_copies_in_flight=max_copies,
+            state_machine_arn=env.get(ENV_STATE_MACHINE_ARN) or None,
         )

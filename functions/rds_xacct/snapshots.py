@@ -37,6 +37,8 @@ class Snapshot:
     size_gib: int
     percent: int
     snapshot_type: str
+    option_group: str | None = None
+    """The DB snapshot's option group (cluster snapshots have none)."""
     tags: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -65,6 +67,15 @@ class Snapshot:
             "kmsKeyId": self.kms_key_id,
             "createdAt": iso(self.created_at) if self.created_at else None,
         }
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of an option group (DescribeOptionGroups)."""
+
+    name: str
+    persistent: bool
+    permanent: bool
 
 
 Clock = Callable[[], datetime]
@@ -129,22 +140,29 @@ class SnapshotApi:
             size_gib=int(raw.get("AllocatedStorage") or 0),
             percent=int(raw.get("PercentProgress") or 0),
             snapshot_type=raw.get("SnapshotType", ""),
+            option_group=raw.get("OptionGroupName"),
             tags=_tags(raw.get("TagList")),
         )
 
-    def find(self, identifier: str) -> Snapshot | None:
-        """The snapshot with this identifier or ARN, with its tags; None if there is none."""
+    def find(self, identifier: str, snapshot_type: str | None = None) -> Snapshot | None:
+        """The snapshot with this identifier or ARN, with its tags; None if there is none.
+
+        RDS finds a snapshot by identifier only with its type: without `snapshot_type` only a
+        manual snapshot (which every copy is); an automated one needs `automated`, an AWS
+        Backup DB snapshot `awsbackup` (API reference, DescribeDBSnapshots and
+        DescribeDBClusterSnapshots)."""
+        typed: dict[str, Any] = {"SnapshotType": snapshot_type} if snapshot_type else {}
         try:
             with aws_call(f"Describing {self.noun} {identifier}"):
                 if self.kind == "cluster":
                     found: list[Any] = list(
                         self.client.describe_db_cluster_snapshots(
-                            DBClusterSnapshotIdentifier=identifier
+                            DBClusterSnapshotIdentifier=identifier, **typed
                         )["DBClusterSnapshots"]
                     )
                 else:
                     found = list(
-                        self.client.describe_db_snapshots(DBSnapshotIdentifier=identifier)[
+                        self.client.describe_db_snapshots(DBSnapshotIdentifier=identifier, **typed)[
                             "DBSnapshots"
                         ]
                     )
@@ -157,9 +175,9 @@ class SnapshotApi:
             snapshot = self._with_tags(snapshot)
         return snapshot
 
-    def get(self, identifier: str) -> Snapshot:
+    def get(self, identifier: str, snapshot_type: str | None = None) -> Snapshot:
         """Like `find`, but a missing snapshot raises `SnapshotNotFound`."""
-        snapshot = self.find(identifier)
+        snapshot = self.find(identifier, snapshot_type)
         if snapshot is None:
             raise errors.SnapshotNotFound(f"The {self.noun} {identifier} does not exist")
         return snapshot
@@ -171,12 +189,17 @@ class SnapshotApi:
 
     def list_manual(self) -> list[Snapshot]:
         """Every manual snapshot of this kind in the account, with tags."""
-        with aws_call(f"Listing the manual {self.noun}s"):
+        return self.list_of_type("manual")
+
+    def list_of_type(self, snapshot_type: str) -> list[Snapshot]:
+        """Every snapshot of this kind and type (`manual`, `automated`, `awsbackup` for DB
+        snapshots) in the account, with tags."""
+        with aws_call(f"Listing the {snapshot_type} {self.noun}s"):
             if self.kind == "cluster":
                 raws: list[Any] = [
                     raw
                     for page in self.client.get_paginator("describe_db_cluster_snapshots").paginate(
-                        SnapshotType="manual"
+                        SnapshotType=snapshot_type
                     )
                     for raw in page["DBClusterSnapshots"]
                 ]
@@ -184,7 +207,7 @@ class SnapshotApi:
                 raws = [
                     raw
                     for page in self.client.get_paginator("describe_db_snapshots").paginate(
-                        SnapshotType="manual"
+                        SnapshotType=snapshot_type
                     )
                     for raw in page["DBSnapshots"]
                 ]
@@ -194,23 +217,43 @@ class SnapshotApi:
             found.append(snapshot if "TagList" in raw else self._with_tags(snapshot))
         return found
 
+    def option_group_options(self, name: str) -> list[Option]:
+        """The options of an option group, with their persistent and permanent flags."""
+        with aws_call(f"Describing option group {name}"):
+            groups: list[Any] = list(
+                self.client.describe_option_groups(OptionGroupName=name)["OptionGroupsList"]
+            )
+        return [
+            Option(
+                name=str(raw.get("OptionName", "")),
+                persistent=bool(raw.get("Persistent")),
+                permanent=bool(raw.get("Permanent")),
+            )
+            for group in groups
+            for raw in group.get("Options", [])
+        ]
+
     # -- writing ---------------------------------------------------------------------------
-    def copy(self, *, source: str, target: str, kms_key_id: str, tags: dict[str, str]) -> Snapshot:
-        """Start a copy of `source` (identifier or ARN) named `target`, encrypted with the key."""
+    def copy(
+        self, *, source: str, target: str, kms_key_id: str | None, tags: dict[str, str]
+    ) -> Snapshot:
+        """Start a copy of `source` (identifier or ARN) named `target`, encrypted with the key;
+        without a key (None) the copy is encrypted as the source is, or not at all."""
+        keyed: dict[str, Any] = {"KmsKeyId": kms_key_id} if kms_key_id else {}
         with aws_call(f"Copying {self.noun} {source} to {target}"):
             if self.kind == "cluster":
                 raw: Any = self.client.copy_db_cluster_snapshot(
                     SourceDBClusterSnapshotIdentifier=source,
                     TargetDBClusterSnapshotIdentifier=target,
-                    KmsKeyId=kms_key_id,
                     Tags=_tag_list(tags),
+                    **keyed,
                 )["DBClusterSnapshot"]
             else:
                 raw = self.client.copy_db_snapshot(
                     SourceDBSnapshotIdentifier=source,
                     TargetDBSnapshotIdentifier=target,
-                    KmsKeyId=kms_key_id,
                     Tags=_tag_list(tags),
+                    **keyed,
                 )["DBSnapshot"]
         snapshot = self._from_response(raw)
         return Snapshot(**{**snapshot.__dict__, "tags": {**snapshot.tags, **tags}})

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from rds_xacct import admission, capacity, errors, quotas
-from rds_xacct.aws import assumed_role_client, aws_call, rds_client
+from botocore.exceptions import ClientError
+
+from rds_xacct import admission, backup_window, capacity, errors, quotas
+from rds_xacct.aws import assumed_role_client, aws_call, classify, default_client, rds_client
 from rds_xacct.constants import (
     APP_NAME,
     COPY_DEADLINE_HOURS,
@@ -42,8 +44,8 @@ from rds_xacct.constants import (
     TAG_SOURCE_ACCOUNT,
     TAG_SOURCE_ARN,
 )
-from rds_xacct.events import SnapshotArn, parse_event
-from rds_xacct.naming import copy_identifier
+from rds_xacct.events import OTHER_ENGINES, SnapshotArn, parse_event
+from rds_xacct.naming import copy_identifier, source_arn_tag
 from rds_xacct.polling import next_look_seconds
 from rds_xacct.settings import Settings
 from rds_xacct.snapshots import Clock, Kind, Snapshot, SnapshotApi, iso, parse_iso, utc_now
@@ -82,7 +84,7 @@ def app_tags(*, source_arn: str, role: str, execution: str, made_at: datetime) -
     """The tags every copy this app makes carries."""
     return {
         TAG_APP: APP_NAME,
-        TAG_SOURCE_ARN: source_arn,
+        TAG_SOURCE_ARN: source_arn_tag(source_arn),
         TAG_SOURCE_ACCOUNT: source_arn.split(":")[4],
         TAG_ROLE: role,
         TAG_EXECUTION: execution,
@@ -95,7 +97,7 @@ def is_ours(snapshot: Snapshot, *, source_arn: str, role: str) -> bool:
     tags = snapshot.tags
     return (
         tags.get(TAG_APP) == APP_NAME
-        and tags.get(TAG_SOURCE_ARN) == source_arn
+        and tags.get(TAG_SOURCE_ARN) == source_arn_tag(source_arn)
         and tags.get(TAG_ROLE) == role
     )
 
@@ -157,26 +159,38 @@ def describe_source(
     event: Any, *, execution_arn: str, settings: Settings, now: Clock = utc_now
 ) -> State:
     """Read the event and the source snapshot; decide what this run will do."""
-    source_event = parse_event(event)
-    source = source_event.snapshot
     arn_parts = execution_arn.split(":")
+    job: dict[str, Any] = {
+        "execution": arn_parts[-1],
+        "executionArn": execution_arn,
+        "startedAt": iso(now()),
+        "backupAccountId": settings.backup_account_id,
+    }
+    try:
+        source_event = parse_event(event)
+    except errors.EventSkipped as skip:
+        # A kind of event this app does not copy: a skip with the reason, not a failure.
+        event_id = event.get("id") if isinstance(event, dict) else None
+        return {
+            "job": {
+                **job,
+                "origin": None,
+                "eventId": str(event_id or ""),
+                "source": {"arn": skip.about},
+                "skipped": str(skip),
+            }
+        }
+    source = source_event.snapshot
     region, account = (arn_parts[3], arn_parts[4]) if len(arn_parts) > 4 else ("", "")
     if (source.region, source.account) != (region, account):
         raise errors.UnsupportedEvent(
             f"The snapshot {source.arn} is in account {source.account}, region {source.region}; "
             f"this deployment copies snapshots of account {account} in {region}"
         )
-    job: dict[str, Any] = {
-        "execution": arn_parts[-1],
-        "executionArn": execution_arn,
-        "startedAt": iso(now()),
-        "origin": source_event.origin,
-        "eventId": source_event.event_id,
-        "backupAccountId": settings.backup_account_id,
-    }
+    job.update(origin=source_event.origin, eventId=source_event.event_id)
     accounts = Accounts(settings, job["execution"])
     api = accounts.main(source.kind)
-    snapshot = api.get(source.identifier)
+    snapshot = api.get(source.identifier, source_event.snapshot_type)
     if snapshot.tags.get(TAG_APP) == APP_NAME:
         # A native snapshot event about one of this app's own copies: never a new run.
         return {"job": {**job, "source": {"arn": source.arn}, "skipped": _own_copy(source)}}
@@ -205,11 +219,77 @@ def describe_source(
             created_at=snapshot.created_at,
             kind=source.kind,
         ),
-        skipped=skip_reason(settings, snapshot.database, database_tags),
+        skipped=_other_engine(snapshot)
+        or skip_reason(settings, snapshot.database, database_tags)
+        or _unshareable(api, snapshot),
     )
     if job["skipped"] is None:
         job["retentionDays"] = _retention_days(settings, database_tags)
+        if snapshot.kind == "cluster" and not snapshot.encrypted:
+            job["notes"] = [UNENCRYPTED_CLUSTER_NOTE]
+        warning = backup_window.automated_backup_warning(api.client, snapshot, job["origin"])
+        job.update(warnings=[warning] if warning else [])
     return {"job": job}
+
+
+UNENCRYPTED_CLUSTER_NOTE = (
+    "The source cluster snapshot is not encrypted, so neither copy is: RDS cannot encrypt a copy "
+    "of an unencrypted DB cluster snapshot (CopyDBClusterSnapshot refuses a KmsKeyId for one)"
+)
+"""Told in the run's summary and notification when an unencrypted cluster is copied."""
+
+SHAREABLE_STICKY_OPTIONS = frozenset({"Timezone", "OLS"})
+"""Oracle's permanent/persistent options that do not stop a snapshot being shared (RDS User
+Guide, "Sharing a DB snapshot"); its copy in another account then needs a target option group."""
+
+
+def _other_engine(snapshot: Snapshot) -> str | None:
+    """Why a DocumentDB or Neptune cluster snapshot met through the RDS API is not copied."""
+    engine = OTHER_ENGINES.get(snapshot.engine)
+    if engine is None:
+        return None
+    return (
+        f"{snapshot.arn} is a snapshot of an Amazon {engine} cluster ({snapshot.database}): this "
+        f"app copies RDS and Aurora snapshots only; copy it with the {engine} API (copy with a "
+        f"customer managed key, share, copy in the backup account)"
+    )
+
+
+def _unshareable(api: SnapshotApi, snapshot: Snapshot) -> str | None:
+    """Why RDS will not let this DB snapshot be shared (or copied into the backup account as
+    this app copies), found before any copy is made; None if it can be.
+
+    RDS User Guide, "Sharing a DB snapshot": a snapshot whose option group has permanent or
+    persistent options can't be shared (TDE of Oracle and SQL Server among them), except Oracle's
+    `Timezone` and `OLS`, whose copy in the other account needs a target option group with them.
+    Default option groups can't be modified, so they hold no such options."""
+    group = snapshot.option_group
+    if snapshot.kind != "db" or not group or group.startswith("default:"):
+        return None
+    sticky = [o for o in api.option_group_options(group) if o.persistent or o.permanent]
+    if not sticky:
+        return None
+    names = ", ".join(sorted(o.name for o in sticky))
+    what = f"{snapshot.arn} ({snapshot.engine}, option group {group})"
+    if any(o.name == "TDE" for o in sticky):
+        return (
+            f"{what} is encrypted with Transparent Data Encryption (option TDE): RDS cannot share "
+            f"a TDE snapshot with another account; back the database up by the engine's own "
+            f"means (native backup to S3) for the backup account"
+        )
+    if snapshot.engine.startswith("oracle") and all(
+        o.name in SHAREABLE_STICKY_OPTIONS for o in sticky
+    ):
+        return (
+            f"{what} has the Oracle option(s) {names}: its copy in the backup account needs an "
+            f"option group there with the same options, which this app does not manage; copy it "
+            f"by hand with CopyDBSnapshot --option-group-name in the backup account"
+        )
+    return (
+        f"{what} has permanent or persistent options ({names}): RDS cannot share such a "
+        f"snapshot with another account; move the database to an option group without them, or "
+        f"back it up by other means"
+    )
 
 
 def _own_copy(source: SnapshotArn) -> str:
@@ -259,7 +339,7 @@ def copy_shared(state: State, *, settings: Settings, now: Clock = utc_now) -> St
     created = api.copy(
         source=job["source"]["id"],
         target=copy_id,
-        kms_key_id=settings.backup_kms_key_arn,
+        kms_key_id=_copy_key(job, settings),
         tags=app_tags(
             source_arn=source_arn, role=ROLE_SHARED, execution=job["execution"], made_at=started
         ),
@@ -271,6 +351,18 @@ def copy_shared(state: State, *, settings: Settings, now: Clock = utc_now) -> St
         "waitSeconds": POLL_FIRST_SECONDS,
         **({"quotaWarnings": warnings} if warnings else {}),
     }
+
+
+def _copy_key(job: dict[str, Any], settings: Settings) -> str | None:
+    """The key both copies are made with: the backup account's; none for an unencrypted cluster
+    snapshot ("If you copy an unencrypted DB cluster snapshot and specify a value for the
+    KmsKeyId parameter, an error is returned": API reference, CopyDBClusterSnapshot). An
+    unencrypted DB snapshot copied with the key comes out encrypted with it (CopyDBSnapshot: "If
+    you specify this parameter when you copy an unencrypted snapshot, the copy is encrypted")."""
+    source = job["source"]
+    if source["kind"] == "cluster" and not source.get("encrypted"):
+        return None
+    return settings.backup_kms_key_arn
 
 
 def _wait_if_room_comes_back(api: SnapshotApi, usage: quotas.QuotaUsage) -> None:
@@ -365,11 +457,32 @@ def find_backup(accounts: Accounts, job: dict[str, Any], kind: Kind) -> Snapshot
     return existing
 
 
+def expiry_of(snapshot: Snapshot) -> datetime | None:
+    """The backup copy's expiry tag as a time; None when it has none (kept for good).
+
+    An operator may edit the tag; whatever they wrote, the state machine only ever waits on the
+    app's own format (`iso`, RFC 3339): a Wait state's timestamp that is not RFC 3339 fails the
+    run with `States.Runtime`, which no Catch can handle. Anything that is not a time is refused
+    here, with `UnreadableTag`."""
+    text = snapshot.tags.get(TAG_EXPIRES_AT)
+    if not text:
+        return None
+    try:
+        return parse_iso(text.strip())
+    except ValueError:
+        raise errors.UnreadableTag(
+            f"The backup copy {snapshot.arn} has {TAG_EXPIRES_AT}={text!r}, which is not a time. "
+            f"Write it as ISO 8601 UTC (e.g. 2026-11-25T02:10:00Z) to move the expiry, or remove "
+            f"the tag to keep the copy for good; the copy was left alone."
+        ) from None
+
+
 def _backup_summary(snapshot: Snapshot, started: datetime, adopted: bool) -> State:
+    expires = expiry_of(snapshot)
     return {
         **snapshot.summary(),
         "copyStartedAt": iso(started),
-        "expiresAt": snapshot.tags.get(TAG_EXPIRES_AT),
+        "expiresAt": iso(expires) if expires else None,
         "adopted": adopted,
         "waitSeconds": POLL_FIRST_SECONDS,
     }
@@ -403,7 +516,7 @@ def copy_backup(state: State, *, settings: Settings, now: Clock = utc_now) -> St
     created = accounts.backup(kind).copy(
         source=shared["arn"],
         target=job["copyId"],
-        kms_key_id=settings.backup_kms_key_arn,
+        kms_key_id=_copy_key(job, settings),
         tags=tags,
     )
     return _backup_summary(created, started, adopted=False)
@@ -443,14 +556,13 @@ def delete_backup(state: State, *, settings: Settings, now: Clock = utc_now) -> 
             "action": "kept",
             "note": f"The backup copy no longer carries the {TAG_APP} tag: kept for good",
         }
-    expires = snapshot.tags.get(TAG_EXPIRES_AT)
-    if not expires:
+    expires_at = expiry_of(snapshot)
+    if expires_at is None:
         return {
             **summary,
             "action": "kept",
             "note": f"The backup copy has no {TAG_EXPIRES_AT} tag: kept for good",
         }
-    expires_at = parse_iso(expires)
     if expires_at > now() + EXPIRY_GRACE:
         return {**summary, "action": "wait", "expiresAt": iso(expires_at)}
     api.delete(snapshot.identifier)
@@ -480,11 +592,14 @@ def cleanup(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
     Only copies tagged by this app, for this source, by this very run are deleted; a complete
     backup copy is always kept. The slots go back after the unfinished copies are deleted (RDS
     counts a copy in progress until then). A problem here is reported, not raised, so the
-    failure notification still goes out.
+    failure notification still goes out; except one that clears by itself (throttling, a
+    snapshot not ready to delete yet): raised once everything else is done, so that the state
+    machine's Retry runs Cleanup again (it is safe to run twice) instead of leaving the copy.
     """
     job = state.get("job") or {}
     actions: list[str] = []
     problems: list[str] = []
+    passing: errors.PipelineError | None = None
     if job.get("copyId"):
         kind = _kind(state)
         accounts = Accounts(settings, job["execution"])
@@ -493,6 +608,8 @@ def cleanup(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
                 action = _cleanup_one(api_for(kind), job, role)
             except errors.PipelineError as error:
                 problems.append(f"{role} copy {job['copyId']}: {error}")
+                if isinstance(error, errors.RETRYABLE):
+                    passing = passing or error
             else:
                 if action:
                     actions.append(action)
@@ -501,6 +618,8 @@ def cleanup(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
             actions.extend(admission.give_back_everything(job, settings=settings, now=now()))
         except errors.PipelineError as error:
             problems.append(f"copy slots (their leases will lapse): {error}")
+    if passing is not None:
+        raise passing
     return {"actions": actions, "problems": problems}
 
 
@@ -515,16 +634,39 @@ def _due(snapshot: Snapshot, role: str, now: datetime) -> bool:
     return bool(made) and parse_iso(str(made)) + timedelta(hours=COPY_DEADLINE_HOURS) + grace < now
 
 
+RUNNING = "RUNNING"
+
+
+def run_still_going(execution: str | None, settings: Settings) -> bool:
+    """Is the run of this name (a copy's execution tag) still running? Asks Step Functions
+    (DescribeExecution); a run it no longer knows (closed runs are kept 90 days) is not."""
+    if not execution or not settings.state_machine_arn:
+        return False
+    machine = settings.state_machine_arn
+    execution_arn = f"{machine.replace(':stateMachine:', ':execution:', 1)}:{execution}"
+    try:
+        described = default_client("stepfunctions").describe_execution(executionArn=execution_arn)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+            return False
+        action = f"Asking Step Functions whether run {execution} still runs"
+        raise classify(error, action) from error
+    return str(described["status"]) == RUNNING
+
+
 def sweep(*, settings: Settings, now: Clock = utc_now) -> State:
     """Delete the app's copies that no run will delete any more: backup copies a day past their
     expiry (their run was stopped or lost) and intermediate copies past the copy deadline.
 
     Only snapshots tagged by this app are considered; a copy without an expiry (retention 0),
-    or whose app tag an operator removed, is never touched.
+    or whose app tag an operator removed, is never touched; nor a copy whose run is still
+    running (an intermediate copy the backup account still copies from, when both copies of a
+    huge database take over a week), which is named in `left`.
     """
     accounts = Accounts(settings, "sweeper")
     moment = now()
     deleted: list[str] = []
+    left: list[str] = []
     problems: list[str] = []
     for role, api_for in ((ROLE_BACKUP, accounts.backup), (ROLE_SHARED, accounts.main)):
         for kind in ("db", "cluster"):
@@ -539,8 +681,17 @@ def sweep(*, settings: Settings, now: Clock = utc_now) -> State:
                     except ValueError:
                         problems.append(f"{snapshot.arn}: unreadable time tags {tags}")
                         continue
-                    if due and api.delete(snapshot.identifier):
+                    if not due:
+                        continue
+                    try:
+                        running = run_still_going(tags.get(TAG_EXECUTION), settings)
+                    except errors.PipelineError as error:
+                        problems.append(f"{snapshot.arn}: left, its run is unknown: {error}")
+                        continue
+                    if running:
+                        left.append(f"{snapshot.arn}: its run {tags[TAG_EXECUTION]} still runs")
+                    elif api.delete(snapshot.identifier):
                         deleted.append(snapshot.arn)
             except errors.PipelineError as error:
                 problems.append(f"{role} {kind} snapshots: {error}")
-    return {"deleted": deleted, "problems": problems, "sweptAt": iso(moment)}
+    return {"deleted": deleted, "left": left, "problems": problems, "sweptAt": iso(moment)}

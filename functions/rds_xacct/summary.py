@@ -24,7 +24,23 @@ _HINTS = {
     "run again later.",
     "CopyTimedOut": "The copy took longer than the deadline; check the RDS console.",
     "States.Timeout": "A step ran out of time; start the run again.",
+    "States.Runtime": "Step Functions could not process the run's data (an error no Catch can "
+    "handle); what the run made was cleaned up. Look at the execution's history, then start the "
+    "run again.",
+    "States.DataLimitExceeded": "The run's data grew past Step Functions' payload limit (an error "
+    "no Catch can handle); what the run made was cleaned up. Start the run again.",
+    "UnreadableTag": "Fix or remove the tag named in the message; the copy was left alone.",
     "ConfigurationError": "Fix the stack's parameters (sam deploy --guided).",
+    "Throttled": "AWS kept throttling the app's calls through every retry; start the run again "
+    "later, and look for other tools calling the same API.",
+    "SnapshotNotReady": "The snapshot stayed unavailable through every retry; check its status "
+    "in the RDS console, then start the run again.",
+    "AwsError": "AWS refused a call (the message names it and the error code); fix what it "
+    "names, then start the run again.",
+    "Lambda.ServiceException": "Lambda failed to run the step through every retry; check the "
+    "AWS Health Dashboard, then start the run again.",
+    "Lambda.Unknown": "The step's function timed out or ran out of memory twice; look at its "
+    "log, then start the run again (what the run made was cleaned up).",
 }
 
 
@@ -32,11 +48,14 @@ def failed_step(state: dict[str, Any]) -> str:
     """The state that failed, read from which results the run had when it failed: each Task
     writes its result only when it succeeds."""
     shared, backup = state.get("shared") or {}, state.get("backup") or {}
+    slots = state.get("slots") or {}
     steps = [
         ("DescribeSource", "job" in state),
+        ("WaitForMainSlot", bool(slots.get("main"))),
         ("CopyShared", bool(shared)),
         ("CheckShared", bool(shared.get("ready"))),
         ("Share", bool(shared.get("sharedWith"))),
+        ("WaitForBackupSlot", bool(slots.get("backup"))),
         ("CopyBackup", bool(backup)),
         ("CheckBackup", bool(backup.get("ready"))),
         ("DeleteShared", "deletedAt" in shared),
@@ -59,6 +78,14 @@ def _error(state: dict[str, Any]) -> tuple[str, str]:
     if isinstance(parsed, dict) and "errorMessage" in parsed:
         return str(parsed.get("errorType", name)), str(parsed["errorMessage"])
     return name, str(cause or name)
+
+
+def _cleanup_failed(state: dict[str, Any]) -> dict[str, Any] | None:
+    """What a failed Cleanup's Catch left (`cleanupError`), as a cleanup problem."""
+    if not state.get("cleanupError"):
+        return None
+    error, message = _error({"error": state["cleanupError"]})
+    return {"actions": [], "problems": [f"Cleanup failed ({error}): {message}"]}
 
 
 def console_url(execution_arn: str) -> str:
@@ -123,8 +150,10 @@ def build_summary(
             "totalSeconds": _seconds_between(started, finished),
         },
         "skipReason": job.get("skipped"),
+        "notes": list(job.get("notes") or []),
+        "warnings": list(job.get("warnings") or []),
         "failure": None,
-        "cleanup": state.get("cleanup"),
+        "cleanup": state.get("cleanup") or _cleanup_failed(state),
     }
     event = state.get("event")
     if not job and event is not None:

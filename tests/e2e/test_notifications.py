@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
+from rds_xacct.constants import TAG_EXPIRES_AT
 from tests.support.moto_patches import event_matches
 from tests.support.simulation import SLACK_WEBHOOK, Simulation
 from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT
@@ -79,6 +81,9 @@ def test_no_webhook_url_in_the_logs_of_a_whole_run(sim: Simulation) -> None:
     assert "Run summary" in logs
     assert SLACK_WEBHOOK not in logs
     assert "hooks.slack.com" not in logs
+    # nor any credential the runs were given (tests/e2e/test_fault_matrix.py checks every
+    # cell of the fault matrix the same way)
+    assert sim.secrets_in(logs) == []
     # And neither do the SNS messages
     assert all("hooks.slack.com" not in m["message"] for m in sim.sns_messages())
 
@@ -113,7 +118,55 @@ def test_a_sweep_with_nothing_to_do_sends_nothing(sim: Simulation) -> None:
     before = len(sim.sns_messages())
     assert sim.sweep() == {
         "deleted": [],
+        "left": [],
         "problems": [],
         "sweptAt": sim.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     assert len(sim.sns_messages()) == before
+
+
+def test_a_run_that_fails_with_states_runtime_is_cleaned_up_and_reported_once(
+    sim: Simulation,
+) -> None:
+    # Given a run whose CheckShared hands its Wait a number of seconds that is not a number (a
+    # bug): Step Functions fails the run with States.Runtime, which no Catch handles
+    event = sim.backup_event("orders-db")
+    sim.corrupt_result("CheckShared", waitSeconds="soon")
+    # When it runs
+    result = sim.deliver(event)
+    # Then it ended FAILED without passing through its own Cleanup and notification
+    assert (result.status, result.error) == ("FAILED", "States.Runtime")
+    assert "Cleanup" not in result.states
+    # And the status-change rule reported it exactly once, saying what happened
+    assert [m["attributes"]["outcome"]["Value"] for m in result.sns] == ["failed"]
+    assert len(result.slack) == 1
+    message = result.sns[0]["message"]
+    assert "States.Runtime" in message
+    assert "SecondsPath" in message
+    # And cleaned up what it made, in both accounts, and gave its copy slot back
+    assert sim.world.app_copies(MAIN_ACCOUNT) == []
+    assert sim.world.app_copies(BACKUP_ACCOUNT) == []
+    assert all(pool["inUse"] == 0 for pool in sim.copy_slots().values())
+
+
+@pytest.mark.parametrize("sim", [{"parameters": {"RetentionDays": "30"}}], indirect=True)
+def test_a_hand_edited_expiry_on_a_copy_a_run_adopts_is_waited_on(sim: Simulation) -> None:
+    # Given a run aborted during its retention (its complete backup copy is kept), whose
+    # copy's expiry an operator then moved, writing it with a space instead of the T
+    event = sim.backup_event("orders-db")
+    sim.stop_run_after("Notify", "ABORTED")
+    sim.deliver(event)
+    sim.stop_after = None
+    [backup] = sim.world.app_copies(BACKUP_ACCOUNT)
+    rds = sim.world.backup.client("rds")
+    rds.add_tags_to_resource(
+        ResourceName=backup["arn"], Tags=[{"Key": TAG_EXPIRES_AT, "Value": "2026-12-30 02:00"}]
+    )
+    # When the event is delivered again and the new run adopts the copy
+    result = sim.deliver(event)
+    # Then the run waits until the edited expiry (not States.Runtime), deletes the copy, ends well
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert result.output["expiresAt"] == "2026-12-30T02:00:00Z"
+    assert result.finished_at >= datetime(2026, 12, 30, 2, 0, tzinfo=UTC)
+    assert sim.world.app_copies(BACKUP_ACCOUNT) == []
+    assert sim.world.app_copies(MAIN_ACCOUNT) == []

@@ -3,6 +3,7 @@ plain dicts in their long form (`{"Ref": ...}`, `{"Fn::Sub": ...}`)."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,9 @@ _FUNCTIONS = (
 )
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that understands CloudFormation's short forms."""
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """SafeLoader (libyaml's where PyYAML has it) that understands CloudFormation's short
+    forms."""
 
 
 def _construct(tag: str) -> Any:
@@ -58,10 +60,18 @@ _Loader.add_constructor("!Ref", _construct("Ref"))
 _Loader.add_constructor("!Condition", _construct("Condition"))
 
 
+_LOADED: dict[tuple[str, str], dict[str, Any]] = {}
+"""Templates already read, by path and text: every simulation reads both templates, and
+parsing them was a third of a simulation's set-up."""
+
+
 def load_cfn_yaml(path: str | Path) -> dict[str, Any]:
-    """The template at `path` as a dict."""
-    loaded: dict[str, Any] = yaml.load(Path(path).read_text(), Loader=_Loader)  # noqa: S506
-    return loaded
+    """The template at `path` as a dict (a copy of its own: callers may change it)."""
+    text = Path(path).read_text()
+    key = (str(path), text)
+    if key not in _LOADED:
+        _LOADED[key] = yaml.load(text, Loader=_Loader)  # noqa: S506
+    return copy.deepcopy(_LOADED[key])
 
 
 def iam_actions(node: Any) -> list[Any]:

@@ -68,9 +68,8 @@ def prepare_source(sim: Simulation, event: dict[str, Any]) -> None:
         sim.world.cluster(database)
     else:
         sim.world.database(database)
-    snapshot_type = {"aws-backup": "awsbackup", "rds-automated": "automated"}.get(
-        source.origin, "manual"
-    )
+    # (an AWS Backup cluster snapshot is a manual one: "awsbackup" does not apply to Aurora)
+    snapshot_type = source.snapshot_type or "manual"
     sim.world.snapshot(database, identifier, kind=source.kind, snapshot_type=snapshot_type)
 
 

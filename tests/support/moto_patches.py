@@ -27,14 +27,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
 
+import boto3
 import time_machine
+from botocore.config import Config as BotoConfig
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.config import DefaultConfig
 from moto.events.models import EventPattern, EventPatternParser
 from moto.kms.models import kms_backends
 from moto.rds.exceptions import KMSKeyNotAccessibleFault
-from moto.rds.models import DBSnapshot, RDSBackend, rds_backends
+from moto.rds.models import DBSnapshot, OptionGroup, RDSBackend, rds_backends
 from moto.rds.utils import split_arn
 from moto.stepfunctions.parser.asl.component.common.catch.catch_outcome import CatchOutcome
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -58,6 +60,10 @@ from moto.stepfunctions.parser.utils import TMP_THREADS
 from rds_xacct.aws import forget_clients
 
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
+
+# No test starts an EC2 instance: moto's catalogue of default AMIs, loaded for every account and
+# region its CloudFormation touches, was a tenth of each simulation's set-up.
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 MOTO_CONFIG: DefaultConfig = {
     # Step Functions runs the real ASL (moto's port of the LocalStack interpreter), and Lambda
@@ -275,21 +281,26 @@ _ENV_LOCK = threading.RLock()
 def wait_for_execution(
     sfn_client: Any, execution_arn: str, timeout_s: float = 60
 ) -> dict[str, Any]:
-    """Poll `describe_execution` until the run leaves RUNNING.
+    """Wait until the run leaves RUNNING, then `describe_execution` it.
 
     moto runs an execution in a worker thread. This waits (in real time, briefly) for that
-    thread, not for simulated time: the run's own waits are on the SimClock."""
+    thread, not for simulated time: the run's own waits are on the SimClock. The status is read
+    from moto's backend while waiting: a `describe_execution` every 5 ms took a third of the
+    simulation's time from the worker it waits for."""
+    from moto.stepfunctions.responses import get_backend
+
+    _, _, _, region, account, *_ = execution_arn.split(":")
+    execution = get_backend(account, region).describe_execution(execution_arn)
     pause = threading.Event()
     deadline = timeout_s / 0.005
     polls = 0
-    while True:
-        described: dict[str, Any] = sfn_client.describe_execution(executionArn=execution_arn)
-        if described["status"] != "RUNNING":
-            return described
+    while execution.status == "RUNNING":
         polls += 1
         if polls > deadline:
             raise TimeoutError(f"{execution_arn} still RUNNING after {timeout_s} s of real time")
         pause.wait(0.005)
+    described: dict[str, Any] = sfn_client.describe_execution(executionArn=execution_arn)
+    return described
 
 
 # --- RDS ------------------------------------------------------------------------------------------
@@ -339,6 +350,9 @@ class MotoPatches:
         self._progress: list[_Progress] = []
         self._progress_model: tuple[float, float] | None = None
         self._fail_next_copy = 0
+        self.state_machine_credentials: dict[str, str] | None = None
+        """Keys Step Functions calls Lambda with (boto3 client keyword arguments); None:
+        moto's fake ones."""
         clock.on_advance(self._advance_copies)
 
     # -- public ----------------------------------------------------------------------------------
@@ -377,9 +391,14 @@ class MotoPatches:
             mock.patch.object(ExecutionWorker, "start", _enlisted_start(self.clock)),
             mock.patch.object(ExecutionState, "_evaluate_with_timeout", _evaluate_inline),
             mock.patch.object(Program, "eval", _program_inline),
+            mock.patch.object(ExecutionWorker, "_get_evaluation_entrypoint", _parsed_once()),
             mock.patch.object(ExecutionState, "_handle_catch", _catch_noted()),
             mock.patch.object(CommonStateField, "_set_next", _next_unless_caught()),
-            mock.patch.object(lambda_eval_utils, "boto_client_for", _reused_clients()),
+            mock.patch.object(
+                lambda_eval_utils,
+                "boto_client_for",
+                _reused_clients(lambda: self.state_machine_credentials),
+            ),
             mock.patch.object(BotocoreStubber, "process_request", _one_request_at_a_time()),
             mock.patch.object(CallbackEndpoint, "wait", _callback_wait(self.clock)),
             mock.patch.object(CallbackEndpoint, "notify", _callback_notify(self.clock)),
@@ -390,12 +409,12 @@ class MotoPatches:
             mock.patch.object(
                 RDSBackend,
                 "describe_db_snapshots",
-                _describe_any_type(RDSBackend.describe_db_snapshots),
+                _describe_by_type(RDSBackend.describe_db_snapshots, "db"),
             ),
             mock.patch.object(
                 RDSBackend,
                 "describe_db_cluster_snapshots",
-                _describe_any_type(RDSBackend.describe_db_cluster_snapshots),
+                _describe_by_type(RDSBackend.describe_db_cluster_snapshots, "cluster"),
             ),
             mock.patch.object(
                 RDSBackend, "copy_db_snapshot", self._copy_patch(RDSBackend.copy_db_snapshot)
@@ -407,6 +426,8 @@ class MotoPatches:
             ),
             # after the copy patches: the limits wrap them (checked before a copy is made)
             RDS_LIMITS.installed(),
+            *_rds_rule_patches(),
+            *_tag_and_error_patches(),
         ]
         for patch in patches:
             self._stack.enter_context(patch)
@@ -564,22 +585,59 @@ def _next_unless_caught() -> Callable[..., None]:
     return set_next
 
 
-def _reused_clients() -> Callable[..., Any]:
-    # Speed only, no change of behaviour: moto's Step Functions makes a new boto3 client for
-    # every Lambda task it runs (about 15 ms each, most of a simulated run's real time). The
-    # clients are alike (same fake credentials, region and config): reuse one per region.
+def _reused_clients(credentials: Callable[[], dict[str, str] | None]) -> Callable[..., Any]:
+    # moto's Step Functions calls Lambda with fake keys ("ak"/"sk"). Real Step Functions calls
+    # with the state machine's execution role ("Step Functions: IAM policies for integrated
+    # services"): `credentials()` gives that role's keys when the simulation has them (with
+    # permissions enforced, tests/support/iam_enforcement.py).
+    # Also for speed, no change of behaviour: moto makes a new boto3 client for every Lambda task
+    # it runs (about 15 ms each, most of a simulated run's real time); the clients are alike
+    # (same credentials, region and config): reuse one per region.
     original = getattr(lambda_eval_utils, "boto_client_for")  # noqa: B009 - not re-exported
-    made: dict[tuple[str, str], Any] = {}
+    made: dict[tuple[str, str, str], Any] = {}
     lock = threading.Lock()
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
         # (moto's own ignores `state_credentials`: every client has the same fake keys)
+        keys = credentials()
+        key = (region, service, keys["aws_access_key_id"] if keys else "")
         with lock:
-            if (region, service) not in made:
-                made[(region, service)] = original(region, service)
-            return made[(region, service)]
+            if key not in made:
+                if keys:
+                    make: Any = boto3.client  # (keyword arguments the stubs can't follow)
+                    made[key] = make(
+                        service,
+                        region_name=region,
+                        config=BotoConfig(
+                            parameter_validation=False,
+                            retries={"max_attempts": 0, "total_max_attempts": 1},
+                        ),
+                        **keys,
+                    )
+                else:
+                    made[key] = original(region, service)
+            return made[key]
 
     return boto_client_for
+
+
+def _parsed_once() -> Callable[[ExecutionWorker], Any]:
+    # Speed only, no change of behaviour: moto parses the definition (ANTLR, in Python) again
+    # for every execution, a seventh of a simulated run's real time. The parsed program keeps
+    # no run's data (each run's is in its own environment), so one per definition serves all.
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    parsed: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def entrypoint(worker: ExecutionWorker) -> Any:
+        definition = worker._evaluation_details.state_machine_details.definition
+        with lock:
+            if definition not in parsed:
+                parsed[definition] = AmazonStateLanguageParser.parse(definition)[0]
+            return parsed[definition]
+
+    return entrypoint
 
 
 def _program_inline(self: Program, env: Any) -> None:
@@ -744,29 +802,152 @@ def _validate_kms_key_patch() -> Callable[..., str]:
     return validate
 
 
-def _describe_any_type(original: Callable[..., Any]) -> Callable[..., Any]:
-    # Describing by identifier, moto adds a filter for the types `automated` and `manual`, so
-    # a snapshot made by AWS Backup (type `awsbackup`) is "not found". Real RDS returns the
-    # snapshot named, whatever its type.
+def _describe_by_type(original: Callable[..., Any], kind: str) -> Callable[..., Any]:
+    # moto describes a snapshot by identifier as one of the types `automated` or `manual`
+    # whatever was asked. Real RDS (API reference, DescribeDBSnapshots and
+    # DescribeDBClusterSnapshots, DBSnapshotIdentifier / DBClusterSnapshotIdentifier): "If this
+    # identifier is for an automated snapshot, the SnapshotType parameter must also be
+    # specified"; without a SnapshotType "both automated and manual snapshots are returned",
+    # so by identifier without a type only a manual snapshot is found, and an AWS Backup DB
+    # snapshot (type `awsbackup`) only with SnapshotType=awsbackup. For DB cluster snapshots the
+    # types are automated, manual, shared and public: "The awsbackup type does not apply to
+    # Aurora" (DescribeDBSnapshots, SnapshotType), so a cluster snapshot asked for as
+    # `awsbackup` is not found. Anything not found by identifier is DBSnapshotNotFound /
+    # DBClusterSnapshotNotFoundFault, as moto answers already.
     signature = inspect.signature(original)
+    identifier = "db_snapshot_identifier"
+    owner = "db_cluster_identifier" if kind == "cluster" else "db_instance_identifier"
 
     def describe(backend: RDSBackend, *args: Any, **kwargs: Any) -> Any:
         bound = signature.bind(backend, *args, **kwargs)
         bound.apply_defaults()
         arguments = bound.arguments
         filters = arguments.get("filters")
-        if (
-            arguments.get("db_snapshot_identifier")
-            and arguments.get("snapshot_type") is None
-            and not (filters and "snapshot-type" in filters)
-        ):
-            arguments["filters"] = {
-                **(filters or {}),
-                "snapshot-type": ["automated", "manual", "awsbackup"],
-            }
+        by_identifier = arguments.get(identifier) and not arguments.get(owner)
+        if by_identifier and not (filters and "snapshot-type" in filters):
+            snapshot_type = arguments.get("snapshot_type")
+            if snapshot_type is None:
+                arguments["snapshot_type"] = "manual"
+            elif kind == "cluster" and snapshot_type == "awsbackup":
+                from moto.rds.exceptions import DBClusterSnapshotNotFoundError
+
+                raise DBClusterSnapshotNotFoundError(arguments[identifier])
         return original(*bound.args, **bound.kwargs)
 
     return describe
+
+
+# --- RDS: encryption and sharing rules --------------------------------------------------------------
+def _sticky(engine: str, option: str) -> tuple[bool, bool]:
+    """(persistent, permanent) of an option, from the table of permanent and persistent options
+    in the RDS User Guide, "Sharing a DB snapshot": TDE on SQL Server is persistent; TDE on
+    Oracle, Timezone and OLS are persistent and permanent. Every other option is neither."""
+    if option == "TDE" and engine.startswith("sqlserver"):
+        return True, False
+    if option in ("TDE", "Timezone", "OLS") and engine.startswith("oracle"):
+        return True, True
+    return False, False
+
+
+def _options_with_flags() -> Any:
+    # moto's DescribeOptionGroups gives each option its name and settings only. Real RDS also
+    # says whether it is `Persistent` and `Permanent` (API reference, Option).
+    declared: Any = OptionGroup.__dict__["options"]  # the property itself
+    original = declared.fget
+
+    def options(group: OptionGroup) -> list[dict[str, Any]]:
+        listed: list[dict[str, Any]] = original(group)
+        flagged = []
+        for option in listed:
+            persistent, permanent = _sticky(group.engine_name, option["OptionName"])
+            flagged.append({**option, "Persistent": persistent, "Permanent": permanent})
+        return flagged
+
+    return property(options)
+
+
+def _snapshot_option_group() -> Any:
+    # moto's DBSnapshot has no OptionGroupName. Real RDS reports the option group the snapshot
+    # was taken with (API reference, DBSnapshot: "Provides the option group name for the DB
+    # snapshot"); a copy keeps it.
+    return property(lambda snapshot: snapshot.database.option_group_name)
+
+
+def _unshareable_options(backend: RDSBackend, snapshot: Any) -> list[str]:
+    """The options that stop RDS sharing this DB snapshot."""
+    group = backend.option_groups.get(snapshot.database.option_group_name)
+    if group is None:
+        return []
+    engine = str(group.engine_name)
+    return [
+        option["OptionName"]
+        for option in group.options
+        if (option["Persistent"] or option["Permanent"])
+        and not (engine.startswith("oracle") and option["OptionName"] in ("Timezone", "OLS"))
+    ]
+
+
+def _refuse_unshareable(inner: Callable[..., Any]) -> Callable[..., Any]:
+    # moto shares any DB snapshot. Real RDS (User Guide, "Sharing a DB snapshot"): "You can't
+    # share a DB snapshot that uses an option group with permanent or persistent options, except
+    # for Oracle DB instances that have the Timezone or OLS option (or both)", and Oracle or SQL
+    # Server snapshots encrypted with TDE (a persistent option) can't be shared. RDS refuses with
+    # InvalidParameterValue (the code sharing tools catch for it, e.g. base2Services/
+    # shelvery-aws-backups, "Catch error when an RDS snapshot cannot be shared").
+    from moto.rds.exceptions import RDSClientError
+
+    def modify(backend: RDSBackend, *args: Any, **kwargs: Any) -> Any:
+        identifier = str(_argument(args, kwargs, 0, "db_snapshot_identifier") or "").lower()
+        if _argument(args, kwargs, 2, "values_to_add"):
+            for snapshot in _snapshots_of(backend, "db"):
+                sticky = _unshareable_options(backend, snapshot)
+                if snapshot.db_snapshot_identifier == identifier and sticky:
+                    raise RDSClientError(
+                        "InvalidParameterValue",
+                        f"The snapshot {identifier} cannot be shared: its option group "
+                        f"{snapshot.database.option_group_name} has permanent or persistent "
+                        f"options ({', '.join(sticky)})",
+                    )
+        return inner(backend, *args, **kwargs)
+
+    return modify
+
+
+def _refuse_key_for_unencrypted_cluster(inner: Callable[..., Any]) -> Callable[..., Any]:
+    # moto copies an unencrypted cluster snapshot with a KmsKeyId into an encrypted one (and marks
+    # the source cluster encrypted). Real RDS (API reference, CopyDBClusterSnapshot, KmsKeyId):
+    # "If you copy an unencrypted DB cluster snapshot and specify a value for the KmsKeyId
+    # parameter, an error is returned." The reference names no code; RDS's code for a parameter
+    # it refuses is InvalidParameterValue. (CopyDBSnapshot, by contrast: "If you specify this
+    # parameter when you copy an unencrypted snapshot, the copy is encrypted", as moto does.)
+    from moto.rds.exceptions import RDSClientError
+
+    def copy(backend: RDSBackend, *args: Any, **kwargs: Any) -> Any:
+        if _argument(args, kwargs, 2, "kms_key_id"):
+            source_id = _argument(args, kwargs, 0, "source_db_cluster_snapshot_identifier")
+            try:
+                source = backend.get_db_cluster_snapshot(source_id)
+            except RDSClientError:
+                return inner(backend, *args, **kwargs)  # (not found: moto answers that)
+            if not source.encrypted:
+                raise RDSClientError(
+                    "InvalidParameterValue",
+                    f"The DB cluster snapshot {source_id} is not encrypted: a copy of it cannot "
+                    "be encrypted, so KmsKeyId must not be given",
+                )
+        return inner(backend, *args, **kwargs)
+
+    return copy
+
+
+def _rds_rule_patches() -> list[Any]:
+    """Entered after the copy patches and the limits: these checks come first."""
+    return [
+        mock.patch.object(OptionGroup, "options", _options_with_flags()),
+        mock.patch.object(DBSnapshot, "option_group_name", _snapshot_option_group(), create=True),
+        _wrapping(RDSBackend, "modify_db_snapshot_attribute", _refuse_unshareable),
+        _wrapping(RDSBackend, "copy_db_cluster_snapshot", _refuse_key_for_unencrypted_cluster),
+    ]
 
 
 # --- RDS: limits on snapshots ------------------------------------------------------------------------
@@ -987,6 +1168,94 @@ def _rds_limit_patches(limits: RdsSnapshotLimits) -> list[Any]:
             _describe_account_attributes(limits),
             create=True,
         ),
+    ]
+
+
+# --- RDS: tags; Step Functions: errors no Catch handles -------------------------------------------
+_TAG_KEY_MAX, _TAG_VALUE_MAX = 128, 256
+_TAG_TEXT = re.compile(r"^[\w\s.:/=+\-@]*$")
+r"""RDS API reference, `Tag`: a key "from 1 to 128 Unicode characters", a value "from 1 to 256
+Unicode characters"; both "can only contain only the set of Unicode letters, digits,
+white-space, '_', '.', ':', '/', '=', '+', '-', '@'" (Java regex
+`^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`, which Python's Unicode `\w` and `\s` stand in for)."""
+
+
+def _tag_problem(tag: dict[str, Any]) -> str | None:
+    key, value = str(tag.get("Key", "")), str(tag.get("Value", ""))
+    if not 1 <= len(key) <= _TAG_KEY_MAX:
+        return f"tag key {key[:40]!r}...: length {len(key)}, must be 1 to {_TAG_KEY_MAX}"
+    if len(value) > _TAG_VALUE_MAX:
+        return f"value of tag {key!r}: length {len(value)}, at most {_TAG_VALUE_MAX}"
+    if not (_TAG_TEXT.match(key) and _TAG_TEXT.match(value)):
+        return f"tag {key!r}: only letters, digits, white space and _ . : / = + - @ are allowed"
+    return None
+
+
+def _checked_tags() -> Any:
+    # moto keeps any tag on any RDS resource. Real RDS refuses a key over 128 characters, a
+    # value over 256, or other characters than those listed (API reference, `Tag`), on every
+    # call that sets tags (CreateDBSnapshot, CopyDBSnapshot, CopyDBClusterSnapshot,
+    # AddTagsToResource, ...), with InvalidParameterValue (the code RDS gives for a tag value it
+    # refuses: "Tag values may only contain unicode letters, digits, whitespace, or one of these
+    # symbols", reported in cloud-custodian/cloud-custodian#2115). Every moto RDS resource sets
+    # its tags through `TaggingMixin.tags`: checked there, before the resource is stored.
+    from moto.rds.exceptions import RDSClientError
+    from moto.rds.models import TaggingMixin
+
+    original = vars(TaggingMixin)["tags"]
+    assert isinstance(original, property)
+    assert original.fset is not None
+    setter = original.fset
+
+    def set_tags(resource: Any, value: list[dict[str, Any]] | None) -> None:
+        for tag in value or []:
+            problem = _tag_problem(tag)
+            if problem is not None:
+                raise RDSClientError("InvalidParameterValue", f"Invalid tag: {problem}")
+        setter(resource, value)
+
+    return property(original.fget, set_tags)
+
+
+def _uncatchable_errors() -> Callable[..., None]:
+    # moto's `States.ALL` matches every error. Real Step Functions ("Error handling in Step
+    # Functions", States.ALL): it "can't catch the States.DataLimitExceeded terminal error or
+    # Runtime error types"; a run that meets one ends FAILED without its Catch.
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
+        ErrorEqualsDecl,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+
+    original = ErrorEqualsDecl._eval_body
+    terminal = (
+        StatesErrorNameType.StatesRuntime,
+        StatesErrorNameType.StatesStatesDataLimitExceeded,
+    )
+
+    def eval_body(decl: Any, env: Any) -> None:
+        error_name = env.stack[-1]
+        original(decl, env)
+        if isinstance(error_name, StatesErrorName) and error_name.typ in terminal:
+            # Only a Catch or Retry naming the error itself (States.ALL stands alone).
+            env.stack[-1] = error_name in decl.error_names
+
+    return eval_body
+
+
+def _tag_and_error_patches() -> list[Any]:
+    from moto.rds.models import TaggingMixin
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
+        ErrorEqualsDecl,
+    )
+
+    return [
+        mock.patch.object(TaggingMixin, "tags", _checked_tags()),
+        mock.patch.object(ErrorEqualsDecl, "_eval_body", _uncatchable_errors()),
     ]
 
 

@@ -31,10 +31,22 @@ from unittest import mock
 import responses
 from moto import mock_aws
 from moto.sns.models import sns_backends
+from moto.stepfunctions.responses import get_backend
 
 from rds_xacct.errors import AwsError
 from rds_xacct.observability import execution_of
 from tests.support.events import backup_job_event
+from tests.support.faults import AwsFaults
+from tests.support.iam_enforcement import (
+    BACKUP_SOURCE,
+    Enforcement,
+    deploy_main_roles,
+    enforce_stack,
+    enforced,
+    operator_session,
+    planned_output,
+    template_attributes,
+)
 from tests.support.moto_patches import (
     MOTO_CONFIG,
     MotoPatches,
@@ -49,6 +61,7 @@ from tests.support.sam_template import (
     Resolver,
     load_app,
     load_template,
+    state_machine_resource,
 )
 from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World, session_in
 
@@ -67,6 +80,7 @@ STEP_OF_FUNCTION = {
     "CleanupFunction": "Cleanup",
     "NotifyFunction": "Notify",
     "SweepFunction": "Sweep",
+    "ReconcileFunction": "Reconcile",
 }
 INJECTABLE_STEPS = (
     "DescribeSource",
@@ -153,8 +167,13 @@ class Simulation:
         self._stack = ExitStack()
         self.timeline: list[Entry] = []
         self.failures: dict[str, Exception] = {}
+        self.corruptions: dict[str, dict[str, Any]] = {}
+        self.aws_faults = AwsFaults()
+        """Faults at the AWS call level within a step (tests/support/faults.py)."""
         self.stop_after: tuple[str, str] | None = None
         self.stop_reported = True
+        self._stop_before_next: str | None = None
+        self._slack_read: list[dict[str, Any] | None] = []
         self.lambda_calls = 0
         self.recording = True
         """Keep the timeline (one run at a time); off while a whole window runs."""
@@ -166,6 +185,8 @@ class Simulation:
         self.patches: MotoPatches
         self.sfn: Any
         self.state_machine_arn = ""
+        self.permissions: Enforcement
+        self._rule_clients: dict[str, Any] = {}
         self.topic_arn = ""
 
     # -- set-up --------------------------------------------------------------------------------
@@ -176,6 +197,11 @@ class Simulation:
         self._stack.callback(self.clock.stop)
         self._stack.enter_context(mock_aws(config=MOTO_CONFIG))
         self.patches = self._stack.enter_context(MotoPatches(self.clock))
+        self._stack.enter_context(self.aws_faults.installed())
+        self.permissions = self._stack.enter_context(enforced(Enforcement()))
+        """The templates' permissions, enforced (tests/support/iam_enforcement.py)."""
+        _forget_parameter_providers()
+        self._stack.callback(_forget_parameter_providers)
         self.patches.simulate_copy_progress()
         # Any other pause (the SDK's retry backoff, Slack's Retry-After) is simulated too.
         self._stack.enter_context(mock.patch("time.sleep", self.clock.sleep))
@@ -191,7 +217,11 @@ class Simulation:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stack.close()
+        try:
+            if exc[0] is None:
+                self.permissions.check()
+        finally:
+            self._stack.close()
 
     def _capture_logs(self) -> None:
         """The functions' structured logs go to `self.logs` (as CloudWatch would keep them),
@@ -217,11 +247,35 @@ class Simulation:
     def _deploy(self) -> None:
         backup = session_in(BACKUP_ACCOUNT)
         cfn = backup.client("cloudformation")
+        # The backup account's role trusts only the main stack's pipeline role, as the README
+        # recommends (parameter PipelineRoleArn = the main template's output of that name).
+        pipeline_role = planned_output(
+            load_template(),
+            "PipelineRoleArn",
+            {"BackupAccountId": BACKUP_ACCOUNT, **self.parameters},
+            account=MAIN_ACCOUNT,
+            region=REGION,
+        )
+        stack_parameters: list[Any] = [
+            {"ParameterKey": "MainAccountId", "ParameterValue": MAIN_ACCOUNT}
+        ]
+        if pipeline_role:
+            stack_parameters.append(
+                {"ParameterKey": "PipelineRoleArn", "ParameterValue": pipeline_role}
+            )
         cfn.create_stack(
             StackName="rds-xacct-backup-account",
             TemplateBody=BACKUP_TEMPLATE.read_text(),
-            Parameters=[{"ParameterKey": "MainAccountId", "ParameterValue": MAIN_ACCOUNT}],
+            Parameters=stack_parameters,
             Capabilities=["CAPABILITY_NAMED_IAM"],
+        )
+        enforce_stack(
+            self.permissions,
+            cfn,
+            "rds-xacct-backup-account",
+            BACKUP_SOURCE,
+            account=BACKUP_ACCOUNT,
+            region=REGION,
         )
         outputs = {
             o["OutputKey"]: o["OutputValue"]
@@ -231,7 +285,7 @@ class Simulation:
         }
         self.world = World(
             backup_key_arn=outputs["BackupAccountKmsKeyArn"],
-            main=session_in(MAIN_ACCOUNT),
+            main=operator_session(REGION),
             backup=backup,
         )
         main = self.world.main
@@ -255,6 +309,7 @@ class Simulation:
             region=REGION,
             refs={"NotificationTopic": self.topic_arn, "AdmissionTable": self.table_name},
         )
+        self._run_as_the_templates_roles(main)
         role = main.client("iam").create_role(
             RoleName="rds-xacct-simulation",
             AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
@@ -263,10 +318,12 @@ class Simulation:
         with zipfile.ZipFile(code, "w") as archive:
             archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
         lambda_client = main.client("lambda")
-        # Every function has the template's one environment (Globals): set it once for the
-        # process, so that concurrent runs' handlers need not take turns with os.environ.
+        # The functions of a run have the template's one environment (Globals): set it once for
+        # the process, so that concurrent runs' handlers need not take turns with os.environ.
+        # (The reconciler adds variables of its own; it is called directly, as the schedule does.)
         environments = [spec.environment for spec in self.app.functions.values()]
-        shared = environments[0] if all(e == environments[0] for e in environments) else None
+        common = max(environments, key=environments.count)
+        shared = common if environments.count(common) > 1 else None
         if shared is not None:
             self._stack.enter_context(self.patches.environment(shared))
         for spec in self.app.functions.values():
@@ -283,7 +340,7 @@ class Simulation:
             self.patches.route_lambda(
                 spec.name,
                 self._handler(spec.logical_id, spec.handler),
-                None if shared is not None else spec.environment,
+                None if spec.environment == shared else spec.environment,
             )
         self.sfn = main.client("stepfunctions")
         self.state_machine_arn = self.sfn.create_state_machine(
@@ -292,6 +349,35 @@ class Simulation:
             roleArn=role,
             type="STANDARD",
         )["stateMachineArn"]
+
+    def _run_as_the_templates_roles(self, main: Any) -> None:
+        """Create the main template's roles in moto's IAM; each function runs with its role's
+        credentials (in its environment, as Lambda sets them), Step Functions calls Lambda with
+        the state machine's role, and EventBridge starts runs with the rule's role."""
+        template, resolver = self.app.template, self.app.resolver
+        resolver.attributes = template_attributes(
+            template, resolver, account=MAIN_ACCOUNT, region=REGION
+        )
+        given = deploy_main_roles(
+            self.permissions,
+            template,
+            resolver,
+            main.client("iam"),
+            account=MAIN_ACCOUNT,
+            region=REGION,
+        )
+        for spec in self.app.functions.values():
+            if spec.logical_id not in given:
+                raise AssertionError(f"{spec.logical_id} has no role in template.yaml")
+            spec.environment.update(given[spec.logical_id].environment())
+        machine = given.get(state_machine_resource(template)[0])
+        if machine is not None:
+            self.patches.state_machine_credentials = machine.client_arguments()
+        self._rule_clients = {
+            rule: given[rule].session(REGION).client("stepfunctions")
+            for rule in self.app.rules
+            if rule in given
+        }
 
     def _create_table(self, main: Any, parameters: dict[str, str]) -> str:
         """The copy-slot table, as template.yaml declares it."""
@@ -338,6 +424,12 @@ class Simulation:
             f"InternalFailure: failure injected at {step} by the simulation"
         )
 
+    def corrupt_result(self, step: str, **fields: Any) -> None:
+        """Overwrite `fields` in what the handler of `step` returns (every time), as a bug in it
+        would: e.g. `waitSeconds="soon"` at CheckShared makes the next Wait state fail with
+        `States.Runtime`, which no Catch handles."""
+        self.corruptions[step] = fields
+
     def stop_run_after(self, step: str, status: str = "ABORTED", *, reported: bool = True) -> None:
         """Stop the run right after `step`, as an operator's StopExecution (`ABORTED`) or the
         state machine's time limit (`TIMED_OUT`) would. moto can only abort; for TIMED_OUT
@@ -381,17 +473,31 @@ class Simulation:
             with self._calls_lock:
                 self.lambda_calls += 1
             failure = self.failures.get(step)
+            pending = self._stop_before_next
+            if pending is not None and execution_of(event) == pending:
+                self._stop_before_next = None
+                self.sfn.stop_execution(executionArn=pending)
+                self._note("note", f"run stopped before {step} ({self.stop_after})")
+                return {"stopped": True}  # never seen: the run ends before the next state
             try:
                 if failure is not None:
                     raise failure
-                result = real(event, context)
+                with self.aws_faults.in_step(step):
+                    result = real(event, context)
+                if step in self.corruptions and isinstance(result, dict):
+                    result = {**result, **self.corruptions[step]}
             except Exception as error:
                 self._note("error", f"{step} raised {type(error).__name__}: {error}")
                 raise
             self._note("task", describe_result(step, result))
             if self.stop_after and self.stop_after[0] == step:
                 execution_arn = execution_of(event)
-                if execution_arn:
+                if execution_arn and step.startswith("WaitFor"):
+                    # moto's interpreter cannot stop a run inside a `.waitForTaskToken` task's
+                    # invoke (the run ends FAILED, States.Runtime): the stop comes as the next
+                    # task begins, before it does anything, which is the same moment for the run.
+                    self._stop_before_next = execution_arn
+                elif execution_arn:
                     self.sfn.stop_execution(executionArn=execution_arn)
                     self._note("note", f"run stopped after {step} ({self.stop_after[1]})")
             return result
@@ -428,7 +534,9 @@ class Simulation:
                 lambda_calls=0,
                 transitions=0,
             )
-        execution_arn = self.sfn.start_execution(
+        # EventBridge starts the run with the matched rule's role; an operator, with their own.
+        starter = self._rule_clients.get(matched[0], self.sfn) if matched else self.sfn
+        execution_arn = starter.start_execution(
             stateMachineArn=self.state_machine_arn,
             name=name or str(uuid.uuid4()),
             input=json.dumps(event),
@@ -437,15 +545,20 @@ class Simulation:
         if described["status"] == "ABORTED" and self.stop_after and self.stop_reported:
             # EventBridge's `Step Functions Execution Status Change` event, to the Notify function
             self.stop_run(execution_arn, self.stop_after[1])
-        history = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)[
-            "events"
-        ]
+        elif described["status"] == "FAILED":
+            # EventBridge sends every run's FAILED too; the template's rule picks which reach
+            # the Notify function (those that did not pass through the failure notification).
+            self.status_change(execution_arn, "FAILED", described)
+        # The history as GetExecutionHistory lists it, read from moto's backend: serialising
+        # it through the API cost a tenth of a run's real time.
+        history = get_backend(MAIN_ACCOUNT, REGION).get_execution_history(execution_arn)["events"]
         states = [
             e["stateEnteredEventDetails"]["name"]
             for e in history
             if "stateEnteredEventDetails" in e
         ]
         output = json.loads(described["output"]) if described.get("output") else None
+        self.permissions.check()
         return RunResult(
             matched_rules=matched,
             execution_arn=execution_arn,
@@ -486,13 +599,30 @@ class Simulation:
                             input=json.dumps(event),
                         )["executionArn"]
                     )
-            return [wait_for_execution(self.sfn, arn, real_timeout_s) for arn in arns]
+            described = [wait_for_execution(self.sfn, arn, real_timeout_s) for arn in arns]
+            self.permissions.check()
+            return described
         finally:
             self.recording = True
 
     def stop_run(self, execution_arn: str, status: str) -> dict[str, Any]:
         """What EventBridge does when a run times out or is aborted: the status-change event goes
         to the Notify function if the template's rule matches it."""
+        return self.status_change(execution_arn, status)
+
+    def status_change(
+        self, execution_arn: str, status: str, described: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The `Step Functions Execution Status Change` event of a run that ended with `status`,
+        delivered to the Notify function if the template's rule matches it. Its detail holds
+        DescribeExecution's fields ("EventBridge for Step Functions execution status changes"):
+        for a FAILED run, `error` and `cause`."""
+        described = described or self.sfn.describe_execution(executionArn=execution_arn)
+        failure = (
+            {"error": described.get("error"), "cause": described.get("cause")}
+            if status == "FAILED"
+            else {}
+        )
         event = {
             "version": "0",
             "id": str(uuid.uuid4()),
@@ -507,7 +637,8 @@ class Simulation:
                 "stateMachineArn": self.state_machine_arn,
                 "name": execution_arn.rsplit(":", 1)[-1],
                 "status": status,
-                "input": self.sfn.describe_execution(executionArn=execution_arn)["input"],
+                "input": described["input"],
+                **failure,
             },
         }
         if not event_matches(self.app.stopped_run_pattern, event):
@@ -516,6 +647,7 @@ class Simulation:
         handler = self._handler("NotifyFunction", spec.handler)
         with self.patches.environment(spec.environment):
             result: dict[str, Any] = handler(event, make_fake_context(spec.name))
+        self.permissions.check()
         return result
 
     def sweep(self) -> dict[str, Any]:
@@ -524,12 +656,29 @@ class Simulation:
         handler = self._handler("SweepFunction", spec.handler)
         with self.patches.environment(spec.environment):
             result: dict[str, Any] = handler({}, make_fake_context(spec.name))
+        self.permissions.check()
         return result
+
+    def reconcile(self, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """What the daily schedule does: run the Reconcile function now. The runs it starts go
+        on in the background; `wait_for_runs` waits for them."""
+        spec = self.app.functions["ReconcileFunction"]
+        handler = self._handler("ReconcileFunction", spec.handler)
+        with self.patches.environment(spec.environment):
+            result: dict[str, Any] = handler(event or {}, make_fake_context(spec.name))
+        self.permissions.check()
+        return result
+
+    def wait_for_runs(self, execution_arns: list[str]) -> list[dict[str, Any]]:
+        """Wait for runs started outside `deliver` (by reconciliation) to end."""
+        described = [wait_for_execution(self.sfn, arn) for arn in execution_arns]
+        self.permissions.check()
+        return described
 
     # -- the copy slots ----------------------------------------------------------------------------
     def copy_slots(self) -> dict[str, dict[str, Any]]:
         """Each pool's slots in use, holders and waiting runs, as the table holds them."""
-        items = self.world.main.client("dynamodb").scan(TableName=self.table_name)["Items"]
+        items = self.world.main_client("dynamodb").scan(TableName=self.table_name)["Items"]
         pools: dict[str, dict[str, Any]] = {}
         for item in items:
             pool, sort = item["pk"]["S"], item["sk"]["S"]
@@ -552,14 +701,34 @@ class Simulation:
             for n in topic.sent_notifications
         ]
 
+    def secrets_in(self, text: str) -> list[str]:
+        """The secrets that appear in `text` (logs, messages): the Slack webhook URL (or any
+        Slack webhook), and every credential STS handed out in either account."""
+        from moto.sts.models import sts_backends
+
+        secrets = {SLACK_WEBHOOK, "hooks.slack.com/services"}
+        for account in (MAIN_ACCOUNT, BACKUP_ACCOUNT):
+            for role in sts_backends[account]["global"].assumed_roles:
+                secrets.update({role.secret_access_key, role.session_token})
+        return sorted(secret for secret in secrets if secret in text)
+
     def slack_messages(self) -> list[dict[str, Any]]:
         if not self.slack:
             return []
-        return [
-            json.loads(call.request.body or "{}")
-            for call in self.slack_mock.calls
-            if call.request.url == SLACK_WEBHOOK
-        ]
+        calls = self.slack_mock.calls
+        for call in list(calls)[len(self._slack_read) :]:  # each request read once
+            self._slack_read.append(
+                json.loads(call.request.body or "{}") if call.request.url == SLACK_WEBHOOK else None
+            )
+        return [message for message in self._slack_read if message is not None]
+
+
+def _forget_parameter_providers() -> None:
+    """Powertools keeps its SSM client (and the values read) for the process: a new simulated
+    world, or a function's new credentials, needs a new one."""
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+
+    DEFAULT_PROVIDERS.clear()
 
 
 MakeSim = Callable[..., Simulation]
@@ -621,6 +790,11 @@ def describe_result(step: str, result: Any) -> str:
         return "Cleanup: " + "; ".join([*actions, *result.get("problems", [])])
     if step == "Sweep":
         return f"Sweep: deleted {len(result.get('deleted', []))}, problems {result.get('problems')}"
+    if step == "Reconcile":
+        return (
+            f"Reconcile: looked at {result.get('looked')}, started {len(result.get('started', []))}"
+            f", problems {result.get('problems')}"
+        )
     if step == "Notify":
         sent = result.get("notifications")
         if sent is None:

@@ -6,7 +6,7 @@ local simulation. Must be used inside `mock_aws`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -76,6 +76,13 @@ class World:
     backup_key_arn: str
     main: boto3.Session
     backup: boto3.Session
+    _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def main_client(self, service: str) -> Any:
+        """A client of the main account, made once: making one costs more than most calls."""
+        if service not in self._clients:
+            self._clients[service] = self.main.client(service)  # type: ignore[call-overload]
+        return self._clients[service]
 
     @classmethod
     def create(cls) -> World:
@@ -133,7 +140,7 @@ class World:
     ) -> str:
         """A DB instance. `encryption`: "aws/rds" (the default key), "none", or a key ARN."""
         kwargs = self._encryption(encryption)
-        self.main.client("rds").create_db_instance(
+        self.main_client("rds").create_db_instance(
             DBInstanceIdentifier=identifier,
             DBInstanceClass="db.t4g.medium",
             Engine="postgres",
@@ -150,13 +157,43 @@ class World:
     ) -> str:
         """An Aurora PostgreSQL cluster."""
         kwargs = self._encryption(encryption)
-        self.main.client("rds").create_db_cluster(
+        self.main_client("rds").create_db_cluster(
             DBClusterIdentifier=identifier,
             Engine="aurora-postgresql",
             MasterUsername="admin_user",
             MasterUserPassword="not-a-real-password",
             Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
             **kwargs,
+        )
+        return identifier
+
+    def database_with_options(
+        self, identifier: str, *, engine: str, major_version: str, options: list[str]
+    ) -> str:
+        """A DB instance (encrypted with aws/rds) in an option group of its own holding
+        `options`, e.g. an Oracle database with TDE ("oracle-ee", "19", ["TDE"])."""
+        rds = self.main_client("rds")
+        group = f"{identifier}-options"
+        rds.create_option_group(
+            OptionGroupName=group,
+            EngineName=engine,
+            MajorEngineVersion=major_version,
+            OptionGroupDescription=f"options of {identifier}",
+        )
+        rds.modify_option_group(
+            OptionGroupName=group,
+            OptionsToInclude=[{"OptionName": name} for name in options],
+            ApplyImmediately=True,
+        )
+        rds.create_db_instance(
+            DBInstanceIdentifier=identifier,
+            DBInstanceClass="db.m5.large",
+            Engine=engine,
+            AllocatedStorage=20,
+            MasterUsername="admin_user",
+            MasterUserPassword="not-a-real-password",
+            OptionGroupName=group,
+            **self._encryption("aws/rds"),
         )
         return identifier
 
@@ -168,7 +205,7 @@ class World:
     def _key(self, encryption: str) -> str:
         if encryption != "aws/rds":
             return encryption
-        kms = self.main.client("kms")
+        kms = self.main_client("kms")
         aliases = {a["AliasName"]: a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]}
         if aliases.get("alias/aws/rds"):
             return str(aliases["alias/aws/rds"])
@@ -208,12 +245,16 @@ class World:
     def backup_snapshot(
         self, database: str, job_id: str, *, kind: str = "db", created_at: datetime | None = None
     ) -> str:
-        """A snapshot made by AWS Backup (`awsbackup:job-…`); returns its ARN."""
+        """A snapshot made by AWS Backup (`awsbackup:job-…`); returns its ARN.
+
+        A DB snapshot's type is `awsbackup`; a cluster snapshot's is `manual` (DescribeDBSnapshots,
+        SnapshotType: "The awsbackup type does not apply to Aurora"; DescribeDBClusterSnapshots
+        knows automated, manual, shared and public only)."""
         return self.snapshot(
             database,
             f"awsbackup:job-{job_id}",
             kind=kind,
-            snapshot_type="awsbackup",
+            snapshot_type="manual" if kind == "cluster" else "awsbackup",
             created_at=created_at,
         )
 

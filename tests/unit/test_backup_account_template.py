@@ -26,7 +26,7 @@ KEY_ADMIN_ARN = f"arn:aws:iam::{ACCOUNT}:role/key-admin"
 MAIN_ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${MainAccountId}:root"}
 KEY_ADMIN_ARN_REF = {"Ref": "KeyAdministratorArn"}
 BACKUP_ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
-VIA_RDS = {"StringEquals": {"kms:ViaService": {"Fn::Sub": "rds.${AWS::Region}.amazonaws.com"}}}
+VIA_RDS = {"StringEquals": {"kms:ViaService": {"Fn::Sub": "rds.${AWS::Region}.${AWS::URLSuffix}"}}}
 FOR_AWS_RESOURCE = {"Bool": {"kms:GrantIsForAWSResource": "true"}}
 KEY_USE_THROUGH_RDS = {
     "kms:Encrypt",

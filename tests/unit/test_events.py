@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rds_xacct.errors import UnsupportedEvent
+from rds_xacct.errors import EventSkipped, UnsupportedEvent
 from rds_xacct.events import SnapshotArn, parse_event
 
 EVENTS = Path(__file__).parent.parent / "events"
@@ -76,7 +76,7 @@ def _strip_snapshot_and_job(event: dict[str, Any]) -> None:
     [
         ("not an event", "not an EventBridge event"),
         ({}, "no 'detail' object"),
-        (load("aws-backup-ebs-completed.json"), "'EBS' is not an RDS database"),
+        (load("aws-backup-ebs-completed.json"), "'EBS' resource, not an RDS database"),
         (_bad(lambda e: e["detail"].update(state="FAILED")), "'FAILED', not COMPLETED"),
         (_bad(lambda e: e.update(source="aws.ec2")), "are not handled"),
         (
@@ -146,3 +146,40 @@ def test_odd_field_types_are_unsupported_not_crashes(change: dict[str, Any]) -> 
     except UnsupportedEvent:
         return
     assert source.snapshot.identifier.startswith("awsbackup:job-")
+
+
+@pytest.mark.parametrize(
+    ("event_file", "says"),
+    [
+        (
+            "aws-backup-rds-continuous-completed.json",
+            r"continuous \(point-in-time\) recovery point arn:aws:backup:eu-west-1:123456789012:"
+            "recovery-point:continuous:db-.*not a snapshot: add a snapshot backup rule",
+        ),
+        ("aws-backup-copy-job-completed.json", "copy job d3e4f5a6-.*nothing to do"),
+        ("aws-backup-documentdb-completed.json", "Amazon DocumentDB cluster.*RDS and Aurora"),
+        ("aws-backup-neptune-completed.json", "Amazon Neptune cluster.*RDS and Aurora"),
+        ("aws-backup-ebs-completed.json", "'EBS' resource.*cross-account copy"),
+        ("aws-backup-rds-running.json", "'RUNNING', not COMPLETED.*COMPLETED event starts"),
+        ("aws-backup-rds-failed.json", "'FAILED', not COMPLETED.*see the job in AWS Backup"),
+        ("rds-instance-restarted.json", "'aws.rds' of type 'RDS DB Instance Event'.*nothing"),
+    ],
+)
+def test_each_event_shape_not_copied_is_a_skip_with_a_reason(event_file: str, says: str) -> None:
+    # Given a recorded event of a kind this app does not copy
+    event = load(event_file)
+    # When it is read, Then it is a skip (not a failure) whose one-line reason says what it was
+    # and what to do, and names the resource
+    with pytest.raises(EventSkipped, match=says) as skipped:
+        parse_event(event)
+    assert "\n" not in str(skipped.value)
+    named = [event["detail"].get("resourceArn"), event["detail"].get("SourceArn")]
+    assert skipped.value.about in named
+
+
+def test_the_event_says_which_snapshot_type_to_describe_the_source_with() -> None:
+    assert parse_event(load("aws-backup-rds-completed.json")).snapshot_type == "awsbackup"
+    assert parse_event(load("aws-backup-aurora-completed.json")).snapshot_type is None
+    assert parse_event(load("rds-automated-snapshot-created.json")).snapshot_type == "automated"
+    manual = parse_event(load("rds-manual-cluster-snapshot-created.json"))
+    assert manual.snapshot_type == "manual"

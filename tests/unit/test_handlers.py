@@ -18,6 +18,7 @@ import pytest
 import share
 
 from rds_xacct import errors
+from rds_xacct.constants import MAX_RETENTION_DAYS
 from tests.support.events import backup_job_event
 from tests.support.moto_patches import SimClock, make_fake_context
 from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World
@@ -93,7 +94,7 @@ def test_a_misconfigured_deployment_fails_with_every_problem_named(
 ) -> None:
     monkeypatch.setenv("BACKUP_KMS_KEY_ARN", "alias/backup")
     monkeypatch.setenv("RETENTION_DAYS", "400")
-    with pytest.raises(errors.PipelineError, match=r"full KMS key ARN.*0 to 364"):
+    with pytest.raises(errors.PipelineError, match=rf"full KMS key ARN.*0 to {MAX_RETENTION_DAYS}"):
         describe_source.handler({"event": event, "executionArn": EXECUTION}, ctx("describe-source"))
 
 

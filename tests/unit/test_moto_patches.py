@@ -187,11 +187,120 @@ def test_kms_keys_rds_may_not_use_are_refused(world: World) -> None:
     assert made["KmsKeyId"] == world.backup_key_arn
 
 
-def test_an_aws_backup_snapshot_is_described_by_its_identifier(world: World) -> None:
+def _described(rds: Any, identifier: str, kind: str = "db", **typed: str) -> str:
+    """The type RDS describes the snapshot as, or the error code."""
+    try:
+        if kind == "cluster":
+            found = rds.describe_db_cluster_snapshots(
+                DBClusterSnapshotIdentifier=identifier, **typed
+            )["DBClusterSnapshots"]
+        else:
+            found = rds.describe_db_snapshots(DBSnapshotIdentifier=identifier, **typed)[
+                "DBSnapshots"
+            ]
+    except ClientError as error:
+        return str(error.response["Error"]["Code"])
+    return str(found[0]["SnapshotType"])
+
+
+def test_a_snapshot_is_described_by_identifier_only_with_its_type(world: World) -> None:
+    # Given an AWS Backup, an automated and a manual DB snapshot, and an automated and an AWS
+    # Backup cluster snapshot
     world.database("orders-db")
+    world.cluster("ledger")
     world.backup_snapshot("orders-db", "j1")
-    found = world.main.client("rds").describe_db_snapshots(DBSnapshotIdentifier="awsbackup:job-j1")
-    assert found["DBSnapshots"][0]["SnapshotType"] == "awsbackup"
+    world.native_snapshot("orders-db", "rds:orders-db-2026-11-24")
+    world.native_snapshot("orders-db", "before-upgrade")
+    world.native_snapshot("ledger", "rds:ledger-2026-11-24", kind="cluster")
+    world.backup_snapshot("ledger", "j2", kind="cluster")
+    rds = world.main.client("rds")
+    # When each is described by identifier without a type, Then only the manual ones are found
+    assert _described(rds, "awsbackup:job-j1") == "DBSnapshotNotFound"
+    assert _described(rds, "rds:orders-db-2026-11-24") == "DBSnapshotNotFound"
+    assert _described(rds, "before-upgrade") == "manual"
+    assert _described(rds, "rds:ledger-2026-11-24", "cluster") == "DBClusterSnapshotNotFoundFault"
+    assert _described(rds, "awsbackup:job-j2", "cluster") == "manual"
+    # And with its type, each is found
+    assert _described(rds, "awsbackup:job-j1", SnapshotType="awsbackup") == "awsbackup"
+    assert _described(rds, "rds:orders-db-2026-11-24", SnapshotType="automated") == "automated"
+    assert _described(rds, "before-upgrade", SnapshotType="manual") == "manual"
+    cluster_automated = _described(
+        rds, "rds:ledger-2026-11-24", "cluster", SnapshotType="automated"
+    )
+    assert cluster_automated == "automated"
+    # And `awsbackup` does not apply to cluster snapshots
+    awsbackup_cluster = _described(rds, "awsbackup:job-j2", "cluster", SnapshotType="awsbackup")
+    assert awsbackup_cluster == "DBClusterSnapshotNotFoundFault"
+    # And listing without an identifier still lists automated and manual snapshots
+    listed = rds.describe_db_snapshots(DBInstanceIdentifier="orders-db")["DBSnapshots"]
+    assert {s["SnapshotType"] for s in listed} == {"automated", "manual"}
+
+
+def test_an_unencrypted_cluster_snapshot_is_copied_only_without_a_key(world: World) -> None:
+    # Given an unencrypted cluster's snapshot and an unencrypted DB instance's snapshot
+    world.cluster("ledger", encryption="none")
+    world.database("orders-db", encryption="none")
+    world.native_snapshot("ledger", "k1", kind="cluster")
+    world.native_snapshot("orders-db", "s1")
+    rds = world.main.client("rds")
+    # When the cluster snapshot is copied with a key, Then RDS refuses
+    with pytest.raises(ClientError, match="InvalidParameterValue") as refused:
+        rds.copy_db_cluster_snapshot(
+            SourceDBClusterSnapshotIdentifier="k1",
+            TargetDBClusterSnapshotIdentifier="k2",
+            KmsKeyId=world.backup_key_arn,
+        )
+    assert "not encrypted" in str(refused.value)
+    # And without a key the copy is made, unencrypted, and the cluster stays unencrypted
+    copied = rds.copy_db_cluster_snapshot(
+        SourceDBClusterSnapshotIdentifier="k1", TargetDBClusterSnapshotIdentifier="k2"
+    )["DBClusterSnapshot"]
+    assert copied["StorageEncrypted"] is False
+    assert rds.describe_db_clusters()["DBClusters"][0]["StorageEncrypted"] is False
+    # And an unencrypted DB snapshot copied with a key comes out encrypted with it
+    encrypted = rds.copy_db_snapshot(
+        SourceDBSnapshotIdentifier="s1",
+        TargetDBSnapshotIdentifier="s2",
+        KmsKeyId=world.backup_key_arn,
+    )["DBSnapshot"]
+    assert (encrypted["Encrypted"], encrypted["KmsKeyId"]) == (True, world.backup_key_arn)
+
+
+@pytest.mark.parametrize(
+    ("engine", "version", "options", "shareable"),
+    [
+        ("oracle-ee", "19", ["TDE"], False),
+        ("sqlserver-ee", "15.00", ["TDE"], False),
+        ("oracle-ee", "19", ["Timezone", "OLS"], True),
+        ("oracle-ee", "19", ["Timezone", "TDE"], False),
+        ("mysql", "8.0", ["MARIADB_AUDIT_PLUGIN"], True),
+    ],
+)
+def test_a_snapshot_whose_option_group_has_sticky_options_is_not_shared(
+    world: World, engine: str, version: str, options: list[str], shareable: bool
+) -> None:
+    # Given a database in an option group with these options, and a copy of its snapshot
+    world.database_with_options("db1", engine=engine, major_version=version, options=options)
+    world.native_snapshot("db1", "s1")
+    rds = world.main.client("rds")
+    rds.copy_db_snapshot(SourceDBSnapshotIdentifier="s1", TargetDBSnapshotIdentifier="c1")
+    # Then the snapshot and its copy name the option group, whose options say if they stick
+    for name in ("s1", "c1"):
+        snapshot = rds.describe_db_snapshots(DBSnapshotIdentifier=name)["DBSnapshots"][0]
+        assert snapshot["OptionGroupName"] == "db1-options"
+    listed = rds.describe_option_groups(OptionGroupName="db1-options")["OptionGroupsList"]
+    flags = {o["OptionName"]: (o["Persistent"], o["Permanent"]) for o in listed[0]["Options"]}
+    assert set(flags) == set(options)
+    if "TDE" in flags:
+        assert flags["TDE"] == ((True, True) if engine.startswith("oracle") else (True, False))
+    # When the copy is shared, Then RDS shares it, or refuses as it does
+    share = {"DBSnapshotIdentifier": "c1", "AttributeName": "restore"}
+    if shareable:
+        rds.modify_db_snapshot_attribute(**share, ValuesToAdd=[BACKUP_ACCOUNT])
+        return
+    with pytest.raises(ClientError, match="InvalidParameterValue") as refused:
+        rds.modify_db_snapshot_attribute(**share, ValuesToAdd=[BACKUP_ACCOUNT])
+    assert "permanent or persistent" in str(refused.value)
 
 
 def test_copies_take_simulated_time(world: World, patches: MotoPatches, clock: SimClock) -> None:
@@ -313,11 +422,12 @@ def test_the_copy_limit_holds_under_concurrent_copies(
 
 
 def test_the_manual_snapshot_quota_refuses_copies_and_snapshots(world: World) -> None:
-    # Given a main account allowed 3 manual DB snapshots and 1 manual cluster snapshot
-    RDS_LIMITS.set_manual_snapshot_quota(MAIN_ACCOUNT, db=3, cluster=1)
+    # Given a main account allowed 3 manual DB snapshots and 2 manual cluster snapshots
+    RDS_LIMITS.set_manual_snapshot_quota(MAIN_ACCOUNT, db=3, cluster=2)
     world.database("orders-db")
     world.cluster("ledger")
-    # (automated and AWS Backup snapshots do not count)
+    # (automated and AWS Backup DB snapshots do not count; an AWS Backup cluster snapshot is a
+    # manual one: cluster snapshots have no `awsbackup` type)
     world.native_snapshot("orders-db", "rds:orders-db-2026-11-24")
     world.backup_snapshot("orders-db", "j1")
     world.backup_snapshot("ledger", "j2", kind="cluster")
@@ -330,9 +440,9 @@ def test_the_manual_snapshot_quota_refuses_copies_and_snapshots(world: World) ->
     # And a new manual snapshot is refused the same way
     with pytest.raises(ClientError, match="Cannot create more than 3 manual snapshots"):
         rds.create_db_snapshot(DBInstanceIdentifier="orders-db", DBSnapshotIdentifier="s2")
-    # And the cluster quota is full with one
+    # And the cluster quota is full with two
     assert _copies(rds, "k1", ["k2"], kind="cluster") == [
-        "Cannot create more than 1 manual snapshots"
+        "Cannot create more than 2 manual snapshots"
     ]
     assert RDS_LIMITS.rejected_for_quota == 3
     assert RDS_LIMITS.rejected_copies == 0
@@ -489,3 +599,53 @@ def test_runs_waiting_on_each_other_share_one_simulated_timeline(
     assert waited["status"] == "SUCCEEDED"
     assert json.loads(waited["output"]) == {"sent": True}
     assert 600 <= (clock.now() - before).total_seconds() < 700
+
+
+def test_rds_refuses_tag_values_over_256_characters(world: World) -> None:
+    rds = world.main.client("rds")
+    world.database("orders-db")
+    arn = world.native_snapshot("orders-db", "nightly")
+    # A value of 256 characters is taken; one of 257 is refused, on every call that sets tags
+    rds.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": "k", "Value": "v" * 256}])
+    with pytest.raises(ClientError, match=r"InvalidParameterValue.*length 257, at most 256"):
+        rds.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": "k", "Value": "v" * 257}])
+    with pytest.raises(ClientError, match="InvalidParameterValue"):
+        rds.copy_db_snapshot(
+            SourceDBSnapshotIdentifier="nightly",
+            TargetDBSnapshotIdentifier="copy",
+            Tags=[{"Key": "k", "Value": "v" * 257}],
+        )
+    with pytest.raises(ClientError, match=r"InvalidParameterValue.*only letters, digits"):
+        rds.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": "k", "Value": "a#b"}])
+    # And a refused copy is not made; the refused tags were not kept
+    assert "copy" not in [s["id"] for s in world.snapshots(MAIN_ACCOUNT)]
+    tags = rds.list_tags_for_resource(ResourceName=arn)["TagList"]
+    assert tags == [{"Key": "k", "Value": "v" * 256}]
+
+
+def test_states_all_does_not_catch_runtime_errors(patches: MotoPatches) -> None:
+    # Given a Task whose timeout path names nothing (States.Runtime), under a Catch of States.ALL
+    fn = _function("echo")
+    patches.route_lambda("echo", lambda event, context: event)
+    catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}]
+    task = {"Type": "Task", "Resource": fn, "TimeoutSecondsPath": "$.missing", "End": True}
+    sfn, machine = _state_machine(
+        {
+            "StartAt": "Task",
+            "States": {"Task": {**task, "Catch": catch}, "Caught": {"Type": "Pass", "End": True}},
+        }
+    )
+    # When it runs, Then the run fails: the Catch does not apply
+    done = _run(sfn, machine)
+    assert (done["status"], done["error"]) == ("FAILED", "States.Runtime")
+
+
+@pytest.mark.parametrize("until", ["2026-11-25 02:10:00", "2026-11-25T02:10:00", "tomorrow"])
+def test_a_wait_on_a_timestamp_that_is_not_rfc_3339_fails_with_states_runtime(
+    patches: MotoPatches, until: str
+) -> None:
+    # moto does this itself: checked here so that an upgrade that stops doing it shows
+    wait = {"Type": "Wait", "TimestampPath": "$.until", "End": True}
+    sfn, machine = _state_machine({"StartAt": "Wait", "States": {"Wait": wait}})
+    done = _run(sfn, machine, data={"until": until})
+    assert (done["status"], done["error"]) == ("FAILED", "States.Runtime")

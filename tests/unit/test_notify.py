@@ -38,6 +38,7 @@ def state(**extra: Any) -> dict[str, Any]:
                 "sizeGiB": 20,
             },
         },
+        "slots": {"main": {"outcome": "granted"}, "backup": {"outcome": "granted"}},
         "shared": {
             "arn": "arn:shared",
             "copyStartedAt": "2026-11-24T02:30:00Z",
@@ -97,16 +98,30 @@ def test_failure_summary_names_the_step_error_and_what_to_do() -> None:
     assert notify.subject(result) == "[rds-xacct] FAILED: orders-db at CopyBackup"
 
 
+MAIN = {"main": {"outcome": "granted"}}
+BOTH = {**MAIN, "backup": {"outcome": "granted"}}
+
+
 @pytest.mark.parametrize(
     ("results", "step"),
     [
         ({}, "DescribeSource"),
-        ({"job": {}}, "CopyShared"),
-        ({"job": {}, "shared": {"id": "x"}}, "CheckShared"),
-        ({"job": {}, "shared": {"ready": True}}, "Share"),
-        ({"job": {}, "shared": {"ready": True, "sharedWith": "2"}}, "CopyBackup"),
+        ({"job": {}}, "WaitForMainSlot"),
+        ({"job": {}, "slots": MAIN}, "CopyShared"),
+        ({"job": {}, "slots": MAIN, "shared": {"id": "x"}}, "CheckShared"),
+        ({"job": {}, "slots": MAIN, "shared": {"ready": True}}, "Share"),
         (
-            {"job": {}, "shared": {"ready": True, "sharedWith": "2"}, "backup": {"id": "x"}},
+            {"job": {}, "slots": MAIN, "shared": {"ready": True, "sharedWith": "2"}},
+            "WaitForBackupSlot",
+        ),
+        ({"job": {}, "slots": BOTH, "shared": {"ready": True, "sharedWith": "2"}}, "CopyBackup"),
+        (
+            {
+                "job": {},
+                "slots": BOTH,
+                "shared": {"ready": True, "sharedWith": "2"},
+                "backup": {"id": "x"},
+            },
             "CheckBackup",
         ),
     ],

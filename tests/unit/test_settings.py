@@ -2,6 +2,7 @@
 
 import pytest
 
+from rds_xacct.constants import MAX_RETENTION_DAYS
 from rds_xacct.settings import ConfigurationError, Settings
 
 GOOD = {
@@ -15,7 +16,7 @@ GOOD = {
 
 
 def test_good_settings() -> None:
-    settings = Settings.from_env(GOOD)
+    settings = Settings.from_env({**GOOD, "AWS_REGION": "eu-west-1"})
     assert settings.retention_days == 7
     assert settings.include == ("prod-*", "billing")
     assert settings.exclude == ()
@@ -35,9 +36,17 @@ def test_good_settings() -> None:
             },
             "key in the backup account",
         ),
+        (
+            {"AWS_REGION": "us-east-1"},
+            r"key in this region \(us-east-1\): RDS copies a snapshot with a key of its own",
+        ),
+        (
+            {"BACKUP_ROLE_ARN": GOOD["BACKUP_ROLE_ARN"].replace("222222222222", "333333333333")},
+            "role in the backup account",
+        ),
         ({"BACKUP_ROLE_ARN": "backup-role"}, "IAM role ARN"),
-        ({"RETENTION_DAYS": "365"}, "0 to 364"),
-        ({"RETENTION_DAYS": "one"}, "0 to 364"),
+        ({"RETENTION_DAYS": str(MAX_RETENTION_DAYS + 1)}, f"0 to {MAX_RETENTION_DAYS}"),
+        ({"RETENTION_DAYS": "one"}, f"0 to {MAX_RETENTION_DAYS}"),
         ({"SELECTION_TAG": "no-equals-sign"}, "key=value"),
     ],
 )

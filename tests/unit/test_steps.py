@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from rds_xacct.constants import (
 from rds_xacct.polling import next_look_seconds
 from rds_xacct.settings import Settings
 from rds_xacct.snapshots import SnapshotApi
-from tests.support.events import backup_job_event, rds_snapshot_event
+from tests.support.events import backup_job_event, load_event, rds_snapshot_event
 from tests.support.moto_patches import RDS_LIMITS, MotoPatches, SimClock
 from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World, backup_key_policy
 
@@ -606,3 +607,135 @@ def test_the_sweep_deletes_only_the_apps_copies_past_their_time(
     assert world.app_copies(MAIN_ACCOUNT) == []
     # And a snapshot without the app's tags is never touched, whatever its name
     assert "xacct-looks-like-ours" in [s["id"] for s in world.snapshots(MAIN_ACCOUNT)]
+
+
+# --- Every event shape, and sources RDS will not share (issue 11) --------------------------------
+@pytest.mark.parametrize(
+    ("kind", "identifier", "event_id"),
+    [
+        ("db", "rds:orders-db-2026-11-24-02-10", "RDS-EVENT-0091"),
+        ("cluster", "rds:billing-aurora-2026-11-24-02-10", "RDS-EVENT-0169"),
+        ("db", "before-upgrade", "RDS-EVENT-0042"),
+    ],
+)
+def test_a_native_snapshot_is_described_with_the_type_its_event_implies(
+    world: World, kind: str, identifier: str, event_id: str
+) -> None:
+    # Given a native automated or manual snapshot (RDS finds an automated one by identifier
+    # only with SnapshotType=automated)
+    database = world.cluster("billing-aurora") if kind == "cluster" else world.database("orders-db")
+    arn = world.native_snapshot(database, identifier, kind=kind)
+    # When its event starts a run, Then the source is found and read
+    job = steps.describe_source(
+        rds_snapshot_event(arn, event_id), execution_arn=execution_arn(), settings=world.settings()
+    )["job"]
+    assert job["source"]["arn"] == arn
+    assert job["skipped"] is None
+
+
+def test_an_unencrypted_aurora_snapshot_is_copied_without_a_key_and_says_so(world: World) -> None:
+    # Given an unencrypted Aurora cluster's AWS Backup snapshot
+    world.cluster("billing-aurora", encryption="none")
+    arn = world.backup_snapshot("billing-aurora", "9c8b7a6d", kind="cluster")
+    event = backup_job_event(arn, f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:cluster:billing-aurora")
+    settings = world.settings()
+    # When it is copied through both hops
+    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    state = copy_through(state, settings)
+    # Then the backup copy exists, unencrypted (RDS refuses a key for such a copy), and the run
+    # carries the one-line reason for its summary and notification
+    copies = world.app_copies(BACKUP_ACCOUNT)
+    assert [c["kind"] for c in copies] == ["cluster"]
+    assert state["backup"]["encrypted"] is False
+    assert state["job"]["notes"] == [steps.UNENCRYPTED_CLUSTER_NOTE]
+    assert "RDS cannot encrypt a copy" in steps.UNENCRYPTED_CLUSTER_NOTE
+
+
+def test_an_encrypted_aurora_snapshot_carries_no_note(world: World) -> None:
+    world.cluster("billing-aurora")
+    arn = world.backup_snapshot("billing-aurora", "9c8b7a6d", kind="cluster")
+    event = backup_job_event(arn, f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:cluster:billing-aurora")
+    job = steps.describe_source(event, execution_arn=execution_arn(), settings=world.settings())
+    assert "notes" not in job["job"]
+
+
+@pytest.mark.parametrize(
+    ("engine", "version", "options", "says"),
+    [
+        ("oracle-ee", "19", ["TDE"], "Transparent Data Encryption.*native backup to S3"),
+        ("sqlserver-ee", "15.00", ["TDE"], "Transparent Data Encryption.*native backup to S3"),
+        ("oracle-ee", "19", ["Timezone"], "Oracle option.*Timezone.*--option-group-name"),
+        ("oracle-ee", "19", ["OLS", "Timezone"], "Oracle option.*OLS, Timezone"),
+    ],
+)
+def test_a_snapshot_rds_will_not_share_is_skipped_before_any_copy(
+    world: World, engine: str, version: str, options: list[str], says: str
+) -> None:
+    # Given a database whose option group has persistent or permanent options, and its snapshot
+    world.database_with_options("ledger-db", engine=engine, major_version=version, options=options)
+    arn = world.backup_snapshot("ledger-db", JOB)
+    event = backup_job_event(arn, f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:db:ledger-db")
+    # When the source is described
+    job = steps.describe_source(event, execution_arn=execution_arn(), settings=world.settings())[
+        "job"
+    ]
+    # Then the run is skipped with a reason naming the engine and option group, and nothing is
+    # copied
+    assert re.search(says, job["skipped"])
+    assert f"({engine}, option group ledger-db-options)" in job["skipped"]
+    assert world.app_copies(MAIN_ACCOUNT) == []
+
+
+def test_a_snapshot_with_only_ordinary_options_is_copied(world: World) -> None:
+    world.database_with_options(
+        "audit-db", engine="mysql", major_version="8.0", options=["MARIADB_AUDIT_PLUGIN"]
+    )
+    arn = world.backup_snapshot("audit-db", JOB)
+    event = backup_job_event(arn, f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:db:audit-db")
+    settings = world.settings()
+    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    assert state["job"]["skipped"] is None
+    copy_through(state, settings)
+    assert len(world.app_copies(BACKUP_ACCOUNT)) == 1
+
+
+def test_a_neptune_snapshot_reported_as_aurora_is_skipped(world: World) -> None:
+    world.main.client("rds").create_db_cluster(DBClusterIdentifier="graph", Engine="neptune")
+    arn = world.backup_snapshot("graph", "9c8b7a6d", kind="cluster")
+    event = backup_job_event(arn, f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:cluster:graph")
+    job = steps.describe_source(event, execution_arn=execution_arn(), settings=world.settings())[
+        "job"
+    ]
+    assert "Amazon Neptune cluster (graph): this app copies RDS and Aurora" in job["skipped"]
+
+
+@pytest.mark.parametrize(
+    "event_file",
+    [
+        "aws-backup-rds-continuous-completed.json",
+        "aws-backup-copy-job-completed.json",
+        "aws-backup-documentdb-completed.json",
+        "aws-backup-neptune-completed.json",
+        "aws-backup-ebs-completed.json",
+        "aws-backup-rds-running.json",
+        "aws-backup-rds-failed.json",
+        "rds-instance-restarted.json",
+    ],
+)
+def test_an_event_shape_not_copied_is_a_skip_not_a_failure(event_file: str) -> None:
+    # Given a recorded event of a kind the app does not copy (and no AWS at all: none is needed)
+    event = load_event(event_file)
+    settings = Settings(
+        backup_account_id=BACKUP_ACCOUNT,
+        backup_kms_key_arn=f"arn:aws:kms:{REGION}:{BACKUP_ACCOUNT}:key/k",
+        backup_role_arn=f"arn:aws:iam::{BACKUP_ACCOUNT}:role/r",
+        retention_days=1,
+    )
+    # When a run starts from it
+    job = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)["job"]
+    # Then DescribeSource returns a skip with the reason and the resource, reading nothing else
+    assert job["skipped"]
+    detail = event["detail"]
+    assert job["source"]["arn"] == detail.get("resourceArn", detail.get("SourceArn"))
+    assert job["eventId"] == event["id"]
+    assert "copyId" not in job

@@ -11,19 +11,33 @@ from typing import Any
 
 import pytest
 
-from rds_xacct import errors
+from rds_xacct import errors, reporting
 from rds_xacct.constants import (
     APP_NAME,
+    COPY_DEADLINE_HOURS,
     COPY_ID_PREFIX,
     DEFAULT_MAX_COPIES_IN_FLIGHT,
+    EXECUTION_LIMIT_DAYS,
     MAX_RETENTION_DAYS,
     RDS_COPIES_IN_PROGRESS_LIMIT,
+    RETRY_ALLOWANCE_HOURS,
+    RUN_MARGIN_HOURS,
     SLOT_RECHECK_SECONDS,
     SLOT_WAIT_HOURS,
     TAG_APP,
+    UNCATCHABLE_ERRORS,
+    WORST_CASE_COPY_HOURS,
 )
 from tests.support.cfn_yaml import iam_actions, load_cfn_yaml
-from tests.support.sam_template import BACKUP_TEMPLATE, ROOT, TEMPLATE, state_machine_resource
+from tests.support.moto_patches import event_matches
+from tests.support.sam_template import (
+    BACKUP_TEMPLATE,
+    ROOT,
+    TEMPLATE,
+    App,
+    load_app,
+    state_machine_resource,
+)
 
 LAMBDA_ERRORS = {
     "Lambda.ServiceException",
@@ -177,7 +191,7 @@ def test_every_function_handler_exists(template: dict[str, Any]) -> None:
     functions = {
         k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"
     }
-    assert len(functions) == 12
+    assert len(functions) == 13
     for logical_id, resource in functions.items():
         module_name, function_name = resource["Properties"]["Handler"].rsplit(".", 1)
         module = importlib.import_module(module_name)
@@ -250,3 +264,162 @@ def test_the_runtime_is_the_one_the_makefile_type_checks_for(template: dict[str,
     runtime = template["Globals"]["Function"]["Runtime"]
     version = runtime.removeprefix("python")
     assert f"--python-version {version} functions" in (ROOT / "Makefile").read_text()
+
+
+# --- Limits and formats (issue 11, item 5) ---------------------------------------------------------
+RULE_FUNCTIONS = {
+    "Ref",
+    "Fn::And",
+    "Fn::Contains",
+    "Fn::EachMemberEquals",
+    "Fn::EachMemberIn",
+    "Fn::Equals",
+    "Fn::Not",
+    "Fn::Or",
+    "Fn::RefAll",
+    "Fn::ValueOf",
+    "Fn::ValueOfAll",
+}
+"""CloudFormation User Guide, "Rule functions", Supported functions: inside rule functions only
+`Ref` and other rule-specific functions."""
+
+
+def _functions_in(node: Any) -> set[str]:
+    if isinstance(node, list):
+        return set().union(*(_functions_in(item) for item in node)) if node else set()
+    if not isinstance(node, dict):
+        return set()
+    found = {key for key in node if key == "Ref" or key.startswith("Fn::")}
+    return found.union(*(_functions_in(value) for value in node.values()))
+
+
+def test_rules_use_only_the_functions_cloudformation_allows_in_rules(
+    template: dict[str, Any],
+) -> None:
+    used = _functions_in(template["Rules"])
+    assert used, "the template's Rules check something"
+    assert used <= RULE_FUNCTIONS, f"not allowed in Rules: {sorted(used - RULE_FUNCTIONS)}"
+
+
+@pytest.mark.parametrize("path", [TEMPLATE, BACKUP_TEMPLATE], ids=["main", "backup"])
+def test_kms_via_service_is_written_for_every_partition(path: Path) -> None:
+    text = path.read_text()
+    lines = [line for line in text.splitlines() if "kms:ViaService" in line]
+    assert lines
+    for line in lines:
+        assert "rds.${AWS::Region}.${AWS::URLSuffix}" in line
+        assert "amazonaws.com" not in line
+
+
+def _worst_retry_seconds(asl: dict[str, Any]) -> float:
+    """Every Retry's backoffs at their longest (full jitter waits at most the interval) and
+    every attempt's TimeoutSeconds, added up over all Task states: more than any run spends."""
+    total = 0.0
+    for state in asl["States"].values():
+        if state["Type"] != "Task":
+            continue
+        attempts = 1
+        for retrier in state.get("Retry", []):
+            interval = retrier.get("IntervalSeconds", 1)
+            rate = retrier.get("BackoffRate", 2.0)
+            cap = retrier.get("MaxDelaySeconds", float("inf"))
+            count = retrier.get("MaxAttempts", 3)
+            total += sum(min(interval * rate**i, cap) for i in range(count))
+            attempts += count
+        total += attempts * state.get("TimeoutSeconds", 60)
+    return total
+
+
+def test_the_longest_retention_fits_in_one_execution(
+    template: dict[str, Any], asl: dict[str, Any]
+) -> None:
+    # A Standard execution lasts at most a year: the retention, both slot waits, both copies up
+    # to their deadline and every retry fit in it, with the margin
+    assert _worst_retry_seconds(asl) <= RETRY_ALLOWANCE_HOURS * 3600
+    assert WORST_CASE_COPY_HOURS >= 2 * (SLOT_WAIT_HOURS + COPY_DEADLINE_HOURS)
+    longest = MAX_RETENTION_DAYS * 24 + WORST_CASE_COPY_HOURS + RUN_MARGIN_HOURS
+    assert longest <= EXECUTION_LIMIT_DAYS * 24
+    assert (MAX_RETENTION_DAYS + 1) * 24 + WORST_CASE_COPY_HOURS + RUN_MARGIN_HOURS > 8760
+    # And the template, its description and the README say the same number
+    retention = template["Parameters"]["RetentionDays"]
+    assert retention["MaxValue"] == MAX_RETENTION_DAYS
+    assert f"At most {MAX_RETENTION_DAYS}" in retention["Description"]
+    assert f"at most {MAX_RETENTION_DAYS}" in (ROOT / "README.md").read_text()
+
+
+def test_every_wait_reads_a_value_the_app_writes_in_the_format_step_functions_needs(
+    asl: dict[str, Any],
+) -> None:
+    # A Wait whose timestamp is not RFC 3339, or whose seconds are not a whole number >= 0,
+    # fails the run with States.Runtime, which no Catch handles. These are the only ones, and
+    # tests/unit/test_limits.py checks what the app writes there.
+    waits = {
+        name: {key: value for key, value in state.items() if key.endswith(("Path", "Seconds"))}
+        for name, state in asl["States"].items()
+        if state["Type"] == "Wait"
+    }
+    assert waits == {
+        "WaitShared": {"SecondsPath": "$.shared.waitSeconds"},
+        "WaitBackup": {"SecondsPath": "$.backup.waitSeconds"},
+        "WaitRetention": {"TimestampPath": "$.backup.expiresAt"},
+    }
+
+
+def test_the_fail_state_always_finds_the_error_it_reports(asl: dict[str, Any]) -> None:
+    # `Failed` reads $.error.Error: every Catch on the way to it writes $.error, else the run
+    # would end with States.Runtime after notifying, and be reported twice
+    failed = asl["States"]["Failed"]
+    assert (failed["ErrorPath"], failed["CausePath"]) == ("$.error.Error", "$.error.Cause")
+    for name, state in asl["States"].items():
+        for catch in state.get("Catch", []):
+            if catch["Next"] == "Cleanup":
+                assert catch["ResultPath"] == "$.error", name
+
+
+@pytest.fixture(scope="module")
+def app() -> App:
+    parameters = {
+        "BackupAccountId": "222222222222",
+        "BackupAccountKmsKeyArn": "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "BackupAccountRoleArn": "arn:aws:iam::222222222222:role/rds-xacct-backup-copy",
+    }
+    refs = {"NotificationTopic": "arn:aws:sns:eu-west-1:111111111111:t", "AdmissionTable": "t"}
+    return load_app(parameters, account="111111111111", region="eu-west-1", refs=refs)
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "reported"),
+    [
+        ("TIMED_OUT", None, True),
+        ("ABORTED", None, True),
+        ("FAILED", "States.Runtime", True),
+        ("FAILED", "States.DataLimitExceeded", True),
+        ("FAILED", "AwsError", False),  # failed through its Catch: notified already
+        ("FAILED", "States.Timeout", False),
+        ("FAILED", None, False),
+        ("SUCCEEDED", None, False),
+    ],
+)
+def test_runs_that_cannot_report_themselves_go_to_the_notify_function(
+    app: App, status: str, error: str | None, reported: bool
+) -> None:
+    machine = app.resolver.refs[state_machine_resource(app.template)[0]]
+    detail = {"stateMachineArn": machine, "status": status, **({"error": error} if error else {})}
+    event = {
+        "source": "aws.states",
+        "detail-type": "Step Functions Execution Status Change",
+        "detail": detail,
+    }
+    assert event_matches(app.stopped_run_pattern, event) is reported
+    # And the Notify function reports exactly what the rule sends it
+    assert (reporting.outcome_of_status_change(detail) is not None) is reported
+
+
+def test_the_stopped_run_rule_names_the_errors_no_catch_handles(app: App) -> None:
+    branches = app.stopped_run_pattern["detail"]["$or"]
+    assert {"status": ["FAILED"], "error": list(UNCATCHABLE_ERRORS)} in branches
+
+
+def test_the_sweep_can_name_the_runs_of_the_deployed_state_machine(app: App) -> None:
+    machine = app.resolver.refs[state_machine_resource(app.template)[0]]
+    assert app.functions["SweepFunction"].environment["STATE_MACHINE_ARN"] == machine

@@ -1,0 +1,647 @@
+"""The fault matrix: every step of the state machine x every fault, injected where it happens.
+
+One source of truth for `tests/e2e/test_fault_matrix.py` and README's failure table:
+
+* `STEP_CALLS`: the AWS calls each step makes, and which faults each call can raise (from the
+  APIs' documented errors). A fault no call of a step can raise is "not applicable: the step
+  makes no such call"; the test checks the inventory against the calls the steps really make.
+* `AWS_ERRORS`: per fault and service, the error code real AWS answers with, and the app's
+  exception it becomes (`rds_xacct.aws.classify`).
+* `MATRIX`: one `Cell` per step x fault, with what the run must end as.
+
+Faults are injected at the AWS call, not by making a handler raise: `AwsFaults` answers the
+chosen calls made *inside the chosen step* with the AWS error (an HTTP error response, so the
+SDK's own retries and the app's error mapping run as they would on AWS). A Lambda service error
+and a Lambda timeout happen around the handler instead: the first means the handler never ran,
+the second that it ran to the end (its AWS calls took effect) and its answer was lost.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from unittest import mock
+from urllib.parse import parse_qs, urlsplit
+
+from moto.core.botocore_stubber import BotocoreStubber
+
+from rds_xacct.aws import SDK_CONFIG
+
+# --- Faults -------------------------------------------------------------------------------------
+ACCESS_DENIED = "access-denied"
+KMS_KEY = "kms-key"
+MANUAL_QUOTA = "manual-quota"
+COPY_LIMIT = "copy-limit"
+INVALID_STATE = "invalid-state"
+NOT_FOUND = "not-found"
+THROTTLING = "throttling"
+LAMBDA_SERVICE = "lambda-service"
+LAMBDA_TIMEOUT = "lambda-timeout"
+STOPPED = "stopped"
+FAULTS = (
+    ACCESS_DENIED,
+    KMS_KEY,
+    MANUAL_QUOTA,
+    COPY_LIMIT,
+    INVALID_STATE,
+    NOT_FOUND,
+    THROTTLING,
+    LAMBDA_SERVICE,
+    LAMBDA_TIMEOUT,
+    STOPPED,
+)
+AROUND_THE_HANDLER = (LAMBDA_SERVICE, LAMBDA_TIMEOUT, STOPPED)
+"""Faults of Lambda or of the run, not of an AWS call: every step can meet them."""
+
+SDK_ATTEMPTS = 1 + int(SDK_CONFIG.retries["max_attempts"])  # type: ignore[attr-defined]
+"""The SDK tries a throttled call this many times: once, then `max_attempts` retries
+(`rds_xacct.aws.SDK_CONFIG`; botocore's `max_attempts` does not count the first try)."""
+
+TIMES: dict[str, int | None] = {
+    ACCESS_DENIED: None,  # IAM does not change its mind: every call
+    KMS_KEY: None,
+    MANUAL_QUOTA: None,
+    NOT_FOUND: None,
+    COPY_LIMIT: 1,  # clears as other copies finish
+    INVALID_STATE: 1,  # the snapshot becomes available
+    THROTTLING: SDK_ATTEMPTS,  # outlasts the SDK's own retries once, then clears
+    LAMBDA_SERVICE: 1,
+    LAMBDA_TIMEOUT: 1,
+}
+"""How many calls of the step the fault answers (None: every one)."""
+
+LAMBDA_TIMEOUT_ERROR = "Lambda.Unknown"
+"""What Step Functions reports for a Lambda function that timed out ("Handle Lambda service
+exceptions", Step Functions Developer Guide: "Unhandled errors in Lambda are reported as
+Lambda.Unknown in the error output. These include out-of-memory errors and function
+timeouts")."""
+LAMBDA_SERVICE_ERROR = "Lambda.ServiceException"
+"""A transient Lambda service error (HTTP 500) on Invoke, reported as `Lambda.<ErrorName>`
+(same page)."""
+
+
+@dataclass(frozen=True)
+class AwsError:
+    code: str
+    message: str
+    status: int
+    app_error: str
+    """The exception the app raises for it (`rds_xacct.aws.classify`)."""
+
+
+_DENIED_MESSAGE = "User: arn:aws:sts::123456789012:assumed-role/rds-xacct-pipeline/run is not authorized to perform: {action}"
+AWS_ERRORS: dict[str, dict[str, AwsError]] = {
+    ACCESS_DENIED: {
+        "rds": AwsError("AccessDenied", _DENIED_MESSAGE, 403, "AccessDenied"),
+        "sts": AwsError("AccessDenied", _DENIED_MESSAGE, 403, "AccessDenied"),
+        "dynamodb": AwsError("AccessDeniedException", _DENIED_MESSAGE, 400, "AccessDenied"),
+        "states": AwsError("AccessDeniedException", _DENIED_MESSAGE, 400, "AccessDenied"),
+        "sns": AwsError("AuthorizationError", _DENIED_MESSAGE, 403, "AccessDenied"),
+    },
+    KMS_KEY: {
+        "rds": AwsError(
+            "KMSKeyNotAccessibleFault",
+            "The specified KMS key is not accessible: {action}",
+            400,
+            "KeyNotAccessible",
+        ),
+        "sns": AwsError(
+            "KMSAccessDenied",
+            "The topic's KMS key (alias/aws/sns) cannot be used: {action}",
+            400,
+            "AwsError",
+        ),
+    },
+    MANUAL_QUOTA: {
+        "rds": AwsError(
+            "SnapshotQuotaExceeded",
+            "Cannot create more than 100 manual snapshots",
+            400,
+            "QuotaExceeded",
+        ),
+    },
+    COPY_LIMIT: {
+        "rds": AwsError(
+            "SnapshotQuotaExceeded",
+            "Cannot copy more than 20 snapshots at a time in this account and region",
+            400,
+            "CopyLimitReached",
+        ),
+    },
+    INVALID_STATE: {
+        "rds": AwsError(
+            "InvalidDBSnapshotState",
+            "Snapshot is not in the available state",
+            400,
+            "SnapshotNotReady",
+        ),
+    },
+    NOT_FOUND: {
+        "rds": AwsError(
+            "DBSnapshotNotFound", "DBSnapshot not found: {action}", 404, "SnapshotNotFound"
+        ),
+        "dynamodb": AwsError(
+            "ResourceNotFoundException", "Requested resource not found: {action}", 400, "AwsError"
+        ),
+        "sns": AwsError("NotFound", "Topic does not exist: {action}", 404, "AwsError"),
+    },
+    THROTTLING: {
+        "rds": AwsError("Throttling", "Rate exceeded", 400, "Throttled"),
+        "sts": AwsError("Throttling", "Rate exceeded", 400, "Throttled"),
+        # The data plane's throttle ("Error handling with DynamoDB": ThrottlingException is for
+        # control-plane operations such as CreateTable)
+        "dynamodb": AwsError(
+            "ProvisionedThroughputExceededException",
+            "The level of configured provisioned throughput for the table was exceeded",
+            400,
+            "Throttled",
+        ),
+        "states": AwsError("ThrottlingException", "Rate exceeded", 400, "Throttled"),
+        "sns": AwsError("Throttling", "Rate exceeded", 400, "Throttled"),
+    },
+}
+
+
+# --- What each step calls ---------------------------------------------------------------------
+_RDS_READ = frozenset({ACCESS_DENIED, THROTTLING})
+_DYNAMODB = frozenset({ACCESS_DENIED, NOT_FOUND, THROTTLING})
+_STATES = frozenset({ACCESS_DENIED, THROTTLING})
+_STS = frozenset({ACCESS_DENIED, THROTTLING})
+_COPY = frozenset(
+    {ACCESS_DENIED, KMS_KEY, MANUAL_QUOTA, COPY_LIMIT, INVALID_STATE, NOT_FOUND, THROTTLING}
+)
+_DELETE = frozenset({ACCESS_DENIED, INVALID_STATE, NOT_FOUND, THROTTLING})
+_SHARE = frozenset({ACCESS_DENIED, INVALID_STATE, NOT_FOUND, THROTTLING})
+_SLOTS = {
+    "dynamodb:Query": _DYNAMODB,
+    "dynamodb:GetItem": _DYNAMODB,
+    "dynamodb:PutItem": _DYNAMODB,
+    "dynamodb:UpdateItem": _DYNAMODB,
+    "dynamodb:DeleteItem": _DYNAMODB,
+    "dynamodb:TransactWriteItems": _DYNAMODB,
+    "states:SendTaskSuccess": _STATES,
+}
+_FIND = frozenset({ACCESS_DENIED, NOT_FOUND, THROTTLING})
+"""A look at a snapshot the step needs to exist: not found is the snapshot gone."""
+_RENEW = frozenset({ACCESS_DENIED, THROTTLING})
+"""A copy step renewing its slot's lease (the slot table gone is the slot steps' cell)."""
+_WARNING: dict[str, frozenset[str]] = {
+    "sns:Publish": frozenset(),
+    "ssm:GetParameter": frozenset(),
+    "dynamodb:PutItem": frozenset(),
+}
+"""A copy step's warning that a quota is 80 % full (once a day; not a fault of the copy)."""
+
+STEP_CALLS: dict[str, dict[str, frozenset[str]]] = {
+    "DescribeSource": {
+        "rds:DescribeDBSnapshots": _FIND,
+        "rds:ListTagsForResource": _RDS_READ,
+        "rds:DescribeDBInstances": _RDS_READ,
+        "rds:DescribeOptionGroups": _RDS_READ,
+    },
+    "WaitForMainSlot": _SLOTS,
+    "CopyShared": {
+        # (the copy's own name, looked up before copying, is rightly not found)
+        "rds:DescribeDBSnapshots": _RDS_READ,
+        "rds:DescribeAccountAttributes": _RDS_READ,
+        "sts:AssumeRole": _STS,
+        "dynamodb:UpdateItem": _RENEW,
+        "rds:CopyDBSnapshot": _COPY,
+        **_WARNING,
+    },
+    "CheckShared": {"rds:DescribeDBSnapshots": _FIND, "dynamodb:UpdateItem": _RENEW},
+    "ReleaseMainSlot": _SLOTS,
+    "Share": {
+        "rds:DescribeDBSnapshots": _FIND,
+        "rds:DescribeDBSnapshotAttributes": _FIND,
+        "rds:ModifyDBSnapshotAttribute": _SHARE,
+    },
+    "WaitForBackupSlot": _SLOTS,
+    "CopyBackup": {
+        "sts:AssumeRole": _STS,
+        "rds:DescribeDBSnapshots": _RDS_READ,
+        "rds:DescribeAccountAttributes": _RDS_READ,
+        "dynamodb:UpdateItem": _RENEW,
+        "rds:CopyDBSnapshot": _COPY,
+        **_WARNING,
+    },
+    "CheckBackup": {
+        "sts:AssumeRole": _STS,
+        "rds:DescribeDBSnapshots": _FIND,
+        "dynamodb:UpdateItem": _RENEW,
+    },
+    "ReleaseBackupSlot": _SLOTS,
+    "DeleteShared": {"rds:DescribeDBSnapshots": _RDS_READ, "rds:DeleteDBSnapshot": _DELETE},
+    "DeleteBackup": {
+        "sts:AssumeRole": _STS,
+        "rds:DescribeDBSnapshots": _RDS_READ,
+        "rds:DeleteDBSnapshot": _DELETE,
+    },
+    "Cleanup": {
+        "sts:AssumeRole": _STS,
+        "rds:DescribeDBSnapshots": _RDS_READ,
+        "rds:DeleteDBSnapshot": _DELETE,
+        **_SLOTS,
+    },
+    "Notify": {
+        "sns:Publish": frozenset({ACCESS_DENIED, KMS_KEY, NOT_FOUND, THROTTLING}),
+        # read once per 5 minutes (Powertools' cache), and a failed read only skips Slack
+        "ssm:GetParameter": frozenset(),
+    },
+}
+# A stopped run is reported by Notify, which first reads the source again and cleans up as
+# Cleanup does: those calls' faults are DescribeSource's and Cleanup's cells.
+STEP_CALLS["Notify"].update(
+    {call: frozenset() for step in ("DescribeSource", "Cleanup") for call in STEP_CALLS[step]}
+)
+"""Every AWS call each step may make, with the faults the call can raise (its API's documented
+errors; access denied and throttling can come from any call). Describe calls of a snapshot the
+step is about to make or delete are listed without "not found": for them it is the normal
+answer, not a fault. A delete answered "not found" is the SDK retrying a delete that had
+succeeded (the snapshot is gone either way)."""
+
+STEPS = tuple(STEP_CALLS)
+AFTER_THE_REAL_CALL = {("rds:DeleteDBSnapshot", NOT_FOUND)}
+"""Faults that happen after the call took effect (a retried delete finds nothing)."""
+BOOKKEEPING = ("ReleaseMainSlot", "ReleaseBackupSlot", "Notify")
+"""Steps whose failure the ASL catches and goes on: a lost slot lapses, a lost message is
+logged."""
+RETRIED = {COPY_LIMIT, INVALID_STATE, THROTTLING, LAMBDA_SERVICE, LAMBDA_TIMEOUT}
+"""Faults that clear: the ASL's Retry carries the run through."""
+NOT_RETRIED_AT = {(LAMBDA_TIMEOUT, "Notify")}
+"""A Notify whose answer was lost has sent its message: not retried (at most one message)."""
+BASE_FAILURE_STEP = "CheckBackup"
+"""Cleanup only runs after a failure: its cells fail the run here first (both copies exist)."""
+
+
+def applicable(step: str, fault: str) -> bool:
+    return fault in AROUND_THE_HANDLER or any(fault in f for f in STEP_CALLS[step].values())
+
+
+@dataclass(frozen=True)
+class Cell:
+    step: str
+    fault: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.step}-{self.fault}"
+
+    @property
+    def applicable(self) -> bool:
+        return applicable(self.step, self.fault)
+
+    @property
+    def reason(self) -> str:
+        return "" if self.applicable else "not applicable: the step makes no such call"
+
+    @property
+    def retention_days(self) -> int:
+        """0 (kept for good) unless the cell is about the retention's end."""
+        return 1 if self.step == "DeleteBackup" else 0
+
+    @property
+    def app_error(self) -> str | None:
+        """The error the step meets (the app's exception, or Step Functions' name)."""
+        if self.fault == LAMBDA_SERVICE:
+            return LAMBDA_SERVICE_ERROR
+        if self.fault == LAMBDA_TIMEOUT:
+            return LAMBDA_TIMEOUT_ERROR
+        if self.fault == STOPPED:
+            return None
+        services = {
+            call.split(":")[0] for call, f in STEP_CALLS[self.step].items() if self.fault in f
+        }
+        names = {AWS_ERRORS[self.fault][s].app_error for s in services}
+        return names.pop() if len(names) == 1 else "/".join(sorted(names))
+
+    @property
+    def status(self) -> str:
+        """How the run ends."""
+        if self.fault == STOPPED:
+            return "ABORTED"
+        if self.step == "Cleanup":
+            return "FAILED"
+        if self.step in BOOKKEEPING or self.carried_through:
+            return "SUCCEEDED"
+        return "FAILED"
+
+    @property
+    def carried_through(self) -> bool:
+        """True if the step meets the fault and the run goes on as if it had not."""
+        if self.fault in RETRIED:
+            return (self.fault, self.step) not in NOT_RETRIED_AT
+        raisers = [call for call, can in STEP_CALLS[self.step].items() if self.fault in can]
+        return bool(raisers) and all((call, self.fault) in AFTER_THE_REAL_CALL for call in raisers)
+
+    @property
+    def error(self) -> str | None:
+        """The run's error when it ends FAILED."""
+        if self.status != "FAILED":
+            return None
+        if self.step == "Cleanup":
+            return "AwsError"  # the failure that sent the run to Cleanup
+        return self.app_error
+
+    @property
+    def failed_step(self) -> str:
+        return BASE_FAILURE_STEP if self.step == "Cleanup" else self.step
+
+    @property
+    def outcomes(self) -> list[str]:
+        """The SNS messages the run sends, in order (`outcome` attribute)."""
+        copied = ["succeeded"] if self.step in ("DeleteBackup", "Notify") else []
+        if self.fault == STOPPED:
+            return [*copied, "aborted"]
+        if self.step == "Notify" and not self.carried_through and self.fault != LAMBDA_TIMEOUT:
+            return []  # SNS itself refused; Slack still says it
+        if self.status == "FAILED":
+            return [*([] if self.step == "Cleanup" else copied[:1]), "failed"]
+        return ["succeeded"]
+
+    @property
+    def slack_messages(self) -> int:
+        if self.step == "Notify" and self.outcomes == []:
+            return 1
+        return len(self.outcomes)
+
+
+MATRIX = [Cell(step, fault) for step in STEPS for fault in FAULTS]
+RUN = [c for c in MATRIX if c.applicable]
+NOT_APPLICABLE = [c for c in MATRIX if not c.applicable]
+
+
+# --- Injecting ------------------------------------------------------------------------------------
+@dataclass
+class _Plan:
+    step: str
+    fault: str
+    times: int | None
+    hits: int = 0
+    calls: list[str] = field(default_factory=list)
+
+
+def _operation(request: Any) -> tuple[str, str]:
+    """("rds", "CopyDBSnapshot") for a botocore request (query or JSON protocol)."""
+    service = urlsplit(str(request.url)).netloc.split(".")[0]
+    target = request.headers.get("X-Amz-Target")
+    if target:
+        name = target.decode() if isinstance(target, bytes) else str(target)
+        return service, name.rsplit(".", 1)[-1]
+    body = request.body
+    text = body.decode() if isinstance(body, bytes) else str(body or "")
+    action = parse_qs(text).get("Action", [""])[0]
+    return service, action
+
+
+def _error_response(service: str, error: AwsError, action: str) -> tuple[int, dict[str, str], str]:
+    """The HTTP answer real AWS gives (query protocol: XML; JSON protocols: `__type`)."""
+    message = error.message.format(action=action)
+    request_id = str(uuid.uuid4())
+    if service in ("dynamodb", "states", "ssm"):
+        body = json.dumps({"__type": error.code, "message": message})
+        return (
+            error.status,
+            {"x-amzn-RequestId": request_id, "Content-Type": "application/x-amz-json-1.0"},
+            body,
+        )
+    body = (
+        "<ErrorResponse><Error><Type>Sender</Type>"
+        f"<Code>{error.code}</Code><Message>{message}</Message></Error>"
+        f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+    )
+    return error.status, {"x-amzn-RequestId": request_id, "Content-Type": "text/xml"}, body
+
+
+def _named_error(name: str, message: str) -> Exception:
+    # The simulation reports a handler's exception to Step Functions by its class name
+    # (`errorType`), which becomes the error name Retry and Catch match: a class named as the
+    # error Step Functions would report.
+    error: Exception = type(name, (Exception,), {})(message)
+    return error
+
+
+class AwsFaults:
+    """Faults at the AWS call level, within one step. The simulation marks which step a thread
+    is running (`in_step`); `plan` arms one fault for the next run."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._plan: _Plan | None = None
+        self._lock = threading.Lock()
+        self.observed: dict[str, set[str]] = {}
+        """Every AWS call each step made ("rds:CopyDBSnapshot"), since the simulation began."""
+
+    def plan(self, step: str, fault: str, times: int | None = None) -> None:
+        self._plan = _Plan(step, fault, TIMES.get(fault) if times is None else times)
+
+    def clear(self) -> _Plan | None:
+        plan, self._plan = self._plan, None
+        return plan
+
+    @property
+    def hits(self) -> int:
+        return self._plan.hits if self._plan else 0
+
+    def _take(self, step: str, fault: str) -> bool:
+        with self._lock:
+            plan = self._plan
+            if plan is None or plan.step != step or plan.fault != fault:
+                return False
+            if plan.times is not None and plan.hits >= plan.times:
+                return False
+            plan.hits += 1
+            return True
+
+    @contextmanager
+    def in_step(self, step: str) -> Iterator[None]:
+        """The calling thread runs `step`'s handler for the duration."""
+        if self._take(step, LAMBDA_SERVICE):
+            raise _named_error(LAMBDA_SERVICE_ERROR, "Lambda ServiceException (injected)")
+        previous = getattr(self._local, "step", None)
+        self._local.step = step
+        try:
+            yield
+        finally:
+            self._local.step = previous
+        if self._take(step, LAMBDA_TIMEOUT):
+            raise _named_error(
+                LAMBDA_TIMEOUT_ERROR, "Task timed out after 60.00 seconds (after its work was done)"
+            )
+
+    @contextmanager
+    def installed(self) -> Iterator[AwsFaults]:
+        original = BotocoreStubber.process_request
+        faults = self
+
+        def process_request(stubber: BotocoreStubber, request: Any) -> Any:
+            step = getattr(faults._local, "step", None)
+            if step is None:
+                return original(stubber, request)
+            service, operation = _operation(request)
+            call = f"{service}:{operation}"
+            with faults._lock:
+                faults.observed.setdefault(step, set()).add(call)
+            plan = faults._plan
+            if plan is None or plan.step != step or plan.fault in AROUND_THE_HANDLER:
+                return original(stubber, request)
+            if plan.fault not in STEP_CALLS[step].get(call, frozenset()):
+                return original(stubber, request)
+            if not faults._take(step, plan.fault):
+                return original(stubber, request)
+            plan.calls.append(call)
+            if (call, plan.fault) in AFTER_THE_REAL_CALL:
+                original(stubber, request)
+            return _error_response(service, AWS_ERRORS[plan.fault][service], call)
+
+        with ExitStack() as stack:
+            stack.enter_context(
+                mock.patch.object(BotocoreStubber, "process_request", process_request)
+            )
+            yield self
+
+
+__all__ = [
+    "AWS_ERRORS",
+    "FAULTS",
+    "MATRIX",
+    "NOT_APPLICABLE",
+    "RUN",
+    "STEP_CALLS",
+    "AwsFaults",
+    "Cell",
+]
+
+
+# --- README's failure table ---------------------------------------------------------------------
+ASL = Path(__file__).resolve().parents[2] / "state-machine" / "copy-snapshot.asl.json"
+README = Path(__file__).resolve().parents[2] / "README.md"
+TABLE_HEADING = "### Failures, step by step"
+ASL_STATE = {"Notify": "NotifyCopied"}
+"""The state of the ASL whose Retry a step's error meets (Notify: the copy's notification)."""
+
+
+def _retry(step: str, error: str) -> dict[str, Any] | None:
+    states = json.loads(ASL.read_text())["States"]
+    for retrier in states[ASL_STATE.get(step, step)].get("Retry", []):
+        if error in retrier["ErrorEquals"] or "States.ALL" in retrier["ErrorEquals"]:
+            found: dict[str, Any] = retrier
+            return found
+    return None
+
+
+def _retry_text(retrier: dict[str, Any]) -> str:
+    interval = int(retrier.get("IntervalSeconds", 1))
+    rate = retrier.get("BackoffRate", 2.0)
+    cap = retrier.get("MaxDelaySeconds")
+    most = f", at most {_seconds(int(cap))} apart" if cap else ""
+    return (
+        f"retried up to {retrier.get('MaxAttempts', 3)} times ({_seconds(interval)} first, "
+        f"x{rate:g} each time{most})"
+    )
+
+
+def _seconds(seconds: int) -> str:
+    return f"{seconds // 60} min" if seconds >= 60 and seconds % 60 == 0 else f"{seconds} s"
+
+
+GOES_ON: dict[str, Any] = {
+    "ReleaseMainSlot": lambda error: "the slot not given back is reaped when its lease lapses",
+    "ReleaseBackupSlot": lambda error: "the slot not given back is reaped when its lease lapses",
+    "Notify": lambda error: (
+        "its message was sent; it is not retried, so never sent twice"
+        if error == LAMBDA_TIMEOUT_ERROR
+        else "Slack still tells what SNS refused, and the error is logged"
+    ),
+}
+"""What happens when a bookkeeping step fails."""
+
+
+def _join(steps: list[str]) -> str:
+    return ", ".join(steps)
+
+
+def failure_table() -> list[str]:
+    """README's failure table, one row per error the matrix meets: where, what the app does,
+    what to do (the failure notification's own hint)."""
+    from rds_xacct.summary import _HINTS
+
+    errors: dict[str, list[Cell]] = {}
+    for cell in RUN:
+        if cell.app_error and cell.step != "Cleanup":
+            errors.setdefault(cell.app_error, []).append(cell)
+    rows = [
+        "| Error | At | What the app does | What to do |",
+        "|---|---|---|---|",
+    ]
+    for error, cells in errors.items():
+        steps = list(dict.fromkeys(c.step for c in cells))
+        retried = sorted({_retry_text(r) for c in cells if (r := _retry(c.step, error))})
+        fails = [c.step for c in cells if c.status == "FAILED"]
+        goes_on = list(
+            dict.fromkeys(c.step for c in cells if c.step in BOOKKEEPING and not c.carried_through)
+        )
+        nothing = [
+            c.step
+            for c in cells
+            if c.carried_through and c.step not in BOOKKEEPING and not _retry(c.step, error)
+        ]
+        does = []
+        if retried:
+            where = [c.step for c in cells if _retry(c.step, error)]
+            scope = "" if len(where) == len(cells) else f" at {_join(where)}"
+            does.append(
+                f"{'; '.join(retried).capitalize()}{scope}; the run goes on once it clears (if "
+                "it never does, the run fails: Cleanup, one failure notification)."
+            )
+        if fails:
+            does.append(
+                f"At {_join(fails)}"
+                + (" (once retries run out)" if retried else "")
+                + ": the run fails; Cleanup deletes what the run made (never a complete backup "
+                "copy), one failure notification names the step and the error."
+            )
+        for step in goes_on:
+            does.append(f"At {step}: the run goes on; {GOES_ON[step](error)}.")
+        if nothing:
+            does.append(f"At {_join(nothing)}: already gone, nothing to do; the run goes on.")
+        hint = _HINTS.get(error, "See the execution in the console for details.")
+        rows.append(f"| `{error}` | {_join(steps)} | {' '.join(does)} | {hint} |")
+    cleanup = [c.fault for c in RUN if c.step == "Cleanup" and c.fault != STOPPED]
+    rows.append(
+        f"| any of the above at Cleanup | Cleanup ({', '.join(cleanup)}) | Cleanup goes on "
+        "with the rest, then the failure notification names each copy it could not delete "
+        "(`Cleanup problem`) and the error the run failed with. | Deliver the event again: the new "
+        "run takes over the copies left and finishes (or delete the copies named). |"
+    )
+    stopped = [c.step for c in RUN if c.fault == STOPPED]
+    rows.append(
+        f"| run stopped (`ABORTED`, `TIMED_OUT`) | after any step: {_join(stopped)} | The "
+        "stopped-run rule cleans up what the run made (a complete backup copy is kept), gives "
+        "its copy slots back and sends one `aborted` / `timed-out` notification. | Deliver the "
+        "event again (or start a run with it): the new run finds what is there and finishes. |"
+    )
+    return rows
+
+
+def readme_failure_table() -> list[str]:
+    """The failure table as README.md has it (the lines after its heading, up to a blank)."""
+    lines = README.read_text().splitlines()
+    start = lines.index(TABLE_HEADING)
+    table: list[str] = []
+    for line in lines[start + 1 :]:
+        if table and not line.startswith("|"):
+            break
+        if line.startswith("|"):
+            table.append(line)
+    return table
+
+
+if __name__ == "__main__":
+    print("\n".join(failure_table()))

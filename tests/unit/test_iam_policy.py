@@ -1,0 +1,187 @@
+"""The IAM policy checker the simulation enforces permissions with (tests/support/iam_policy.py)
+and the resources it derives from requests (tests/support/iam_enforcement.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.support.iam_enforcement import RequestInfo, UnknownOperation, requests_of
+from tests.support.iam_policy import (
+    Caller,
+    UnsupportedCondition,
+    action_matches,
+    evaluate,
+    parse_policy,
+    resource_matches,
+)
+
+MAIN = "123456789012"
+SNAPSHOTS = f"arn:aws:rds:eu-west-1:{MAIN}:snapshot:*"
+COPY = f"arn:aws:rds:eu-west-1:{MAIN}:snapshot:xacct-orders-db-1"
+
+
+def policy(*statements: dict[str, Any]) -> list[Any]:
+    return parse_policy({"Statement": list(statements)}, holder="Role", policy="p", source="t")
+
+
+ALLOW_COPY = {"Effect": "Allow", "Action": "rds:CopyDBSnapshot", "Resource": SNAPSHOTS}
+
+
+def test_an_arn_inside_the_resource_is_allowed_and_the_statement_named() -> None:
+    decision = evaluate(policy(ALLOW_COPY), "rds:CopyDBSnapshot", COPY)
+    assert decision.allowed
+    assert [(m.action, m.resource) for m in decision.matches] == [("rds:CopyDBSnapshot", SNAPSHOTS)]
+
+
+def test_an_arn_outside_the_resource_is_refused() -> None:
+    other_account = "arn:aws:rds:eu-west-1:999999999999:snapshot:xacct-orders-db-1"
+    cluster = f"arn:aws:rds:eu-west-1:{MAIN}:cluster-snapshot:xacct-orders-db-1"
+    for resource in (other_account, cluster):
+        assert not evaluate(policy(ALLOW_COPY), "rds:CopyDBSnapshot", resource).allowed
+
+
+def test_an_action_not_granted_is_refused_even_on_a_granted_resource() -> None:
+    assert not evaluate(policy(ALLOW_COPY), "rds:DeleteDBSnapshot", COPY).allowed
+
+
+def test_a_deny_wins_over_any_allow() -> None:
+    deny = {"Sid": "NoCopies", "Effect": "Deny", "Action": "rds:Copy*", "Resource": "*"}
+    decision = evaluate(policy(ALLOW_COPY, deny), "rds:CopyDBSnapshot", COPY)
+    assert not decision.allowed
+    assert decision.denied_by is not None
+    assert decision.denied_by.ref.sid == "NoCopies"
+
+
+def test_wildcards_match_as_iam_does() -> None:
+    assert action_matches("kms:ReEncrypt*", "kms:ReEncryptFrom")
+    assert action_matches("RDS:copydbsnapshot", "rds:CopyDBSnapshot")  # actions: any case
+    assert action_matches("rds:Describe?BSnapshots", "rds:DescribeDBSnapshots")
+    assert not action_matches("rds:Describe?Snapshots", "rds:DescribeDBSnapshots")
+    assert resource_matches(SNAPSHOTS, COPY)
+    assert resource_matches("arn:aws:rds:*:*:snapshot:xacct-*", COPY)  # `*` crosses `:`
+    assert not resource_matches(SNAPSHOTS.replace("snapshot", "SNAPSHOT"), COPY)  # case counts
+    assert not resource_matches("arn:aws:rds:eu-west-1:123456789012:snapshot:[x]*", COPY)
+    assert evaluate(policy({**ALLOW_COPY, "Resource": "*"}), "rds:CopyDBSnapshot", COPY).allowed
+
+
+def test_a_resource_tag_condition_allows_only_tagged_resources() -> None:
+    tagged_only = {
+        "Effect": "Allow",
+        "Action": "rds:DeleteDBSnapshot",
+        "Resource": SNAPSHOTS,
+        "Condition": {"StringEquals": {"aws:ResourceTag/rds-xacct:app": "rds-xacct"}},
+    }
+    statements = policy(tagged_only)
+    ours = {"aws:resourcetag/rds-xacct:app": "rds-xacct"}  # (keys: any case)
+    assert evaluate(statements, "rds:DeleteDBSnapshot", COPY, ours).allowed
+    decision = evaluate(statements, "rds:DeleteDBSnapshot", COPY, {"aws:ResourceTag/x": "y"})
+    assert not decision.allowed
+    assert decision.unmet == statements  # named as "conditions that do not hold"
+    assert not evaluate(statements, "rds:DeleteDBSnapshot", COPY, {}).allowed
+
+
+def test_condition_operators_and_absent_keys() -> None:
+    def allows(condition: dict[str, Any], context: dict[str, Any]) -> bool:
+        statement = {**ALLOW_COPY, "Condition": condition}
+        return evaluate(policy(statement), "rds:CopyDBSnapshot", COPY, context).allowed
+
+    via = {"StringEquals": {"kms:ViaService": "rds.eu-west-1.amazonaws.com"}}
+    assert allows(via, {"kms:ViaService": "rds.eu-west-1.amazonaws.com"})
+    assert not allows(via, {"kms:ViaService": "s3.eu-west-1.amazonaws.com"})
+    assert not allows(via, {})  # an absent key: false
+    assert allows({"StringNotEquals": {"aws:ResourceTag/keep": "yes"}}, {})  # negated: true
+    assert allows({"StringEqualsIfExists": {"aws:ResourceTag/keep": "yes"}}, {})
+    assert allows(
+        {"Bool": {"kms:GrantIsForAWSResource": "true"}}, {"kms:GrantIsForAWSResource": "true"}
+    )
+    assert not allows({"Bool": {"kms:GrantIsForAWSResource": True}}, {})
+    arn = "arn:aws:iam::123456789012:role/rds-xacct-pipeline-eu-west-1"
+    assert allows({"ArnEquals": {"aws:PrincipalArn": arn}}, {"aws:PrincipalArn": arn})
+    assert allows(
+        {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/rds-*"}}, {"aws:PrincipalArn": arn}
+    )
+    assert not allows({"ArnEquals": {"aws:PrincipalArn": arn}}, {"aws:PrincipalArn": arn + "x"})
+    assert allows({"StringLike": {"aws:ResourceTag/a": ["x*", "y"]}}, {"aws:ResourceTag/a": "xz"})
+    assert allows({"Null": {"aws:ResourceTag/a": "true"}}, {})
+    with pytest.raises(UnsupportedCondition, match="NumericLessThan"):
+        allows({"NumericLessThan": {"aws:MultiFactorAuthAge": "3600"}}, {})
+    with pytest.raises(UnsupportedCondition, match="ForAnyValue"):
+        allows({"ForAnyValue:StringEquals": {"aws:TagKeys": "a"}}, {})
+
+
+def test_a_trust_policy_admits_the_account_its_principal_names_and_no_other() -> None:
+    trust = parse_policy(
+        {
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{MAIN}:root"},
+                    "Action": "sts:AssumeRole",
+                }
+            ]
+        },
+        holder="CrossAccountRole",
+        policy="trust",
+    )
+    role = f"arn:aws:iam::{MAIN}:role/rds-xacct-pipeline-eu-west-1"
+    assert evaluate(trust, "sts:AssumeRole", None, {}, Caller(arn=role, account=MAIN)).allowed
+    stranger = Caller(arn="arn:aws:iam::999999999999:role/x", account="999999999999")
+    assert not evaluate(trust, "sts:AssumeRole", None, {}, stranger).allowed
+    lambda_trust = policy(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    )
+    assert evaluate(
+        lambda_trust, "sts:AssumeRole", None, {}, Caller(service="lambda.amazonaws.com")
+    ).allowed
+    assert not evaluate(
+        lambda_trust, "sts:AssumeRole", None, {}, Caller(service="states.amazonaws.com")
+    ).allowed
+
+
+def test_each_item_of_a_transaction_is_authorized_as_its_own_action() -> None:
+    table = f"arn:aws:dynamodb:eu-west-1:{MAIN}:table/rds-xacct-copy-slots"
+    info = RequestInfo(
+        "dynamodb",
+        "TransactWriteItems",
+        {
+            "TransactItems": [
+                {"Update": {"TableName": "rds-xacct-copy-slots"}},
+                {"Put": {"TableName": "rds-xacct-copy-slots"}},
+                {"ConditionCheck": {"TableName": table}},
+            ]
+        },
+        MAIN,
+        "eu-west-1",
+    )
+    assert [(n.action, n.resource) for n in requests_of(info)] == [
+        ("dynamodb:UpdateItem", table),
+        ("dynamodb:PutItem", table),
+        ("dynamodb:ConditionCheckItem", table),
+    ]
+
+
+def test_requests_name_their_resources_and_an_unknown_operation_is_refused() -> None:
+    def needs(service: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+        info = RequestInfo(service, operation, params, MAIN, "eu-west-1")
+        return [(n.action, n.resource) for n in requests_of(info)]
+
+    assert needs("ssm", "GetParameter", {"Name": "/rds-xacct/slack-webhook"}) == [
+        ("ssm:GetParameter", f"arn:aws:ssm:eu-west-1:{MAIN}:parameter/rds-xacct/slack-webhook")
+    ]
+    assert needs("states", "SendTaskSuccess", {"taskToken": "t"}) == [
+        ("states:SendTaskSuccess", "*")
+    ]
+    assert needs("rds", "DescribeDBSnapshots", {"DBInstanceIdentifier": "orders-db"}) == [
+        ("rds:DescribeDBSnapshots", SNAPSHOTS),
+        ("rds:DescribeDBSnapshots", f"arn:aws:rds:eu-west-1:{MAIN}:db:orders-db"),
+    ]
+    role = "arn:aws:iam::222222222222:role/rds-xacct-backup-copy"
+    assert needs("sts", "AssumeRole", {"RoleArn": role}) == [("sts:AssumeRole", role)]
+    with pytest.raises(UnknownOperation, match="rds:RebootDBInstance"):
+        needs("rds", "RebootDBInstance", {})

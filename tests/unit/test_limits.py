@@ -1,0 +1,229 @@
+"""AWS's limits and formats: tag values, a run's one-year life, Wait timestamps, live runs' copies.
+
+Each test fails on moto made as strict as AWS (tests/support/moto_patches.py) if the app does not
+respect the limit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from moto.rds.models import rds_backends
+
+from rds_xacct import errors, steps
+from rds_xacct.constants import (
+    MAX_RETENTION_DAYS,
+    RETENTION_TAG,
+    TAG_EXECUTION,
+    TAG_EXPIRES_AT,
+    TAG_SOURCE_ARN,
+    TAG_VALUE_MAX_LENGTH,
+)
+from rds_xacct.naming import SOURCE_TAG_HASH_MARK, source_arn_tag
+from rds_xacct.polling import next_look_seconds
+from rds_xacct.snapshots import iso, parse_iso
+from tests.support.events import backup_job_event, rds_snapshot_event
+from tests.support.moto_patches import SimClock
+from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World
+
+State = dict[str, Any]
+MACHINE = "rds-xacct-copy-snapshot"
+
+
+def execution_arn(name: str) -> str:
+    return f"arn:aws:states:{REGION}:{MAIN_ACCOUNT}:execution:{MACHINE}:{name}"
+
+
+def long_manual_snapshot(world: World, database: str = "orders-db", ending: str = "a") -> str:
+    """A native manual DB snapshot with the longest name RDS allows (255 characters)."""
+    world.database(database)
+    identifier = f"nightly-{database}-" + "x" * (254 - len(database) - 9) + ending
+    assert len(identifier) == 255
+    return world.native_snapshot(database, identifier)
+
+
+def copy_through(state: State, settings: Any) -> State:
+    state["shared"] = steps.copy_shared(state, settings=settings)
+    state["shared"] = steps.check_copy(state, "shared", settings=settings)
+    state["shared"] = steps.share(state, settings=settings)
+    state["backup"] = steps.copy_backup(state, settings=settings)
+    state["backup"] = steps.check_copy(state, "backup", settings=settings)
+    state["shared"] = steps.delete_shared(state, settings=settings)
+    return state
+
+
+# --- Tag values: at most 256 characters ------------------------------------------------------------
+def test_the_source_arn_tag_is_the_arn_when_it_fits_else_short_and_unique() -> None:
+    short = f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:snapshot:awsbackup:job-1234"
+    assert source_arn_tag(short) == short
+    # Two ARNs of the longest DB snapshot names, alike but for their last character
+    stem = f"arn:aws-us-gov:rds:us-gov-west-1:{MAIN_ACCOUNT}:snapshot:" + "n" * 254
+    first, second = source_arn_tag(stem + "a"), source_arn_tag(stem + "b")
+    assert len(first) == len(second) == TAG_VALUE_MAX_LENGTH
+    assert first != second
+    assert first.startswith(stem[:200])
+    assert SOURCE_TAG_HASH_MARK in first
+    assert first.endswith(hashlib.sha256((stem + "a").encode()).hexdigest()[:32])
+
+
+def test_a_manual_snapshot_with_a_255_character_name_is_copied_and_owned(world: World) -> None:
+    # Given a native manual snapshot whose ARN is longer than a tag value may be
+    source_arn = long_manual_snapshot(world)
+    assert len(source_arn) > TAG_VALUE_MAX_LENGTH
+    event = rds_snapshot_event(source_arn, "RDS-EVENT-0042")
+    settings = world.settings()
+    # When a run copies it (RDS refuses a tag value over 256 characters)
+    state = steps.describe_source(event, execution_arn=execution_arn("long"), settings=settings)
+    state = copy_through(state, settings)
+    # Then the backup copy carries the shortened source tag
+    [backup] = world.app_copies(BACKUP_ACCOUNT)
+    assert backup["tags"][TAG_SOURCE_ARN] == source_arn_tag(source_arn)
+    assert len(backup["tags"][TAG_SOURCE_ARN]) <= TAG_VALUE_MAX_LENGTH
+    # And every ownership check compares like with like: a redelivery adopts the copy...
+    again = steps.describe_source(event, execution_arn=execution_arn("again"), settings=settings)
+    assert steps.copy_backup({**again, "shared": state["shared"]}, settings=settings)["adopted"]
+    # ... and DeleteBackup knows it as the app's own at expiry
+    after_expiry = parse_iso(backup["tags"][TAG_EXPIRES_AT]) + timedelta(minutes=5)
+    deleted = steps.delete_backup(state, settings=settings, now=lambda: after_expiry)
+    assert deleted["action"] == "deleted"
+    assert world.app_copies(BACKUP_ACCOUNT) == []
+
+
+# --- A run lasts at most a year -----------------------------------------------------------------
+def test_a_database_retention_tag_is_held_to_what_fits_in_one_run(world: World) -> None:
+    settings = world.settings()
+    for days, allowed in ((MAX_RETENTION_DAYS, True), (MAX_RETENTION_DAYS + 1, False)):
+        name = f"db-{days}"
+        world.database(name, tags={RETENTION_TAG: str(days)})
+        arn = world.backup_snapshot(name, name)
+        event = backup_job_event(arn, f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:db:{name}")
+        run = execution_arn(name)
+        if allowed:
+            state = steps.describe_source(event, execution_arn=run, settings=settings)
+            assert state["job"]["retentionDays"] == MAX_RETENTION_DAYS
+        else:
+            with pytest.raises(errors.UnsupportedEvent, match=f"0 .keep for good. to {days - 1}"):
+                steps.describe_source(event, execution_arn=run, settings=settings)
+
+
+# --- A Wait's timestamp is always RFC 3339 ---------------------------------------------------------
+def adopted_backup(world: World, expiry: str) -> tuple[State, Any]:
+    """A finished run's state and settings, its backup copy's expiry tag then edited by hand."""
+    settings = world.settings(retention_days=30)
+    world.database("orders-db")
+    arn = world.backup_snapshot("orders-db", "j1")
+    event = backup_job_event(arn, f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:db:orders-db")
+    state = copy_through(
+        steps.describe_source(event, execution_arn=execution_arn("first"), settings=settings),
+        settings,
+    )
+    snapshot = rds_backends[BACKUP_ACCOUNT][REGION].database_snapshots[state["backup"]["id"]]
+    snapshot.add_tags([{"Key": TAG_EXPIRES_AT, "Value": expiry}])
+    return state, settings
+
+
+@pytest.mark.parametrize(
+    ("edited", "written"),
+    [
+        ("2027-01-05 02:10", "2027-01-05T02:10:00Z"),
+        ("2027-01-05", "2027-01-05T00:00:00Z"),
+        ("2027-01-05T03:10:00+01:00", "2027-01-05T02:10:00Z"),
+    ],
+)
+def test_a_hand_edited_expiry_is_waited_on_in_the_apps_own_format(
+    world: World, edited: str, written: str
+) -> None:
+    # Given a backup copy whose expiry an operator rewrote in another ISO 8601 form
+    state, settings = adopted_backup(world, edited)
+    # When a redelivered run adopts it, or the retention's end reads it again
+    adopted = steps.copy_backup(state, settings=settings)
+    waiting = steps.delete_backup(state, settings=settings)
+    # Then the Wait state gets RFC 3339 UTC with a Z (else States.Runtime, which nothing catches)
+    assert adopted["expiresAt"] == written
+    assert waiting == {**state["backup"], "action": "wait", "expiresAt": written}
+
+
+def test_an_expiry_that_is_not_a_time_is_refused_with_what_to_do(world: World) -> None:
+    state, settings = adopted_backup(world, "next tuesday")
+    for step in (steps.copy_backup, steps.delete_backup):
+        with pytest.raises(errors.UnreadableTag, match="'next tuesday', which is not a time"):
+            step(state, settings=settings)
+    # And the copy is left alone
+    assert len(world.app_copies(BACKUP_ACCOUNT)) == 1
+
+
+@pytest.mark.parametrize("elapsed", [0.0, 59.0, 600.0, 3600.0, 86400.0, 7 * 86400.0])
+@pytest.mark.parametrize("percent", [0, 1, 50, 99, 100])
+def test_every_wait_in_seconds_is_a_whole_non_negative_number(elapsed: float, percent: int) -> None:
+    # SecondsPath must reference a non-negative integer (else States.Runtime)
+    for previous in (None, (elapsed / 2, percent // 2)):
+        wait = next_look_seconds(elapsed, percent, previous)
+        assert type(wait) is int
+        assert 0 <= wait <= 99_999_999
+
+
+# --- The sweep leaves the copies of runs still going -------------------------------------------------
+def test_the_sweep_leaves_an_intermediate_copy_whose_run_still_runs(
+    world: World, clock: SimClock
+) -> None:
+    # Given the copy runs' state machine, with a run that lasts (both copies of a huge database)
+    iam = world.main.client("iam")
+    role = iam.create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    sfn = world.main.client("stepfunctions")
+    long_wait = {"Type": "Wait", "Seconds": 30 * 86400, "End": True}
+    machine = sfn.create_state_machine(
+        name=MACHINE,
+        definition=json.dumps({"StartAt": "Copying", "States": {"Copying": long_wait}}),
+        roleArn=role,
+    )["stateMachineArn"]
+    settings = world.settings(state_machine_arn=machine)
+    with clock.taking_part():  # the clock moves only as this test says
+        live_run = sfn.start_execution(stateMachineArn=machine, name="live")["executionArn"]
+        # And an intermediate copy made by that run, one by a run that no longer exists
+        events = [
+            backup_job_event(
+                world.backup_snapshot(world_db(world, name), name),
+                f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:db:{name}",
+            )
+            for name in ("huge-db", "lost-db")
+        ]
+        copies = {}
+        for run, event in zip(("live", "gone"), events, strict=True):
+            state = steps.describe_source(
+                event, execution_arn=execution_arn(run), settings=settings
+            )
+            copies[run] = steps.copy_shared(state, settings=settings)["arn"]
+        # When the sweep runs 9 days later (past the copy deadline and its grace day)
+        clock.advance(9 * 86400)
+        assert sfn.describe_execution(executionArn=live_run)["status"] == "RUNNING"
+        result = steps.sweep(settings=settings)
+        sfn.stop_execution(executionArn=live_run)
+    # Then the lost run's copy is deleted, the live run's copy is left, and the sweep says why
+    assert result["deleted"] == [copies["gone"]]
+    assert result["left"] == [f"{copies['live']}: its run live still runs"]
+    assert result["problems"] == []
+    remaining = world.app_copies(MAIN_ACCOUNT)
+    assert [(c["arn"], c["tags"][TAG_EXECUTION]) for c in remaining] == [(copies["live"], "live")]
+
+
+def world_db(world: World, name: str) -> str:
+    world.database(name)
+    return name
+
+
+def test_a_backup_copy_past_its_expiry_is_swept_when_its_run_is_over(
+    world: World, clock: SimClock
+) -> None:
+    # The sweep asks about each due copy's run; a run Step Functions no longer knows is over
+    settings = world.settings(
+        state_machine_arn=f"arn:aws:states:{REGION}:{MAIN_ACCOUNT}:stateMachine:{MACHINE}"
+    )
+    state, _ = adopted_backup(world, iso(clock.now() + timedelta(days=1)))
+    clock.advance(3 * 86400)
+    result = steps.sweep(settings=settings)
+    assert result["deleted"] == [state["backup"]["arn"]]
+    assert result["left"] == []
+    assert world.app_copies(BACKUP_ACCOUNT) == []
