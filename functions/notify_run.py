@@ -1,4 +1,5 @@
-"""Notify: the run's summary to SNS and Slack (also for runs that timed out or were aborted)."""
+"""Notify: the run's summary to SNS and Slack (also for runs that timed out, were aborted, or
+failed with an error no Catch handles)."""
 
 from typing import Any
 

@@ -52,6 +52,7 @@ from rds_xacct.events import (
     BACKUP_DETAIL_TYPE,
     BACKUP_RESOURCE_TYPES,
     BACKUP_SOURCE,
+    OTHER_ENGINES,
     RDS_CLUSTER_SNAPSHOT_DETAIL_TYPE,
     RDS_EVENT_IDS,
     RDS_SNAPSHOT_DETAIL_TYPE,
@@ -59,10 +60,9 @@ from rds_xacct.events import (
     parse_event,
 )
 from rds_xacct.naming import copy_identifier, sanitise, source_arn_tag
-from rds_xacct.settings import ConfigurationError, Settings
+from rds_xacct.settings import ENV_STATE_MACHINE_ARN, ConfigurationError, Settings
 from rds_xacct.snapshots import Clock, Kind, Snapshot, iso, utc_now
 
-ENV_STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
 ENV_NATIVE: dict[tuple[Kind, str], str] = {
     ("db", "rds-automated"): "COPY_RDS_AUTOMATED_SNAPSHOTS",
     ("db", "rds-manual"): "COPY_RDS_MANUAL_SNAPSHOTS",
@@ -251,6 +251,9 @@ def candidates(
                     origin is None
                     or (origin != AWS_BACKUP and (kind, origin) not in scope.native)
                     or _is_app_copy(snapshot)
+                    # DocumentDB and Neptune (listed by RDS's API too): never copied, and their
+                    # jobs' events never start a run, so each would be "missed" every day
+                    or snapshot.engine in OTHER_ENGINES
                     or not snapshot.available
                     or created is None
                     or not since <= created <= until

@@ -373,3 +373,17 @@ def test_the_reconciler_may_list_and_start_exactly_the_copy_state_machine() -> N
         "states:StartExecution": state_machine,
         "states:DescribeExecution": state_machine.replace(":stateMachine:", ":execution:") + ":*",
     }
+
+
+def test_a_neptune_backup_is_never_started(world: World, scope: Scope) -> None:
+    # Given an AWS Backup snapshot of a Neptune cluster, which RDS's API lists among its cluster
+    # snapshots but whose event (resourceType Neptune) the rule never delivers, and a missed
+    # Aurora backup
+    world.main.client("rds").create_db_cluster(DBClusterIdentifier="graph", Engine="neptune")
+    world.backup_snapshot("graph", "9c8b7a6d", kind="cluster", created_at=NOW - timedelta(hours=3))
+    aurora = backup_snapshot(world, "billing-aurora", 3, kind="cluster")
+    # When reconciliation looks
+    result = look(world, scope)
+    # Then only the Aurora backup gets a run: the other would only end skipped, every day
+    assert [s["source"] for s in result["started"]] == [aurora]
+    assert result["looked"] == 1
