@@ -10,7 +10,7 @@ import pytest
 from moto import mock_aws
 
 from tests.support.moto_patches import MOTO_CONFIG, MotoPatches, SimClock
-from tests.support.world import REGION, World
+from tests.support.world import TEST_ENVIRONMENT, UNSET_IN_TESTS, World
 
 START = datetime(2026, 11, 24, 2, 30, tzinfo=UTC)
 
@@ -26,17 +26,9 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and a region; never a real account or a profile."""
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "MOTO_ACCOUNT_ID"):
+    for name in UNSET_IN_TESTS:
         monkeypatch.delenv(name, raising=False)
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_SERVICE_NAME": "rds-xacct",
-    }.items():
+    for name, value in TEST_ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
 
 

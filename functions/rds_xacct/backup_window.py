@@ -21,16 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 from rds_xacct import errors
 from rds_xacct.aws import aws_call
-from rds_xacct.constants import COPY_ESTIMATE_FIXED_MINUTES, COPY_ESTIMATE_MINUTES_PER_GIB
+from rds_xacct.constants import (
+    COPIES_PER_RUN,
+    COPY_ESTIMATE_FIXED_MINUTES,
+    COPY_ESTIMATE_MINUTES_PER_GIB,
+)
+from rds_xacct.events import ORIGIN_AWS_BACKUP
 from rds_xacct.snapshots import Snapshot
 
 if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
-
-COPIES_PER_RUN = 2
-"""The copy in the main account and the one in the backup account. RDS does not say whether a
-copy in another account counts as "the same database": both are counted, to warn rather than
-miss."""
 
 _WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -83,7 +83,7 @@ def overlap_warning(
 def automated_backup_warning(client: RDSClient, snapshot: Snapshot, origin: str) -> str | None:
     """The warning for this run's source, read from its DB instance; None if there is none or
     the instance cannot be read (a warning never fails a run)."""
-    if origin != "aws-backup" or snapshot.kind != "db" or snapshot.created_at is None:
+    if origin != ORIGIN_AWS_BACKUP or snapshot.kind != "db" or snapshot.created_at is None:
         return None
     try:
         with aws_call(f"Describing DB instance {snapshot.database}"):

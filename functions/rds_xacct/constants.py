@@ -142,6 +142,10 @@ RECONCILED_FIELD: Final = "rds-xacct:reconciled"
 """Field of `detail` in an event built by reconciliation (the parser ignores it)."""
 
 # --- Copies and the source's automated backups (see `backup_window.py`) -------------------------
+COPIES_PER_RUN: Final = 2
+"""The copy in the main account and the one in the backup account. RDS does not say whether a
+copy in another account counts as "the same database": both are counted, to warn rather than
+miss."""
 COPY_ESTIMATE_FIXED_MINUTES: Final = 3
 COPY_ESTIMATE_MINUTES_PER_GIB: Final = 1.0
 """A rough estimate of one full snapshot copy: 3 minutes + 1 minute per GiB (the model

@@ -56,21 +56,26 @@ CONTINUOUS_RECOVERY_POINT = ":recovery-point:continuous:"
 """In the recovery point ARN of a continuous (point-in-time) backup:
 `arn:aws:backup:REGION:ACCOUNT:recovery-point:continuous:db-…`. Not a snapshot."""
 
+ORIGIN_AWS_BACKUP = "aws-backup"
+ORIGIN_RDS_AUTOMATED = "rds-automated"
+ORIGIN_RDS_MANUAL = "rds-manual"
+"""Where a source snapshot came from: the `origin` of a run's job."""
+
 RDS_EVENT_IDS: dict[str, tuple[Kind, str]] = {
-    "RDS-EVENT-0091": ("db", "rds-automated"),
-    "RDS-EVENT-0042": ("db", "rds-manual"),
-    "RDS-EVENT-0169": ("cluster", "rds-automated"),
-    "RDS-EVENT-0075": ("cluster", "rds-manual"),
+    "RDS-EVENT-0091": ("db", ORIGIN_RDS_AUTOMATED),
+    "RDS-EVENT-0042": ("db", ORIGIN_RDS_MANUAL),
+    "RDS-EVENT-0169": ("cluster", ORIGIN_RDS_AUTOMATED),
+    "RDS-EVENT-0075": ("cluster", ORIGIN_RDS_MANUAL),
 }
 """The native RDS events that announce a finished snapshot → (kind, origin)."""
 
 SNAPSHOT_TYPES: dict[tuple[str, Kind], str | None] = {
-    ("aws-backup", "db"): "awsbackup",
-    ("aws-backup", "cluster"): None,
-    ("rds-automated", "db"): "automated",
-    ("rds-automated", "cluster"): "automated",
-    ("rds-manual", "db"): "manual",
-    ("rds-manual", "cluster"): "manual",
+    (ORIGIN_AWS_BACKUP, "db"): "awsbackup",
+    (ORIGIN_AWS_BACKUP, "cluster"): None,
+    (ORIGIN_RDS_AUTOMATED, "db"): "automated",
+    (ORIGIN_RDS_AUTOMATED, "cluster"): "automated",
+    (ORIGIN_RDS_MANUAL, "db"): "manual",
+    (ORIGIN_RDS_MANUAL, "cluster"): "manual",
 }
 """(origin, kind) → the `SnapshotType` to describe the source with. RDS finds an automated
 snapshot by identifier only with SnapshotType=automated, an AWS Backup DB snapshot only with
@@ -238,7 +243,7 @@ def _backup_event(event: EventBridgeEvent) -> SourceEvent:
         )
     return SourceEvent(
         snapshot=snapshot,
-        origin="aws-backup",
+        origin=ORIGIN_AWS_BACKUP,
         event_id=str(event.raw_event.get("id", "")),
         event_time=str(event.raw_event.get("time", "")),
         database_arn=resource,

@@ -52,11 +52,15 @@ from rds_xacct.events import (
     BACKUP_DETAIL_TYPE,
     BACKUP_RESOURCE_TYPES,
     BACKUP_SOURCE,
+    ORIGIN_AWS_BACKUP,
+    ORIGIN_RDS_AUTOMATED,
+    ORIGIN_RDS_MANUAL,
     OTHER_ENGINES,
     RDS_CLUSTER_SNAPSHOT_DETAIL_TYPE,
     RDS_EVENT_IDS,
     RDS_SNAPSHOT_DETAIL_TYPE,
     RDS_SOURCE,
+    SNAPSHOT_TYPES,
     parse_event,
 )
 from rds_xacct.naming import copy_identifier, sanitise, source_arn_tag
@@ -64,15 +68,13 @@ from rds_xacct.settings import ENV_STATE_MACHINE_ARN, ConfigurationError, Settin
 from rds_xacct.snapshots import Clock, Kind, Snapshot, iso, utc_now
 
 ENV_NATIVE: dict[tuple[Kind, str], str] = {
-    ("db", "rds-automated"): "COPY_RDS_AUTOMATED_SNAPSHOTS",
-    ("db", "rds-manual"): "COPY_RDS_MANUAL_SNAPSHOTS",
-    ("cluster", "rds-automated"): "COPY_RDS_AUTOMATED_CLUSTER_SNAPSHOTS",
-    ("cluster", "rds-manual"): "COPY_RDS_MANUAL_CLUSTER_SNAPSHOTS",
+    ("db", ORIGIN_RDS_AUTOMATED): "COPY_RDS_AUTOMATED_SNAPSHOTS",
+    ("db", ORIGIN_RDS_MANUAL): "COPY_RDS_MANUAL_SNAPSHOTS",
+    ("cluster", ORIGIN_RDS_AUTOMATED): "COPY_RDS_AUTOMATED_CLUSTER_SNAPSHOTS",
+    ("cluster", ORIGIN_RDS_MANUAL): "COPY_RDS_MANUAL_CLUSTER_SNAPSHOTS",
 }
 """The template's `CopyRds…` parameters, as the reconciler's environment gives them."""
 
-AWS_BACKUP = "aws-backup"
-_SNAPSHOT_TYPE = {"rds-automated": "automated", "rds-manual": "manual"}
 _AWS_BACKUP_PREFIX = "awsbackup:"
 _EXECUTIONS_SLACK = timedelta(hours=1)
 """Runs are listed from this long before the oldest snapshot looked at (a clock's skew)."""
@@ -163,7 +165,7 @@ def build_event(candidate: Candidate) -> dict[str, Any]:
         "region": parts[3],
         "resources": [snapshot.arn],
     }
-    if candidate.origin == AWS_BACKUP:
+    if candidate.origin == ORIGIN_AWS_BACKUP:
         resource_type = next(t for t, k in BACKUP_RESOURCE_TYPES.items() if k == snapshot.kind)
         return {
             **common,
@@ -186,7 +188,7 @@ def build_event(candidate: Candidate) -> dict[str, Any]:
         if (kind, origin) == (snapshot.kind, candidate.origin)
     )
     cluster = snapshot.kind == "cluster"
-    automated = candidate.origin == "rds-automated"
+    automated = candidate.origin == ORIGIN_RDS_AUTOMATED
     return {
         **common,
         "detail-type": RDS_CLUSTER_SNAPSHOT_DETAIL_TYPE if cluster else RDS_SNAPSHOT_DETAIL_TYPE,
@@ -214,11 +216,11 @@ def _is_app_copy(snapshot: Snapshot) -> bool:
 
 def _origin(snapshot: Snapshot) -> str | None:
     if snapshot.identifier.startswith(_AWS_BACKUP_PREFIX) or snapshot.snapshot_type == "awsbackup":
-        return AWS_BACKUP
+        return ORIGIN_AWS_BACKUP
     if snapshot.snapshot_type == "automated":
-        return "rds-automated"
+        return ORIGIN_RDS_AUTOMATED
     if snapshot.snapshot_type == "manual":
-        return "rds-manual"
+        return ORIGIN_RDS_MANUAL
     return None
 
 
@@ -227,9 +229,10 @@ def _listings(kind: Kind, scope: Scope) -> list[str]:
     `awsbackup`; its cluster snapshots are `manual` ones named `awsbackup:job-…`
     (DescribeDBSnapshots / DescribeDBClusterSnapshots, SnapshotType)."""
     types = ["awsbackup"] if kind == "db" else ["manual"]
-    for origin in ("rds-automated", "rds-manual"):
-        if (kind, origin) in scope.native and _SNAPSHOT_TYPE[origin] not in types:
-            types.append(_SNAPSHOT_TYPE[origin])
+    for origin in (ORIGIN_RDS_AUTOMATED, ORIGIN_RDS_MANUAL):
+        listed = SNAPSHOT_TYPES[(origin, kind)]
+        if (kind, origin) in scope.native and listed and listed not in types:
+            types.append(listed)
     return types
 
 
@@ -249,7 +252,7 @@ def candidates(
                 created = snapshot.created_at
                 if (
                     origin is None
-                    or (origin != AWS_BACKUP and (kind, origin) not in scope.native)
+                    or (origin != ORIGIN_AWS_BACKUP and (kind, origin) not in scope.native)
                     or _is_app_copy(snapshot)
                     # DocumentDB and Neptune (listed by RDS's API too): never copied, and their
                     # jobs' events never start a run, so each would be "missed" every day

@@ -43,17 +43,14 @@ from tests.support.faults import (
     readme_failure_table,
 )
 from tests.support.simulation import Simulation, outcomes
-from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, session_in
-
-ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-    "POWERTOOLS_METRICS_DISABLED": "true",
-    "POWERTOOLS_SERVICE_NAME": "rds-xacct",
-}
+from tests.support.world import (
+    BACKUP_ACCOUNT,
+    MAIN_ACCOUNT,
+    REGION,
+    TEST_ENVIRONMENT,
+    UNSET_IN_TESTS,
+    session_in,
+)
 
 
 class Foreign:
@@ -111,9 +108,9 @@ class Foreign:
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Simulation]:
     with pytest.MonkeyPatch.context() as patch:
-        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "MOTO_ACCOUNT_ID"):
+        for name in UNSET_IN_TESTS:
             patch.delenv(name, raising=False)
-        for name, value in ENVIRONMENT.items():
+        for name, value in TEST_ENVIRONMENT.items():
             patch.setenv(name, value)
         with Simulation() as simulation:
             simulation.recording = False  # no timeline: the cells assert on the accounts

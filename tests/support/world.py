@@ -22,6 +22,19 @@ REGION = "eu-west-1"
 BACKUP_ROLE_NAME = "rds-xacct-backup-copy"
 BACKUP_ROLE_ARN = f"arn:aws:iam::{BACKUP_ACCOUNT}:role/{BACKUP_ROLE_NAME}"
 
+TEST_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_SERVICE_NAME": "rds-xacct",
+}
+"""Fake credentials and a region for every test: never a real account."""
+UNSET_IN_TESTS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "MOTO_ACCOUNT_ID")
+"""Variables that could point a test at a real account or another moto account."""
+
 
 def session_in(account: str) -> boto3.Session:
     """A session acting in `account` (moto maps assumed-role credentials to the role's account)."""
