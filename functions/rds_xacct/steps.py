@@ -398,6 +398,14 @@ def check_copy(state: State, which: str, *, settings: Settings, now: Clock = utc
     where = "main" if which == "shared" else "backup"
     snapshot = api.find(summary["id"])
     if snapshot is None:
+        if which == "shared" and _backup_already_made(accounts, job, _kind(state)):
+            return {
+                **summary,
+                "ready": True,
+                "waitSeconds": 0,
+                "availableAt": iso(now()),
+                "note": _SERVED_BY_ANOTHER_RUN,
+            }
         raise errors.SnapshotNotFound(
             f"The {which} copy {summary['id']} disappeared from the {where} account while it was "
             f"being made (deleted by someone else?)"
@@ -434,8 +442,12 @@ def check_copy(state: State, which: str, *, settings: Settings, now: Clock = utc
 def share(state: State, *, settings: Settings) -> State:
     """Let the backup account copy the shared copy."""
     job, summary = state["job"], state["shared"]
-    api = Accounts(settings, job["execution"]).main(_kind(state))
-    snapshot = api.get(summary["id"])
+    accounts = Accounts(settings, job["execution"])
+    api = accounts.main(_kind(state))
+    found = api.find(summary["id"])
+    if found is None and _backup_already_made(accounts, job, _kind(state)):
+        return {**summary, "note": _SERVED_BY_ANOTHER_RUN}
+    snapshot = found or api.get(summary["id"])
     if not is_ours(snapshot, source_arn=job["source"]["arn"], role=ROLE_SHARED):
         raise _not_ours(snapshot, where="main", source_arn=job["source"]["arn"])
     if not snapshot.available:
@@ -455,6 +467,20 @@ def find_backup(accounts: Accounts, job: dict[str, Any], kind: Kind) -> Snapshot
     ):
         raise _not_ours(existing, where="backup", source_arn=job["source"]["arn"])
     return existing
+
+
+_SERVED_BY_ANOTHER_RUN = (
+    "another run of the same snapshot deleted this intermediate copy after making the backup "
+    "copy from it: this run carries on with that backup copy"
+)
+
+
+def _backup_already_made(accounts: Accounts, job: dict[str, Any], kind: Kind) -> bool:
+    """When two runs copy one snapshot (a redelivered or late event, the reconciliation), they
+    share the intermediate copy, and the first to finish deletes it once its backup copy is
+    made. The other run then needs no intermediate copy: the backup copy is there to adopt."""
+    backup = find_backup(accounts, job, kind)
+    return backup is not None and not backup.failed
 
 
 def expiry_of(snapshot: Snapshot) -> datetime | None:
@@ -524,7 +550,13 @@ def copy_backup(state: State, *, settings: Settings, now: Clock = utc_now) -> St
 
 # --- DeleteShared ----------------------------------------------------------------------------
 def delete_shared(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
-    """Delete the intermediate copy in the main account (it has served its purpose)."""
+    """Delete the intermediate copy in the main account (it has served its purpose).
+
+    A copy another run made (this run adopted it) is left to that run while it still runs: it
+    may still be copying from it, and two runs deleting one snapshot race (the loser's delete
+    is refused by IAM, the snapshot's tags being gone). A copy whose maker has ended is
+    deleted here.
+    """
     job, summary = state["job"], state["shared"]
     api = Accounts(settings, job["execution"]).main(_kind(state))
     snapshot = api.find(summary["id"])
@@ -532,6 +564,9 @@ def delete_shared(state: State, *, settings: Settings, now: Clock = utc_now) -> 
         return {**summary, "deletedAt": iso(now()), "deleted": False}
     if not is_ours(snapshot, source_arn=job["source"]["arn"], role=ROLE_SHARED):
         raise _not_ours(snapshot, where="main", source_arn=job["source"]["arn"])
+    maker = snapshot.tags.get(TAG_EXECUTION)
+    if maker != job["execution"] and run_still_going(maker, settings):
+        return {**summary, "deleted": False, "leftFor": maker}
     deleted = api.delete(snapshot.identifier)
     return {**summary, "deletedAt": iso(now()), "deleted": deleted}
 

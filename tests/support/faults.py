@@ -237,7 +237,12 @@ STEP_CALLS: dict[str, dict[str, frozenset[str]]] = {
         "dynamodb:UpdateItem": _RENEW,
     },
     "ReleaseBackupSlot": _SLOTS,
-    "DeleteShared": {"rds:DescribeDBSnapshots": _RDS_READ, "rds:DeleteDBSnapshot": _DELETE},
+    "DeleteShared": {
+        "rds:DescribeDBSnapshots": _RDS_READ,
+        "rds:DeleteDBSnapshot": _DELETE,
+        # (a redelivered run adopted the intermediate copy: is the run that made it still going?)
+        "states:DescribeExecution": frozenset(),
+    },
     "DeleteBackup": {
         "sts:AssumeRole": _STS,
         "rds:DescribeDBSnapshots": _RDS_READ,
