@@ -6,7 +6,8 @@ Runs that are stopped from outside (timed out, aborted) cannot, nor runs that fa
 error no Catch can handle (`States.Runtime`, `States.DataLimitExceeded`: they end FAILED without
 passing through Cleanup and the failure notification): an EventBridge rule on `Step Functions
 Execution Status Change` for TIMED_OUT, ABORTED and FAILED with one of those errors calls it
-instead, cleans up what the run left, and reports. A run that failed through its own Catch
+instead (and for a FAILED event that names no error: the error is then read from
+DescribeExecution), cleans up what the run left, and reports. A run that failed through its own Catch
 ends FAILED with the caught error, which the rule does not match: it has reported already. Each
 terminal outcome so gives exactly one notification.
 """
@@ -21,6 +22,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from rds_xacct import notify, steps
+from rds_xacct.aws import aws_call, default_client
 from rds_xacct.constants import APP_NAME, UNCATCHABLE_ERRORS
 from rds_xacct.errors import RETRYABLE, PipelineError
 from rds_xacct.observability import logger, metrics
@@ -100,12 +102,24 @@ def outcome_of_status_change(detail: dict[str, Any]) -> str | None:
     return STOPPED_STATUSES.get(status)
 
 
+def failure_of(detail: dict[str, Any]) -> dict[str, Any]:
+    """The status change's detail with the run's `error` and `cause`. Step Functions puts
+    DescribeExecution's fields in the event; should a FAILED event come without `error`, they
+    are read from DescribeExecution, so that the run is not taken for one that reported itself."""
+    if detail.get("status") != FAILED_STATUS or "error" in detail:
+        return detail
+    execution_arn = str(detail.get("executionArn", ""))
+    with aws_call(f"Reading how run {execution_arn} failed"):
+        described = default_client("stepfunctions").describe_execution(executionArn=execution_arn)
+    return {**detail, "error": described.get("error"), "cause": described.get("cause", "")}
+
+
 def report_stopped(
     event: dict[str, Any], *, settings: Settings, now: Clock = utc_now
 ) -> dict[str, Any]:
     """Clean up after, and notify for, a run that timed out, was aborted, or failed with an
     error its Catch could not handle."""
-    detail = event.get("detail") or {}
+    detail = failure_of(event.get("detail") or {})
     outcome = outcome_of_status_change(detail)
     execution_arn = str(detail.get("executionArn", ""))
     if outcome is None:

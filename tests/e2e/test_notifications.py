@@ -37,12 +37,18 @@ def test_a_stopped_run_is_cleaned_up_and_reported_once(sim: Simulation, status: 
     assert "Cleanup" in result.sns[0]["message"]
 
 
-@pytest.mark.parametrize("status", ["SUCCEEDED", "FAILED", "RUNNING"])
-def test_runs_that_report_themselves_are_not_reported_again(sim: Simulation, status: str) -> None:
+@pytest.mark.parametrize(
+    ("status", "error"), [("SUCCEEDED", None), ("FAILED", "SnapshotNotOwned"), ("RUNNING", None)]
+)
+def test_runs_that_report_themselves_are_not_reported_again(
+    sim: Simulation, status: str, error: str | None
+) -> None:
+    # (a FAILED run with a caught error notified through its own Catch)
+    detail = {"status": status, "stateMachineArn": sim.state_machine_arn}
     event = {
         "source": "aws.states",
         "detail-type": "Step Functions Execution Status Change",
-        "detail": {"status": status, "stateMachineArn": sim.state_machine_arn},
+        "detail": {**detail, **({"error": error} if error else {})},
     }
     assert not event_matches(sim.app.stopped_run_pattern, event)
 
@@ -125,11 +131,14 @@ def test_a_sweep_with_nothing_to_do_sends_nothing(sim: Simulation) -> None:
     assert len(sim.sns_messages()) == before
 
 
+@pytest.mark.parametrize("lean", [False, True], ids=["event-names-the-error", "event-without-it"])
 def test_a_run_that_fails_with_states_runtime_is_cleaned_up_and_reported_once(
-    sim: Simulation,
+    sim: Simulation, lean: bool
 ) -> None:
     # Given a run whose CheckShared hands its Wait a number of seconds that is not a number (a
-    # bug): Step Functions fails the run with States.Runtime, which no Catch handles
+    # bug): Step Functions fails the run with States.Runtime, which no Catch handles; its
+    # status-change event names the error, or not (then the function asks DescribeExecution)
+    sim.lean_status_events = lean
     event = sim.backup_event("orders-db")
     sim.corrupt_result("CheckShared", waitSeconds="soon")
     # When it runs

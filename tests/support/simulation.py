@@ -172,6 +172,8 @@ class Simulation:
         """Faults at the AWS call level within a step (tests/support/faults.py)."""
         self.stop_after: tuple[str, str] | None = None
         self.stop_reported = True
+        self.lean_status_events = False
+        """True: status-change events carry no `error`/`cause` (should real ones lack them)."""
         self._stop_before_next: str | None = None
         self._slack_read: list[dict[str, Any] | None] = []
         self.lambda_calls = 0
@@ -620,7 +622,7 @@ class Simulation:
         described = described or self.sfn.describe_execution(executionArn=execution_arn)
         failure = (
             {"error": described.get("error"), "cause": described.get("cause")}
-            if status == "FAILED"
+            if status == "FAILED" and not self.lean_status_events
             else {}
         )
         event = {
