@@ -7,9 +7,9 @@ error no Catch can handle (`States.Runtime`, `States.DataLimitExceeded`: they en
 passing through Cleanup and the failure notification): an EventBridge rule on `Step Functions
 Execution Status Change` for TIMED_OUT, ABORTED and FAILED with one of those errors calls it
 instead (and for a FAILED event that names no error: the error is then read from
-DescribeExecution), cleans up what the run left, and reports. A run that failed through its own Catch
-ends FAILED with the caught error, which the rule does not match: it has reported already. Each
-terminal outcome so gives exactly one notification.
+DescribeExecution), cleans up what the run left, and reports. A run that failed through its own
+Catch ends FAILED with the caught error, which the rule does not match: it has reported already.
+Each terminal outcome so gives exactly one notification.
 """
 
 from __future__ import annotations
