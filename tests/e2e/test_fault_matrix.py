@@ -49,6 +49,7 @@ from tests.support.world import (
     REGION,
     TEST_ENVIRONMENT,
     UNSET_IN_TESTS,
+    postgres_instance,
     session_in,
 )
 
@@ -61,14 +62,7 @@ class Foreign:
         sim.world.database("unrelated-db", size_gib=1)
         sim.world.native_snapshot("unrelated-db", "unrelated-db-by-hand")
         rds = session_in(BACKUP_ACCOUNT).client("rds")
-        rds.create_db_instance(
-            DBInstanceIdentifier="backup-own-db",
-            DBInstanceClass="db.t4g.micro",
-            Engine="postgres",
-            AllocatedStorage=1,
-            MasterUsername="admin_user",
-            MasterUserPassword="not-a-real-password",
-        )
+        postgres_instance(rds, "backup-own-db", size_gib=1)
         rds.create_db_snapshot(DBInstanceIdentifier="backup-own-db", DBSnapshotIdentifier="own")
         self.sim = sim
         self.rds = sim.world.main.client("rds")

@@ -84,6 +84,21 @@ def backup_key_policy(*principals: str) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
+def postgres_instance(rds: Any, identifier: str, *, size_gib: int = 20, **extra: Any) -> str:
+    """A PostgreSQL DB instance made with `rds`, a client of any account; `extra` goes to
+    CreateDBInstance (tags, encryption)."""
+    rds.create_db_instance(
+        DBInstanceIdentifier=identifier,
+        DBInstanceClass="db.t4g.medium",
+        Engine="postgres",
+        AllocatedStorage=size_gib,
+        MasterUsername="admin_user",
+        MasterUserPassword="not-a-real-password",
+        **extra,
+    )
+    return identifier
+
+
 @dataclass
 class World:
     backup_key_arn: str
@@ -152,18 +167,13 @@ class World:
         tags: dict[str, str] | None = None,
     ) -> str:
         """A DB instance. `encryption`: "aws/rds" (the default key), "none", or a key ARN."""
-        kwargs = self._encryption(encryption)
-        self.main_client("rds").create_db_instance(
-            DBInstanceIdentifier=identifier,
-            DBInstanceClass="db.t4g.medium",
-            Engine="postgres",
-            AllocatedStorage=size_gib,
-            MasterUsername="admin_user",
-            MasterUserPassword="not-a-real-password",
+        return postgres_instance(
+            self.main_client("rds"),
+            identifier,
+            size_gib=size_gib,
             Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
-            **kwargs,
+            **self._encryption(encryption),
         )
-        return identifier
 
     def cluster(
         self, identifier: str, *, encryption: str = "aws/rds", tags: dict[str, str] | None = None

@@ -21,7 +21,14 @@ from tests.support.moto_patches import (
     event_matches,
     wait_for_execution,
 )
-from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World, backup_key_policy
+from tests.support.world import (
+    BACKUP_ACCOUNT,
+    MAIN_ACCOUNT,
+    REGION,
+    World,
+    backup_key_policy,
+    postgres_instance,
+)
 
 
 class MyCustomError(Exception):
@@ -457,14 +464,7 @@ def test_describe_account_attributes_reports_the_manual_snapshot_quotas(world: W
     # Given a backup account allowed 50 manual DB snapshots, holding 2 (and an automated one)
     RDS_LIMITS.set_manual_snapshot_quota(BACKUP_ACCOUNT, db=50, cluster=7)
     backup_rds = world.backup.client("rds")
-    backup_rds.create_db_instance(
-        DBInstanceIdentifier="restored",
-        DBInstanceClass="db.t4g.medium",
-        Engine="postgres",
-        AllocatedStorage=20,
-        MasterUsername="admin_user",
-        MasterUserPassword="not-a-real-password",
-    )
+    postgres_instance(backup_rds, "restored")
     for name in ("b1", "b2"):
         backup_rds.create_db_snapshot(DBInstanceIdentifier="restored", DBSnapshotIdentifier=name)
     rds_backends[BACKUP_ACCOUNT][REGION].create_db_snapshot(

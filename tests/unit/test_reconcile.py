@@ -29,7 +29,14 @@ from rds_xacct.snapshots import Snapshot
 from tests.conftest import START
 from tests.support.events import backup_job_event
 from tests.support.sam_template import load_app
-from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World, session_in
+from tests.support.world import (
+    BACKUP_ACCOUNT,
+    MAIN_ACCOUNT,
+    REGION,
+    World,
+    postgres_instance,
+    session_in,
+)
 
 NOW = START
 """The tests' simulated clock (and so every run's start) is here."""
@@ -133,14 +140,7 @@ def test_a_snapshot_whose_event_started_a_run_is_not_started_again(
 def _copy_in_backup_account(world: World, source_arn: str, identifier: str, tags: bool) -> None:
     backup = session_in(BACKUP_ACCOUNT)
     rds = backup.client("rds")
-    rds.create_db_instance(
-        DBInstanceIdentifier="restored",
-        DBInstanceClass="db.t4g.medium",
-        Engine="postgres",
-        AllocatedStorage=20,
-        MasterUsername="admin_user",
-        MasterUserPassword="not-a-real-password",
-    )
+    postgres_instance(rds, "restored")
     tag_list: list[Any] = (
         [
             {"Key": TAG_APP, "Value": APP_NAME},
