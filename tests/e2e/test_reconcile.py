@@ -87,13 +87,7 @@ def test_a_snapshot_with_a_run_in_progress_is_not_started_twice(make_sim: MakeSi
             sim.world.database(database)
             snapshot = sim.world.backup_snapshot(database, str(uuid.uuid4()), created_at=made)
             event = backup_job_event(snapshot, f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:db:{database}")
-            arns.append(
-                sim.sfn.start_execution(
-                    stateMachineArn=sim.state_machine_arn,
-                    name=str(uuid.uuid4()),
-                    input=json.dumps(event),
-                )["executionArn"]
-            )
+            arns.append(sim.start_run(event))
         pause = threading.Event()
         for _ in range(2000):
             pool = sim.copy_slots().get(MAIN_POOL, {})

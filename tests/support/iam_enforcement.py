@@ -799,6 +799,12 @@ def enforced(enforcement: Enforcement) -> Iterator[Enforcement]:
 
 
 # --- Roles from the templates -------------------------------------------------------------------
+class NotSimulated(Exception):
+    """The template uses a construct this harness does not turn into IAM roles (a SAM policy
+    template, a policy form, a role reference). Raised at set-up, so the simulation never runs
+    with permissions it did not build: teach the harness the construct."""
+
+
 def _sam_policy_templates(
     name: str, arguments: Mapping[str, Any], region: str, account: str
 ) -> dict[str, Any]:
@@ -825,7 +831,7 @@ def _sam_policy_templates(
     if name == "SNSPublishMessagePolicy":
         topic = f"arn:aws:sns:{region}:{account}:{arguments['TopicName']}"
         return {"Statement": [{"Effect": "Allow", "Action": ["sns:Publish"], "Resource": topic}]}
-    raise NotImplementedError(
+    raise NotSimulated(
         f"SAM policy template {name} is not expanded by tests/support/iam_enforcement.py: add it"
     )
 
@@ -892,7 +898,7 @@ def main_template_roles(
                     name, resolver.resolve(arguments), region, account
                 )
             else:
-                raise NotImplementedError(f"{logical_id}: policy {item!r} is not simulated")
+                raise NotSimulated(f"{logical_id}: policy {item!r} is not simulated")
         managed: dict[str, dict[str, Any]] = {}
         if service == "lambda.amazonaws.com":
             managed["AWSLambdaBasicExecutionRole"] = _LAMBDA_BASIC
@@ -944,7 +950,7 @@ def _logical_id_of(reference: Any, user: str) -> str:
     if isinstance(reference, dict) and "Fn::GetAtt" in reference:
         value = reference["Fn::GetAtt"]
         return str(value[0] if isinstance(value, list) else value.split(".", 1)[0])
-    raise NotImplementedError(f"{user}: a role given as {reference!r} is not simulated")
+    raise NotSimulated(f"{user}: a role given as {reference!r} is not simulated")
 
 
 def template_attributes(

@@ -538,11 +538,7 @@ class Simulation:
             )
         # EventBridge starts the run with the matched rule's role; an operator, with their own.
         starter = self._rule_clients.get(matched[0], self.sfn) if matched else self.sfn
-        execution_arn = starter.start_execution(
-            stateMachineArn=self.state_machine_arn,
-            name=name or str(uuid.uuid4()),
-            input=json.dumps(event),
-        )["executionArn"]
+        execution_arn = self.start_run(event, name=name, client=starter)
         described = wait_for_execution(self.sfn, execution_arn)
         if described["status"] == "ABORTED" and self.stop_after and self.stop_reported:
             # EventBridge's `Step Functions Execution Status Change` event, to the Notify function
@@ -578,6 +574,17 @@ class Simulation:
             transitions=len(states),
         )
 
+    def start_run(self, event: Any, *, name: str | None = None, client: Any = None) -> str:
+        """Start a run of the state machine with `event` as its input (by `client`, default
+        the operator's); returns its ARN without waiting for it."""
+        starter = client or self.sfn
+        arn: str = starter.start_execution(
+            stateMachineArn=self.state_machine_arn,
+            name=name or str(uuid.uuid4()),
+            input=json.dumps(event),
+        )["executionArn"]
+        return arn
+
     def deliver_window(
         self, arrivals: list[tuple[float, dict[str, Any]]], *, real_timeout_s: float = 900
     ) -> list[dict[str, Any]]:
@@ -594,13 +601,7 @@ class Simulation:
                     moment = first + timedelta(seconds=offset)
                     if moment > self.clock.now():
                         self.clock.wait_until(moment)
-                    arns.append(
-                        self.sfn.start_execution(
-                            stateMachineArn=self.state_machine_arn,
-                            name=str(uuid.uuid4()),
-                            input=json.dumps(event),
-                        )["executionArn"]
-                    )
+                    arns.append(self.start_run(event))
             described = [wait_for_execution(self.sfn, arn, real_timeout_s) for arn in arns]
             self.permissions.check()
             return described
