@@ -21,12 +21,16 @@ TAG_ROLE: Final = "rds-xacct:role"
 backup account."""
 TAG_EXPIRES_AT: Final = "rds-xacct:expires-at"
 """ISO 8601 UTC (`2026-11-25T02:10:00Z`) after which the backup copy is deleted. Absent when
-the retention is 0 (kept for good). An operator may move it later, or remove the app tag to
-keep the copy."""
+the retention is 0 (kept for good). The backup account's keeper records it when it first sees
+the copy: an operator may move it later (never earlier), or tag the copy `rds-xacct:keep`."""
 TAG_EXECUTION: Final = "rds-xacct:execution"
 """Name of the Step Functions execution that made the copy."""
 TAG_MADE_AT: Final = "rds-xacct:made-at"
 """ISO 8601 UTC time the copy was started (the sweeper's clock for intermediate copies)."""
+TAG_KEEP: Final = "rds-xacct:keep"
+"""Set by an operator of the backup account (any value): the keeper never deletes the copy. The
+main account can neither write nor remove it (other/backup-account: the cross-account role may
+add only `BACKUP_COPY_TAG_KEYS` and remove none)."""
 TAG_VALUE_MAX_LENGTH: Final = 256
 """RDS refuses a tag value longer than this (API reference, `Tag`: "from 1 to 256 Unicode
 characters"). The source ARN of a long manual DB snapshot name is longer: its tag value is then
@@ -34,6 +38,18 @@ shortened (`naming.source_arn_tag`)."""
 
 ROLE_SHARED: Final = "shared"
 ROLE_BACKUP: Final = "backup"
+
+BACKUP_COPY_TAG_KEYS: Final = (
+    TAG_APP,
+    TAG_SOURCE_ARN,
+    TAG_SOURCE_ACCOUNT,
+    TAG_ROLE,
+    TAG_EXECUTION,
+    TAG_MADE_AT,
+    TAG_EXPIRES_AT,
+)
+"""Every tag key a backup copy is made with: the only keys the main account may write in the
+backup account (the cross-account role's `aws:TagKeys` condition equals this list)."""
 
 # --- Names ------------------------------------------------------------------------------------
 COPY_ID_PREFIX: Final = "xacct"
@@ -43,7 +59,12 @@ MAX_CLUSTER_SNAPSHOT_ID: Final = 63
 NAME_HASH_LENGTH: Final = 8
 
 # --- Retention ----------------------------------------------------------------------------------
-DEFAULT_RETENTION_DAYS: Final = 1
+DEFAULT_RETENTION_DAYS: Final = 7
+"""The main stack's `RetentionDays` default: equal to the backup account's default minimum, so
+that a default deployment's deletes are honoured on the day they are asked for."""
+DEFAULT_MIN_RETENTION_DAYS: Final = 7
+"""The backup-account stack's `MinimumRetentionDays` default: the keeper deletes no backup copy
+younger than this, whatever its tags or the main account say."""
 # MAX_RETENTION_DAYS is derived from the run's other limits, below (Run length).
 RETENTION_TAG: Final = "rds-xacct:retention-days"
 """Optional tag on a source database or cluster: overrides `RetentionDays` for its copies."""
@@ -83,11 +104,18 @@ COPY_DEADLINE_HOURS: Final = 168
 """A copy still not available this long after it started is a failure (`CopyTimedOut`). A week:
 multi-TiB copies take many hours, and a stuck copy still surfaces."""
 
-# --- Sweeper -----------------------------------------------------------------------------------
+# --- Sweeper (main account) and keeper (backup account) ------------------------------------------
 SWEEP_GRACE_HOURS: Final = 24
-"""The daily sweeper deletes a backup copy this long after its expiry (a live run deletes it at
-expiry; the sweeper catches runs that were stopped or lost), and an intermediate copy this long
-after the copy deadline (no live run can still need it)."""
+"""The main account's daily sweeper deletes an intermediate copy this long after the copy
+deadline (no live run can still need it); the backup account's keeper deletes an unfinished
+backup copy (never available) this long after the copy deadline, a failed one this long after
+it was made."""
+KEEPER_SCHEDULE: Final = "rate(1 hour)"
+"""How often the backup account's keeper looks at every copy: records the expiry of new ones
+and deletes those whose kept-until time has passed."""
+EXPIRY_GRACE_SECONDS: Final = 60
+"""A backup copy whose kept-until time is at most this far away is deleted now rather than
+refused (the run's Wait state and the keeper's clock differ by seconds)."""
 
 # --- Admission control (see `admission.py`) ---------------------------------------------------
 RDS_COPIES_IN_PROGRESS_LIMIT: Final = 20

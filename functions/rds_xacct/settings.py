@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from rds_xacct.constants import (
     DEFAULT_MAX_COPIES_IN_FLIGHT,
+    DEFAULT_RETENTION_DAYS,
     MAX_RETENTION_DAYS,
     RDS_COPIES_IN_PROGRESS_LIMIT,
 )
@@ -17,6 +18,7 @@ from rds_xacct.errors import PipelineError
 ENV_BACKUP_ACCOUNT_ID = "BACKUP_ACCOUNT_ID"
 ENV_BACKUP_KMS_KEY_ARN = "BACKUP_KMS_KEY_ARN"
 ENV_BACKUP_ROLE_ARN = "BACKUP_ROLE_ARN"
+ENV_BACKUP_KEEPER_ARN = "BACKUP_KEEPER_ARN"
 ENV_RETENTION_DAYS = "RETENTION_DAYS"
 ENV_INCLUDE = "INCLUDE_DATABASES"
 ENV_EXCLUDE = "EXCLUDE_DATABASES"
@@ -32,6 +34,7 @@ ENV_REGION = "AWS_REGION"
 _ACCOUNT = re.compile(r"^\d{12}$")
 _KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-)?[0-9a-f-]{32,36}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_FUNCTION_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[\w-]{1,64}$")
 
 
 class ConfigurationError(PipelineError):
@@ -57,6 +60,18 @@ def _key_problems(key: str, account: str, region: str | None) -> list[str]:
     return []
 
 
+def _keeper_problems(keeper: str, account: str, region: str | None) -> list[str]:
+    """The keeper is the backup-account stack's function, in this region (the main account
+    asks it to delete backup copies)."""
+    if not _FUNCTION_ARN.match(keeper):
+        return [f"{ENV_BACKUP_KEEPER_ARN} must be a Lambda function ARN"]
+    if keeper.split(":")[4] != account:
+        return [f"{ENV_BACKUP_KEEPER_ARN} must be a function in the backup account"]
+    if region and keeper.split(":")[3] != region:
+        return [f"{ENV_BACKUP_KEEPER_ARN} must be a function in this region ({region})"]
+    return []
+
+
 @dataclass(frozen=True)
 class Settings:
     backup_account_id: str
@@ -74,6 +89,9 @@ class Settings:
     max_copies_in_flight: int = DEFAULT_MAX_COPIES_IN_FLIGHT
     state_machine_arn: str | None = None
     """The copy runs' state machine: the sweep asks it whether a copy's run is still going."""
+    backup_keeper_arn: str | None = None
+    """The backup account's keeper function: the main account asks it to delete a backup copy
+    (it can't delete one itself). None only in unit tests of steps that never ask."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -89,8 +107,10 @@ class Settings:
             problems.append(f"{ENV_BACKUP_ROLE_ARN} must be an IAM role ARN")
         elif role.split(":")[4] != account:
             problems.append(f"{ENV_BACKUP_ROLE_ARN} must be a role in the backup account")
+        keeper = env.get(ENV_BACKUP_KEEPER_ARN, "")
+        problems.extend(_keeper_problems(keeper, account, env.get(ENV_REGION)))
         try:
-            retention = int(env.get(ENV_RETENTION_DAYS, "1"))
+            retention = int(env.get(ENV_RETENTION_DAYS, str(DEFAULT_RETENTION_DAYS)))
         except ValueError:
             retention = -1
         if not 0 <= retention <= MAX_RETENTION_DAYS:
@@ -127,4 +147,5 @@ class Settings:
             admission_table=env.get(ENV_ADMISSION_TABLE) or None,
             max_copies_in_flight=max_copies,
             state_machine_arn=env.get(ENV_STATE_MACHINE_ARN) or None,
+            backup_keeper_arn=keeper,
         )

@@ -40,6 +40,10 @@ class Snapshot:
     option_group: str | None = None
     """The DB snapshot's option group (cluster snapshots have none)."""
     tags: dict[str, str] = field(default_factory=dict)
+    copied_from: str | None = None
+    """The ARN of the snapshot this one was copied from, as RDS records it for a cross-account
+    or cross-Region copy (`SourceDBSnapshotIdentifier`, `SourceDBClusterSnapshotArn`): set by
+    RDS, never changed, so it says which account a copy came from whatever its tags say."""
 
     @property
     def available(self) -> bool:
@@ -104,16 +108,23 @@ def _tag_list(tags: dict[str, str]) -> list[Any]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
 
 
-_FIELDS: dict[Kind, tuple[str, str, str, str]] = {
-    "db": ("DBSnapshotIdentifier", "DBSnapshotArn", "DBInstanceIdentifier", "Encrypted"),
+_FIELDS: dict[Kind, tuple[str, str, str, str, str]] = {
+    "db": (
+        "DBSnapshotIdentifier",
+        "DBSnapshotArn",
+        "DBInstanceIdentifier",
+        "Encrypted",
+        "SourceDBSnapshotIdentifier",
+    ),
     "cluster": (
         "DBClusterSnapshotIdentifier",
         "DBClusterSnapshotArn",
         "DBClusterIdentifier",
         "StorageEncrypted",
+        "SourceDBClusterSnapshotArn",
     ),
 }
-"""Where the two APIs put identifier, ARN, database and encryption in a snapshot."""
+"""Where the two APIs put identifier, ARN, database, encryption and the copy's source."""
 
 
 class SnapshotApi:
@@ -126,7 +137,7 @@ class SnapshotApi:
 
     # -- reading ---------------------------------------------------------------------------
     def _from_response(self, raw: Any) -> Snapshot:
-        identifier, arn, database, encrypted = _FIELDS[self.kind]
+        identifier, arn, database, encrypted, source = _FIELDS[self.kind]
         return Snapshot(
             kind=self.kind,
             identifier=raw[identifier],
@@ -142,6 +153,7 @@ class SnapshotApi:
             snapshot_type=raw.get("SnapshotType", ""),
             option_group=raw.get("OptionGroupName"),
             tags=_tags(raw.get("TagList")),
+            copied_from=raw.get(source) or None,
         )
 
     def find(self, identifier: str, snapshot_type: str | None = None) -> Snapshot | None:

@@ -15,6 +15,7 @@ handles, and returns the piece of state its state writes (its `ResultPath`).
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,7 +23,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from rds_xacct import admission, backup_window, capacity, errors, quotas
+from rds_xacct import admission, backup_window, capacity, errors, keeper, quotas
 from rds_xacct.aws import assumed_role_client, aws_call, classify, default_client, rds_client
 from rds_xacct.constants import (
     APP_NAME,
@@ -47,13 +48,10 @@ from rds_xacct.constants import (
 from rds_xacct.events import OTHER_ENGINES, SnapshotArn, parse_event
 from rds_xacct.naming import copy_identifier, source_arn_tag
 from rds_xacct.polling import next_look_seconds
-from rds_xacct.settings import Settings
+from rds_xacct.settings import ENV_BACKUP_KEEPER_ARN, ConfigurationError, Settings
 from rds_xacct.snapshots import Clock, Kind, Snapshot, SnapshotApi, iso, parse_iso, utc_now
 
 State = dict[str, Any]
-
-EXPIRY_GRACE = timedelta(minutes=1)
-"""A backup copy whose expiry is at most this far away is deleted now rather than waited for."""
 
 
 @dataclass
@@ -77,6 +75,33 @@ class Accounts:
         return quotas.manual_snapshot_usage(
             self.backup(kind).client, self.settings.backup_account_id, kind
         )
+
+    def ask_keeper(self, action: str, kind: Kind, identifier: str) -> dict[str, Any]:
+        """Ask the backup account's keeper to delete a backup copy (`keeper.EXPIRE` at the end
+        of the retention, `keeper.ABANDON` for this run's unfinished copy): the main account
+        may not delete there. Returns its answer (`decision`: deleted, refused, kept or gone,
+        and `reason`). An error that clears by itself, raised by the keeper, is raised here
+        under its own name (the state machine retries it); any other is `AwsError`."""
+        arn = self.settings.backup_keeper_arn
+        if not arn:
+            raise ConfigurationError(f"{ENV_BACKUP_KEEPER_ARN} is not set")
+        request = {"action": action, "kind": kind, "snapshot": identifier}
+        request["execution"] = self.execution
+        session_name = re.sub(r"[^\w+=,.@-]", "-", f"{APP_NAME}-{self.execution}")
+        client = assumed_role_client(self.settings.backup_role_arn, session_name, "lambda")
+        with aws_call(f"Asking the backup account's keeper {arn} to {action} {identifier}"):
+            response = client.invoke(FunctionName=arn, Payload=json.dumps(request).encode())
+        payload = json.loads(response["Payload"].read() or b"null")
+        if response.get("FunctionError"):
+            name = str((payload or {}).get("errorType", "Unknown"))
+            text = str((payload or {}).get("errorMessage", ""))
+            retryable = {cls.__name__: cls for cls in errors.RETRYABLE}
+            if name in retryable:
+                raise retryable[name](f"The backup account's keeper: {text}")
+            raise errors.AwsError(f"The backup account's keeper failed ({name}): {text}")
+        if not isinstance(payload, dict) or payload.get("decision") not in keeper.DECISIONS:
+            raise errors.AwsError(f"The backup account's keeper answered {payload!r}")
+        return payload
 
 
 # --- Ownership ------------------------------------------------------------------------------
@@ -573,39 +598,32 @@ def delete_shared(state: State, *, settings: Settings, now: Clock = utc_now) -> 
 
 # --- DeleteBackup (after the retention) --------------------------------------------------------
 def delete_backup(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
-    """At the end of the retention, delete the backup copy, unless its tags now say otherwise.
+    """At the end of the retention, ask the backup account's keeper to delete the backup copy.
 
-    `action` tells the state machine what happened: `deleted`; `wait` (an operator moved the
-    expiry tag later: wait again until `expiresAt`); `kept` (an operator removed the app tag or
-    the expiry tag: the copy is theirs to keep); `gone` (someone deleted it already).
+    The keeper decides by its own rules (rds_xacct.keeper); `action` is its answer, reported by
+    the run: `deleted`; `refused` (`keptUntil` says until when the backup account keeps it: its
+    minimum retention, or an expiry an operator moved later; its hourly pass deletes it then);
+    `kept` (kept for good: `rds-xacct:keep`, or its expiry tag removed); `gone` (already
+    deleted). `note` is the keeper's reason.
     """
     job, summary = state["job"], state["backup"]
-    kind = _kind(state)
-    api = Accounts(settings, job["execution"]).backup(kind)
-    snapshot = api.find(summary["id"])
-    if snapshot is None:
-        return {**summary, "action": "gone", "note": "The backup copy was already deleted"}
-    if not is_ours(snapshot, source_arn=job["source"]["arn"], role=ROLE_BACKUP):
-        return {
-            **summary,
-            "action": "kept",
-            "note": f"The backup copy no longer carries the {TAG_APP} tag: kept for good",
-        }
-    expires_at = expiry_of(snapshot)
-    if expires_at is None:
-        return {
-            **summary,
-            "action": "kept",
-            "note": f"The backup copy has no {TAG_EXPIRES_AT} tag: kept for good",
-        }
-    if expires_at > now() + EXPIRY_GRACE:
-        return {**summary, "action": "wait", "expiresAt": iso(expires_at)}
-    api.delete(snapshot.identifier)
-    return {**summary, "action": "deleted", "deletedAt": iso(now())}
+    answer = Accounts(settings, job["execution"]).ask_keeper(
+        keeper.EXPIRE, _kind(state), summary["id"]
+    )
+    result = {
+        **summary,
+        "action": answer["decision"],
+        "note": answer["reason"],
+        "keptUntil": answer.get("keptUntil"),
+    }
+    if answer["decision"] == keeper.DELETED:
+        result["deletedAt"] = iso(now())
+    return result
 
 
 # --- Cleanup (after a failure) ----------------------------------------------------------------
-def _cleanup_one(api: SnapshotApi, job: dict[str, Any], role: str) -> str | None:
+def _cleanup_one(accounts: Accounts, kind: Kind, job: dict[str, Any], role: str) -> str | None:
+    api = accounts.main(kind) if role == ROLE_SHARED else accounts.backup(kind)
     snapshot = api.find(job["copyId"])
     if snapshot is None:
         return None
@@ -614,10 +632,26 @@ def _cleanup_one(api: SnapshotApi, job: dict[str, Any], role: str) -> str | None
         return f"left {snapshot.arn}: not made by {APP_NAME} for this source"
     if snapshot.tags.get(TAG_EXECUTION) != job["execution"]:
         return f"left {label} {snapshot.arn}: made by run {snapshot.tags.get(TAG_EXECUTION)}"
-    if role == ROLE_BACKUP and snapshot.available:
-        return f"kept {label} {snapshot.arn}: it is complete"
+    if role == ROLE_BACKUP:
+        return _abandon_backup(accounts, snapshot)
     api.delete(snapshot.identifier)
     return f"deleted {label} {snapshot.arn} ({snapshot.status})"
+
+
+def _abandon_backup(accounts: Accounts, snapshot: Snapshot) -> str | None:
+    """This run's backup copy: kept when complete; otherwise only the backup account's keeper
+    deletes it, by its own rules."""
+    if snapshot.available:
+        return f"kept backup copy {snapshot.arn}: it is complete"
+    answer = accounts.ask_keeper(keeper.ABANDON, snapshot.kind, snapshot.identifier)
+    if answer["decision"] == keeper.GONE:
+        return None
+    if answer["decision"] == keeper.DELETED:
+        return f"deleted backup copy {snapshot.arn} ({snapshot.status}) by the backup account"
+    return (
+        f"left backup copy {snapshot.arn}: the backup account's keeper refused to delete it: "
+        f"{answer['reason']}"
+    )
 
 
 def cleanup(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
@@ -638,9 +672,9 @@ def cleanup(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
     if job.get("copyId"):
         kind = _kind(state)
         accounts = Accounts(settings, job["execution"])
-        for role, api_for in ((ROLE_SHARED, accounts.main), (ROLE_BACKUP, accounts.backup)):
+        for role in (ROLE_SHARED, ROLE_BACKUP):
             try:
-                action = _cleanup_one(api_for(kind), job, role)
+                action = _cleanup_one(accounts, kind, job, role)
             except errors.PipelineError as error:
                 problems.append(f"{role} copy {job['copyId']}: {error}")
                 if isinstance(error, errors.RETRYABLE):
@@ -659,12 +693,9 @@ def cleanup(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
 
 
 # --- Sweep (daily, outside any run) -------------------------------------------------------------
-def _due(snapshot: Snapshot, role: str, now: datetime) -> bool:
-    """Has this copy of the app outlived every run that could still delete or need it?"""
+def _due(snapshot: Snapshot, now: datetime) -> bool:
+    """Has this intermediate copy outlived every run that could still need it?"""
     grace = timedelta(hours=SWEEP_GRACE_HOURS)
-    if role == ROLE_BACKUP:
-        expires = snapshot.tags.get(TAG_EXPIRES_AT)
-        return bool(expires) and parse_iso(str(expires)) + grace < now
     made = snapshot.tags.get(TAG_MADE_AT)
     return bool(made) and parse_iso(str(made)) + timedelta(hours=COPY_DEADLINE_HOURS) + grace < now
 
@@ -690,43 +721,42 @@ def run_still_going(execution: str | None, settings: Settings) -> bool:
 
 
 def sweep(*, settings: Settings, now: Clock = utc_now) -> State:
-    """Delete the app's copies that no run will delete any more: backup copies a day past their
-    expiry (their run was stopped or lost) and intermediate copies past the copy deadline.
+    """Delete the intermediate copies (main account) that no run will delete any more: past the
+    copy deadline, their run stopped or lost. Backup copies are the backup account's keeper's
+    to delete (rds_xacct.keeper): the main account can't.
 
-    Only snapshots tagged by this app are considered; a copy without an expiry (retention 0),
-    or whose app tag an operator removed, is never touched; nor a copy whose run is still
-    running (an intermediate copy the backup account still copies from, when both copies of a
-    huge database take over a week), which is named in `left`.
+    Only snapshots tagged by this app as intermediate copies are considered; nor a copy whose
+    run is still running (the backup account still copies from it, when both copies of a huge
+    database take over a week), which is named in `left`.
     """
     accounts = Accounts(settings, "sweeper")
     moment = now()
     deleted: list[str] = []
     left: list[str] = []
     problems: list[str] = []
-    for role, api_for in ((ROLE_BACKUP, accounts.backup), (ROLE_SHARED, accounts.main)):
-        for kind in ("db", "cluster"):
-            try:
-                api = api_for(kind)
-                for snapshot in api.list_manual():
-                    tags = snapshot.tags
-                    if tags.get(TAG_APP) != APP_NAME or tags.get(TAG_ROLE) != role:
-                        continue
-                    try:
-                        due = _due(snapshot, role, moment)
-                    except ValueError:
-                        problems.append(f"{snapshot.arn}: unreadable time tags {tags}")
-                        continue
-                    if not due:
-                        continue
-                    try:
-                        running = run_still_going(tags.get(TAG_EXECUTION), settings)
-                    except errors.PipelineError as error:
-                        problems.append(f"{snapshot.arn}: left, its run is unknown: {error}")
-                        continue
-                    if running:
-                        left.append(f"{snapshot.arn}: its run {tags[TAG_EXECUTION]} still runs")
-                    elif api.delete(snapshot.identifier):
-                        deleted.append(snapshot.arn)
-            except errors.PipelineError as error:
-                problems.append(f"{role} {kind} snapshots: {error}")
+    for kind in ("db", "cluster"):
+        try:
+            api = accounts.main(kind)
+            for snapshot in api.list_manual():
+                tags = snapshot.tags
+                if tags.get(TAG_APP) != APP_NAME or tags.get(TAG_ROLE) != ROLE_SHARED:
+                    continue
+                try:
+                    due = _due(snapshot, moment)
+                except ValueError:
+                    problems.append(f"{snapshot.arn}: unreadable time tags {tags}")
+                    continue
+                if not due:
+                    continue
+                try:
+                    running = run_still_going(tags.get(TAG_EXECUTION), settings)
+                except errors.PipelineError as error:
+                    problems.append(f"{snapshot.arn}: left, its run is unknown: {error}")
+                    continue
+                if running:
+                    left.append(f"{snapshot.arn}: its run {tags[TAG_EXECUTION]} still runs")
+                elif api.delete(snapshot.identifier):
+                    deleted.append(snapshot.arn)
+        except errors.PipelineError as error:
+            problems.append(f"{ROLE_SHARED} {kind} snapshots: {error}")
     return {"deleted": deleted, "left": left, "problems": problems, "sweptAt": iso(moment)}
