@@ -44,6 +44,7 @@ cfn-lint: $(STAMP)
 
 sam-validate: .sam-venv/.installed
 	.sam-venv/bin/sam validate --lint --region $(AWS_DEFAULT_REGION) --template template.yaml
+	.sam-venv/bin/sam validate --lint --region $(AWS_DEFAULT_REGION) --template other/backup-account/backup-account.yaml
 
 # aws-sam-cli pins its own cfn-lint and translator: it gets a venv of its own.
 .sam-venv/.installed:
