@@ -132,7 +132,16 @@ def build_summary(
         else None,
         "backupCopy": {
             key: backup.get(key)
-            for key in ("arn", "sizeGiB", "copyStartedAt", "availableAt", "expiresAt", "action")
+            for key in (
+                "arn",
+                "sizeGiB",
+                "copyStartedAt",
+                "availableAt",
+                "expiresAt",
+                "action",
+                "note",
+                "keptUntil",
+            )
         }
         if backup
         else None,

@@ -100,7 +100,8 @@ class Need:
 
     action: str
     resource: str
-    context: tuple[tuple[str, str], ...] = ()
+    context: tuple[tuple[str, str | tuple[str, ...]], ...] = ()
+    """Condition keys of the request; a multivalued key (`aws:TagKeys`) has a tuple."""
     key_policy: str = ""
     """A KMS key ARN whose key policy must allow it too (RDS using the key for the caller)."""
     trust: str = ""
@@ -209,10 +210,16 @@ def _rds_copy(info: RequestInfo, kind: str) -> list[Need]:
     return needs + _rds_key_needs(keys, info)
 
 
-def _request_tags(params: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+def _request_tags(params: Mapping[str, Any]) -> tuple[tuple[str, str | tuple[str, ...]], ...]:
+    """`aws:RequestTag/KEY` of each tag a request sets, and `aws:TagKeys`, the set of their keys
+    (IAM User Guide, "Controlling access during AWS requests")."""
     tags = params.get("Tags")
     if isinstance(tags, list):
-        return tuple((f"aws:RequestTag/{t['Key']}", str(t.get("Value", ""))) for t in tags)
+        pairs: list[tuple[str, str | tuple[str, ...]]] = [
+            (f"aws:RequestTag/{t['Key']}", str(t.get("Value", ""))) for t in tags
+        ]
+        pairs.append(("aws:TagKeys", tuple(str(t["Key"]) for t in tags)))
+        return tuple(pairs)
     return ()
 
 
@@ -599,7 +606,7 @@ class Enforcement:
         caller = Caller(arn=role.arn, account=role.account)
         used: list[tuple[str, str, int, str, str]] = []
         for need in needs:
-            context: dict[str, str] = {
+            context: dict[str, str | tuple[str, ...]] = {
                 "aws:PrincipalArn": role.arn,
                 "aws:PrincipalAccount": role.account,
                 "aws:RequestedRegion": info.region,
@@ -1037,6 +1044,18 @@ def _assume_as_service(role_arn: str, session_name: str, region: str) -> Credent
         external_id="",
     )
     return Credentials(assumed.access_key_id, assumed.secret_access_key, assumed.session_token)
+
+
+def service_credentials(
+    enforcement: Enforcement, role_arn: str, service: str, user: str, region: str
+) -> Credentials:
+    """Credentials of an enforced role of a stack (made by `enforce_stack`) as `service`
+    gets them for `user` (a function's logical id); its trust policy must let the service in."""
+    role = enforcement.roles[role_arn]
+    if user not in role.used_by:
+        role.used_by.append(user)
+    enforcement.admit_service(role_arn, service)
+    return _assume_as_service(role_arn, role.name, region)
 
 
 def deploy_main_roles(

@@ -20,10 +20,10 @@ operators"):
   operator must hold (AND), any of a key's values may match (OR).
 
 Operators evaluated: String(Not)Equals(IgnoreCase), String(Not)Like, Arn(Not)Equals,
-Arn(Not)Like, Bool, Null, each with `IfExists`. Anything else (`Numeric*`, `Date*`, `IpAddress`,
-`ForAnyValue:` / `ForAllValues:` set operators, policy variables `${...}`) raises
-`UnsupportedCondition`: the templates use none of them today, and a permission that can't be
-evaluated must not pass silently.
+Arn(Not)Like, Bool, Null, each with `IfExists`; `ForAllValues:` / `ForAnyValue:` with
+StringEquals(IgnoreCase) or StringLike. Anything else (`Numeric*`, `Date*`, `IpAddress`, set
+operators with a negated operator, policy variables `${...}`) raises `UnsupportedCondition`: the
+templates use none of them, and a permission that can't be evaluated must not pass silently.
 """
 
 from __future__ import annotations
@@ -229,7 +229,9 @@ def condition_holds(
     """Does a statement's Condition block hold for the request context?"""
     for raw_operator, block in conditions.items():
         if ":" in raw_operator:
-            raise UnsupportedCondition(f"set operator {raw_operator}")
+            if not _set_condition_holds(raw_operator, block, context):
+                return False
+            continue
         if_exists = raw_operator.endswith("IfExists")
         operator = raw_operator.removesuffix("IfExists")
         if operator not in _OPERATORS:
@@ -251,6 +253,32 @@ def condition_holds(
             hit = any(_compare(operator, e, a) for e in expected for a in actual)
             if hit == negated:
                 return False
+    return True
+
+
+def _set_condition_holds(
+    raw_operator: str, block: Mapping[str, tuple[str, ...]], context: Context
+) -> bool:
+    """`ForAllValues:` / `ForAnyValue:` with a positive string operator, over a multivalued
+    context key such as `aws:TagKeys` (IAM User Guide, "Set operators for multivalued context
+    keys"): ForAllValues holds when every value in the request matches some value of the
+    policy, and also when the key is absent or empty; ForAnyValue holds when at least one value
+    in the request matches, never when the key is absent."""
+    qualifier, _, operator = raw_operator.partition(":")
+    if qualifier not in ("ForAllValues", "ForAnyValue") or operator not in (
+        "StringEquals",
+        "StringLike",
+        "StringEqualsIgnoreCase",
+    ):
+        raise UnsupportedCondition(f"set operator {raw_operator}")
+    for key, expected in block.items():
+        if "${" in key or any("${" in e for e in expected):
+            raise UnsupportedCondition(f"policy variable in {raw_operator} {key}")
+        actual = _lookup(context, key) or ()
+        matches = [any(_compare(operator, e, a) for e in expected) for a in actual]
+        holds = all(matches) if qualifier == "ForAllValues" else any(matches)
+        if not holds:
+            return False
     return True
 
 

@@ -940,6 +940,38 @@ def _refuse_key_for_unencrypted_cluster(inner: Callable[..., Any]) -> Callable[.
     return copy
 
 
+def _recording_the_source(attribute: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    # moto leaves a copy's source unrecorded. RDS records it for a cross-account or
+    # cross-Region copy, and never changes it (API reference, DBSnapshot:
+    # "SourceDBSnapshotIdentifier - The DB snapshot ARN that the DB snapshot was copied from. It
+    # only has a value in the case of a cross-account or cross-Region copy"; DBClusterSnapshot:
+    # "SourceDBClusterSnapshotArn - If the DB cluster snapshot was copied from a source DB
+    # cluster snapshot, the ARN for the source DB cluster snapshot, otherwise, a null value").
+    def wrap(inner: Callable[..., Any]) -> Callable[..., Any]:
+        parameter = (
+            "source_db_cluster_snapshot_identifier"
+            if attribute == "source_db_cluster_snapshot_arn"
+            else "source_db_snapshot_identifier"
+        )
+
+        def copy(backend: RDSBackend, *args: Any, **kwargs: Any) -> Any:
+            snapshot = inner(backend, *args, **kwargs)
+            source = str(kwargs[parameter] if parameter in kwargs else args[0])
+            here = (backend.region_name, backend.account_id)
+            elsewhere = source.startswith("arn:") and split_arn(source)[:2] != here
+            if attribute == "source_db_cluster_snapshot_arn" and not source.startswith("arn:"):
+                region, account = here
+                source = f"arn:aws:rds:{region}:{account}:cluster-snapshot:{source}"
+                elsewhere = True
+            if elsewhere:
+                setattr(snapshot, attribute, source)
+            return snapshot
+
+        return copy
+
+    return wrap
+
+
 def _rds_rule_patches() -> list[Any]:
     """Entered after the copy patches and the limits: these checks come first."""
     return [
@@ -947,6 +979,14 @@ def _rds_rule_patches() -> list[Any]:
         mock.patch.object(DBSnapshot, "option_group_name", _snapshot_option_group(), create=True),
         _wrapping(RDSBackend, "modify_db_snapshot_attribute", _refuse_unshareable),
         _wrapping(RDSBackend, "copy_db_cluster_snapshot", _refuse_key_for_unencrypted_cluster),
+        _wrapping(
+            RDSBackend, "copy_db_snapshot", _recording_the_source("source_db_snapshot_identifier")
+        ),
+        _wrapping(
+            RDSBackend,
+            "copy_db_cluster_snapshot",
+            _recording_the_source("source_db_cluster_snapshot_arn"),
+        ),
     ]
 
 

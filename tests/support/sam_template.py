@@ -171,6 +171,74 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     return load_cfn_yaml(path)
 
 
+def function_names(template: dict[str, Any], resolver: Resolver) -> dict[str, str]:
+    """Each AWS::Serverless::Function's logical id → its FunctionName, resolved."""
+    return {
+        logical_id: str(resolver.resolve(resource["Properties"]["FunctionName"]))
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+
+
+def function_specs(
+    template: dict[str, Any], resolver: Resolver, names: dict[str, str]
+) -> dict[str, FunctionSpec]:
+    """Handler, environment, timeout and memory of each function, Globals applied."""
+    resources = template["Resources"]
+    globals_ = template.get("Globals", {}).get("Function", {})
+    functions: dict[str, FunctionSpec] = {}
+    for logical_id, name in names.items():
+        properties = {**globals_, **resources[logical_id]["Properties"]}
+        variables = {
+            **globals_.get("Environment", {}).get("Variables", {}),
+            **properties.get("Environment", {}).get("Variables", {}),
+        }
+        functions[logical_id] = FunctionSpec(
+            logical_id=logical_id,
+            name=name,
+            handler=str(properties["Handler"]),
+            environment={k: str(v) for k, v in resolver.resolve(variables).items()},
+            timeout=int(properties.get("Timeout", 3)),
+            memory=int(properties.get("MemorySize", 128)),
+        )
+    return functions
+
+
+def without_serverless(template: dict[str, Any]) -> dict[str, Any]:
+    """The template as plain CloudFormation for moto (which runs no SAM transform): its
+    AWS::Serverless::Function resources left out (the simulation makes and routes them itself),
+    and `Fn::GetAtt F.Arn` of each turned into the ARN Lambda gives it."""
+    resources = template["Resources"]
+    functions = {
+        k: r["Properties"]["FunctionName"]
+        for k, r in resources.items()
+        if r["Type"] == "AWS::Serverless::Function"
+    }
+
+    def arn(name: Any) -> dict[str, Any]:
+        prefix = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:"
+        return {"Fn::Join": ["", [{"Fn::Sub": prefix}, name]]}
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, list):
+            return [rewrite(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1 and "Fn::GetAtt" in node:
+            value = node["Fn::GetAtt"]
+            logical_id, attribute = value if isinstance(value, list) else value.split(".", 1)
+            if logical_id in functions and attribute == "Arn":
+                return arn(functions[logical_id])
+        return {k: rewrite(v) for k, v in node.items()}
+
+    plain = {k: v for k, v in template.items() if k not in ("Transform", "Globals")}
+    plain["Resources"] = {
+        k: rewrite(r) for k, r in resources.items() if r["Type"] != "AWS::Serverless::Function"
+    }
+    plain["Outputs"] = rewrite(template.get("Outputs", {}))
+    return plain
+
+
 def state_machine_resource(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] == "AWS::Serverless::StateMachine":
@@ -194,10 +262,7 @@ def load_app(
     template = load_template(path)
     resolver = Resolver(template, parameters, account=account, region=region, refs=refs)
     resources = template["Resources"]
-    function_ids = [k for k, r in resources.items() if r["Type"] == "AWS::Serverless::Function"]
-    names = {
-        k: str(resolver.resolve(resources[k]["Properties"]["FunctionName"])) for k in function_ids
-    }
+    names = function_names(template, resolver)
     sm_id, sm = state_machine_resource(template)
     sm_name = str(resolver.resolve(sm["Properties"]["Name"]))
     sm_arn = f"arn:aws:states:{region}:{account}:stateMachine:{sm_name}"
@@ -211,22 +276,7 @@ def load_app(
     resolver.refs.update(names)
     resolver.refs[sm_id] = sm_arn
 
-    globals_ = template.get("Globals", {}).get("Function", {})
-    functions: dict[str, FunctionSpec] = {}
-    for logical_id in function_ids:
-        properties = {**globals_, **resources[logical_id]["Properties"]}
-        variables = {
-            **globals_.get("Environment", {}).get("Variables", {}),
-            **properties.get("Environment", {}).get("Variables", {}),
-        }
-        functions[logical_id] = FunctionSpec(
-            logical_id=logical_id,
-            name=names[logical_id],
-            handler=str(properties["Handler"]),
-            environment={k: str(v) for k, v in resolver.resolve(variables).items()},
-            timeout=int(properties.get("Timeout", 3)),
-            memory=int(properties.get("MemorySize", 128)),
-        )
+    functions = function_specs(template, resolver, names)
 
     text = (path.parent / sm["Properties"]["DefinitionUri"]).read_text()
     substitutions = resolver.resolve(sm["Properties"].get("DefinitionSubstitutions", {}))

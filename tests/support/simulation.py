@@ -33,6 +33,7 @@ from moto import mock_aws
 from moto.sns.models import sns_backends
 from moto.stepfunctions.responses import get_backend
 
+from rds_xacct import keeper as keeper_module
 from rds_xacct.errors import AwsError
 from rds_xacct.observability import execution_of
 from tests.support.events import backup_job_event
@@ -45,6 +46,7 @@ from tests.support.iam_enforcement import (
     enforced,
     operator_session,
     planned_output,
+    service_credentials,
     template_attributes,
 )
 from tests.support.moto_patches import (
@@ -59,9 +61,12 @@ from tests.support.sam_template import (
     BACKUP_TEMPLATE,
     App,
     Resolver,
+    function_names,
+    function_specs,
     load_app,
     load_template,
     state_machine_resource,
+    without_serverless,
 )
 from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World, session_in
 
@@ -69,6 +74,8 @@ START = datetime(2026, 11, 24, 2, 30, tzinfo=UTC)
 SLACK_WEBHOOK = "https://hooks.slack.com/services/T000SIMUL/B000SIMUL/simulated-webhook-secret"
 SLACK_PARAMETER = "/rds-xacct/slack-webhook"
 FUNCTIONS_DIR = "functions"
+KEEPER_FUNCTION = "KeeperFunction"
+"""The backup-account stack's function (other/backup-account/backup-account.yaml)."""
 
 STEP_OF_FUNCTION = {
     "DescribeSourceFunction": "DescribeSource",
@@ -80,6 +87,7 @@ STEP_OF_FUNCTION = {
     "CleanupFunction": "Cleanup",
     "NotifyFunction": "Notify",
     "SweepFunction": "Sweep",
+    "KeeperFunction": "Keeper",
     "ReconcileFunction": "Reconcile",
 }
 INJECTABLE_STEPS = (
@@ -156,11 +164,14 @@ class Simulation:
         self,
         *,
         parameters: dict[str, str] | None = None,
+        backup_parameters: dict[str, str] | None = None,
         slack: bool = True,
         slack_status: int = 200,
         start: datetime = START,
     ) -> None:
         self.parameters = parameters or {}
+        self.backup_parameters = backup_parameters or {}
+        """Parameters of the backup-account stack (MinimumRetentionDays, ...)."""
         self.slack = slack
         self.slack_status = slack_status
         self.clock = SimClock(start)
@@ -190,6 +201,8 @@ class Simulation:
         self.permissions: Enforcement
         self._rule_clients: dict[str, Any] = {}
         self.topic_arn = ""
+        self.keeper_name = ""
+        self.backup_lambda: Any = None
 
     # -- set-up --------------------------------------------------------------------------------
     def __enter__(self) -> Simulation:
@@ -259,15 +272,22 @@ class Simulation:
             region=REGION,
         )
         stack_parameters: list[Any] = [
-            {"ParameterKey": "MainAccountId", "ParameterValue": MAIN_ACCOUNT}
+            {"ParameterKey": "MainAccountId", "ParameterValue": MAIN_ACCOUNT},
+            *(
+                {"ParameterKey": key, "ParameterValue": value}
+                for key, value in self.backup_parameters.items()
+            ),
         ]
         if pipeline_role:
             stack_parameters.append(
                 {"ParameterKey": "PipelineRoleArn", "ParameterValue": pipeline_role}
             )
+        # moto runs no SAM transform: the stack is made without the keeper function, which is
+        # then made and routed like the main stack's functions (`_deploy_keeper`).
+        backup_template = load_template(BACKUP_TEMPLATE)
         cfn.create_stack(
             StackName="rds-xacct-backup-account",
-            TemplateBody=BACKUP_TEMPLATE.read_text(),
+            TemplateBody=json.dumps(without_serverless(backup_template)),
             Parameters=stack_parameters,
             Capabilities=["CAPABILITY_NAMED_IAM"],
         )
@@ -278,6 +298,11 @@ class Simulation:
             BACKUP_SOURCE,
             account=BACKUP_ACCOUNT,
             region=REGION,
+        )
+        self._deploy_keeper(
+            backup_template,
+            {p["ParameterKey"]: p["ParameterValue"] for p in stack_parameters},
+            cfn,
         )
         outputs = {
             o["OutputKey"]: o["OutputValue"]
@@ -295,6 +320,7 @@ class Simulation:
             "BackupAccountId": BACKUP_ACCOUNT,
             "BackupAccountKmsKeyArn": outputs["BackupAccountKmsKeyArn"],
             "BackupAccountRoleArn": outputs["BackupAccountRoleArn"],
+            "BackupAccountKeeperArn": outputs["BackupAccountKeeperArn"],
             **({"SlackWebhookParameterName": SLACK_PARAMETER} if self.slack else {}),
             **self.parameters,
         }
@@ -351,6 +377,81 @@ class Simulation:
             roleArn=role,
             type="STANDARD",
         )["stateMachineArn"]
+
+    def _deploy_keeper(
+        self, template: dict[str, Any], parameters: dict[str, str], cfn: Any
+    ) -> None:
+        """The backup account's keeper: made in that account's Lambda with the template's
+        handler and environment, run in-process with its role's credentials (KeeperRole, as
+        the Lambda service assumes it)."""
+        resources = {
+            r["LogicalResourceId"]: r["PhysicalResourceId"]
+            for r in cfn.list_stack_resources(StackName="rds-xacct-backup-account")[
+                "StackResourceSummaries"
+            ]
+        }
+        resolver = Resolver(
+            template, parameters, account=BACKUP_ACCOUNT, region=REGION, refs=resources
+        )
+        names = function_names(template, resolver)
+        specs = function_specs(template, resolver, names)
+        spec = specs[KEEPER_FUNCTION]
+        self.keeper_name = spec.name
+        role_id = template["Resources"][KEEPER_FUNCTION]["Properties"]["Role"]["Fn::GetAtt"][0]
+        role_arn = f"arn:aws:iam::{BACKUP_ACCOUNT}:role/{resources[role_id]}"
+        credentials = service_credentials(
+            self.permissions, role_arn, "lambda.amazonaws.com", KEEPER_FUNCTION, REGION
+        )
+        session = credentials.session(REGION)
+        clients = {service: session.client(service) for service in ("rds", "dynamodb")}
+        # The keeper's settings (names no main-account function uses) are set for the process;
+        # its credentials are given to its own clients, not os.environ, which the main
+        # account's functions share while they run at the same time.
+        self._stack.enter_context(self.patches.environment(spec.environment))
+        self._stack.enter_context(
+            mock.patch.object(keeper_module, "rds_client", return_value=clients["rds"])
+        )
+        self._stack.enter_context(
+            mock.patch.object(keeper_module, "default_client", side_effect=clients.__getitem__)
+        )
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as archive:
+            archive.writestr("keeper.py", "def handler(event, context):\n    return event\n")
+        self.backup_lambda = session_in(BACKUP_ACCOUNT).client("lambda")
+        self.backup_lambda.create_function(
+            FunctionName=spec.name,
+            Runtime="python3.13",
+            Role=role_arn,
+            Handler=spec.handler,
+            Code={"ZipFile": code.getvalue()},
+            Timeout=spec.timeout,
+            MemorySize=spec.memory,
+            Environment={"Variables": spec.environment},
+        )
+        self.patches.route_lambda(spec.name, self._handler(KEEPER_FUNCTION, spec.handler))
+
+    def keeper_pass(self) -> dict[str, Any]:
+        """What the backup account's hourly schedule does: invoke the keeper with the
+        schedule's event (as EventBridge does, in the backup account)."""
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": BACKUP_ACCOUNT,
+            "time": self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": REGION,
+            "resources": [],
+            "detail": {},
+        }
+        response = self.backup_lambda.invoke(
+            FunctionName=self.keeper_name, Payload=json.dumps(event).encode()
+        )
+        result: dict[str, Any] = json.loads(response["Payload"].read())
+        if response.get("FunctionError"):
+            raise AssertionError(f"The keeper's hourly pass failed: {result}")
+        self.permissions.check()
+        return result
 
     def _run_as_the_templates_roles(self, main: Any) -> None:
         """Create the main template's roles in moto's IAM; each function runs with its role's
