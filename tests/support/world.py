@@ -21,6 +21,9 @@ BACKUP_ACCOUNT = "222222222222"
 REGION = "eu-west-1"
 BACKUP_ROLE_NAME = "rds-xacct-backup-copy"
 BACKUP_ROLE_ARN = f"arn:aws:iam::{BACKUP_ACCOUNT}:role/{BACKUP_ROLE_NAME}"
+KEEPER_ARN = f"arn:aws:lambda:{REGION}:{BACKUP_ACCOUNT}:function:rds-xacct-keeper"
+"""The backup account's keeper as the backup-account stack names it (the simulation makes it;
+unit tests of single steps stand in for it)."""
 
 TEST_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -141,6 +144,7 @@ class World:
             "backup_account_id": BACKUP_ACCOUNT,
             "backup_kms_key_arn": self.backup_key_arn,
             "backup_role_arn": BACKUP_ROLE_ARN,
+            "backup_keeper_arn": KEEPER_ARN,
             "retention_days": 1,
         }
         values.update(overrides)
@@ -152,6 +156,7 @@ class World:
             "BACKUP_ACCOUNT_ID": BACKUP_ACCOUNT,
             "BACKUP_KMS_KEY_ARN": self.backup_key_arn,
             "BACKUP_ROLE_ARN": BACKUP_ROLE_ARN,
+            "BACKUP_KEEPER_ARN": KEEPER_ARN,
             "RETENTION_DAYS": "1",
         }
         env.update(overrides)
