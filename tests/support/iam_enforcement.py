@@ -384,15 +384,27 @@ def _kms(info: RequestInfo) -> list[Need]:
     raise UnknownOperation(f"kms:{op}")
 
 
+_LAMBDA_ACTIONS = {
+    "Invoke": "lambda:InvokeFunction",
+    "UpdateFunctionCode": "lambda:UpdateFunctionCode",
+    "UpdateFunctionConfiguration": "lambda:UpdateFunctionConfiguration",
+    "DeleteFunction": "lambda:DeleteFunction",
+    "AddPermission": "lambda:AddPermission",
+}
+"""Lambda operations on a function (Service Authorization Reference: resource type
+`function`)."""
+
+
 def _lambda(info: RequestInfo) -> list[Need]:
-    if info.operation == "Invoke":
+    action = _LAMBDA_ACTIONS.get(info.operation)
+    if action is not None:
         name = str(info.params["FunctionName"])
         arn = (
             name
             if name.startswith("arn:")
             else (f"arn:aws:lambda:{info.region}:{info.account}:function:{name}")
         )
-        return [Need("lambda:InvokeFunction", arn)]
+        return [Need(action, arn)]
     raise UnknownOperation(f"lambda:{info.operation}")
 
 
@@ -664,6 +676,13 @@ class Enforcement:
     def record(self, violation: Violation) -> None:
         with self._lock:
             self.violations.append(violation)
+
+    def take_refusals(self) -> list[Violation]:
+        """The requests refused so far, forgotten here: a test acting as an attacker expects
+        them (the app's own requests must never be refused: `check`)."""
+        with self._lock:
+            found, self.violations = self.violations, []
+        return found
 
     def check(self) -> None:
         """Fail (AssertionError) if any request was refused, naming each; then forget them."""

@@ -22,12 +22,13 @@ import threading
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
 
+import boto3
 import responses
 from moto import mock_aws
 from moto.sns.models import sns_backends
@@ -203,6 +204,7 @@ class Simulation:
         self.topic_arn = ""
         self.keeper_name = ""
         self.backup_lambda: Any = None
+        self.credentials: dict[str, Any] = {}
 
     # -- set-up --------------------------------------------------------------------------------
     def __enter__(self) -> Simulation:
@@ -430,6 +432,27 @@ class Simulation:
         )
         self.patches.route_lambda(spec.name, self._handler(KEEPER_FUNCTION, spec.handler))
 
+    def pipeline_session(self) -> Any:
+        """A boto3 session of the main account's pipeline role (what an attacker who stole a
+        function's credentials holds)."""
+        return self.credentials["DeleteBackupFunction"].session(REGION)
+
+    def backup_role_session(self) -> Any:
+        """The backup account's cross-account role, assumed with the pipeline role (as every
+        run does; as an attacker holding the pipeline role can)."""
+        role = self.app.functions["DeleteBackupFunction"].environment["BACKUP_ROLE_ARN"]
+        credentials = (
+            self.pipeline_session()
+            .client("sts")
+            .assume_role(RoleArn=role, RoleSessionName="attacker")["Credentials"]
+        )
+        return boto3.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name=REGION,
+        )
+
     def keeper_pass(self) -> dict[str, Any]:
         """What the backup account's hourly schedule does: invoke the keeper with the
         schedule's event (as EventBridge does, in the backup account)."""
@@ -469,6 +492,9 @@ class Simulation:
             account=MAIN_ACCOUNT,
             region=REGION,
         )
+        self.credentials = given
+        """Credentials of each function (logical id) of the main template, as Lambda gives
+        them: a test acting as an attacker holding the pipeline's role uses them."""
         for spec in self.app.functions.values():
             if spec.logical_id not in given:
                 raise AssertionError(f"{spec.logical_id} has no role in template.yaml")
@@ -585,7 +611,10 @@ class Simulation:
             try:
                 if failure is not None:
                     raise failure
-                with self.aws_faults.in_step(step):
+                # The keeper answers a step's request within that step's Lambda invoke: its AWS
+                # calls count as the asking step's (DeleteBackup, Cleanup, Notify).
+                asked = logical_id == KEEPER_FUNCTION
+                with nullcontext() if asked else self.aws_faults.in_step(step):
                     result = real(event, context)
                 if step in self.corruptions and isinstance(result, dict):
                     result = {**result, **self.corruptions[step]}

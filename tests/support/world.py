@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -15,6 +15,7 @@ from moto.rds.models import rds_backends
 
 from rds_xacct.constants import APP_NAME, TAG_APP
 from rds_xacct.settings import Settings
+from rds_xacct.snapshots import iso
 
 MAIN_ACCOUNT = "123456789012"
 BACKUP_ACCOUNT = "222222222222"
@@ -100,6 +101,13 @@ def postgres_instance(rds: Any, identifier: str, *, size_gib: int = 20, **extra:
         **extra,
     )
     return identifier
+
+
+def _created(moment: datetime | str) -> str:
+    """RDS's SnapshotCreateTime of a moto snapshot, as the app writes times."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    return iso(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
 @dataclass
@@ -303,6 +311,7 @@ class World:
                     "kind": "db",
                     "arn": snap.arn,
                     "status": snap.status,
+                    "createdAt": _created(snap.snapshot_create_time),
                     "tags": {t["Key"]: t["Value"] for t in snap.tags or []},
                 }
             )
@@ -313,6 +322,7 @@ class World:
                     "kind": "cluster",
                     "arn": csnap.arn,
                     "status": csnap.status,
+                    "createdAt": _created(csnap.snapshot_create_time),
                     "tags": {t["Key"]: t["Value"] for t in csnap.tags or []},
                 }
             )
