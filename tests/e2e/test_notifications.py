@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from rds_xacct.constants import TAG_EXPIRES_AT
+from rds_xacct.snapshots import parse_iso
 from tests.support.moto_patches import event_matches
 from tests.support.simulation import SLACK_WEBHOOK, Simulation
 from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT
@@ -102,22 +103,24 @@ def test_without_slack_a_run_sends_only_sns(sim: Simulation) -> None:
     assert result.slack == []
 
 
-def test_a_run_aborted_during_its_retention_is_swept_a_day_after_expiry(sim: Simulation) -> None:
+def test_a_run_aborted_during_its_retention_leaves_its_copy_to_the_keeper(sim: Simulation) -> None:
     # Given a run aborted while it waits out the retention: its complete backup copy is kept
     event = sim.backup_event("orders-db")
     sim.stop_run_after("Notify", "ABORTED")  # the first Notify: the copy is in place
     result = sim.deliver(event)
     assert [m["attributes"]["outcome"]["Value"] for m in result.sns] == ["succeeded", "aborted"]
-    assert len(sim.world.app_copies(BACKUP_ACCOUNT)) == 1
-    # When the daily sweep runs the day after expiry + grace
-    sim.clock.advance(3 * 86400)
+    (copy,) = sim.world.app_copies(BACKUP_ACCOUNT)
+    expires = parse_iso(copy["tags"][TAG_EXPIRES_AT])
+    # When the main account's daily sweep runs after the expiry
+    sim.clock.advance((expires - sim.clock.now()).total_seconds() + 3 * 86400)
     swept = sim.sweep()
-    # Then the copy is deleted and SNS says so
-    assert len(swept["deleted"]) == 1
+    # Then it leaves the copy (the main account deletes nothing in the backup account)
+    assert swept["deleted"] == []
+    assert len(sim.world.app_copies(BACKUP_ACCOUNT)) == 1
+    # And the backup account's keeper deletes it in its hourly pass
+    kept = sim.keeper_pass()
+    assert kept["deleted"] == [copy["arn"]]
     assert sim.world.app_copies(BACKUP_ACCOUNT) == []
-    last = sim.sns_messages()[-1]
-    assert last["subject"].startswith("[rds-xacct] Swept: 1 copies")
-    assert last["attributes"]["outcome"]["Value"] == "swept"
 
 
 def test_a_sweep_with_nothing_to_do_sends_nothing(sim: Simulation) -> None:

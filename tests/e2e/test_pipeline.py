@@ -172,10 +172,13 @@ def test_a_filtered_out_database_is_skipped_with_the_reason(make_sim: MakeSim) -
     assert sim.world.app_copies(BACKUP_ACCOUNT) == []
 
 
-@pytest.mark.parametrize("days", [0, 1, 30])
-def test_retention(make_sim: MakeSim, days: int) -> None:
-    # Given a retention of `days`
-    sim = make_sim(parameters={"RetentionDays": str(days)})
+@pytest.mark.parametrize(("days", "minimum"), [(0, 7), (1, 1), (7, 7), (30, 7)])
+def test_retention(make_sim: MakeSim, days: int, minimum: int) -> None:
+    # Given a retention of `days`, at least the backup account's minimum retention
+    sim = make_sim(
+        parameters={"RetentionDays": str(days)},
+        backup_parameters={"MinimumRetentionDays": str(minimum)},
+    )
     # When a backup is copied
     result = sim.deliver(sim.backup_event("orders-db"))
     assert result.status == "SUCCEEDED"

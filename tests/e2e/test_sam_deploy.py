@@ -1,4 +1,5 @@
-"""template.yaml through the SAM transform, then created in moto's CloudFormation."""
+"""template.yaml and other/backup-account/backup-account.yaml through the SAM transform, then
+created in moto's CloudFormation (each in its own account)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,27 @@ import boto3
 import pytest
 from samtranslator.translator.transform import transform
 
+from rds_xacct import keeper
+from rds_xacct.constants import DEFAULT_MIN_RETENTION_DAYS, KEEPER_SCHEDULE
+from rds_xacct.settings import Settings
 from tests.support.cfn_yaml import load_cfn_yaml
-from tests.support.sam_template import ROOT, TEMPLATE, state_machine_resource
-from tests.support.world import BACKUP_ACCOUNT, REGION
+from tests.support.sam_template import BACKUP_TEMPLATE, ROOT, TEMPLATE, state_machine_resource
+from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, session_in
 
 PARAMETERS = {
     "BackupAccountId": BACKUP_ACCOUNT,
     "BackupAccountKmsKeyArn": f"arn:aws:kms:{REGION}:{BACKUP_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     "BackupAccountRoleArn": f"arn:aws:iam::{BACKUP_ACCOUNT}:role/rds-xacct-backup-copy",
+    "BackupAccountKeeperArn": f"arn:aws:lambda:{REGION}:{BACKUP_ACCOUNT}:function:rds-xacct-keeper",
     "RetentionDays": "7",
     "CopyRdsAutomatedSnapshots": "true",
     "SlackWebhookParameterName": "/rds-xacct/slack-webhook",
+}
+
+
+BACKUP_PARAMETERS = {
+    "MainAccountId": MAIN_ACCOUNT,
+    "PipelineRoleArn": f"arn:aws:iam::{MAIN_ACCOUNT}:role/rds-xacct-pipeline-{REGION}",
 }
 
 
@@ -40,6 +51,16 @@ def packaged_template() -> dict[str, Any]:
     _, machine = state_machine_resource(template)
     uri = machine["Properties"].pop("DefinitionUri")
     machine["Properties"]["Definition"] = json.loads((ROOT / uri).read_text())
+    return template
+
+
+def packaged_backup_template() -> dict[str, Any]:
+    """What `sam deploy` of the backup-account template uploads: the keeper's code directory
+    (functions/) replaced by an S3 object."""
+    template = load_cfn_yaml(BACKUP_TEMPLATE)
+    properties = template["Resources"]["KeeperFunction"]["Properties"]
+    assert (BACKUP_TEMPLATE.parent / properties["CodeUri"]).resolve() == ROOT / "functions"
+    properties["CodeUri"] = {"Bucket": "backup-artifacts", "Key": "keeper.zip"}
     return template
 
 
@@ -100,6 +121,7 @@ def test_the_transformed_template_creates_in_cloudformation(
     )["Configuration"]
     variables = function["Environment"]["Variables"]
     assert variables["BACKUP_ROLE_ARN"] == PARAMETERS["BackupAccountRoleArn"]
+    assert variables["BACKUP_KEEPER_ARN"] == PARAMETERS["BackupAccountKeeperArn"]
     # (moto's CloudFormation keeps the Number parameter's type; Lambda stores every value as a
     # string, which is what the handlers read)
     assert str(variables["RETENTION_DAYS"]) == "7"
@@ -111,3 +133,115 @@ def test_the_transformed_template_creates_in_cloudformation(
     }
     assert resources["CopySnapshotStateMachine"]["ResourceStatus"] == "CREATE_COMPLETE"
     assert resources["AwsBackupJobCompletedRule"]["ResourceStatus"] == "CREATE_COMPLETE"
+
+
+def test_the_sam_transform_gives_the_backup_account_its_keeper(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the packaged backup-account template
+    monkeypatch.setenv("AWS_REGION", REGION)
+    # When the SAM transform runs
+    transformed = transform(packaged_backup_template(), BACKUP_PARAMETERS, _NoManagedPolicies())
+    resources = transformed["Resources"]
+    # Then it holds one function, its hourly rule and the rule's permission to invoke it, and
+    # no role of SAM's making (the keeper runs as KeeperRole), with no SAM types left
+    types = sorted(r["Type"] for r in resources.values())
+    assert types == sorted(
+        [
+            "AWS::KMS::Key",
+            "AWS::KMS::Alias",
+            "AWS::IAM::Role",
+            "AWS::IAM::Role",
+            "AWS::DynamoDB::Table",
+            "AWS::Logs::LogGroup",
+            "AWS::Lambda::Function",
+            "AWS::Events::Rule",
+            "AWS::Lambda::Permission",
+        ]
+    )
+    function = resources["KeeperFunction"]["Properties"]
+    assert function["Role"] == {"Fn::GetAtt": ["KeeperRole", "Arn"]}
+    assert function["Handler"] == "keeper.handler"
+    assert function["Code"] == {"S3Bucket": "backup-artifacts", "S3Key": "keeper.zip"}
+    # And it runs on the runtime and architecture of the main stack's functions
+    main = load_cfn_yaml(TEMPLATE)["Globals"]["Function"]
+    assert function["Runtime"] == main["Runtime"]
+    assert function["Architectures"] == main["Architectures"]
+    # And the rule is the keeper's schedule, targeting the keeper, allowed to invoke it
+    ((rule_id, rule),) = [(k, r) for k, r in resources.items() if r["Type"] == "AWS::Events::Rule"]
+    assert rule["Properties"]["ScheduleExpression"] == KEEPER_SCHEDULE
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["KeeperFunction", "Arn"]}
+    (permission,) = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]
+    assert permission["Properties"] == {
+        "Action": "lambda:InvokeFunction",
+        "FunctionName": {"Ref": "KeeperFunction"},
+        "Principal": "events.amazonaws.com",
+        "SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]},
+    }
+
+
+def test_the_transformed_backup_template_creates_in_cloudformation(
+    monkeypatch: pytest.MonkeyPatch, patches: Any
+) -> None:
+    # Given the transformed backup-account template and the keeper's code, in the backup account
+    monkeypatch.setenv("AWS_REGION", REGION)
+    transformed = transform(packaged_backup_template(), BACKUP_PARAMETERS, _NoManagedPolicies())
+    backup = session_in(BACKUP_ACCOUNT)
+    s3 = backup.client("s3")
+    s3.create_bucket(
+        Bucket="backup-artifacts", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.write(ROOT / "functions" / "keeper.py", "keeper.py")
+    s3.put_object(Bucket="backup-artifacts", Key="keeper.zip", Body=code.getvalue())
+    cfn = backup.client("cloudformation")
+    # When the stack is created
+    cfn.create_stack(
+        StackName="rds-xacct-backup-account",
+        TemplateBody=json.dumps(transformed),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in BACKUP_PARAMETERS.items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
+    stack = cfn.describe_stacks(StackName="rds-xacct-backup-account")["Stacks"][0]
+    # Then it is complete, with the three outputs the main stack takes as parameters
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert set(outputs) == {
+        "BackupAccountKmsKeyArn",
+        "BackupAccountRoleArn",
+        "BackupAccountKeeperArn",
+    }
+    keeper_arn = outputs["BackupAccountKeeperArn"]
+    assert keeper_arn == f"arn:aws:lambda:{REGION}:{BACKUP_ACCOUNT}:function:rds-xacct-keeper"
+    settings = Settings.from_env(
+        {
+            "AWS_REGION": REGION,
+            "BACKUP_ACCOUNT_ID": BACKUP_ACCOUNT,
+            "BACKUP_KMS_KEY_ARN": outputs["BackupAccountKmsKeyArn"],
+            "BACKUP_ROLE_ARN": outputs["BackupAccountRoleArn"],
+            "BACKUP_KEEPER_ARN": keeper_arn,
+        }
+    )
+    assert settings.backup_keeper_arn == keeper_arn
+    # And the keeper exists there, as its role, with the settings the keeper reads
+    function = backup.client("lambda").get_function(FunctionName=keeper_arn)["Configuration"]
+    assert function["Role"] == f"arn:aws:iam::{BACKUP_ACCOUNT}:role/rds-xacct-keeper"
+    assert function["Handler"] == "keeper.handler"
+    # (moto's CloudFormation keeps the Number parameter's type; Lambda stores every value as a
+    # string, which is what the keeper reads)
+    variables = {k: str(v) for k, v in function["Environment"]["Variables"].items()}
+    settings_here = keeper.KeeperSettings.from_env(variables)
+    assert settings_here.main_account_id == MAIN_ACCOUNT
+    assert settings_here.min_retention_days == DEFAULT_MIN_RETENTION_DAYS
+    assert settings_here.ledger_table == "rds-xacct-keeper-ledger"
+    # And the ledger, the hourly rule and its permission are stack resources
+    resources = {
+        r["LogicalResourceId"]: r
+        for r in cfn.list_stack_resources(StackName="rds-xacct-backup-account")[
+            "StackResourceSummaries"
+        ]
+    }
+    for logical_id in ("KeeperLedger", "KeeperFunctionHourly", "KeeperFunctionHourlyPermission"):
+        assert resources[logical_id]["ResourceStatus"] == "CREATE_COMPLETE", logical_id

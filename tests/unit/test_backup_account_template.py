@@ -1,10 +1,18 @@
-"""other/backup-account/backup-account.yaml: least privilege, the app's tag on deletes, the main
-account limited to RDS use of the key, the trust, and a stack created in moto's CloudFormation."""
+"""other/backup-account/backup-account.yaml: least privilege; the main account copies in, tags
+its copies as it makes them and asks the keeper, but never deletes, untags, re-shares or
+administers the key; the keeper alone deletes, only the app's copies; the stack created in
+moto's CloudFormation.
+
+Permissions are evaluated as IAM and KMS would (tests/support/iam_policy.py) on the policies as
+CloudFormation sends them (intrinsics resolved), rather than read as strings."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -12,16 +20,62 @@ import pytest
 from moto import mock_aws
 from moto.kms.models import kms_backends
 
-from rds_xacct.constants import APP_NAME, TAG_APP
+from rds_xacct import keeper
+from rds_xacct.constants import (
+    APP_NAME,
+    BACKUP_COPY_TAG_KEYS,
+    DEFAULT_MIN_RETENTION_DAYS,
+    KEEPER_SCHEDULE,
+    MAX_RETENTION_DAYS,
+    ROLE_BACKUP,
+    ROLE_SHARED,
+    TAG_APP,
+    TAG_EXPIRES_AT,
+    TAG_KEEP,
+    TAG_ROLE,
+)
 from rds_xacct.settings import Settings
+from rds_xacct.steps import app_tags
 from tests.support.cfn_yaml import iam_actions, load_cfn_yaml
-from tests.support.sam_template import BACKUP_TEMPLATE, TEMPLATE
+from tests.support.iam_policy import Caller, Context, Decision, Statement, evaluate, parse_policy
+from tests.support.sam_template import (
+    BACKUP_TEMPLATE,
+    ROOT,
+    TEMPLATE,
+    Resolver,
+    function_names,
+    function_specs,
+    without_serverless,
+)
 
 ACCOUNT = "123456789012"  # moto's default account plays the backup account here
 REGION = "eu-west-1"
 MAIN_ACCOUNT_ID = "111111111111"
+OTHER_ACCOUNT_ID = "222222222222"
 PIPELINE_ROLE_ARN = f"arn:aws:iam::{MAIN_ACCOUNT_ID}:role/rds-xacct-pipeline-{REGION}"
 KEY_ADMIN_ARN = f"arn:aws:iam::{ACCOUNT}:role/key-admin"
+
+# What the resources of the stack are, for evaluating its policies (default ResourcePrefix)
+KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
+KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{KEY_ID}"
+KEEPER_NAME = f"{APP_NAME}-keeper"
+KEEPER_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{KEEPER_NAME}"
+LEDGER_NAME = f"{APP_NAME}-keeper-ledger"
+LEDGER_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{LEDGER_NAME}"
+LOG_GROUP_NAME = f"/aws/lambda/{KEEPER_NAME}"
+LOG_GROUP_ARN = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{LOG_GROUP_NAME}:*"
+ATTRIBUTES = {
+    ("BackupKey", "Arn"): KEY_ARN,
+    ("KeeperFunction", "Arn"): KEEPER_ARN,
+    ("KeeperLedger", "Arn"): LEDGER_ARN,
+    ("KeeperLogGroup", "Arn"): LOG_GROUP_ARN,
+}
+REFS = {
+    "BackupKey": KEY_ID,
+    "KeeperFunction": KEEPER_NAME,
+    "KeeperLedger": LEDGER_NAME,
+    "KeeperLogGroup": LOG_GROUP_NAME,
+}
 
 MAIN_ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${MainAccountId}:root"}
 KEY_ADMIN_ARN_REF = {"Ref": "KeyAdministratorArn"}
@@ -58,6 +112,29 @@ CONDITION_SETTINGS = [
     pytest.param({"HasPipelineRole": False, "HasKeyAdministrator": False}, id="defaults"),
     pytest.param({"HasPipelineRole": True, "HasKeyAdministrator": True}, id="all-set"),
 ]
+PARAMETER_SETTINGS = [
+    pytest.param({}, id="defaults"),
+    pytest.param(
+        {"PipelineRoleArn": PIPELINE_ROLE_ARN, "KeyAdministratorArn": KEY_ADMIN_ARN}, id="all-set"
+    ),
+]
+KINDS = ("snapshot", "cluster-snapshot")
+DELETES = {"snapshot": "rds:DeleteDBSnapshot", "cluster-snapshot": "rds:DeleteDBClusterSnapshot"}
+
+# An app copy in the backup account, as the main account's pipeline makes it
+COPY_ID = "xacct-orders-20261124-023000-0123456789ab"
+SOURCE_ARN = f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT_ID}:snapshot:rds:orders-2026-11-24-02-30"
+CREATION_TAGS = {
+    **app_tags(
+        source_arn=SOURCE_ARN,
+        role=ROLE_BACKUP,
+        execution="run-1",
+        made_at=datetime(2026, 11, 24, 2, 30, tzinfo=UTC),
+    ),
+    TAG_EXPIRES_AT: "2026-12-01T02:30:00Z",
+}
+APP_COPY = {f"aws:ResourceTag/{key}": value for key, value in CREATION_TAGS.items()}
+"""The request context of an action on an app copy (its tags)."""
 
 _NO_VALUE = object()
 
@@ -69,7 +146,7 @@ def template() -> dict[str, Any]:
 
 def _resolve(node: Any, conditions: dict[str, bool]) -> Any:
     """`node` with every `Fn::If` decided by `conditions` and `AWS::NoValue` dropped, as
-    CloudFormation does before it sends a policy to IAM or KMS."""
+    CloudFormation does before it sends a policy to IAM or KMS (other intrinsics kept)."""
     if isinstance(node, dict):
         if node == {"Ref": "AWS::NoValue"}:
             return _NO_VALUE
@@ -102,33 +179,138 @@ def _key_policy(template: dict[str, Any], conditions: dict[str, bool]) -> list[d
     return _statements(key["KeyPolicy"])
 
 
-def _role(template: dict[str, Any], conditions: dict[str, bool]) -> dict[str, Any]:
-    role: dict[str, Any] = _resolve(
-        template["Resources"]["CrossAccountRole"]["Properties"], conditions
-    )
+def _role(
+    template: dict[str, Any], conditions: dict[str, bool], role_id: str = "CrossAccountRole"
+) -> dict[str, Any]:
+    role: dict[str, Any] = _resolve(template["Resources"][role_id]["Properties"], conditions)
     return role
 
 
-def _role_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
-    role = _role(template, {"HasPipelineRole": False, "HasKeyAdministrator": False})
+def _role_statements(
+    template: dict[str, Any], role_id: str = "CrossAccountRole"
+) -> list[dict[str, Any]]:
+    role = _role(template, {"HasPipelineRole": False, "HasKeyAdministrator": False}, role_id)
     return [s for policy in role["Policies"] for s in _statements(policy["PolicyDocument"])]
+
+
+def _allow_statements(
+    template: dict[str, Any], role_id: str = "CrossAccountRole"
+) -> list[dict[str, Any]]:
+    return [s for s in _role_statements(template, role_id) if s["Effect"] == "Allow"]
 
 
 def _principals(statement: dict[str, Any]) -> list[Any]:
     return _as_list(statement["Principal"]["AWS"])
 
 
+def _roles(template: dict[str, Any]) -> list[str]:
+    return [k for k, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"]
+
+
+# --- Evaluated policies -------------------------------------------------------------------------
+
+
+def _resolver(template: dict[str, Any], parameters: Mapping[str, str] | None = None) -> Resolver:
+    """Every intrinsic of the template resolved as CloudFormation would in the backup account."""
+
+    def attribute(logical_id: str, name: str) -> str:
+        return ATTRIBUTES[(logical_id, name)]
+
+    return Resolver(
+        template,
+        {"MainAccountId": MAIN_ACCOUNT_ID, **(parameters or {})},
+        account=ACCOUNT,
+        region=REGION,
+        refs=dict(REFS),
+        attributes=attribute,
+    )
+
+
+def _identity_policy(
+    template: dict[str, Any], role_id: str, parameters: Mapping[str, str] | None = None
+) -> list[Statement]:
+    """The statements of a role's inline policies, as IAM receives them."""
+    role = _resolver(template, parameters).resolve(template["Resources"][role_id]["Properties"])
+    return [
+        statement
+        for policy in role["Policies"]
+        for statement in parse_policy(
+            policy["PolicyDocument"], holder=role_id, policy=policy["PolicyName"]
+        )
+    ]
+
+
+def _key_policy_statements(
+    template: dict[str, Any], parameters: Mapping[str, str] | None = None
+) -> list[Statement]:
+    key = _resolver(template, parameters).resolve(template["Resources"]["BackupKey"]["Properties"])
+    return parse_policy(key["KeyPolicy"], holder="BackupKey", policy="key policy")
+
+
+def _allows_only(statements: list[Statement]) -> list[Statement]:
+    """The Allow statements alone: does anything allow the request, Deny aside?"""
+    return [s for s in statements if s.effect == "Allow"]
+
+
+def _denied_by(decision: Decision) -> str | None:
+    return decision.denied_by.ref.sid if decision.denied_by is not None else None
+
+
+def _rds_arn(kind: str, identifier: str, account: str = ACCOUNT, region: str = REGION) -> str:
+    return f"arn:aws:rds:{region}:{account}:{kind}:{identifier}"
+
+
+def _tagging(tags: Mapping[str, str]) -> Context:
+    """The request context of tags given to a create (or AddTagsToResource): each as
+    aws:RequestTag/KEY, and their keys as aws:TagKeys (IAM User Guide, "Controlling access
+    during AWS requests")."""
+    return {
+        **{f"aws:RequestTag/{key}": value for key, value in tags.items()},
+        "aws:TagKeys": list(tags),
+    }
+
+
+def _key_administration_in_the_template(template: dict[str, Any]) -> set[str]:
+    statements = template["Resources"]["BackupKey"]["Properties"]["KeyPolicy"]["Statement"]
+    (administration,) = [s for s in statements if s.get("Sid") == "KeyAdministration"]
+    return _actions(administration)
+
+
+NOT_DENIED_BY_NAME = {
+    # Decided by the grant itself, not by policies: its retiring or grantee principal may retire
+    # it whatever a Deny says (KMS Developer Guide, "Retiring and revoking grants").
+    "kms:RetireGrant",
+    # Rotation only adds key material; what was encrypted stays decryptable: nothing is lost.
+    "kms:EnableKeyRotation",
+    "kms:RotateKeyOnDemand",
+}
+
+
+def _changes_the_key(action: str) -> bool:
+    """A key administration action that changes the key or its access (not Describe*, Get*,
+    List*), and that a policy's explicit Deny can stop (`NOT_DENIED_BY_NAME` aside)."""
+    verb = action.split(":", 1)[1]
+    return not verb.startswith(("Describe", "Get", "List")) and action not in NOT_DENIED_BY_NAME
+
+
 # --- Least privilege ----------------------------------------------------------------------------
 
 
 def test_no_action_anywhere_contains_a_wildcard(template: dict[str, Any]) -> None:
-    # Given the key policy, the trust policy and the role's policies
+    # Given the key policy, the roles' trust policies and the roles' policies
     resources = template["Resources"]
     documents = {
         "key policy": resources["BackupKey"]["Properties"]["KeyPolicy"],
-        "trust policy": resources["CrossAccountRole"]["Properties"]["AssumeRolePolicyDocument"],
-        "role policies": resources["CrossAccountRole"]["Properties"]["Policies"],
+        **{
+            f"{role} trust policy": resources[role]["Properties"]["AssumeRolePolicyDocument"]
+            for role in _roles(template)
+        },
+        **{
+            f"{role} policies": resources[role]["Properties"]["Policies"]
+            for role in _roles(template)
+        },
     }
+    assert set(_roles(template)) == {"CrossAccountRole", "KeeperRole"}
 
     for name, document in documents.items():
         # When every action is collected, both branches of every Fn::If included
@@ -140,22 +322,45 @@ def test_no_action_anywhere_contains_a_wildcard(template: dict[str, Any]) -> Non
         assert [a for a in actions if "*" in a] == [], name
     assert "NotAction" not in str(template)
     assert "NotPrincipal" not in str(template)
+    assert "NotResource" not in str(template)
 
 
 @pytest.mark.parametrize("conditions", CONDITION_SETTINGS)
 def test_no_statement_trusts_everyone(
     template: dict[str, Any], conditions: dict[str, bool]
 ) -> None:
-    # Given the key policy and the trust policy as CloudFormation sends them
+    # Given the key policy and the cross-account trust policy as CloudFormation sends them
     statements = [
         *_key_policy(template, conditions),
         *_statements(_role(template, conditions)["AssumeRolePolicyDocument"]),
     ]
 
-    # When / Then every statement allows, and names the accounts or roles it allows
+    # When / Then every statement names the accounts or roles it is about
     for statement in statements:
-        assert statement["Effect"] == "Allow"
         assert "*" not in _principals(statement)
+    # And the only Deny is the main account's, on administering the key
+    denies = [s for s in statements if s["Effect"] == "Deny"]
+    assert [(s["Sid"], _principals(s)) for s in denies] == [
+        ("MainAccountNeverAdministersTheKey", [MAIN_ROOT])
+    ]
+    assert all(s["Effect"] == "Allow" for s in statements if s not in denies)
+
+
+def test_the_keeper_role_is_assumed_only_by_lambda_for_this_account(
+    template: dict[str, Any],
+) -> None:
+    # Given the keeper role's trust policy
+    trust = template["Resources"]["KeeperRole"]["Properties"]["AssumeRolePolicyDocument"]
+
+    # When / Then only the Lambda service assumes it, for a function of this account
+    assert _statements(trust) == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+        }
+    ]
 
 
 # --- Outputs and parameters ---------------------------------------------------------------------
@@ -166,12 +371,19 @@ def test_outputs_are_exactly_the_main_stacks_parameters(template: dict[str, Any]
     outputs = template["Outputs"]
     main_parameters = load_cfn_yaml(TEMPLATE)["Parameters"]
 
-    # When / Then there are exactly the two the main stack asks for, by the same names
-    assert set(outputs) == {"BackupAccountKmsKeyArn", "BackupAccountRoleArn"}
-    assert set(outputs) <= set(main_parameters)
-    # And they are the key's full ARN and the role's ARN, each described
+    # When / Then there are exactly the three the main stack asks for, by the same names
+    assert set(outputs) == {
+        "BackupAccountKmsKeyArn",
+        "BackupAccountRoleArn",
+        "BackupAccountKeeperArn",
+    }
+    assert set(outputs) == {p for p in main_parameters if p.startswith("BackupAccount")} - {
+        "BackupAccountId"
+    }
+    # And they are the key's full ARN, the role's ARN and the keeper's ARN, each described
     assert outputs["BackupAccountKmsKeyArn"]["Value"] == {"Fn::GetAtt": ["BackupKey", "Arn"]}
     assert outputs["BackupAccountRoleArn"]["Value"] == {"Fn::GetAtt": ["CrossAccountRole", "Arn"]}
+    assert outputs["BackupAccountKeeperArn"]["Value"] == {"Fn::GetAtt": ["KeeperFunction", "Arn"]}
     assert all(output["Description"] for output in outputs.values())
     assert template["Description"]
 
@@ -184,13 +396,29 @@ def test_parameters_and_their_defaults(template: dict[str, Any]) -> None:
     assert set(parameters) == {
         "MainAccountId",
         "PipelineRoleArn",
+        "MinimumRetentionDays",
         "ResourcePrefix",
         "KeyAdministratorArn",
+        "LogRetentionDays",
     }
     assert "Default" not in parameters["MainAccountId"]
     assert parameters["PipelineRoleArn"]["Default"] == ""
     assert parameters["KeyAdministratorArn"]["Default"] == ""
     assert parameters["ResourcePrefix"]["Default"] == APP_NAME
+    assert (
+        parameters["LogRetentionDays"]["Default"] in parameters["LogRetentionDays"]["AllowedValues"]
+    )
+
+
+def test_the_minimum_retention_is_the_keepers_own_bounds(template: dict[str, Any]) -> None:
+    # Given the parameter the keeper's minimum retention comes from
+    minimum = template["Parameters"]["MinimumRetentionDays"]
+
+    # When / Then it is a number, by default the app's, within what the keeper accepts
+    assert minimum["Type"] == "Number"
+    assert minimum["Default"] == DEFAULT_MIN_RETENTION_DAYS
+    assert minimum["MinValue"] == 1
+    assert minimum["MaxValue"] == MAX_RETENTION_DAYS
 
 
 @pytest.mark.parametrize(
@@ -222,49 +450,239 @@ def test_parameter_patterns(
     assert (re.fullmatch(pattern, value) is not None) is accepted
 
 
-# --- The role's permissions ---------------------------------------------------------------------
+# --- The cross-account role: what the main account can do here ----------------------------------
 
 
-def test_deletes_are_allowed_only_on_snapshots_with_the_apps_tag(template: dict[str, Any]) -> None:
-    # Given the role's policy statements
-    statements = _role_statements(template)
+@pytest.mark.parametrize(
+    ("action", "kind"),
+    [
+        ("rds:DeleteDBSnapshot", "snapshot"),
+        ("rds:DeleteDBClusterSnapshot", "cluster-snapshot"),
+        ("rds:RemoveTagsFromResource", "snapshot"),
+        ("rds:RemoveTagsFromResource", "cluster-snapshot"),
+        ("rds:ModifyDBSnapshotAttribute", "snapshot"),
+        ("rds:ModifyDBClusterSnapshotAttribute", "cluster-snapshot"),
+        ("rds:ModifyDBSnapshot", "snapshot"),
+    ],
+)
+@pytest.mark.parametrize("parameters", PARAMETER_SETTINGS)
+def test_the_cross_account_role_never_deletes_untags_or_reshares_a_copy(
+    template: dict[str, Any], parameters: dict[str, str], action: str, kind: str
+) -> None:
+    # Given the cross-account role's policy, and an app copy with the app's tags
+    statements = _identity_policy(template, "CrossAccountRole", parameters)
+    resource = _rds_arn(kind, COPY_ID)
+    context = {**APP_COPY, "aws:TagKeys": list(CREATION_TAGS)}
 
-    # When the statements that allow a delete are picked out
-    deleting = [s for s in statements if any("Delete" in a for a in _actions(s))]
+    # When the role would delete, untag, re-share or modify it
+    allowed = evaluate(_allows_only(statements), action, resource, context)
+    decision = evaluate(statements, action, resource, context)
 
-    # Then both deletes are allowed, each only under the app's tag, only in this account
-    assert set().union(*(_actions(s) for s in deleting)) == {
-        "rds:DeleteDBSnapshot",
-        "rds:DeleteDBClusterSnapshot",
+    # Then no statement allows it, and an explicit Deny refuses it whatever is attached later
+    assert not allowed.allowed
+    assert not decision.allowed
+    assert _denied_by(decision) == "NeverDestroyOrLeak"
+
+
+def test_the_cross_account_role_never_administers_the_key(template: dict[str, Any]) -> None:
+    # Given the cross-account role's policy and the key's administration actions
+    statements = _identity_policy(template, "CrossAccountRole")
+    administration = _key_administration_in_the_template(template)
+    assert administration >= KEY_ADMINISTRATION
+
+    for action in sorted(administration):
+        # When the role would administer the key
+        allowed = evaluate(_allows_only(statements), action, KEY_ARN)
+        decision = evaluate(statements, action, KEY_ARN)
+
+        # Then nothing allows it but describing the key (which copying needs)
+        assert allowed.allowed is (action == "kms:DescribeKey"), action
+        # And every action that changes the key is explicitly denied
+        if _changes_the_key(action):
+            assert _denied_by(decision) == "NeverDestroyOrLeak", action
+
+
+@pytest.mark.parametrize(
+    ("action", "resource"),
+    [
+        ("dynamodb:PutItem", LEDGER_ARN),
+        ("dynamodb:UpdateItem", LEDGER_ARN),
+        ("dynamodb:DeleteItem", LEDGER_ARN),
+        ("dynamodb:DeleteTable", LEDGER_ARN),
+        ("lambda:UpdateFunctionCode", KEEPER_ARN),
+        ("lambda:UpdateFunctionConfiguration", KEEPER_ARN),
+        ("lambda:DeleteFunction", KEEPER_ARN),
+    ],
+)
+def test_the_cross_account_role_never_changes_the_keeper_or_its_ledger(
+    template: dict[str, Any], action: str, resource: str
+) -> None:
+    # Given the cross-account role's policy
+    statements = _identity_policy(template, "CrossAccountRole")
+
+    # When the role would rewrite the keeper's ledger or its code or settings
+    allowed = evaluate(_allows_only(statements), action, resource)
+    decision = evaluate(statements, action, resource)
+
+    # Then nothing allows it and an explicit Deny refuses it
+    assert not allowed.allowed
+    assert _denied_by(decision) == "NeverDestroyOrLeak"
+
+
+@pytest.mark.parametrize(
+    ("function", "allowed"),
+    [
+        pytest.param(KEEPER_ARN, True, id="the-keeper"),
+        pytest.param(f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:other", False, id="another"),
+    ],
+)
+def test_the_cross_account_role_may_only_invoke_the_keeper(
+    template: dict[str, Any], function: str, allowed: bool
+) -> None:
+    # Given the cross-account role's policy
+    statements = _identity_policy(template, "CrossAccountRole")
+
+    # When it invokes a function of this account / Then only the keeper
+    assert evaluate(statements, "lambda:InvokeFunction", function).allowed is allowed
+
+
+@pytest.mark.parametrize(
+    ("resource", "tags", "allowed"),
+    [
+        pytest.param(_rds_arn("snapshot", COPY_ID), CREATION_TAGS, True, id="copy-created"),
+        pytest.param(
+            _rds_arn("cluster-snapshot", COPY_ID), CREATION_TAGS, True, id="cluster-copy-created"
+        ),
+        pytest.param(
+            _rds_arn("snapshot", COPY_ID),
+            {k: v for k, v in CREATION_TAGS.items() if k != TAG_EXPIRES_AT},
+            True,
+            id="copy-created-kept-for-good",
+        ),
+        pytest.param(
+            _rds_arn("snapshot", COPY_ID), {**CREATION_TAGS, TAG_KEEP: "true"}, False, id="keep"
+        ),
+        pytest.param(
+            _rds_arn("snapshot", COPY_ID), {**CREATION_TAGS, "owner": "me"}, False, id="other-key"
+        ),
+        pytest.param(
+            _rds_arn("snapshot", COPY_ID),
+            {**CREATION_TAGS, TAG_ROLE: ROLE_SHARED},
+            False,
+            id="role-shared",
+        ),
+        pytest.param(
+            _rds_arn("snapshot", COPY_ID),
+            {**CREATION_TAGS, TAG_APP: "someone-else"},
+            False,
+            id="other-app",
+        ),
+        pytest.param(
+            _rds_arn("snapshot", COPY_ID),
+            {TAG_EXPIRES_AT: "2026-11-24T03:00:00Z"},
+            False,
+            id="expiry-alone",
+        ),
+        pytest.param(
+            _rds_arn("snapshot", "orders-manual-1"), CREATION_TAGS, False, id="not-an-xacct-copy"
+        ),
+        pytest.param(
+            _rds_arn("cluster-snapshot", "rds:orders-2026-11-24-02-30"),
+            CREATION_TAGS,
+            False,
+            id="automated-cluster-snapshot",
+        ),
+        pytest.param(
+            _rds_arn("snapshot", COPY_ID, account=MAIN_ACCOUNT_ID),
+            CREATION_TAGS,
+            False,
+            id="main-account",
+        ),
+        pytest.param(
+            _rds_arn("snapshot", COPY_ID, region="us-east-1"),
+            CREATION_TAGS,
+            False,
+            id="other-region",
+        ),
+    ],
+)
+def test_the_cross_account_role_tags_only_its_copies_and_only_with_the_apps_tags(
+    template: dict[str, Any], resource: str, tags: dict[str, str], allowed: bool
+) -> None:
+    # Given the cross-account role's policy
+    statements = _identity_policy(template, "CrossAccountRole")
+
+    # When tags are added to a snapshot (RDS authorizes the tags of a CopyDBSnapshot as
+    # rds:AddTagsToResource: RDS User Guide, "Grant permission to tag Amazon RDS resources
+    # during creation")
+    decision = evaluate(statements, "rds:AddTagsToResource", resource, _tagging(tags))
+
+    # Then only the tags of a backup copy of the app, on a copy of the app here, are allowed
+    assert decision.allowed is allowed
+
+
+def test_tagging_is_as_narrow_as_rds_allows(template: dict[str, Any]) -> None:
+    # Given the role's statements that allow tagging
+    tagging = [s for s in _allow_statements(template) if "rds:AddTagsToResource" in _actions(s)]
+
+    # When / Then one statement does, on this account's copies of the app only
+    (statement,) = tagging
+    assert _actions(statement) == {"rds:AddTagsToResource"}
+    assert statement["Resource"] == [
+        {
+            "Fn::Sub": f"arn:${{AWS::Partition}}:rds:${{AWS::Region}}:${{AWS::AccountId}}:{kind}:xacct-*"
+        }
+        for kind in KINDS
+    ]
+    # And only with the tags of a backup copy of the app, by the app's keys exactly (the
+    # constant is the one source of truth: the keys the pipeline gives a backup copy)
+    condition = statement["Condition"]
+    assert condition["StringEquals"] == {
+        f"aws:RequestTag/{TAG_APP}": APP_NAME,
+        f"aws:RequestTag/{TAG_ROLE}": ROLE_BACKUP,
     }
-    for statement in deleting:
-        assert statement["Condition"] == {"StringEquals": {f"aws:ResourceTag/{TAG_APP}": APP_NAME}}
-        assert all("${AWS::AccountId}" in r["Fn::Sub"] for r in _as_list(statement["Resource"]))
+    keys = condition["ForAllValues:StringEquals"]["aws:TagKeys"]
+    assert sorted(keys) == sorted(BACKUP_COPY_TAG_KEYS)
+    assert len(keys) == len(set(keys))
+    assert set(condition) == {"StringEquals", "ForAllValues:StringEquals"}
+    # And the creation tags of a backup copy use exactly those keys
+    assert set(CREATION_TAGS) == set(BACKUP_COPY_TAG_KEYS)
 
 
-def test_the_role_copies_and_tags_snapshots_in_this_region(template: dict[str, Any]) -> None:
-    # Given the role's RDS statements
-    statements = [s for s in _role_statements(template) if "rds:CopyDBSnapshot" in _actions(s)]
+@pytest.mark.parametrize(
+    ("resource", "allowed"),
+    [
+        pytest.param(_rds_arn("snapshot", COPY_ID), True, id="copy-here"),
+        pytest.param(_rds_arn("cluster-snapshot", COPY_ID), True, id="cluster-copy-here"),
+        pytest.param(_rds_arn("snapshot", "orders-manual-1"), False, id="other-name-here"),
+        pytest.param(
+            _rds_arn("snapshot", COPY_ID, account=MAIN_ACCOUNT_ID), True, id="main-account-source"
+        ),
+        pytest.param(
+            _rds_arn("snapshot", COPY_ID, account=OTHER_ACCOUNT_ID), False, id="other-account"
+        ),
+        pytest.param(_rds_arn("snapshot", COPY_ID, region="us-east-1"), False, id="other-region"),
+    ],
+)
+def test_the_role_copies_from_the_main_account_into_this_one_under_the_apps_names(
+    template: dict[str, Any], resource: str, allowed: bool
+) -> None:
+    # Given the role's policy
+    statements = _identity_policy(template, "CrossAccountRole")
+    kind = resource.split(":")[5]
+    action = "rds:CopyDBSnapshot" if kind == "snapshot" else "rds:CopyDBClusterSnapshot"
 
-    # When their resources are collected
-    resources = {r["Fn::Sub"] for s in statements for r in _as_list(s["Resource"])}
+    # When it copies (RDS authorizes the copy on the source and on the target)
+    decision = evaluate(statements, action, resource)
 
-    # Then they are snapshots of this account (the copy) and the main account (the source),
-    # in this region, and tagging on create is allowed on this account's snapshots only
-    assert resources == {
-        f"arn:${{AWS::Partition}}:rds:${{AWS::Region}}:{account}:{kind}:*"
-        for account in ("${AWS::AccountId}", "${MainAccountId}")
-        for kind in ("snapshot", "cluster-snapshot")
-    }
-    for statement in statements:
-        if "rds:AddTagsToResource" in _actions(statement):
-            assert all("${AWS::AccountId}" in r["Fn::Sub"] for r in _as_list(statement["Resource"]))
+    # Then sources are the main account's, targets this account's copies of the app
+    assert decision.allowed is allowed
 
 
 def test_the_role_uses_only_the_backup_key_and_only_through_rds(template: dict[str, Any]) -> None:
-    # Given the role's KMS statements
+    # Given the role's KMS Allow statements
     statements = [
-        s for s in _role_statements(template) if any(a.startswith("kms:") for a in _actions(s))
+        s for s in _allow_statements(template) if any(a.startswith("kms:") for a in _actions(s))
     ]
 
     # When / Then each names the backup key, and grants and data-key use are conditioned
@@ -306,8 +724,8 @@ def test_the_main_account_may_only_use_the_key_through_rds(
     # Given the key policy as CloudFormation sends it
     statements = _key_policy(template, conditions)
 
-    # When the statements naming the main account are picked out
-    main = [s for s in statements if MAIN_ROOT in _principals(s)]
+    # When the statements allowing the main account are picked out
+    main = [s for s in statements if MAIN_ROOT in _principals(s) and s["Effect"] == "Allow"]
 
     # Then they allow exactly RDS's use of the key and nothing administrative
     actions = set().union(*(_actions(s) for s in main))
@@ -320,6 +738,45 @@ def test_the_main_account_may_only_use_the_key_through_rds(
         if _actions(statement) & KEY_USE_THROUGH_RDS:
             assert statement["Condition"] == VIA_RDS
         assert _principals(statement) == [MAIN_ROOT]
+
+
+@pytest.mark.parametrize("parameters", PARAMETER_SETTINGS)
+def test_the_main_account_is_denied_administering_the_key(
+    template: dict[str, Any], parameters: dict[str, str]
+) -> None:
+    # Given the key policy, and a principal of the main account (which its own IAM policies
+    # might allow anything: the key policy alone decides what it can't do)
+    statements = _key_policy_statements(template, parameters)
+    caller = Caller(arn=PIPELINE_ROLE_ARN, account=MAIN_ACCOUNT_ID)
+    via_rds = {"kms:ViaService": f"rds.{REGION}.amazonaws.com"}
+
+    # When it uses the key through RDS, directly, or grants it / Then only through RDS
+    for action in sorted(KEY_USE_THROUGH_RDS):
+        assert evaluate(statements, action, None, via_rds, caller).allowed, action
+        assert not evaluate(statements, action, None, {}, caller).allowed, action
+        ec2 = {"kms:ViaService": f"ec2.{REGION}.amazonaws.com"}
+        assert not evaluate(statements, action, None, ec2, caller).allowed, action
+    grant_for_rds = {"kms:GrantIsForAWSResource": "true"}
+    assert evaluate(statements, "kms:CreateGrant", None, grant_for_rds, caller).allowed
+    assert not evaluate(statements, "kms:CreateGrant", None, {}, caller).allowed
+
+    # And no administration action is allowed to it, those that change the key explicitly denied
+    for action in sorted(_key_administration_in_the_template(template)):
+        decision = evaluate(statements, action, None, via_rds, caller)
+        assert decision.allowed is (action == "kms:DescribeKey"), action
+        if _changes_the_key(action):
+            assert _denied_by(decision) == "MainAccountNeverAdministersTheKey", action
+
+    # And the cross-account role is explicitly denied exactly the same KMS actions
+    (key_deny,) = [s for s in statements if s.effect == "Deny"]
+    role_deny = [s for s in _identity_policy(template, "CrossAccountRole") if s.effect == "Deny"]
+    kms_denied = {a for s in role_deny for a in s.actions if a.startswith("kms:")}
+    assert kms_denied == set(key_deny.actions)
+
+    # And the backup account's root still administers it
+    root = Caller(arn=f"arn:aws:iam::{ACCOUNT}:root", account=ACCOUNT)
+    for action in sorted(KEY_ADMINISTRATION):
+        assert evaluate(statements, action, None, {}, root).allowed, action
 
 
 @pytest.mark.parametrize("conditions", CONDITION_SETTINGS)
@@ -390,6 +847,167 @@ def test_trust_is_any_main_account_principal_or_only_the_pipeline_role(
     assert statement.get("Condition") == condition
 
 
+# --- The keeper ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    ("resource", "context", "allowed"),
+    [
+        pytest.param("{kind}:" + COPY_ID, APP_COPY, True, id="app-copy"),
+        pytest.param("{kind}:" + COPY_ID, {}, False, id="untagged-xacct"),
+        pytest.param(
+            "{kind}:" + COPY_ID,
+            {f"aws:ResourceTag/{TAG_APP}": "someone-else"},
+            False,
+            id="other-app-xacct",
+        ),
+        pytest.param("{kind}:orders-manual-1", APP_COPY, False, id="tagged-not-xacct"),
+        pytest.param("{kind}:" + COPY_ID + "@main", APP_COPY, False, id="main-account"),
+    ],
+)
+def test_the_keeper_deletes_only_the_apps_copies_here(
+    template: dict[str, Any], kind: str, resource: str, context: Context, allowed: bool
+) -> None:
+    # Given the keeper role's policy and a snapshot of this (or the main) account
+    statements = _identity_policy(template, "KeeperRole")
+    name = resource.format(kind=kind).split(":", 1)[1]
+    identifier, _, where = name.partition("@")
+    arn = _rds_arn(kind, identifier, account=MAIN_ACCOUNT_ID if where else ACCOUNT)
+
+    # When the keeper deletes it
+    decision = evaluate(statements, DELETES[kind], arn, context)
+
+    # Then only an xacct-* snapshot of this account carrying the app's tag
+    assert decision.allowed is allowed
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("parameters", PARAMETER_SETTINGS)
+def test_only_the_keeper_may_delete_a_snapshot(
+    template: dict[str, Any], parameters: dict[str, str], kind: str
+) -> None:
+    # Given every role of the template, and an app copy here
+    arn = _rds_arn(kind, COPY_ID)
+
+    for role in _roles(template):
+        # When the role deletes the copy
+        decision = evaluate(
+            _identity_policy(template, role, parameters), DELETES[kind], arn, APP_COPY
+        )
+
+        # Then only the keeper's role may
+        assert decision.allowed is (role == "KeeperRole"), role
+
+    # And no statement of the template but the keeper's allows any delete of RDS, DynamoDB,
+    # Lambda or logs (the key policy's administration aside, which is KMS's)
+    deleting = {
+        (role, action)
+        for role in _roles(template)
+        for statement in _allow_statements(template, role)
+        for action in _actions(statement)
+        if action.split(":")[1].startswith(("Delete", "Remove"))
+    }
+    assert deleting == {("KeeperRole", action) for action in DELETES.values()}
+
+
+def test_the_keeper_writes_only_its_ledger_and_its_log(template: dict[str, Any]) -> None:
+    # Given the keeper role's policy
+    statements = _identity_policy(template, "KeeperRole")
+    other_table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/other"
+
+    # When / Then it reads and writes its ledger, and no other table, and deletes no item
+    for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Scan"):
+        assert evaluate(statements, action, LEDGER_ARN).allowed, action
+        assert not evaluate(statements, action, other_table).allowed, action
+    for action in ("dynamodb:DeleteItem", "dynamodb:DeleteTable"):
+        assert not evaluate(statements, action, LEDGER_ARN).allowed, action
+    # And it writes its own log
+    for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+        stream = f"{LOG_GROUP_ARN.removesuffix('*')}log-stream:2026/11/24/[$LATEST]abc"
+        assert evaluate(statements, action, stream).allowed, action
+    # And changes nothing else: no tags, no copies, no key, no other function
+    assert not evaluate(statements, "rds:AddTagsToResource", _rds_arn("snapshot", COPY_ID)).allowed
+    assert not evaluate(statements, "rds:CopyDBSnapshot", _rds_arn("snapshot", COPY_ID)).allowed
+    assert not evaluate(statements, "kms:Decrypt", KEY_ARN).allowed
+    assert not evaluate(statements, "lambda:InvokeFunction", KEEPER_ARN).allowed
+
+
+def test_the_keeper_runs_hourly_with_the_settings_it_reads(template: dict[str, Any]) -> None:
+    # Given the keeper function
+    function = template["Resources"]["KeeperFunction"]
+    properties = function["Properties"]
+
+    # When / Then it is a SAM function run by the keeper's role
+    assert function["Type"] == "AWS::Serverless::Function"
+    assert properties["Role"] == {"Fn::GetAtt": ["KeeperRole", "Arn"]}
+    # And its one event is the app's schedule
+    events = properties["Events"]
+    assert [e["Type"] for e in events.values()] == ["Schedule"]
+    (event,) = events.values()
+    assert event["Properties"]["Schedule"] == KEEPER_SCHEDULE
+    # And its environment is exactly what rds_xacct.keeper reads, from the parameters and ledger
+    assert properties["Environment"]["Variables"] == {
+        keeper.ENV_MAIN_ACCOUNT_ID: {"Ref": "MainAccountId"},
+        keeper.ENV_MIN_RETENTION_DAYS: {"Ref": "MinimumRetentionDays"},
+        keeper.ENV_LEDGER_TABLE: {"Ref": "KeeperLedger"},
+    }
+    # And it logs into the group whose retention the stack sets
+    assert properties["LoggingConfig"]["LogGroup"] == {"Ref": "KeeperLogGroup"}
+
+
+def test_the_keepers_settings_resolve_to_what_the_keeper_accepts(template: dict[str, Any]) -> None:
+    # Given the template resolved with its defaults
+    resolver = _resolver(template)
+
+    # When the keeper's environment is resolved as CloudFormation would
+    (spec,) = function_specs(template, resolver, function_names(template, resolver)).values()
+
+    # Then the keeper reads its settings from it
+    settings = keeper.KeeperSettings.from_env(spec.environment)
+    assert settings.main_account_id == MAIN_ACCOUNT_ID
+    assert settings.min_retention_days == DEFAULT_MIN_RETENTION_DAYS
+    assert settings.ledger_table == LEDGER_NAME
+    assert spec.name == KEEPER_NAME
+
+
+def test_the_keepers_code_is_the_functions_directory_on_the_main_runtime(
+    template: dict[str, Any],
+) -> None:
+    # Given the keeper function and the main template's functions
+    properties = template["Resources"]["KeeperFunction"]["Properties"]
+    main = load_cfn_yaml(TEMPLATE)["Globals"]["Function"]
+
+    # When its code directory and handler are resolved from the template's own directory
+    code = (BACKUP_TEMPLATE.parent / properties["CodeUri"]).resolve()
+    module_name, function_name = properties["Handler"].rsplit(".", 1)
+
+    # Then it is the app's functions/ directory, the handler file exists, its function too
+    assert code == (ROOT / "functions").resolve()
+    assert (code / f"{module_name}.py").is_file()
+    module = importlib.import_module(module_name)
+    assert callable(getattr(module, function_name))
+    assert module.__file__ is not None
+    assert (code / f"{module_name}.py").samefile(module.__file__)
+    # And it runs on the main stack's runtime and architecture
+    assert properties["Runtime"] == main["Runtime"]
+    assert properties["Architectures"] == main["Architectures"]
+
+
+def test_the_keepers_ledger_and_log_are_kept(template: dict[str, Any]) -> None:
+    # Given the ledger and the log group
+    resources = template["Resources"]
+    ledger, log = resources["KeeperLedger"], resources["KeeperLogGroup"]
+
+    # When / Then both survive the stack, the ledger can't be deleted by mistake and is keyed
+    # by the copy's ARN (rds_xacct.keeper.Ledger)
+    for resource in (ledger, log):
+        assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
+    assert ledger["Properties"]["DeletionProtectionEnabled"] is True
+    assert ledger["Properties"]["KeySchema"] == [{"AttributeName": "arn", "KeyType": "HASH"}]
+    assert log["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
 # --- Created in moto's CloudFormation -----------------------------------------------------------
 
 
@@ -402,6 +1020,7 @@ def test_trust_is_any_main_account_principal_or_only_the_pipeline_role(
                 "PipelineRoleArn": PIPELINE_ROLE_ARN,
                 "KeyAdministratorArn": KEY_ADMIN_ARN,
                 "ResourcePrefix": "xacct-test",
+                "MinimumRetentionDays": "3",
             },
             id="all-set",
         ),
@@ -409,24 +1028,31 @@ def test_trust_is_any_main_account_principal_or_only_the_pipeline_role(
 )
 def test_the_stack_is_created_and_its_outputs_feed_the_main_stack(optional: dict[str, str]) -> None:
     with mock_aws():
-        # Given the template and its parameters, in the backup account
+        # Given the template as plain CloudFormation (moto runs no SAM transform: the keeper
+        # function is left out and its ARN written as Lambda gives it, as the simulation
+        # deploys it; tests/e2e/test_sam_deploy.py creates the transformed template)
         cfn = boto3.client("cloudformation", region_name=REGION)
         parameters = {"MainAccountId": MAIN_ACCOUNT_ID, **optional}
         prefix = optional.get("ResourcePrefix", APP_NAME)
+        template = load_cfn_yaml(BACKUP_TEMPLATE)
 
         # When the stack is created
         cfn.create_stack(
             StackName="rds-xacct-backup-account",
-            TemplateBody=BACKUP_TEMPLATE.read_text(),
+            TemplateBody=json.dumps(without_serverless(template)),
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
             Capabilities=["CAPABILITY_NAMED_IAM"],
         )
 
-        # Then it is complete, with a KMS key ARN and an IAM role ARN as outputs
+        # Then it is complete, with a KMS key, an IAM role and a Lambda function as outputs
         (stack,) = cfn.describe_stacks(StackName="rds-xacct-backup-account")["Stacks"]
         assert stack["StackStatus"] == "CREATE_COMPLETE"
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-        assert set(outputs) == {"BackupAccountKmsKeyArn", "BackupAccountRoleArn"}
+        assert set(outputs) == {
+            "BackupAccountKmsKeyArn",
+            "BackupAccountRoleArn",
+            "BackupAccountKeeperArn",
+        }
         key_arn = outputs["BackupAccountKmsKeyArn"]
         assert re.fullmatch(
             rf"arn:aws:kms:{REGION}:{ACCOUNT}:key/[0-9a-f]{{8}}(-[0-9a-f]{{4}}){{3}}-[0-9a-f]{{12}}",
@@ -435,15 +1061,22 @@ def test_the_stack_is_created_and_its_outputs_feed_the_main_stack(optional: dict
         assert (
             outputs["BackupAccountRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/{prefix}-backup-copy"
         )
+        assert (
+            outputs["BackupAccountKeeperArn"]
+            == f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{prefix}-keeper"
+        )
         # And the main stack's functions accept them as their settings
         settings = Settings.from_env(
             {
+                "AWS_REGION": REGION,
                 "BACKUP_ACCOUNT_ID": ACCOUNT,
                 "BACKUP_KMS_KEY_ARN": key_arn,
                 "BACKUP_ROLE_ARN": outputs["BackupAccountRoleArn"],
+                "BACKUP_KEEPER_ARN": outputs["BackupAccountKeeperArn"],
             }
         )
         assert settings.backup_kms_key_arn == key_arn
+        assert settings.backup_keeper_arn == outputs["BackupAccountKeeperArn"]
 
         # And the key rotates and carries its alias
         kms = boto3.client("kms", region_name=REGION)
@@ -466,7 +1099,8 @@ def test_the_stack_is_created_and_its_outputs_feed_the_main_stack(optional: dict
         assert principals == expected
 
         # And the role trusts the main account, narrowed to the pipeline role when given
-        role = boto3.client("iam").get_role(RoleName=f"{prefix}-backup-copy")["Role"]
+        iam = boto3.client("iam")
+        role = iam.get_role(RoleName=f"{prefix}-backup-copy")["Role"]
         document: Any = role["AssumeRolePolicyDocument"]  # boto3 decodes it into a dict
         (trust,) = document["Statement"]
         assert trust["Principal"] == {"AWS": f"arn:aws:iam::{MAIN_ACCOUNT_ID}:root"}
@@ -474,3 +1108,24 @@ def test_the_stack_is_created_and_its_outputs_feed_the_main_stack(optional: dict
             assert trust["Condition"] == {"ArnEquals": {"aws:PrincipalArn": PIPELINE_ROLE_ARN}}
         else:
             assert "Condition" not in trust
+        # And the keeper's role and ledger exist, and its environment, resolved against the
+        # stack's resources, is what the keeper accepts
+        iam.get_role(RoleName=f"{prefix}-keeper")
+        resources = {
+            r["LogicalResourceId"]: r["PhysicalResourceId"]
+            for r in cfn.list_stack_resources(StackName="rds-xacct-backup-account")[
+                "StackResourceSummaries"
+            ]
+        }
+        assert resources["KeeperLedger"] == f"{prefix}-keeper-ledger"
+        table = boto3.client("dynamodb", region_name=REGION).describe_table(
+            TableName=resources["KeeperLedger"]
+        )["Table"]
+        assert table["KeySchema"] == [{"AttributeName": "arn", "KeyType": "HASH"}]
+        resolver = Resolver(template, parameters, account=ACCOUNT, region=REGION, refs=resources)
+        (spec,) = function_specs(template, resolver, function_names(template, resolver)).values()
+        settings_here = keeper.KeeperSettings.from_env(spec.environment)
+        assert settings_here.ledger_table == resources["KeeperLedger"]
+        assert settings_here.min_retention_days == int(
+            optional.get("MinimumRetentionDays", DEFAULT_MIN_RETENTION_DAYS)
+        )
