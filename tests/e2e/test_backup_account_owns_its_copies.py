@@ -62,15 +62,6 @@ def _refused(attempt: Callable[[], Any]) -> str:
     return code
 
 
-def _ask_keeper(sim: Simulation, session: Any, request: dict[str, Any]) -> dict[str, Any]:
-    keeper = sim.app.functions["DeleteBackupFunction"].environment["BACKUP_KEEPER_ARN"]
-    response = session.client("lambda").invoke(
-        FunctionName=keeper, Payload=json.dumps(request).encode()
-    )
-    answer: dict[str, Any] = json.loads(response["Payload"].read())
-    return answer
-
-
 def _retag(session: Any, identifier: str, expires: str) -> None:
     """Re-tag a backup copy to expire at `expires`, with the app's tags (what the role may)."""
     session.client("rds").add_tags_to_resource(
@@ -170,17 +161,10 @@ def test_the_keeper_refuses_the_pipeline_roles_early_deletes(make_sim: MakeSim) 
     backup = sim.backup_role_session()
     execution = copy["tags"]["rds-xacct:execution"]
     # When the attacker asks the keeper to expire it, or to abandon it as run R's
-    expire = _ask_keeper(
-        sim,
-        backup,
-        {"action": "expire", "kind": "db", "snapshot": copy["id"], "execution": execution},
-    )
-    abandon = _ask_keeper(
-        sim,
-        backup,
-        {"action": "abandon", "kind": "db", "snapshot": copy["id"], "execution": execution},
-    )
-    nonsense = _ask_keeper(sim, backup, {"action": "delete-everything"})
+    request = {"kind": "db", "snapshot": copy["id"], "execution": execution}
+    expire = sim.ask_keeper({"action": "expire", **request}, backup)
+    abandon = sim.ask_keeper({"action": "abandon", **request}, backup)
+    nonsense = sim.ask_keeper({"action": "delete-everything"}, backup)
     # Then the keeper refuses each, saying why and until when it keeps the copy
     assert expire["decision"] == "refused"
     kept_until = parse_iso(expire["keptUntil"])
@@ -316,10 +300,8 @@ def test_the_keeper_never_deletes_a_snapshot_it_did_not_copy_from_the_main_accou
     sim.clock.advance((DEFAULT_MIN_RETENTION_DAYS + 1) * DAY)
     # When the keeper's hourly pass runs, and a request asks it to expire the snapshot
     swept = sim.keeper_pass()
-    answer = _ask_keeper(
-        sim,
-        sim.backup_role_session(),
-        {"action": "expire", "kind": "db", "snapshot": identifier, "execution": "any-run"},
+    answer = sim.ask_keeper(
+        {"action": "expire", "kind": "db", "snapshot": identifier, "execution": "any-run"}
     )
     # Then the snapshot is left alone
     assert swept["deleted"] == []

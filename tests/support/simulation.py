@@ -205,6 +205,8 @@ class Simulation:
         self.keeper_name = ""
         self.backup_lambda: Any = None
         self.credentials: dict[str, Any] = {}
+        self.after_step: dict[str, Callable[[], None]] = {}
+        """Called once, right after the named step's handler returns (the demo's attacker)."""
 
     # -- set-up --------------------------------------------------------------------------------
     def __enter__(self) -> Simulation:
@@ -453,6 +455,21 @@ class Simulation:
             region_name=REGION,
         )
 
+    def ask_keeper(self, request: Any, session: Any = None) -> dict[str, Any]:
+        """Invoke the backup account's keeper with `request`, as a run does (through the
+        cross-account role, by default) or as `session` does; returns its answer."""
+        session = session or self.backup_role_session()
+        keeper = self.app.functions["DeleteBackupFunction"].environment["BACKUP_KEEPER_ARN"]
+        response = session.client("lambda").invoke(
+            FunctionName=keeper, Payload=json.dumps(request).encode()
+        )
+        answer: dict[str, Any] = json.loads(response["Payload"].read())
+        return answer
+
+    def note(self, text: str) -> None:
+        """A line in the run's timeline (the demo's attacker says what was refused)."""
+        self._note("note", text)
+
     def keeper_pass(self) -> dict[str, Any]:
         """What the backup account's hourly schedule does: invoke the keeper with the
         schedule's event (as EventBridge does, in the backup account)."""
@@ -622,6 +639,9 @@ class Simulation:
                 self._note("error", f"{step} raised {type(error).__name__}: {error}")
                 raise
             self._note("task", describe_result(step, result))
+            after = self.after_step.pop(step, None)
+            if after is not None:
+                after()
             if self.stop_after and self.stop_after[0] == step:
                 execution_arn = execution_of(event)
                 if execution_arn and step.startswith("WaitFor"):

@@ -21,7 +21,8 @@ from rds_xacct import errors
 from rds_xacct.constants import MAX_RETENTION_DAYS
 from tests.support.events import backup_job_event
 from tests.support.moto_patches import SimClock, make_fake_context
-from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World
+from tests.support.world import BACKUP_ACCOUNT, KEEPER_ARN, MAIN_ACCOUNT, REGION, World
+from tests.unit.test_steps import KeeperStandIn
 
 EXECUTION = f"arn:aws:states:{REGION}:{MAIN_ACCOUNT}:execution:rds-xacct-copy-snapshot:run-1"
 
@@ -47,7 +48,11 @@ def event(world: World) -> dict[str, Any]:
 
 
 def test_the_handlers_carry_a_snapshot_through_the_flow(
-    environment: dict[str, str], event: dict[str, Any], world: World, clock: SimClock
+    environment: dict[str, str],
+    event: dict[str, Any],
+    world: World,
+    clock: SimClock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given the state machine's input for DescribeSource
     # When each handler runs with the state the previous one produced
@@ -68,11 +73,18 @@ def test_the_handlers_carry_a_snapshot_through_the_flow(
     assert summary["outcome"] == "succeeded"
     assert summary["notifications"]["sns"]
     assert [c["tags"]["rds-xacct:role"] for c in world.app_copies(BACKUP_ACCOUNT)] == ["backup"]
-    # When the retention is over
+    # When the retention is over, and the backup account's keeper (stood in for: it runs
+    # there) agrees
+    keeper_stand_in = KeeperStandIn.install(world, monkeypatch)
+    keeper_stand_in.reason = "its kept-until time 2026-11-25T02:30:00Z has passed"
     clock.advance(86400)
     state["backup"] = delete_backup.handler(state, ctx("delete-backup"))
-    # Then the copy is deleted
+    # Then the handler asked the keeper named in its environment's settings to expire the copy,
+    # and reports its answer
+    assert keeper_stand_in.asked == [("expire", "db", state["job"]["copyId"], "run-1")]
     assert state["backup"]["action"] == "deleted"
+    assert state["backup"]["note"] == keeper_stand_in.reason
+    assert "deletedAt" in state["backup"]
     assert world.app_copies(BACKUP_ACCOUNT) == []
 
 
@@ -95,6 +107,17 @@ def test_a_misconfigured_deployment_fails_with_every_problem_named(
     monkeypatch.setenv("BACKUP_KMS_KEY_ARN", "alias/backup")
     monkeypatch.setenv("RETENTION_DAYS", "400")
     with pytest.raises(errors.PipelineError, match=rf"full KMS key ARN.*0 to {MAX_RETENTION_DAYS}"):
+        describe_source.handler({"event": event, "executionArn": EXECUTION}, ctx("describe-source"))
+
+
+def test_a_deployment_without_the_keeper_fails_on_its_first_step(
+    environment: dict[str, str], event: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the functions' environment without the backup account's keeper
+    assert environment["BACKUP_KEEPER_ARN"] == KEEPER_ARN
+    monkeypatch.delenv("BACKUP_KEEPER_ARN")
+    # When a run starts, Then it fails naming the setting, before copying anything
+    with pytest.raises(errors.PipelineError, match="BACKUP_KEEPER_ARN must be a Lambda function"):
         describe_source.handler({"event": event, "executionArn": EXECUTION}, ctx("describe-source"))
 
 

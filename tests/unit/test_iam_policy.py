@@ -107,8 +107,76 @@ def test_condition_operators_and_absent_keys() -> None:
     assert allows({"Null": {"aws:ResourceTag/a": "true"}}, {})
     with pytest.raises(UnsupportedCondition, match="NumericLessThan"):
         allows({"NumericLessThan": {"aws:MultiFactorAuthAge": "3600"}}, {})
-    with pytest.raises(UnsupportedCondition, match="ForAnyValue"):
-        allows({"ForAnyValue:StringEquals": {"aws:TagKeys": "a"}}, {})
+
+
+APP_TAG_KEYS = ["rds-xacct:app", "rds-xacct:role"]
+
+
+def test_for_all_values_holds_when_every_request_value_matches_or_the_key_is_absent() -> None:
+    # IAM User Guide, "Set operators for multivalued context keys": ForAllValues is true when
+    # every value in the request matches some value of the policy, and when the key is absent
+    # or empty (so it is paired with another condition wherever absence must not allow)
+    def allows(context: dict[str, Any]) -> bool:
+        condition = {"ForAllValues:StringEquals": {"aws:TagKeys": APP_TAG_KEYS}}
+        statement = {**ALLOW_COPY, "Condition": condition}
+        return evaluate(policy(statement), "rds:CopyDBSnapshot", COPY, context).allowed
+
+    # Given a policy allowing only the app's tag keys
+    # Then a request with only those keys, some of them, one of them, or none is allowed
+    assert allows({"aws:TagKeys": ["rds-xacct:app", "rds-xacct:role"]})
+    assert allows({"aws:TagKeys": ["rds-xacct:role"]})
+    assert allows({"aws:TagKeys": "rds-xacct:app"})  # a single value
+    assert allows({})  # the key absent: true
+    assert allows({"aws:TagKeys": []})  # the key empty: true
+    # And one key outside the list refuses the whole request
+    assert not allows({"aws:TagKeys": ["rds-xacct:app", "owner"]})
+    assert not allows({"aws:tagkeys": ["owner"]})  # (keys: any case)
+    # And StringLike's wildcards apply to each value
+    statement = {
+        **ALLOW_COPY,
+        "Condition": {"ForAllValues:StringLike": {"aws:TagKeys": "rds-xacct:*"}},
+    }
+    assert evaluate(
+        policy(statement),
+        "rds:CopyDBSnapshot",
+        COPY,
+        {"aws:TagKeys": ["rds-xacct:a", "rds-xacct:b"]},
+    ).allowed
+    assert not evaluate(
+        policy(statement), "rds:CopyDBSnapshot", COPY, {"aws:TagKeys": ["rds-xacct:a", "b"]}
+    ).allowed
+
+
+def test_for_any_value_holds_when_one_request_value_matches_never_when_absent() -> None:
+    def allows(context: dict[str, Any]) -> bool:
+        condition = {"ForAnyValue:StringEquals": {"aws:TagKeys": APP_TAG_KEYS}}
+        statement = {**ALLOW_COPY, "Condition": condition}
+        return evaluate(policy(statement), "rds:CopyDBSnapshot", COPY, context).allowed
+
+    # Given a policy asking for at least one of the app's tag keys
+    # Then one of them among others is enough; none of them, an absent or empty key is not
+    assert allows({"aws:TagKeys": ["owner", "rds-xacct:role"]})
+    assert allows({"aws:TagKeys": "rds-xacct:app"})
+    assert not allows({"aws:TagKeys": ["owner", "team"]})
+    assert not allows({})
+    assert not allows({"aws:TagKeys": []})
+
+
+@pytest.mark.parametrize(
+    "operator",
+    [
+        "ForAllValues:StringNotEquals",
+        "ForAnyValue:StringNotLike",
+        "ForAllValues:ArnEquals",
+        "Sometimes:StringEquals",
+    ],
+)
+def test_a_set_operator_the_evaluator_does_not_decide_is_refused(operator: str) -> None:
+    # A negated operator under a set operator (and anything but the string operators) has
+    # subtleties the harness does not simulate: it says so rather than guess
+    statement = {**ALLOW_COPY, "Condition": {operator: {"aws:TagKeys": APP_TAG_KEYS}}}
+    with pytest.raises(UnsupportedCondition, match=operator):
+        evaluate(policy(statement), "rds:CopyDBSnapshot", COPY, {"aws:TagKeys": ["a"]})
 
 
 def test_a_trust_policy_admits_the_account_its_principal_names_and_no_other() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from moto.rds.models import rds_backends
 
-from rds_xacct import errors, steps
+from rds_xacct import errors, keeper, steps
 from rds_xacct.constants import (
     MAX_RETENTION_DAYS,
     RETENTION_TAG,
@@ -24,10 +24,11 @@ from rds_xacct.constants import (
 )
 from rds_xacct.naming import SOURCE_TAG_HASH_MARK, source_arn_tag
 from rds_xacct.polling import next_look_seconds
-from rds_xacct.snapshots import iso, parse_iso
+from rds_xacct.snapshots import SnapshotApi, iso, parse_iso
 from tests.support.events import backup_job_event, rds_snapshot_event
 from tests.support.moto_patches import SimClock
 from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World
+from tests.unit.test_steps import KeeperStandIn
 
 State = dict[str, Any]
 MACHINE = "rds-xacct-copy-snapshot"
@@ -69,7 +70,9 @@ def test_the_source_arn_tag_is_the_arn_when_it_fits_else_short_and_unique() -> N
     assert first.endswith(hashlib.sha256((stem + "a").encode()).hexdigest()[:32])
 
 
-def test_a_manual_snapshot_with_a_255_character_name_is_copied_and_owned(world: World) -> None:
+def test_a_manual_snapshot_with_a_255_character_name_is_copied_and_owned(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Given a native manual snapshot whose ARN is longer than a tag value may be
     source_arn = long_manual_snapshot(world)
     assert len(source_arn) > TAG_VALUE_MAX_LENGTH
@@ -85,9 +88,13 @@ def test_a_manual_snapshot_with_a_255_character_name_is_copied_and_owned(world: 
     # And every ownership check compares like with like: a redelivery adopts the copy...
     again = steps.describe_source(event, execution_arn=execution_arn("again"), settings=settings)
     assert steps.copy_backup({**again, "shared": state["shared"]}, settings=settings)["adopted"]
-    # ... and DeleteBackup knows it as the app's own at expiry
+    # ... and at expiry the run asks the backup account's keeper about the copy by the copy's
+    # own name (at most 63 characters), never the source's
+    keeper_stand_in = KeeperStandIn.install(world, monkeypatch)
     after_expiry = parse_iso(backup["tags"][TAG_EXPIRES_AT]) + timedelta(minutes=5)
     deleted = steps.delete_backup(state, settings=settings, now=lambda: after_expiry)
+    assert keeper_stand_in.asked == [("expire", "db", backup["id"], "long")]
+    assert len(backup["id"]) <= 63
     assert deleted["action"] == "deleted"
     assert world.app_copies(BACKUP_ACCOUNT) == []
 
@@ -131,27 +138,42 @@ def adopted_backup(world: World, expiry: str) -> tuple[State, Any]:
         ("2027-01-05 02:10", "2027-01-05T02:10:00Z"),
         ("2027-01-05", "2027-01-05T00:00:00Z"),
         ("2027-01-05T03:10:00+01:00", "2027-01-05T02:10:00Z"),
+        (" 2027-01-05T02:10:00Z ", "2027-01-05T02:10:00Z"),
     ],
 )
-def test_a_hand_edited_expiry_is_waited_on_in_the_apps_own_format(
+def test_a_hand_edited_expiry_is_given_to_the_wait_in_the_apps_own_format(
     world: World, edited: str, written: str
 ) -> None:
     # Given a backup copy whose expiry an operator rewrote in another ISO 8601 form
     state, settings = adopted_backup(world, edited)
-    # When a redelivered run adopts it, or the retention's end reads it again
+    # When a redelivered run adopts it
     adopted = steps.copy_backup(state, settings=settings)
-    waiting = steps.delete_backup(state, settings=settings)
-    # Then the Wait state gets RFC 3339 UTC with a Z (else States.Runtime, which nothing catches)
+    # Then the retention's Wait state (TimestampPath $.backup.expiresAt) gets RFC 3339 UTC
+    # with a Z (else States.Runtime, which nothing catches)
     assert adopted["expiresAt"] == written
-    assert waiting == {**state["backup"], "action": "wait", "expiresAt": written}
+    assert adopted["adopted"] is True
+    # And it is the time the operator meant
+    copy = SnapshotApi(world.backup.client("rds"), "db").get(state["backup"]["id"])
+    assert steps.expiry_of(copy) == parse_iso(written)
 
 
-def test_an_expiry_that_is_not_a_time_is_refused_with_what_to_do(world: World) -> None:
+def test_an_expiry_that_is_not_a_time_is_refused_with_what_to_do(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a backup copy whose expiry tag was rewritten as something that is not a time
     state, settings = adopted_backup(world, "next tuesday")
-    for step in (steps.copy_backup, steps.delete_backup):
-        with pytest.raises(errors.UnreadableTag, match="'next tuesday', which is not a time"):
-            step(state, settings=settings)
+    # When a redelivered run adopts it, Then it fails saying what to write, before any Wait
+    with pytest.raises(errors.UnreadableTag, match="'next tuesday', which is not a time"):
+        steps.copy_backup(state, settings=settings)
     # And the copy is left alone
+    assert len(world.app_copies(BACKUP_ACCOUNT)) == 1
+    # When the first run's retention ends, Then DeleteBackup does not read the tag: the backup
+    # account's keeper decides by its ledger (it keeps a copy it can't read the expiry of)
+    keeper_stand_in = KeeperStandIn.install(world, monkeypatch)
+    keeper_stand_in.decision = keeper.REFUSED
+    result = steps.delete_backup(state, settings=settings)
+    assert keeper_stand_in.asked == [("expire", "db", state["backup"]["id"], "first")]
+    assert result["action"] == "refused"
     assert len(world.app_copies(BACKUP_ACCOUNT)) == 1
 
 
@@ -214,16 +236,20 @@ def world_db(world: World, name: str) -> str:
     return name
 
 
-def test_a_backup_copy_past_its_expiry_is_swept_when_its_run_is_over(
+def test_a_backup_copy_past_its_expiry_is_left_to_the_backup_account_when_its_run_is_over(
     world: World, clock: SimClock
 ) -> None:
-    # The sweep asks about each due copy's run; a run Step Functions no longer knows is over
+    # Given a backup copy past its expiry whose run Step Functions no longer knows
     settings = world.settings(
         state_machine_arn=f"arn:aws:states:{REGION}:{MAIN_ACCOUNT}:stateMachine:{MACHINE}"
     )
     state, _ = adopted_backup(world, iso(clock.now() + timedelta(days=1)))
     clock.advance(3 * 86400)
+    # When the main account's sweep runs
     result = steps.sweep(settings=settings)
-    assert result["deleted"] == [state["backup"]["arn"]]
+    # Then it leaves the copy: only the backup account's keeper deletes backup copies (its
+    # hourly pass catches the copies of runs that were stopped or lost)
+    assert result["deleted"] == []
     assert result["left"] == []
-    assert world.app_copies(BACKUP_ACCOUNT) == []
+    assert result["problems"] == []
+    assert [c["arn"] for c in world.app_copies(BACKUP_ACCOUNT)] == [state["backup"]["arn"]]

@@ -31,6 +31,7 @@ from tests.support.events import backup_job_event
 from tests.support.sam_template import load_app
 from tests.support.world import (
     BACKUP_ACCOUNT,
+    KEEPER_ARN,
     MAIN_ACCOUNT,
     REGION,
     World,
@@ -344,6 +345,7 @@ def test_the_reconciler_may_list_and_start_exactly_the_copy_state_machine() -> N
             "BackupAccountKmsKeyArn": f"arn:aws:kms:{REGION}:{BACKUP_ACCOUNT}:key/"
             "1234abcd-12ab-34cd-56ef-1234567890ab",
             "BackupAccountRoleArn": f"arn:aws:iam::{BACKUP_ACCOUNT}:role/rds-xacct-backup-copy",
+            "BackupAccountKeeperArn": KEEPER_ARN,
         },
         account=MAIN_ACCOUNT,
         region=REGION,

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import json
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -10,7 +14,7 @@ from botocore.exceptions import ClientError
 from moto.rds.exceptions import RDSClientError
 from moto.rds.models import RDSBackend, rds_backends
 
-from rds_xacct import errors, steps
+from rds_xacct import errors, keeper, steps
 from rds_xacct.aws import classify
 from rds_xacct.constants import (
     APP_NAME,
@@ -24,11 +28,19 @@ from rds_xacct.constants import (
     TAG_SOURCE_ARN,
 )
 from rds_xacct.polling import next_look_seconds
-from rds_xacct.settings import Settings
-from rds_xacct.snapshots import SnapshotApi
+from rds_xacct.settings import ConfigurationError, Settings
+from rds_xacct.snapshots import Kind, SnapshotApi, iso
 from tests.support.events import backup_job_event, load_event, rds_snapshot_event
 from tests.support.moto_patches import RDS_LIMITS, MotoPatches, SimClock
-from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World, backup_key_policy
+from tests.support.world import (
+    BACKUP_ACCOUNT,
+    BACKUP_ROLE_ARN,
+    KEEPER_ARN,
+    MAIN_ACCOUNT,
+    REGION,
+    World,
+    backup_key_policy,
+)
 
 State = dict[str, Any]
 JOB = "4f1c0a3e-8d2b-4b4e-9b0e-2f6a8c9d1e77"
@@ -56,6 +68,55 @@ def copy_through(state: State, settings: Settings) -> State:
     assert state["backup"]["ready"] is True
     state["shared"] = steps.delete_shared(state, settings=settings)
     return state
+
+
+Asked = tuple[str, str, str, str]
+"""(action, kind, snapshot identifier, execution): one request a step made of the keeper."""
+
+
+@dataclass
+class KeeperStandIn:
+    """Stands in for the backup account's keeper in unit tests of single steps: the keeper
+    (rds_xacct.keeper) runs in the backup account by its own rules, and the simulation runs the
+    real one end to end. Records what each step asks, answers as the test says, and when it
+    answers `deleted` deletes the copy, as the keeper does with the backup account's rights."""
+
+    world: World
+    decision: str = keeper.DELETED
+    reason: str = "as the test says"
+    kept_until: str | None = None
+    raises: errors.PipelineError | None = None
+    asked: list[Asked] = field(default_factory=list)
+
+    @classmethod
+    def install(cls, world: World, monkeypatch: pytest.MonkeyPatch) -> KeeperStandIn:
+        stand_in = cls(world)
+
+        def ask_keeper(
+            accounts: steps.Accounts, action: str, kind: Kind, identifier: str
+        ) -> dict[str, Any]:
+            return stand_in.answer(action, kind, identifier, accounts.execution)
+
+        monkeypatch.setattr(steps.Accounts, "ask_keeper", ask_keeper)
+        return stand_in
+
+    def answer(self, action: str, kind: Kind, identifier: str, execution: str) -> dict[str, Any]:
+        self.asked.append((action, kind, identifier, execution))
+        if self.raises is not None:
+            raise self.raises
+        if self.decision == keeper.DELETED:
+            assert SnapshotApi(self.world.backup.client("rds"), kind).delete(identifier)
+        return {
+            "decision": self.decision,
+            "snapshot": identifier,
+            "reason": self.reason,
+            "keptUntil": self.kept_until,
+        }
+
+
+@pytest.fixture
+def keeper_stand_in(world: World, monkeypatch: pytest.MonkeyPatch) -> KeeperStandIn:
+    return KeeperStandIn.install(world, monkeypatch)
 
 
 @pytest.mark.parametrize("encryption", ["aws/rds", "customer-key", "none"])
@@ -413,43 +474,250 @@ def test_a_failed_copy_is_reported(world: World) -> None:
         steps.check_copy(state, "shared", settings=settings)
 
 
-def test_delete_backup_waits_for_a_later_expiry_and_keeps_an_untagged_copy(
-    world: World, clock: SimClock
+def finished_run(world: World, settings: Settings, run: str = "run-1") -> State:
+    """A run that made its backup copy (1-day retention) and deleted its intermediate copy."""
+    return copy_through(
+        steps.describe_source(db_event(world), execution_arn=execution_arn(run), settings=settings),
+        settings,
+    )
+
+
+@pytest.mark.parametrize(
+    ("decision", "reason", "kept_until"),
+    [
+        (keeper.DELETED, "its kept-until time 2026-11-25T02:30:00Z has passed", None),
+        (
+            keeper.REFUSED,
+            "the backup account keeps it until 2026-12-01T02:30:00Z (the expiry it was made "
+            "with, and at least the minimum retention from its creation at 2026-11-24T02:30:00Z)",
+            "2026-12-01T02:30:00Z",
+        ),
+        (keeper.KEPT, "it is tagged rds-xacct:keep: kept for good", None),
+        (keeper.GONE, "there is no such snapshot in the backup account", None),
+    ],
+)
+def test_delete_backup_asks_the_keeper_to_expire_the_copy_and_reports_its_answer(
+    world: World,
+    clock: SimClock,
+    keeper_stand_in: KeeperStandIn,
+    decision: str,
+    reason: str,
+    kept_until: str | None,
 ) -> None:
-    # Given a finished copy with a one-day retention
-    event = db_event(world)
+    # Given a finished copy with a one-day retention, and the backup account's keeper, which
+    # alone decides (the main account may not delete there)
     settings = world.settings()
-    state = copy_through(
-        steps.describe_source(event, execution_arn=execution_arn(), settings=settings), settings
-    )
-    backup_rds = world.backup.client("rds")
-    arn = state["backup"]["arn"]
-    # When an operator moves the expiry a week later, and the day is over
-    backup_rds.add_tags_to_resource(
-        ResourceName=arn, Tags=[{"Key": TAG_EXPIRES_AT, "Value": "2026-12-01T00:00:00Z"}]
-    )
-    clock.advance(86400 + 60)
-    result = steps.delete_backup(state, settings=settings)
-    # Then the run waits until the new expiry
-    assert result == {**state["backup"], "action": "wait", "expiresAt": "2026-12-01T00:00:00Z"}
-    # When the operator removes the app tag instead
-    backup_rds.remove_tags_from_resource(ResourceName=arn, TagKeys=[TAG_APP])
-    result = steps.delete_backup(state, settings=settings)
-    # Then the copy is kept for good
-    assert result["action"] == "kept"
-    assert len(world.snapshots(BACKUP_ACCOUNT)) == 1
-
-
-def test_delete_backup_deletes_at_expiry(world: World, clock: SimClock) -> None:
-    event = db_event(world)
-    settings = world.settings()
-    state = copy_through(
-        steps.describe_source(event, execution_arn=execution_arn(), settings=settings), settings
-    )
+    state = finished_run(world, settings)
+    keeper_stand_in.decision, keeper_stand_in.reason = decision, reason
+    keeper_stand_in.kept_until = kept_until
+    # When the retention is over and DeleteBackup runs
     clock.advance(86400)
-    assert steps.delete_backup(state, settings=settings)["action"] == "deleted"
-    assert world.snapshots(BACKUP_ACCOUNT) == []
-    assert steps.delete_backup(state, settings=settings)["action"] == "gone"
+    result = steps.delete_backup(state, settings=settings)
+    # Then it asked the keeper to expire this run's copy, by its identifier, once
+    assert keeper_stand_in.asked == [("expire", "db", state["job"]["copyId"], "run-1")]
+    # And it reports the keeper's answer with the copy's summary
+    expected = {**state["backup"], "action": decision, "note": reason, "keptUntil": kept_until}
+    if decision == keeper.DELETED:
+        expected["deletedAt"] = iso(clock.now())
+    assert result == expected
+    # And only the keeper's deletion removed the copy: a refusal leaves it where it is
+    copies = world.app_copies(BACKUP_ACCOUNT)
+    assert len(copies) == (0 if decision == keeper.DELETED else 1)
+
+
+def test_delete_backup_asks_about_a_cluster_copy_as_a_cluster_snapshot(
+    world: World, keeper_stand_in: KeeperStandIn
+) -> None:
+    world.cluster("billing-aurora")
+    arn = world.backup_snapshot("billing-aurora", "9c8b7a6d", kind="cluster")
+    event = backup_job_event(arn, f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:cluster:billing-aurora")
+    settings = world.settings()
+    state = copy_through(
+        steps.describe_source(event, execution_arn=execution_arn(), settings=settings), settings
+    )
+    result = steps.delete_backup(state, settings=settings)
+    assert keeper_stand_in.asked == [("expire", "cluster", state["job"]["copyId"], "run-1")]
+    assert result["action"] == "deleted"
+    assert world.app_copies(BACKUP_ACCOUNT) == []
+
+
+@pytest.mark.parametrize("raised", [errors.Throttled, errors.SnapshotNotReady])
+def test_what_the_keeper_raises_when_it_clears_by_itself_is_raised_for_the_retry(
+    world: World, keeper_stand_in: KeeperStandIn, raised: type[errors.PipelineError]
+) -> None:
+    # Given a finished copy, and a keeper that meets throttling or a copy not ready to delete
+    settings = world.settings()
+    state = finished_run(world, settings)
+    keeper_stand_in.raises = raised("The backup account's keeper: Rate exceeded")
+    # When DeleteBackup runs, Then it raises the same error, which the state machine retries
+    with pytest.raises(raised, match="keeper"):
+        steps.delete_backup(state, settings=settings)
+    assert raised in errors.RETRYABLE
+    # And the copy is untouched
+    assert len(world.app_copies(BACKUP_ACCOUNT)) == 1
+
+
+# --- Asking the backup account's keeper (Accounts.ask_keeper) ------------------------------------
+KEEPER_SETTINGS = Settings(
+    backup_account_id=BACKUP_ACCOUNT,
+    backup_kms_key_arn=f"arn:aws:kms:{REGION}:{BACKUP_ACCOUNT}:key/k",
+    backup_role_arn=BACKUP_ROLE_ARN,
+    backup_keeper_arn=KEEPER_ARN,
+    retention_days=1,
+)
+
+
+@dataclass
+class FakeLambda:
+    """A Lambda client of the backup account answering Invoke as Lambda does (Lambda API
+    Reference, Invoke: the function's result in `Payload`; `FunctionError` present when the
+    function raised, the payload then being its error, for Python {"errorMessage", "errorType",
+    "stackTrace"} (Lambda Developer Guide, "AWS Lambda function errors in Python"))."""
+
+    payload: Any
+    function_error: bool = False
+    error: ClientError | None = None
+    invoked: list[dict[str, Any]] = field(default_factory=list)
+
+    def invoke(self, **request: Any) -> dict[str, Any]:
+        self.invoked.append(request)
+        if self.error is not None:
+            raise self.error
+        response: dict[str, Any] = {
+            "StatusCode": 200,
+            "Payload": io.BytesIO(json.dumps(self.payload).encode()),
+        }
+        if self.function_error:
+            response["FunctionError"] = "Unhandled"
+        return response
+
+
+def reach_keeper(
+    monkeypatch: pytest.MonkeyPatch, fake: FakeLambda
+) -> Callable[[], list[tuple[str, str, str]]]:
+    """Give `fake` to the step as the backup account's Lambda client; returns the roles it
+    assumed (role ARN, session name, service)."""
+    assumed: list[tuple[str, str, str]] = []
+
+    def assumed_role_client(role_arn: str, session_name: str, service: str) -> FakeLambda:
+        assumed.append((role_arn, session_name, service))
+        return fake
+
+    monkeypatch.setattr(steps, "assumed_role_client", assumed_role_client)
+    return lambda: assumed
+
+
+def keeper_error(error_type: str, message: str = "Rate exceeded") -> dict[str, Any]:
+    return {"errorMessage": message, "errorType": error_type, "stackTrace": ["  File ..."]}
+
+
+def test_ask_keeper_invokes_the_keeper_through_the_backup_role_and_returns_its_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the keeper's answer
+    answer = {
+        "decision": "refused",
+        "snapshot": f"arn:aws:rds:{REGION}:{BACKUP_ACCOUNT}:snapshot:xacct-orders-db-1",
+        "reason": "the backup account keeps it until 2026-12-01T02:30:00Z",
+        "keptUntil": "2026-12-01T02:30:00Z",
+    }
+    fake = FakeLambda(answer)
+    assumed = reach_keeper(monkeypatch, fake)
+    # When a run asks it to expire its copy
+    got = steps.Accounts(KEEPER_SETTINGS, "run:1").ask_keeper("expire", "db", "xacct-orders-db-1")
+    # Then the keeper was invoked (synchronously) through the backup account's role, the session
+    # naming the run, with the request as its payload
+    assert assumed() == [(BACKUP_ROLE_ARN, "rds-xacct-run-1", "lambda")]
+    [invoked] = fake.invoked
+    assert invoked["FunctionName"] == KEEPER_ARN
+    assert invoked.get("InvocationType", "RequestResponse") == "RequestResponse"
+    assert json.loads(invoked["Payload"]) == {
+        "action": "expire",
+        "kind": "db",
+        "snapshot": "xacct-orders-db-1",
+        "execution": "run:1",
+    }
+    # And its answer is returned as it is
+    assert got == answer
+
+
+@pytest.mark.parametrize(
+    ("error_type", "raised"),
+    [
+        ("Throttled", errors.Throttled),
+        ("SnapshotNotReady", errors.SnapshotNotReady),
+        ("AccessDenied", errors.AwsError),
+        ("ConfigurationError", errors.AwsError),
+        ("Runtime.ImportModuleError", errors.AwsError),
+    ],
+)
+def test_a_keeper_error_that_clears_by_itself_is_raised_by_name_any_other_as_aws_error(
+    monkeypatch: pytest.MonkeyPatch, error_type: str, raised: type[errors.PipelineError]
+) -> None:
+    # Given a keeper that raised
+    reach_keeper(monkeypatch, FakeLambda(keeper_error(error_type), function_error=True))
+    accounts = steps.Accounts(KEEPER_SETTINGS, "run-1")
+    # When a run asks it, Then a retryable error comes back under its own name (the state
+    # machine retries it); any other is AwsError naming the keeper's error
+    with pytest.raises(errors.PipelineError) as caught:
+        accounts.ask_keeper("abandon", "cluster", "xacct-billing-aurora-1")
+    assert type(caught.value) is raised
+    assert "Rate exceeded" in str(caught.value)
+    if raised is errors.AwsError:
+        assert f"The backup account's keeper failed ({error_type})" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        None,
+        "deleted",
+        [],
+        {},
+        {"decision": "maybe", "reason": "?"},
+        {"action": "expire", "kind": "db", "snapshot": "xacct-orders-db-1", "execution": "r"},
+    ],
+    ids=["null", "a-string", "a-list", "empty", "unknown-decision", "the-request-echoed"],
+)
+def test_an_answer_without_a_known_decision_is_an_aws_error(
+    monkeypatch: pytest.MonkeyPatch, payload: Any
+) -> None:
+    # (the last is what a function that is not the keeper, returning its event, answers)
+    reach_keeper(monkeypatch, FakeLambda(payload))
+    with pytest.raises(errors.AwsError, match="The backup account's keeper answered"):
+        steps.Accounts(KEEPER_SETTINGS, "run-1").ask_keeper("expire", "db", "xacct-orders-db-1")
+
+
+@pytest.mark.parametrize(
+    ("code", "raised"),
+    [
+        ("AccessDeniedException", errors.AccessDenied),
+        ("TooManyRequestsException", errors.Throttled),
+        ("ResourceNotFoundException", errors.AwsError),
+    ],
+)
+def test_lambda_refusing_the_invoke_is_classified_naming_the_keeper(
+    monkeypatch: pytest.MonkeyPatch, code: str, raised: type[errors.PipelineError]
+) -> None:
+    refusal = ClientError({"Error": {"Code": code, "Message": "no"}}, "Invoke")
+    reach_keeper(monkeypatch, FakeLambda(None, error=refusal))
+    with pytest.raises(errors.PipelineError) as caught:
+        steps.Accounts(KEEPER_SETTINGS, "run-1").ask_keeper("expire", "db", "xacct-orders-db-1")
+    assert type(caught.value) is raised
+    assert f"Asking the backup account's keeper {KEEPER_ARN} to expire" in str(caught.value)
+
+
+def test_ask_keeper_without_the_keepers_arn_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = FakeLambda({"decision": "deleted", "reason": "", "keptUntil": None})
+    assumed = reach_keeper(monkeypatch, fake)
+    settings = replace(KEEPER_SETTINGS, backup_keeper_arn=None)
+    with pytest.raises(ConfigurationError, match="BACKUP_KEEPER_ARN is not set"):
+        steps.Accounts(settings, "run-1").ask_keeper("expire", "db", "xacct-orders-db-1")
+    # And nothing was asked, the role not even assumed
+    assert assumed() == []
+    assert fake.invoked == []
 
 
 def test_retention_zero_writes_no_expiry(world: World) -> None:
@@ -462,38 +730,100 @@ def test_retention_zero_writes_no_expiry(world: World) -> None:
     assert TAG_EXPIRES_AT not in world.app_copies(BACKUP_ACCOUNT)[0]["tags"]
 
 
-def test_cleanup_deletes_this_runs_unfinished_copies_only(world: World) -> None:
-    # Given a run that made its shared copy and a backup copy still in progress
+def run_with_an_unfinished_backup_copy(world: World, settings: Settings) -> State:
+    """Run run-1 that made its shared copy and a backup copy still being copied."""
     event = db_event(world)
-    settings = world.settings()
     state = steps.describe_source(event, execution_arn=execution_arn("run-1"), settings=settings)
     state["shared"] = steps.copy_shared(state, settings=settings)
     state["shared"] = steps.share(state, settings=settings)
     state["backup"] = steps.copy_backup(state, settings=settings)
     copy_id = state["job"]["copyId"]
     rds_backends[BACKUP_ACCOUNT][REGION].database_snapshots[copy_id].status = "copying"
+    return state
+
+
+def test_cleanup_deletes_this_runs_unfinished_copies_only(
+    world: World, keeper_stand_in: KeeperStandIn
+) -> None:
+    # Given a run that made its shared copy and a backup copy still in progress
+    settings = world.settings()
+    state = run_with_an_unfinished_backup_copy(world, settings)
+    copy_id = state["job"]["copyId"]
     # When a different run (a redelivery) cleans up after failing
     other = {**state, "job": {**state["job"], "execution": "run-2"}}
     assert [a.split(" arn:")[0] for a in steps.cleanup(other, settings=settings)["actions"]] == [
         "left shared copy",
         "left backup copy",
     ]
-    # Then nothing of run-1 was touched; when run-1 cleans up, both of its copies go
+    # Then nothing of run-1 was touched, nor the keeper asked
+    assert keeper_stand_in.asked == []
+    # When run-1 cleans up, Then it deletes its shared copy itself and asks the backup
+    # account's keeper to abandon its unfinished backup copy, which goes
     cleaned = steps.cleanup(state, settings=settings)
-    assert len(cleaned["actions"]) == 2
+    assert keeper_stand_in.asked == [("abandon", "db", copy_id, "run-1")]
+    assert [a.split(" arn:")[0] for a in cleaned["actions"]] == [
+        "deleted shared copy",
+        "deleted backup copy",
+    ]
+    assert cleaned["actions"][1].endswith("(copying) by the backup account")
+    assert cleaned["problems"] == []
     assert world.app_copies(MAIN_ACCOUNT) == []
     assert world.app_copies(BACKUP_ACCOUNT) == []
 
 
-def test_cleanup_never_deletes_a_complete_backup_copy(world: World) -> None:
-    event = db_event(world)
+def test_cleanup_reports_the_keepers_refusal_and_says_nothing_of_a_copy_gone(
+    world: World, keeper_stand_in: KeeperStandIn
+) -> None:
+    # Given run-1's unfinished backup copy, and a keeper that refuses to delete it
     settings = world.settings()
-    state = copy_through(
-        steps.describe_source(event, execution_arn=execution_arn(), settings=settings), settings
+    state = run_with_an_unfinished_backup_copy(world, settings)
+    reason = "it was made at 2026-11-24T02:30:00Z, more than the copy deadline (168 h) ago"
+    keeper_stand_in.decision, keeper_stand_in.reason = keeper.REFUSED, reason
+    # When run-1 cleans up
+    cleaned = steps.cleanup(state, settings=settings)
+    # Then the refusal is reported with the keeper's reason, and the copy left
+    (left,) = [a for a in cleaned["actions"] if "backup copy" in a]
+    assert left == (
+        f"left backup copy {state['backup']['arn']}: the backup account's keeper refused to "
+        f"delete it: {reason}"
     )
+    assert len(world.app_copies(BACKUP_ACCOUNT)) == 1
+    # When the keeper answers that it is gone (its hourly pass got there first), Then Cleanup
+    # has nothing to say about it
+    keeper_stand_in.decision = keeper.GONE
+    assert [a for a in steps.cleanup(state, settings=settings)["actions"] if "backup" in a] == []
+
+
+def test_cleanup_does_everything_else_then_raises_when_the_keeper_is_throttled(
+    world: World, keeper_stand_in: KeeperStandIn
+) -> None:
+    # Given run-1's copies, and a keeper throttled by RDS
+    settings = world.settings()
+    state = run_with_an_unfinished_backup_copy(world, settings)
+    keeper_stand_in.raises = errors.Throttled("The backup account's keeper: Rate exceeded")
+    # When run-1 cleans up, Then it raises Throttled for the state machine's Retry...
+    with pytest.raises(errors.Throttled):
+        steps.cleanup(state, settings=settings)
+    # ... after deleting the shared copy; the backup copy waits for the retry
+    assert world.app_copies(MAIN_ACCOUNT) == []
+    assert len(world.app_copies(BACKUP_ACCOUNT)) == 1
+    # When the retry runs and the keeper answers, Then the backup copy goes too
+    keeper_stand_in.raises = None
+    cleaned = steps.cleanup(state, settings=settings)
+    assert [a.split(" arn:")[0] for a in cleaned["actions"]] == ["deleted backup copy"]
+    assert world.app_copies(BACKUP_ACCOUNT) == []
+
+
+def test_cleanup_never_deletes_a_complete_backup_copy(
+    world: World, keeper_stand_in: KeeperStandIn
+) -> None:
+    settings = world.settings()
+    state = finished_run(world, settings)
     cleaned = steps.cleanup(state, settings=settings)
     assert any("kept backup copy" in action for action in cleaned["actions"])
     assert len(world.app_copies(BACKUP_ACCOUNT)) == 1
+    # (the keeper is not even asked: it would refuse to abandon a complete copy as well)
+    assert keeper_stand_in.asked == []
 
 
 def test_selection_skips_with_a_reason(world: World) -> None:
@@ -564,18 +894,13 @@ def test_two_runs_racing_to_make_the_same_copy_end_with_one(
     assert len(world.app_copies(MAIN_ACCOUNT)) == 1
 
 
-def test_the_sweep_deletes_only_the_apps_copies_past_their_time(
+def test_the_sweep_deletes_only_the_apps_stale_intermediate_copies(
     world: World, clock: SimClock
 ) -> None:
     # Given a finished copy (1-day retention) whose run was lost, a copy kept for good, a
     # stale intermediate copy, and someone else's snapshot
     settings = world.settings()
-    lost = copy_through(
-        steps.describe_source(
-            db_event(world), execution_arn=execution_arn("lost"), settings=settings
-        ),
-        settings,
-    )
+    lost = finished_run(world, settings, "lost")
     kept_settings = world.settings(retention_days=0)
     kept = copy_through(
         steps.describe_source(
@@ -594,19 +919,45 @@ def test_the_sweep_deletes_only_the_apps_copies_past_their_time(
     world.main.client("rds").create_db_snapshot(
         DBInstanceIdentifier="orders-db", DBSnapshotIdentifier="xacct-looks-like-ours"
     )
-    # When the sweep runs before the grace day has passed
+    # When the sweep runs before the copy deadline and its grace day have passed
     clock.advance(86400 + 3600)
     assert steps.sweep(settings=settings)["deleted"] == []
-    # When it runs after expiry + a day, and after the copy deadline + a day
+    # When it runs after the copy deadline + a day
     clock.advance(8 * 86400)
     result = steps.sweep(settings=settings)
-    # Then the expired backup copy and the stale intermediate copy are gone; the kept one stays
-    assert sorted(result["deleted"]) == sorted([lost["backup"]["arn"], stale["shared"]["arn"]])
+    # Then the stale intermediate copy is gone
+    assert result["deleted"] == [stale["shared"]["arn"]]
     assert result["problems"] == []
-    assert [c["arn"] for c in world.app_copies(BACKUP_ACCOUNT)] == [kept["backup"]["arn"]]
     assert world.app_copies(MAIN_ACCOUNT) == []
+    # And both backup copies are still there, the expired one too: they are the backup
+    # account's keeper's to delete (its hourly pass), not the main account's
+    backup_copies = sorted(c["arn"] for c in world.app_copies(BACKUP_ACCOUNT))
+    assert backup_copies == sorted([lost["backup"]["arn"], kept["backup"]["arn"]])
     # And a snapshot without the app's tags is never touched, whatever its name
     assert "xacct-looks-like-ours" in [s["id"] for s in world.snapshots(MAIN_ACCOUNT)]
+
+
+def test_the_sweep_never_touches_the_backup_account(
+    world: World, clock: SimClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a backup copy long past its expiry whose run was lost
+    settings = world.settings()
+    state = finished_run(world, settings, "lost")
+    clock.advance(30 * 86400)
+    # When the sweep runs, with any way into the backup account watched
+    reached: list[str] = []
+
+    def into_the_backup_account(*args: Any, **kwargs: Any) -> Any:
+        reached.append(repr((args, kwargs)))
+        raise AssertionError("the sweep reached into the backup account")
+
+    monkeypatch.setattr(steps, "assumed_role_client", into_the_backup_account)
+    monkeypatch.setattr(steps.Accounts, "ask_keeper", into_the_backup_account)
+    result = steps.sweep(settings=settings)
+    # Then it neither assumed the backup role nor asked the keeper, and the copy is there
+    assert reached == []
+    assert result == {"deleted": [], "left": [], "problems": [], "sweptAt": iso(clock.now())}
+    assert [c["arn"] for c in world.app_copies(BACKUP_ACCOUNT)] == [state["backup"]["arn"]]
 
 
 # --- Every event shape, and sources RDS will not share (issue 11) --------------------------------

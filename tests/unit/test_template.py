@@ -17,6 +17,8 @@ from rds_xacct.constants import (
     COPY_DEADLINE_HOURS,
     COPY_ID_PREFIX,
     DEFAULT_MAX_COPIES_IN_FLIGHT,
+    DEFAULT_MIN_RETENTION_DAYS,
+    DEFAULT_RETENTION_DAYS,
     EXECUTION_LIMIT_DAYS,
     MAX_RETENTION_DAYS,
     RDS_COPIES_IN_PROGRESS_LIMIT,
@@ -226,6 +228,7 @@ def test_template_limits_match_the_code(template: dict[str, Any]) -> None:
     assert copies["Default"] == DEFAULT_MAX_COPIES_IN_FLIGHT < RDS_COPIES_IN_PROGRESS_LIMIT
     assert copies["MaxValue"] == RDS_COPIES_IN_PROGRESS_LIMIT
     assert retention["MinValue"] == 0
+    assert retention["Default"] == DEFAULT_RETENTION_DAYS
     text = TEMPLATE.read_text()
     assert f"prefix: {COPY_ID_PREFIX}-" in text
 
@@ -237,6 +240,9 @@ def test_template_limits_match_the_code(template: dict[str, Any]) -> None:
         ("BackupAccountKmsKeyArn", "alias/backup"),
         ("BackupAccountKmsKeyArn", "1234abcd-12ab-34cd-56ef-1234567890ab"),
         ("BackupAccountRoleArn", "arn:aws:iam::222222222222:user/bob"),
+        ("BackupAccountKeeperArn", "rds-xacct-keeper"),
+        ("BackupAccountKeeperArn", "arn:aws:iam::222222222222:role/rds-xacct-backup-copy"),
+        ("BackupAccountKeeperArn", "arn:aws:lambda:eu-west-1:222222222222:function:k:live"),
         ("ResourcePrefix", "Has_Upper"),
     ],
 )
@@ -252,6 +258,7 @@ def test_parameter_patterns_accept_good_values(template: dict[str, Any]) -> None
         "BackupAccountId": "222222222222",
         "BackupAccountKmsKeyArn": "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         "BackupAccountRoleArn": "arn:aws:iam::222222222222:role/rds-xacct-backup-copy",
+        "BackupAccountKeeperArn": "arn:aws:lambda:eu-west-1:222222222222:function:rds-xacct-keeper",
         "SlackWebhookParameterName": "/rds-xacct/slack-webhook",
         "SelectionTag": "backup-copy=true",
         "IncludeDatabases": "prod-*, billing",
@@ -376,12 +383,16 @@ def test_the_fail_state_always_finds_the_error_it_reports(asl: dict[str, Any]) -
                 assert catch["ResultPath"] == "$.error", name
 
 
+KEEPER = "arn:aws:lambda:eu-west-1:222222222222:function:rds-xacct-keeper"
+
+
 @pytest.fixture(scope="module")
 def app() -> App:
     parameters = {
         "BackupAccountId": "222222222222",
         "BackupAccountKmsKeyArn": "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         "BackupAccountRoleArn": "arn:aws:iam::222222222222:role/rds-xacct-backup-copy",
+        "BackupAccountKeeperArn": KEEPER,
     }
     refs = {"NotificationTopic": "arn:aws:sns:eu-west-1:111111111111:t", "AdmissionTable": "t"}
     return load_app(parameters, account="111111111111", region="eu-west-1", refs=refs)
@@ -424,3 +435,55 @@ def test_the_stopped_run_rule_names_the_errors_no_catch_handles(app: App) -> Non
 def test_the_sweep_can_name_the_runs_of_the_deployed_state_machine(app: App) -> None:
     machine = app.resolver.refs[state_machine_resource(app.template)[0]]
     assert app.functions["SweepFunction"].environment["STATE_MACHINE_ARN"] == machine
+
+
+# --- The backup account owns its copies (issue 12) --------------------------------------------------
+def test_the_keepers_arn_is_a_required_parameter_every_function_is_given(
+    template: dict[str, Any], app: App
+) -> None:
+    # Given the main stack's parameter naming the backup account's keeper
+    parameter = template["Parameters"]["BackupAccountKeeperArn"]
+    # Then it has no default (a deployment must name it: runs ask it to delete their copies)
+    assert "Default" not in parameter
+    assert parameter["Type"] == "String"
+    # And every function gets it as BACKUP_KEEPER_ARN (the template's Globals), as deployed
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["BACKUP_KEEPER_ARN"] == {
+        "Ref": "BackupAccountKeeperArn"
+    }
+    assert app.functions
+    for logical_id, spec in app.functions.items():
+        assert spec.environment["BACKUP_KEEPER_ARN"] == KEEPER, logical_id
+
+
+def test_the_default_retention_is_the_codes_and_at_least_the_backup_accounts_minimum(
+    template: dict[str, Any],
+) -> None:
+    # RetentionDays' default is the code's (a deployment without RETENTION_DAYS keeps as long);
+    # below the backup account's minimum the keeper would refuse every run's request
+    backup = load_cfn_yaml(BACKUP_TEMPLATE)
+    retention = template["Parameters"]["RetentionDays"]
+    minimum = backup["Parameters"]["MinimumRetentionDays"]
+    assert retention["Default"] == DEFAULT_RETENTION_DAYS
+    assert int(minimum["Default"]) == DEFAULT_MIN_RETENTION_DAYS <= DEFAULT_RETENTION_DAYS
+
+
+def test_the_run_asks_the_keeper_once_and_reports_its_answer(asl: dict[str, Any]) -> None:
+    states = asl["States"]
+    # The keeper refuses a copy not due yet by its own rules and deletes it in its hourly pass:
+    # the run no longer waits on a moved expiry, it reports the answer
+    assert "Expired?" not in states
+    assert states["WaitRetention"]["Next"] == "DeleteBackup"
+    assert states["DeleteBackup"]["Next"] == "Summarize"
+    assert states["DeleteBackup"]["ResultPath"] == "$.backup"
+    # And what the keeper raises by name when it clears by itself is retried
+    retried = {e for r in states["DeleteBackup"]["Retry"] for e in r["ErrorEquals"]}
+    assert {"Throttled", "SnapshotNotReady"} <= retried
+    # And no state other than the retention's Wait comes back to DeleteBackup
+    back = [
+        name
+        for name, state in states.items()
+        if state.get("Next") == "DeleteBackup"
+        or any(c.get("Next") == "DeleteBackup" for c in state.get("Choices", []))
+        or state.get("Default") == "DeleteBackup"
+    ]
+    assert back == ["WaitRetention"]
