@@ -268,7 +268,9 @@ class Ledger:
             )
 
 
-def kept_until(snapshot: Snapshot, record: Record) -> tuple[datetime | None, str]:
+def kept_until(
+    snapshot: Snapshot, record: Record, minimum: timedelta | None = None
+) -> tuple[datetime | None, str]:
     """When the copy may be deleted (None: never), and why. The record is the floor; a tag
     can only move it later: an expiry tag later than the record, or no expiry tag at all (an
     operator of this account removed it), or `rds-xacct:keep`."""
@@ -285,10 +287,17 @@ def kept_until(snapshot: Snapshot, record: Record) -> tuple[datetime | None, str
         tagged = record.keep_until
     if tagged > record.keep_until:
         return tagged, f"its {TAG_EXPIRES_AT} tag keeps it until {iso(tagged)}"
+    floor = record.created_at + minimum if minimum is not None else None
+    if floor is not None and record.keep_until <= floor:
+        days = minimum.days if minimum is not None else 0
+        why = f"the backup account's minimum retention, {days} days from its creation at"
+        return record.keep_until, (
+            f"the backup account keeps it until {iso(record.keep_until)}: {why} "
+            f"{iso(record.created_at)}"
+        )
     return record.keep_until, (
-        f"the backup account keeps it until {iso(record.keep_until)} (the expiry it was made "
-        f"with, and at least the minimum retention from its creation at "
-        f"{iso(record.created_at)})"
+        f"the backup account keeps it until {iso(record.keep_until)}: the expiry it was made "
+        f"with, recorded when the keeper first saw it"
     )
 
 
@@ -308,7 +317,7 @@ def _expire(
     record = ledger.get(snapshot.arn)
     if record is None or iso(record.created_at) != iso(snapshot.created_at or now):
         record = ledger.record(snapshot, settings, now)
-    until, why = kept_until(snapshot, record)
+    until, why = kept_until(snapshot, record, settings.min_retention)
     if until is None:
         return answer(KEPT, snapshot.arn, why)
     if until > now + timedelta(seconds=EXPIRY_GRACE_SECONDS):
@@ -443,7 +452,8 @@ def keep(
                 continue
             try:
                 record = records.get(snapshot.arn)
-                if record is None or record.created_at != snapshot.created_at:
+                # (compared as the ledger holds it, to the second: RDS's time has a fraction)
+                if record is None or iso(record.created_at) != iso(snapshot.created_at or moment):
                     record = ledger.record(snapshot, settings, moment)
                     recorded.append(snapshot.arn)
                 if not snapshot.available:
@@ -451,7 +461,7 @@ def keep(
                         _delete(api, snapshot, ledger, moment)
                         deleted.append(snapshot.arn)
                     continue
-                until, _ = kept_until(snapshot, record)
+                until, _ = kept_until(snapshot, record, settings.min_retention)
                 if until is not None and until <= moment + timedelta(seconds=EXPIRY_GRACE_SECONDS):
                     _delete(api, snapshot, ledger, moment)
                     deleted.append(snapshot.arn)

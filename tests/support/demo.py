@@ -6,6 +6,7 @@ make demo ARGS="--source rds-automated"     # native automated DB snapshot
 make demo ARGS="--source rds-manual-cluster"
 make demo ARGS="--event my-event.json"      # any recorded event
 make demo ARGS="--retention 0"              # keep the backup copy for good
+make demo ARGS="--retention 1"              # shorter than the backup account's minimum
 make demo ARGS="--fail-at CopyBackup"       # watch the failure path
 """
 
@@ -22,8 +23,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from rds_xacct.constants import DEFAULT_MIN_RETENTION_DAYS, DEFAULT_RETENTION_DAYS
 from tests.support.events import DEFAULT_EVENT, EVENTS_DIR, load_event
 from tests.support.simulation import INJECTABLE_STEPS, RunResult, Simulation
+from tests.support.world import BACKUP_ACCOUNT
 
 SOURCES = {
     "aws-backup": "aws-backup-rds-completed.json",
@@ -71,6 +76,32 @@ def prepare_source(sim: Simulation, event: dict[str, Any]) -> None:
     # (an AWS Backup cluster snapshot is a manual one: "awsbackup" does not apply to Aurora)
     snapshot_type = source.snapshot_type or "manual"
     sim.world.snapshot(database, identifier, kind=source.kind, snapshot_type=snapshot_type)
+
+
+def attempt_early_delete(sim: Simulation) -> None:
+    """Once the backup copy is made: someone holding the main account's pipeline role tries to
+    delete it, then asks the backup account's keeper to; both refusals go in the timeline."""
+    copies = [c for c in sim.world.app_copies(BACKUP_ACCOUNT) if c["status"] == "available"]
+    if not copies:
+        return
+    copy = copies[0]
+    backup = sim.backup_role_session()
+    try:
+        backup.client("rds").delete_db_snapshot(DBSnapshotIdentifier=copy["id"])
+    except ClientError as error:
+        code = error.response["Error"]["Code"]
+        sim.note(f"the pipeline role tries DeleteDBSnapshot {copy['id']}: refused by IAM ({code})")
+    answer = sim.ask_keeper(
+        {
+            "action": "expire",
+            "kind": copy["kind"],
+            "snapshot": copy["id"],
+            "execution": copy["tags"].get("rds-xacct:execution", "demo-run"),
+        },
+        backup,
+    )
+    sim.note(f"the pipeline role asks the keeper to delete it now: {answer['decision']}")
+    sim.permissions.take_refusals()  # expected: the attacker's, not the app's
 
 
 def print_run(result: RunResult, *, out: Any = sys.stdout) -> None:
@@ -122,6 +153,11 @@ def print_run(result: RunResult, *, out: Any = sys.stdout) -> None:
         say(f"  source:      {summary['source'].get('arn')}")
         say(f"  backup copy: {backup.get('arn') or '-'}")
         say(f"  expires:     {summary.get('expiresAt') or 'never'}")
+        if backup.get("action"):
+            say(
+                f"  retention:   asked the backup account's keeper to delete the copy: {backup['action']}"
+            )
+            say(f"               ({backup.get('note')})")
         say()
     say(
         f"Simulated {_time(result.finished_at, result.started_at)}, "
@@ -135,7 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--event", help=f"an event JSON file (default: {DEFAULT_EVENT.name})")
     parser.add_argument("--source", choices=sorted(SOURCES), help="a recorded event of this kind")
-    parser.add_argument("--retention", type=int, default=1, help="RetentionDays (default 1)")
+    parser.add_argument(
+        "--retention",
+        type=int,
+        default=DEFAULT_RETENTION_DAYS,
+        help=f"RetentionDays (default {DEFAULT_RETENTION_DAYS})",
+    )
     parser.add_argument("--fail-at", choices=INJECTABLE_STEPS, help="inject a failure at a step")
     parser.add_argument("--no-slack", action="store_true", help="deploy without Slack")
     args = parser.parse_args(argv)
@@ -163,19 +204,29 @@ def main(argv: list[str] | None = None) -> int:
     with Simulation(parameters=parameters, slack=not args.no_slack) as sim:
         print(
             f"Main account {sim.world.main.client('sts').get_caller_identity()['Account']}, "
-            f"backup account 222222222222 (key and role from other/backup-account via CloudFormation)"
+            f"backup account {BACKUP_ACCOUNT} (key, role and keeper from other/backup-account)"
         )
         print(f"Event: {event_path.name} ({event.get('detail-type')} from {event.get('source')})")
         print(
-            f"RetentionDays={args.retention}"
+            f"RetentionDays={args.retention}, the backup account's "
+            f"MinimumRetentionDays={DEFAULT_MIN_RETENTION_DAYS}"
             + (f", failure injected at {args.fail_at}" if args.fail_at else "")
         )
         print()
         prepare_source(sim, event)
         if args.fail_at:
             sim.inject_failure(args.fail_at)
+        sim.after_step["DeleteShared"] = lambda: attempt_early_delete(sim)
         result = sim.deliver(event, name="demo-run")
         print_run(result)
+        leftover = sim.world.app_copies(BACKUP_ACCOUNT)
+        if leftover and any(c["tags"].get("rds-xacct:expires-at") for c in leftover):
+            sim.clock.advance(DEFAULT_MIN_RETENTION_DAYS * 86400)
+            passed = sim.keeper_pass()
+            print(
+                f"{DEFAULT_MIN_RETENTION_DAYS} days later, the keeper's hourly pass in the backup "
+                f"account deletes: {', '.join(passed['deleted']) or 'nothing'}"
+            )
     print(f"Real time: {time.perf_counter() - began:.1f} s")
     expected = {"SUCCEEDED", "NOT_STARTED"} if not args.fail_at else {"FAILED"}
     return 0 if result.status in expected else 1

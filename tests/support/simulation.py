@@ -937,7 +937,17 @@ def describe_result(step: str, result: Any) -> str:
     if step == "DeleteShared":
         return f"DeleteShared: deleted {result.get('id')} in the main account"
     if step == "DeleteBackup":
-        return f"DeleteBackup: {result.get('action')} {result.get('id')}"
+        return (
+            f"DeleteBackup: asked the backup account's keeper to delete {result.get('id')}: "
+            f"{result.get('action')}"
+        )
+    if step == "Keeper":
+        if "decision" in result:
+            return f"Keeper (backup account): {result['decision']}: {result.get('reason')}"
+        return (
+            f"Keeper (backup account, hourly): deleted {len(result.get('deleted', []))}, "
+            f"recorded {len(result.get('recorded', []))}, problems {result.get('problems')}"
+        )
     if step == "Cleanup":
         actions = result.get("actions") or ["nothing to delete"]
         return "Cleanup: " + "; ".join([*actions, *result.get("problems", [])])
