@@ -104,7 +104,8 @@ def attempt_early_delete(sim: Simulation) -> None:
     sim.permissions.take_refusals()  # expected: the attacker's, not the app's
 
 
-def print_run(result: RunResult, *, out: Any = sys.stdout) -> None:
+def print_run(result: RunResult, *, out: Any = None) -> None:
+    out = out or sys.stdout  # (read when called: a test captures it)
     def say(text: str = "") -> None:
         print(text, file=out)
 

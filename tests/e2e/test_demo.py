@@ -1,0 +1,34 @@
+"""`make demo` (tests/support/demo.py) shows what the README says it shows."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import demo
+
+
+def test_the_demo_shows_the_keeper_deleting_the_expired_copy_and_refusing_an_early_delete(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # When `make demo` runs with its defaults
+    status = demo.main([])
+    out = capsys.readouterr().out
+    # Then the run succeeds; the pipeline role's early delete is refused by IAM and by the
+    # keeper; and the keeper deletes the copy when the run asks at the end of the retention
+    assert status == 0
+    assert "DeleteDBSnapshot" in out
+    assert "refused by IAM (AccessDenied)" in out
+    assert "the pipeline role asks the keeper to delete it now: refused" in out
+    assert "Keeper (backup account): deleted" in out
+    assert "asked the backup account's keeper to delete the copy: deleted" in out
+
+
+def test_a_retention_below_the_minimum_is_refused_and_deleted_by_the_hourly_pass(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status = demo.main(["--retention", "1", "--no-slack"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "asked the backup account's keeper to delete the copy: refused" in out
+    assert "minimum retention, 7 days" in out
+    assert "the keeper's hourly pass in the backup account deletes: arn:aws:rds:" in out
