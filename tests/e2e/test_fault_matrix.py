@@ -14,6 +14,9 @@ then the same event is delivered again. Every cell asserts:
   the copy's time is over),
 * no secret (the Slack webhook URL, a credential) is in the logs of either run.
 
+DeleteBackup's way to the backup account's keeper (the Invoke, the keeper's own calls) is also
+faulted call by call: the matrix's cell meets the step's first call only.
+
 One simulation is deployed per worker and shared by the cells, each with its own database.
 """
 
@@ -29,6 +32,7 @@ from moto.rds.models import rds_backends
 
 from rds_xacct.constants import RETENTION_TAG, SLOT_LEASE_SECONDS, TAG_SOURCE_ARN
 from tests.support.faults import (
+    ACCESS_DENIED,
     ASL,
     BASE_FAILURE_STEP,
     FAULTS,
@@ -38,6 +42,7 @@ from tests.support.faults import (
     RUN,
     STEP_CALLS,
     STOPPED,
+    THROTTLING,
     Cell,
     failure_table,
     readme_failure_table,
@@ -211,6 +216,75 @@ def _run_cell(sim: Simulation, foreign: Foreign, cell: Cell, event: dict[str, An
     for step, calls in sim.aws_faults.observed.items():
         if step in STEP_CALLS:
             assert calls <= set(STEP_CALLS[step]), f"{step} calls {calls - set(STEP_CALLS[step])}"
+
+
+KEEPER_ROUTE = [
+    # (call, fault, how the run ends, its error, in the failure message)
+    ("lambda:Invoke", THROTTLING, "SUCCEEDED", None, None),
+    ("lambda:Invoke", ACCESS_DENIED, "FAILED", "AccessDenied", "lambda:Invoke"),
+    ("dynamodb:GetItem", THROTTLING, "SUCCEEDED", None, None),
+    (
+        "rds:DeleteDBSnapshot",
+        ACCESS_DENIED,
+        "FAILED",
+        "AwsError",
+        "The backup account's keeper failed (AccessDenied)",
+    ),
+]
+"""DeleteBackup's way to the keeper, fault by fault at the one call (the matrix's cell meets
+the step's first call that can raise the fault, its AssumeRole): the Invoke itself, and the
+keeper's own calls, in the backup account."""
+
+
+@pytest.mark.parametrize(
+    ("call", "fault", "status", "error", "named"),
+    KEEPER_ROUTE,
+    ids=[f"{call}-{fault}" for call, fault, *_ in KEEPER_ROUTE],
+)
+def test_a_fault_on_the_way_to_the_keeper(
+    sim: Simulation,
+    foreign: Foreign,
+    call: str,
+    fault: str,
+    status: str,
+    error: str | None,
+    named: str | None,
+) -> None:
+    # Given a run at the end of its retention, and the fault armed at one call of DeleteBackup
+    database = f"keeper-{call.split(':')[1].lower()}-{fault}"
+    cell = Cell("DeleteBackup", fault)
+    event = sim.backup_event(database, size_gib=1, tags={RETENTION_TAG: str(cell.retention_days)})
+    source = event["resources"][0]
+    with foreign.with_cell_snapshot(database):
+        # When the event is delivered
+        sim.aws_faults.plan("DeleteBackup", fault, only={call})
+        try:
+            result = sim.deliver(event)
+        finally:
+            plan = sim.aws_faults.clear()
+
+        # Then the fault was met at that call
+        assert plan is not None
+        assert plan.hits >= 1
+        assert set(plan.calls) == {call}
+        # And the run ended as the error the keeper's answer becomes says: a throttle (of the
+        # Invoke, or raised by the keeper under its own name) is retried; a denial fails it
+        assert (result.status, result.error) == (status, error), result.cause
+        backup = [
+            c for c in sim.world.app_copies(BACKUP_ACCOUNT) if c["tags"][TAG_SOURCE_ARN] == source
+        ]
+        if status == "SUCCEEDED":
+            # And the keeper deleted the copy at the end of its retention (one notification:
+            # the copy's)
+            assert outcomes(result.sns) == ["succeeded"]
+            assert backup == []
+        else:
+            # And the failure notification names what was refused; the complete copy is kept
+            assert outcomes(result.sns) == ["succeeded", "failed"]
+            assert result.sns[-1]["subject"].endswith(" at DeleteBackup")
+            assert str(named) in result.sns[-1]["message"]
+            assert [c["status"] for c in backup] == ["available"]
+        assert foreign.intact()
 
 
 def test_the_matrix_is_every_step_times_every_fault() -> None:

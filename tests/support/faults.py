@@ -19,6 +19,7 @@ the second that it ran to the end (its AWS calls took effect) and its answer was
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 from moto.core.botocore_stubber import BotocoreStubber
 
 from rds_xacct.aws import SDK_CONFIG
+from rds_xacct.constants import DEFAULT_MIN_RETENTION_DAYS
 
 # --- Faults -------------------------------------------------------------------------------------
 ACCESS_DENIED = "access-denied"
@@ -103,6 +105,8 @@ AWS_ERRORS: dict[str, dict[str, AwsError]] = {
         "dynamodb": AwsError("AccessDeniedException", _DENIED_MESSAGE, 400, "AccessDenied"),
         "states": AwsError("AccessDeniedException", _DENIED_MESSAGE, 400, "AccessDenied"),
         "sns": AwsError("AuthorizationError", _DENIED_MESSAGE, 403, "AccessDenied"),
+        # Lambda API reference, Invoke: AccessDeniedException (403)
+        "lambda": AwsError("AccessDeniedException", _DENIED_MESSAGE, 403, "AccessDenied"),
     },
     KMS_KEY: {
         "rds": AwsError(
@@ -164,6 +168,9 @@ AWS_ERRORS: dict[str, dict[str, AwsError]] = {
         ),
         "states": AwsError("ThrottlingException", "Rate exceeded", 400, "Throttled"),
         "sns": AwsError("Throttling", "Rate exceeded", 400, "Throttled"),
+        # Lambda API reference, Invoke: TooManyRequestsException (429), "The request throughput
+        # limit was exceeded"
+        "lambda": AwsError("TooManyRequestsException", "Rate exceeded", 429, "Throttled"),
     },
 }
 
@@ -197,6 +204,22 @@ _WARNING: dict[str, frozenset[str]] = {
     "dynamodb:PutItem": frozenset(),
 }
 """A copy step's warning that a quota is 80 % full (once a day; not a fault of the copy)."""
+_KEEPER: dict[str, frozenset[str]] = {
+    "lambda:Invoke": frozenset({ACCESS_DENIED, THROTTLING}),
+    # the keeper's own calls, in the backup account, within the step's invoke: the copy (not
+    # found is its "gone" answer), the ledger (a table gone is a fault), the delete
+    "rds:DescribeDBSnapshots": _RDS_READ,
+    "dynamodb:GetItem": _DYNAMODB,
+    "dynamodb:PutItem": _DYNAMODB,
+    "dynamodb:UpdateItem": _DYNAMODB,
+    "rds:DeleteDBSnapshot": _DELETE,
+}
+"""A step asking the backup account's keeper (`steps.Accounts.ask_keeper`): the Invoke, then
+the keeper's calls, which are the step's from the run's point of view (the keeper answers within
+the invoke). An error the keeper raises comes back to the step under its own name when it clears
+by itself (`Throttled`, `SnapshotNotReady`: retried as before); any other as `AwsError` naming
+it ("The backup account's keeper failed (AccessDenied): ..."). The matrix's access denied, on
+every call of the step, is met at the step's own AssumeRole first."""
 
 STEP_CALLS: dict[str, dict[str, frozenset[str]]] = {
     "DescribeSource": {
@@ -243,16 +266,13 @@ STEP_CALLS: dict[str, dict[str, frozenset[str]]] = {
         # (a redelivered run adopted the intermediate copy: is the run that made it still going?)
         "states:DescribeExecution": frozenset(),
     },
-    "DeleteBackup": {
-        "sts:AssumeRole": _STS,
-        "rds:DescribeDBSnapshots": _RDS_READ,
-        "rds:DeleteDBSnapshot": _DELETE,
-    },
+    "DeleteBackup": {"sts:AssumeRole": _STS, **_KEEPER},
     "Cleanup": {
         "sts:AssumeRole": _STS,
         "rds:DescribeDBSnapshots": _RDS_READ,
         "rds:DeleteDBSnapshot": _DELETE,
         **_SLOTS,
+        **_KEEPER,
     },
     "Notify": {
         "sns:Publish": frozenset({ACCESS_DENIED, KMS_KEY, NOT_FOUND, THROTTLING}),
@@ -308,8 +328,10 @@ class Cell:
 
     @property
     def retention_days(self) -> int:
-        """0 (kept for good) unless the cell is about the retention's end."""
-        return 1 if self.step == "DeleteBackup" else 0
+        """0 (kept for good) unless the cell is about the retention's end: then the backup
+        account's minimum retention (its stack's default), so that the keeper honours the
+        request to delete."""
+        return DEFAULT_MIN_RETENTION_DAYS if self.step == "DeleteBackup" else 0
 
     @property
     def app_error(self) -> str | None:
@@ -320,9 +342,11 @@ class Cell:
             return LAMBDA_TIMEOUT_ERROR
         if self.fault == STOPPED:
             return None
-        services = {
-            call.split(":")[0] for call, f in STEP_CALLS[self.step].items() if self.fault in f
-        }
+        raisers = [call for call, can in STEP_CALLS[self.step].items() if self.fault in can]
+        # a fault after the real call (a retried delete finding nothing) is met only if no
+        # other call of the step raises it first
+        failing = [call for call in raisers if (call, self.fault) not in AFTER_THE_REAL_CALL]
+        services = {call.split(":")[0] for call in failing or raisers}
         names = {AWS_ERRORS[self.fault][s].app_error for s in services}
         return names.pop() if len(names) == 1 else "/".join(sorted(names))
 
@@ -388,13 +412,28 @@ class _Plan:
     step: str
     fault: str
     times: int | None
+    only: frozenset[str] | None = None
+    """Only these calls of the step (None: any call that can raise the fault)."""
     hits: int = 0
     calls: list[str] = field(default_factory=list)
 
 
+_REST_OPERATIONS = {
+    ("lambda", "POST", re.compile(r"^/2015-03-31/functions/[^/]+/invocations$")): "Invoke",
+}
+"""REST-protocol operations the steps call, by method and path (Lambda API reference, Invoke:
+`POST /2015-03-31/functions/FunctionName/invocations`)."""
+
+
 def _operation(request: Any) -> tuple[str, str]:
-    """("rds", "CopyDBSnapshot") for a botocore request (query or JSON protocol)."""
-    service = urlsplit(str(request.url)).netloc.split(".")[0]
+    """("rds", "CopyDBSnapshot") for a botocore request (query, JSON or REST protocol; an
+    unknown REST call is named by its method and path, so that the inventory check shows it)."""
+    url = urlsplit(str(request.url))
+    service = url.netloc.split(".")[0]
+    method = str(request.method).upper()
+    for (rest_service, rest_method, path), name in _REST_OPERATIONS.items():
+        if service == rest_service and method == rest_method and path.match(url.path):
+            return service, name
     target = request.headers.get("X-Amz-Target")
     if target:
         name = target.decode() if isinstance(target, bytes) else str(target)
@@ -402,7 +441,7 @@ def _operation(request: Any) -> tuple[str, str]:
     body = request.body
     text = body.decode() if isinstance(body, bytes) else str(body or "")
     action = parse_qs(text).get("Action", [""])[0]
-    return service, action
+    return service, action or f"{method} {url.path}"
 
 
 def _error_response(service: str, error: AwsError, action: str) -> tuple[int, dict[str, str], str]:
@@ -416,6 +455,14 @@ def _error_response(service: str, error: AwsError, action: str) -> tuple[int, di
             {"x-amzn-RequestId": request_id, "Content-Type": "application/x-amz-json-1.0"},
             body,
         )
+    if service == "lambda":  # REST-JSON: the code in x-amzn-ErrorType
+        body = json.dumps({"Type": "User", "message": message})
+        headers = {
+            "x-amzn-RequestId": request_id,
+            "x-amzn-ErrorType": error.code,
+            "Content-Type": "application/json",
+        }
+        return error.status, headers, body
     body = (
         "<ErrorResponse><Error><Type>Sender</Type>"
         f"<Code>{error.code}</Code><Message>{message}</Message></Error>"
@@ -443,8 +490,15 @@ class AwsFaults:
         self.observed: dict[str, set[str]] = {}
         """Every AWS call each step made ("rds:CopyDBSnapshot"), since the simulation began."""
 
-    def plan(self, step: str, fault: str, times: int | None = None) -> None:
-        self._plan = _Plan(step, fault, TIMES.get(fault) if times is None else times)
+    def plan(
+        self, step: str, fault: str, times: int | None = None, *, only: set[str] | None = None
+    ) -> None:
+        self._plan = _Plan(
+            step,
+            fault,
+            TIMES.get(fault) if times is None else times,
+            frozenset(only) if only is not None else None,
+        )
 
     def clear(self) -> _Plan | None:
         plan, self._plan = self._plan, None
@@ -497,6 +551,8 @@ class AwsFaults:
             if plan is None or plan.step != step or plan.fault in AROUND_THE_HANDLER:
                 return original(stubber, request)
             if plan.fault not in STEP_CALLS[step].get(call, frozenset()):
+                return original(stubber, request)
+            if plan.only is not None and call not in plan.only:
                 return original(stubber, request)
             if not faults._take(step, plan.fault):
                 return original(stubber, request)
