@@ -457,16 +457,17 @@ def keep(
                     record = ledger.record(snapshot, settings, moment)
                     recorded.append(snapshot.arn)
                 if not snapshot.available:
-                    if _unfinished_due(snapshot, moment):
-                        _delete(api, snapshot, ledger, moment)
+                    if _unfinished_due(snapshot, moment) and _delete(api, snapshot, ledger, moment):
                         deleted.append(snapshot.arn)
                     continue
                 until, _ = kept_until(snapshot, record, settings.min_retention)
-                if until is not None and until <= moment + timedelta(seconds=EXPIRY_GRACE_SECONDS):
-                    _delete(api, snapshot, ledger, moment)
-                    deleted.append(snapshot.arn)
-                else:
+                due = until is not None and until <= moment + timedelta(
+                    seconds=EXPIRY_GRACE_SECONDS
+                )
+                if not due:
                     kept += 1
+                elif _delete(api, snapshot, ledger, moment):
+                    deleted.append(snapshot.arn)
             except errors.PipelineError as error:
                 problems.append(f"{snapshot.arn}: {error}")
     result = {
