@@ -33,6 +33,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from rds_xacct import errors, notify, steps
+from rds_xacct.accounts import Accounts
 from rds_xacct.aws import aws_call, default_client
 from rds_xacct.constants import (
     APP_NAME,
@@ -237,7 +238,7 @@ def _listings(kind: Kind, scope: Scope) -> list[str]:
 
 
 def candidates(
-    accounts: steps.Accounts, scope: Scope, settings: Settings, since: datetime, until: datetime
+    accounts: Accounts, scope: Scope, settings: Settings, since: datetime, until: datetime
 ) -> tuple[list[Candidate], int]:
     """The source snapshots made in [since, until] that the deployment copies, oldest first,
     and how many more were left out by the selection."""
@@ -274,7 +275,7 @@ def candidates(
     return ordered, excluded
 
 
-def copies(accounts: steps.Accounts) -> tuple[set[str], set[str]]:
+def copies(accounts: Accounts) -> tuple[set[str], set[str]]:
     """(`rds-xacct:source-arn` tag values, identifiers) of every copy the app made, in both
     accounts."""
     sources: set[str] = set()
@@ -379,7 +380,7 @@ def reconcile(
         "overCap": [],
         "problems": [],
     }
-    accounts = steps.Accounts(settings, "reconcile")
+    accounts = Accounts(settings, "reconcile")
     try:
         found, result["excluded"] = candidates(accounts, scope, settings, since, until)
         result["looked"] = len(found)

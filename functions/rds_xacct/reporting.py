@@ -21,7 +21,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from rds_xacct import notify, steps
+from rds_xacct import notify, steps, sweep
 from rds_xacct.aws import aws_call, default_client
 from rds_xacct.constants import APP_NAME, UNCATCHABLE_ERRORS
 from rds_xacct.errors import RETRYABLE, PipelineError
@@ -158,7 +158,7 @@ def report_stopped(
 
 def report_sweep(*, settings: Settings, now: Clock = utc_now) -> dict[str, Any]:
     """Run the daily sweep; tell SNS when it deleted something or hit a problem."""
-    result = steps.sweep(settings=settings, now=now)
+    result = sweep.sweep(settings=settings, now=now)
     deleted, problems = result["deleted"], result["problems"]
     metrics.add_metric(name="SweptCopies", unit=MetricUnit.Count, value=len(deleted))
     logger.info("Sweep", extra={"sweep": result})

@@ -15,16 +15,12 @@ handles, and returns the piece of state its state writes (its `ResultPath`).
 from __future__ import annotations
 
 import fnmatch
-import json
-import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from rds_xacct import admission, backup_window, capacity, errors, keeper, quotas
-from rds_xacct.aws import assumed_role_client, aws_call, classify, default_client, rds_client
+from rds_xacct.accounts import Accounts, run_still_going
+from rds_xacct.aws import aws_call
 from rds_xacct.constants import (
     APP_NAME,
     COPY_DEADLINE_HOURS,
@@ -36,7 +32,6 @@ from rds_xacct.constants import (
     ROLE_BACKUP,
     ROLE_SHARED,
     SLOT_LEASE_SECONDS,
-    SWEEP_GRACE_HOURS,
     TAG_APP,
     TAG_EXECUTION,
     TAG_EXPIRES_AT,
@@ -48,60 +43,10 @@ from rds_xacct.constants import (
 from rds_xacct.events import OTHER_ENGINES, SnapshotArn, parse_event
 from rds_xacct.naming import copy_identifier, source_arn_tag
 from rds_xacct.polling import next_look_seconds
-from rds_xacct.settings import ENV_BACKUP_KEEPER_ARN, ConfigurationError, Settings
+from rds_xacct.settings import Settings
 from rds_xacct.snapshots import Clock, Kind, Snapshot, SnapshotApi, iso, parse_iso, utc_now
 
 State = dict[str, Any]
-
-
-@dataclass
-class Accounts:
-    """RDS access in both accounts. The backup account is reached through its role, assumed
-    only when a step needs it (and kept for the run's next steps on a warm Lambda)."""
-
-    settings: Settings
-    execution: str
-
-    def main(self, kind: Kind) -> SnapshotApi:
-        return SnapshotApi(rds_client(), kind)
-
-    def backup(self, kind: Kind) -> SnapshotApi:
-        session_name = re.sub(r"[^\w+=,.@-]", "-", f"{APP_NAME}-{self.execution}")
-        client = assumed_role_client(self.settings.backup_role_arn, session_name, "rds")
-        return SnapshotApi(client, kind)
-
-    def backup_quota(self, kind: Kind) -> quotas.QuotaUsage | None:
-        """How full the backup account's manual snapshot quota of this kind is."""
-        return quotas.manual_snapshot_usage(
-            self.backup(kind).client, self.settings.backup_account_id, kind
-        )
-
-    def ask_keeper(self, action: str, kind: Kind, identifier: str) -> dict[str, Any]:
-        """Ask the backup account's keeper to delete a backup copy (`keeper.EXPIRE` at the end
-        of the retention, `keeper.ABANDON` for this run's unfinished copy): the main account
-        may not delete there. Returns its answer (`decision`: deleted, refused, kept or gone,
-        and `reason`). An error that clears by itself, raised by the keeper, is raised here
-        under its own name (the state machine retries it); any other is `AwsError`."""
-        arn = self.settings.backup_keeper_arn
-        if not arn:
-            raise ConfigurationError(f"{ENV_BACKUP_KEEPER_ARN} is not set")
-        request = {"action": action, "kind": kind, "snapshot": identifier}
-        request["execution"] = self.execution
-        session_name = re.sub(r"[^\w+=,.@-]", "-", f"{APP_NAME}-{self.execution}")
-        client = assumed_role_client(self.settings.backup_role_arn, session_name, "lambda")
-        with aws_call(f"Asking the backup account's keeper {arn} to {action} {identifier}"):
-            response = client.invoke(FunctionName=arn, Payload=json.dumps(request).encode())
-        payload = json.loads(response["Payload"].read() or b"null")
-        if response.get("FunctionError"):
-            name = str((payload or {}).get("errorType", "Unknown"))
-            text = str((payload or {}).get("errorMessage", ""))
-            retryable = {cls.__name__: cls for cls in errors.RETRYABLE}
-            if name in retryable:
-                raise retryable[name](f"The backup account's keeper: {text}")
-            raise errors.AwsError(f"The backup account's keeper failed ({name}): {text}")
-        if not isinstance(payload, dict) or payload.get("decision") not in keeper.DECISIONS:
-            raise errors.AwsError(f"The backup account's keeper answered {payload!r}")
-        return payload
 
 
 # --- Ownership ------------------------------------------------------------------------------
@@ -690,73 +635,3 @@ def cleanup(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
     if passing is not None:
         raise passing
     return {"actions": actions, "problems": problems}
-
-
-# --- Sweep (daily, outside any run) -------------------------------------------------------------
-def _due(snapshot: Snapshot, now: datetime) -> bool:
-    """Has this intermediate copy outlived every run that could still need it?"""
-    grace = timedelta(hours=SWEEP_GRACE_HOURS)
-    made = snapshot.tags.get(TAG_MADE_AT)
-    return bool(made) and parse_iso(str(made)) + timedelta(hours=COPY_DEADLINE_HOURS) + grace < now
-
-
-RUNNING = "RUNNING"
-
-
-def run_still_going(execution: str | None, settings: Settings) -> bool:
-    """Is the run of this name (a copy's execution tag) still running? Asks Step Functions
-    (DescribeExecution); a run it no longer knows (closed runs are kept 90 days) is not."""
-    if not execution or not settings.state_machine_arn:
-        return False
-    machine = settings.state_machine_arn
-    execution_arn = f"{machine.replace(':stateMachine:', ':execution:', 1)}:{execution}"
-    try:
-        described = default_client("stepfunctions").describe_execution(executionArn=execution_arn)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
-            return False
-        action = f"Asking Step Functions whether run {execution} still runs"
-        raise classify(error, action) from error
-    return str(described["status"]) == RUNNING
-
-
-def sweep(*, settings: Settings, now: Clock = utc_now) -> State:
-    """Delete the intermediate copies (main account) that no run will delete any more: past the
-    copy deadline, their run stopped or lost. Backup copies are the backup account's keeper's
-    to delete (rds_xacct.keeper): the main account can't.
-
-    Only snapshots tagged by this app as intermediate copies are considered; nor a copy whose
-    run is still running (the backup account still copies from it, when both copies of a huge
-    database take over a week), which is named in `left`.
-    """
-    accounts = Accounts(settings, "sweeper")
-    moment = now()
-    deleted: list[str] = []
-    left: list[str] = []
-    problems: list[str] = []
-    for kind in ("db", "cluster"):
-        try:
-            api = accounts.main(kind)
-            for snapshot in api.list_manual():
-                tags = snapshot.tags
-                if tags.get(TAG_APP) != APP_NAME or tags.get(TAG_ROLE) != ROLE_SHARED:
-                    continue
-                try:
-                    due = _due(snapshot, moment)
-                except ValueError:
-                    problems.append(f"{snapshot.arn}: unreadable time tags {tags}")
-                    continue
-                if not due:
-                    continue
-                try:
-                    running = run_still_going(tags.get(TAG_EXECUTION), settings)
-                except errors.PipelineError as error:
-                    problems.append(f"{snapshot.arn}: left, its run is unknown: {error}")
-                    continue
-                if running:
-                    left.append(f"{snapshot.arn}: its run {tags[TAG_EXECUTION]} still runs")
-                elif api.delete(snapshot.identifier):
-                    deleted.append(snapshot.arn)
-        except errors.PipelineError as error:
-            problems.append(f"{ROLE_SHARED} {kind} snapshots: {error}")
-    return {"deleted": deleted, "left": left, "problems": problems, "sweptAt": iso(moment)}

@@ -106,6 +106,7 @@ def attempt_early_delete(sim: Simulation) -> None:
 
 def print_run(result: RunResult, *, out: Any = None) -> None:
     out = out or sys.stdout  # (read when called: a test captures it)
+
     def say(text: str = "") -> None:
         print(text, file=out)
 

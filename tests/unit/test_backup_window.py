@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rds_xacct import backup_window, steps
+from rds_xacct import accounts, backup_window, steps
 from rds_xacct.backup_window import (
     estimated_copy_end,
     overlap_warning,
@@ -127,7 +127,7 @@ def test_no_warning_when_the_instance_cannot_be_read(world: World) -> None:
     made = datetime(2026, 11, 24, 2, 10, tzinfo=UTC)
     world.database("gone-db")
     world.backup_snapshot("gone-db", "job-2", created_at=made)
-    api = steps.Accounts(world.settings(), "run-1").main("db")
+    api = accounts.Accounts(world.settings(), "run-1").main("db")
     snapshot = api.get("awsbackup:job-job-2", "awsbackup")
     world.main.client("rds").delete_db_instance(
         DBInstanceIdentifier="gone-db", SkipFinalSnapshot=True

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from moto.rds.models import rds_backends
 
-from rds_xacct import errors, keeper, steps
+from rds_xacct import errors, keeper, steps, sweep
 from rds_xacct.constants import (
     MAX_RETENTION_DAYS,
     RETENTION_TAG,
@@ -221,7 +221,7 @@ def test_the_sweep_leaves_an_intermediate_copy_whose_run_still_runs(
         # When the sweep runs 9 days later (past the copy deadline and its grace day)
         clock.advance(9 * 86400)
         assert sfn.describe_execution(executionArn=live_run)["status"] == "RUNNING"
-        result = steps.sweep(settings=settings)
+        result = sweep.sweep(settings=settings)
         sfn.stop_execution(executionArn=live_run)
     # Then the lost run's copy is deleted, the live run's copy is left, and the sweep says why
     assert result["deleted"] == [copies["gone"]]
@@ -246,7 +246,7 @@ def test_a_backup_copy_past_its_expiry_is_left_to_the_backup_account_when_its_ru
     state, _ = adopted_backup(world, iso(clock.now() + timedelta(days=1)))
     clock.advance(3 * 86400)
     # When the main account's sweep runs
-    result = steps.sweep(settings=settings)
+    result = sweep.sweep(settings=settings)
     # Then it leaves the copy: only the backup account's keeper deletes backup copies (its
     # hourly pass catches the copies of runs that were stopped or lost)
     assert result["deleted"] == []

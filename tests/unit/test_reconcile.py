@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from rds_xacct import errors, reconcile, steps
+from rds_xacct import accounts, errors, reconcile
 from rds_xacct.constants import (
     APP_NAME,
     MAX_EXECUTION_NAME,
@@ -284,10 +284,10 @@ def test_without_the_whole_picture_nothing_is_started(
     # Given a missed snapshot, and a backup account that cannot be read
     backup_snapshot(world, "orders-db", 3)
 
-    def denied(self: steps.Accounts, kind: str) -> None:
+    def denied(self: accounts.Accounts, kind: str) -> None:
         raise errors.AccessDenied("Assuming the backup-account role failed: AccessDenied")
 
-    monkeypatch.setattr(steps.Accounts, "backup", denied)
+    monkeypatch.setattr(accounts.Accounts, "backup", denied)
     # When reconciliation looks
     result = look(world, scope)
     # Then it starts nothing (it cannot tell whether a copy exists) and reports the problem

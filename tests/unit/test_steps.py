@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from moto.rds.exceptions import RDSClientError
 from moto.rds.models import RDSBackend, rds_backends
 
-from rds_xacct import errors, keeper, steps
+from rds_xacct import accounts, errors, keeper, steps, sweep
 from rds_xacct.aws import classify
 from rds_xacct.constants import (
     APP_NAME,
@@ -93,11 +93,11 @@ class KeeperStandIn:
         stand_in = cls(world)
 
         def ask_keeper(
-            accounts: steps.Accounts, action: str, kind: Kind, identifier: str
+            accounts: accounts.Accounts, action: str, kind: Kind, identifier: str
         ) -> dict[str, Any]:
             return stand_in.answer(action, kind, identifier, accounts.execution)
 
-        monkeypatch.setattr(steps.Accounts, "ask_keeper", ask_keeper)
+        monkeypatch.setattr(accounts.Accounts, "ask_keeper", ask_keeper)
         return stand_in
 
     def answer(self, action: str, kind: Kind, identifier: str, execution: str) -> dict[str, Any]:
@@ -603,7 +603,7 @@ def reach_keeper(
         assumed.append((role_arn, session_name, service))
         return fake
 
-    monkeypatch.setattr(steps, "assumed_role_client", assumed_role_client)
+    monkeypatch.setattr(accounts, "assumed_role_client", assumed_role_client)
     return lambda: assumed
 
 
@@ -624,7 +624,9 @@ def test_ask_keeper_invokes_the_keeper_through_the_backup_role_and_returns_its_a
     fake = FakeLambda(answer)
     assumed = reach_keeper(monkeypatch, fake)
     # When a run asks it to expire its copy
-    got = steps.Accounts(KEEPER_SETTINGS, "run:1").ask_keeper("expire", "db", "xacct-orders-db-1")
+    got = accounts.Accounts(KEEPER_SETTINGS, "run:1").ask_keeper(
+        "expire", "db", "xacct-orders-db-1"
+    )
     # Then the keeper was invoked (synchronously) through the backup account's role, the session
     # naming the run, with the request as its payload
     assert assumed() == [(BACKUP_ROLE_ARN, "rds-xacct-run-1", "lambda")]
@@ -656,11 +658,11 @@ def test_a_keeper_error_that_clears_by_itself_is_raised_by_name_any_other_as_aws
 ) -> None:
     # Given a keeper that raised
     reach_keeper(monkeypatch, FakeLambda(keeper_error(error_type), function_error=True))
-    accounts = steps.Accounts(KEEPER_SETTINGS, "run-1")
+    both = accounts.Accounts(KEEPER_SETTINGS, "run-1")
     # When a run asks it, Then a retryable error comes back under its own name (the state
     # machine retries it); any other is AwsError naming the keeper's error
     with pytest.raises(errors.PipelineError) as caught:
-        accounts.ask_keeper("abandon", "cluster", "xacct-billing-aurora-1")
+        both.ask_keeper("abandon", "cluster", "xacct-billing-aurora-1")
     assert type(caught.value) is raised
     assert "Rate exceeded" in str(caught.value)
     if raised is errors.AwsError:
@@ -685,7 +687,7 @@ def test_an_answer_without_a_known_decision_is_an_aws_error(
     # (the last is what a function that is not the keeper, returning its event, answers)
     reach_keeper(monkeypatch, FakeLambda(payload))
     with pytest.raises(errors.AwsError, match="The backup account's keeper answered"):
-        steps.Accounts(KEEPER_SETTINGS, "run-1").ask_keeper("expire", "db", "xacct-orders-db-1")
+        accounts.Accounts(KEEPER_SETTINGS, "run-1").ask_keeper("expire", "db", "xacct-orders-db-1")
 
 
 @pytest.mark.parametrize(
@@ -702,7 +704,7 @@ def test_lambda_refusing_the_invoke_is_classified_naming_the_keeper(
     refusal = ClientError({"Error": {"Code": code, "Message": "no"}}, "Invoke")
     reach_keeper(monkeypatch, FakeLambda(None, error=refusal))
     with pytest.raises(errors.PipelineError) as caught:
-        steps.Accounts(KEEPER_SETTINGS, "run-1").ask_keeper("expire", "db", "xacct-orders-db-1")
+        accounts.Accounts(KEEPER_SETTINGS, "run-1").ask_keeper("expire", "db", "xacct-orders-db-1")
     assert type(caught.value) is raised
     assert f"Asking the backup account's keeper {KEEPER_ARN} to expire" in str(caught.value)
 
@@ -714,7 +716,7 @@ def test_ask_keeper_without_the_keepers_arn_is_a_configuration_error(
     assumed = reach_keeper(monkeypatch, fake)
     settings = replace(KEEPER_SETTINGS, backup_keeper_arn=None)
     with pytest.raises(ConfigurationError, match="BACKUP_KEEPER_ARN is not set"):
-        steps.Accounts(settings, "run-1").ask_keeper("expire", "db", "xacct-orders-db-1")
+        accounts.Accounts(settings, "run-1").ask_keeper("expire", "db", "xacct-orders-db-1")
     # And nothing was asked, the role not even assumed
     assert assumed() == []
     assert fake.invoked == []
@@ -921,10 +923,10 @@ def test_the_sweep_deletes_only_the_apps_stale_intermediate_copies(
     )
     # When the sweep runs before the copy deadline and its grace day have passed
     clock.advance(86400 + 3600)
-    assert steps.sweep(settings=settings)["deleted"] == []
+    assert sweep.sweep(settings=settings)["deleted"] == []
     # When it runs after the copy deadline + a day
     clock.advance(8 * 86400)
-    result = steps.sweep(settings=settings)
+    result = sweep.sweep(settings=settings)
     # Then the stale intermediate copy is gone
     assert result["deleted"] == [stale["shared"]["arn"]]
     assert result["problems"] == []
@@ -951,9 +953,9 @@ def test_the_sweep_never_touches_the_backup_account(
         reached.append(repr((args, kwargs)))
         raise AssertionError("the sweep reached into the backup account")
 
-    monkeypatch.setattr(steps, "assumed_role_client", into_the_backup_account)
-    monkeypatch.setattr(steps.Accounts, "ask_keeper", into_the_backup_account)
-    result = steps.sweep(settings=settings)
+    monkeypatch.setattr(accounts, "assumed_role_client", into_the_backup_account)
+    monkeypatch.setattr(accounts.Accounts, "ask_keeper", into_the_backup_account)
+    result = sweep.sweep(settings=settings)
     # Then it neither assumed the backup role nor asked the keeper, and the copy is there
     assert reached == []
     assert result == {"deleted": [], "left": [], "problems": [], "sweptAt": iso(clock.now())}

@@ -1,0 +1,87 @@
+"""The app's access to AWS for a run: RDS in both accounts (the backup account through its
+cross-account role), the backup account's keeper, and Step Functions' word on a run."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from rds_xacct import errors, keeper, quotas
+from rds_xacct.aws import assumed_role_client, aws_call, classify, default_client, rds_client
+from rds_xacct.constants import APP_NAME
+from rds_xacct.settings import ENV_BACKUP_KEEPER_ARN, ConfigurationError, Settings
+from rds_xacct.snapshots import Kind, SnapshotApi
+
+
+@dataclass
+class Accounts:
+    """RDS access in both accounts. The backup account is reached through its role, assumed
+    only when a step needs it (and kept for the run's next steps on a warm Lambda)."""
+
+    settings: Settings
+    execution: str
+
+    def main(self, kind: Kind) -> SnapshotApi:
+        return SnapshotApi(rds_client(), kind)
+
+    def backup(self, kind: Kind) -> SnapshotApi:
+        session_name = re.sub(r"[^\w+=,.@-]", "-", f"{APP_NAME}-{self.execution}")
+        client = assumed_role_client(self.settings.backup_role_arn, session_name, "rds")
+        return SnapshotApi(client, kind)
+
+    def backup_quota(self, kind: Kind) -> quotas.QuotaUsage | None:
+        """How full the backup account's manual snapshot quota of this kind is."""
+        return quotas.manual_snapshot_usage(
+            self.backup(kind).client, self.settings.backup_account_id, kind
+        )
+
+    def ask_keeper(self, action: str, kind: Kind, identifier: str) -> dict[str, Any]:
+        """Ask the backup account's keeper to delete a backup copy (`keeper.EXPIRE` at the end
+        of the retention, `keeper.ABANDON` for this run's unfinished copy): the main account
+        may not delete there. Returns its answer (`decision`: deleted, refused, kept or gone,
+        and `reason`). An error that clears by itself, raised by the keeper, is raised here
+        under its own name (the state machine retries it); any other is `AwsError`."""
+        arn = self.settings.backup_keeper_arn
+        if not arn:
+            raise ConfigurationError(f"{ENV_BACKUP_KEEPER_ARN} is not set")
+        request = {"action": action, "kind": kind, "snapshot": identifier}
+        request["execution"] = self.execution
+        session_name = re.sub(r"[^\w+=,.@-]", "-", f"{APP_NAME}-{self.execution}")
+        client = assumed_role_client(self.settings.backup_role_arn, session_name, "lambda")
+        with aws_call(f"Asking the backup account's keeper {arn} to {action} {identifier}"):
+            response = client.invoke(FunctionName=arn, Payload=json.dumps(request).encode())
+        payload = json.loads(response["Payload"].read() or b"null")
+        if response.get("FunctionError"):
+            name = str((payload or {}).get("errorType", "Unknown"))
+            text = str((payload or {}).get("errorMessage", ""))
+            retryable = {cls.__name__: cls for cls in errors.RETRYABLE}
+            if name in retryable:
+                raise retryable[name](f"The backup account's keeper: {text}")
+            raise errors.AwsError(f"The backup account's keeper failed ({name}): {text}")
+        if not isinstance(payload, dict) or payload.get("decision") not in keeper.DECISIONS:
+            raise errors.AwsError(f"The backup account's keeper answered {payload!r}")
+        return payload
+
+
+RUNNING = "RUNNING"
+
+
+def run_still_going(execution: str | None, settings: Settings) -> bool:
+    """Is the run of this name (a copy's execution tag) still running? Asks Step Functions
+    (DescribeExecution); a run it no longer knows (closed runs are kept 90 days) is not."""
+    if not execution or not settings.state_machine_arn:
+        return False
+    machine = settings.state_machine_arn
+    execution_arn = f"{machine.replace(':stateMachine:', ':execution:', 1)}:{execution}"
+    try:
+        described = default_client("stepfunctions").describe_execution(executionArn=execution_arn)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+            return False
+        action = f"Asking Step Functions whether run {execution} still runs"
+        raise classify(error, action) from error
+    return str(described["status"]) == RUNNING
