@@ -51,6 +51,7 @@ from moto.kms.models import kms_backends
 from moto.rds.models import rds_backends
 from moto.sts.models import sts_backends
 
+from rds_xacct.aws import new_session
 from tests.support.iam_policy import (
     Caller,
     Decision,
@@ -1031,7 +1032,7 @@ class Credentials:
         }
 
     def session(self, region: str) -> boto3.Session:
-        return boto3.Session(
+        return new_session(
             aws_access_key_id=self.access_key_id,
             aws_secret_access_key=self.secret_access_key,
             aws_session_token=self.session_token,
@@ -1043,7 +1044,7 @@ def operator_session(region: str) -> boto3.Session:
     """A session with the process's own credentials (moto's fake ones): the operator, whose
     requests are not enforced. Explicit, so it keeps them while a function's credentials are
     in the environment."""
-    return boto3.Session(
+    return new_session(
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "FOOBARKEY"),
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "FOOBARSECRET"),
         region_name=region,

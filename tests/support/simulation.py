@@ -28,13 +28,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
 
-import boto3
 import responses
 from moto import mock_aws
 from moto.sns.models import sns_backends
 from moto.stepfunctions.responses import get_backend
 
 from rds_xacct import keeper as keeper_module
+from rds_xacct.aws import new_session
 from rds_xacct.errors import AwsError
 from rds_xacct.observability import execution_of
 from tests.support.events import backup_job_event
@@ -448,7 +448,7 @@ class Simulation:
             .client("sts")
             .assume_role(RoleArn=role, RoleSessionName="attacker")["Credentials"]
         )
-        return boto3.Session(
+        return new_session(
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"],

@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 from moto.rds.models import rds_backends
 
+from rds_xacct.aws import new_session
 from rds_xacct.constants import APP_NAME, TAG_APP
 from rds_xacct.settings import Settings
 from rds_xacct.snapshots import iso
@@ -43,11 +44,11 @@ UNSET_IN_TESTS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "MOTO_ACCOUNT_ID")
 def session_in(account: str) -> boto3.Session:
     """A session acting in `account` (moto maps assumed-role credentials to the role's account)."""
     if account == MAIN_ACCOUNT:
-        return boto3.Session(region_name=REGION)
+        return new_session(region_name=REGION)
     credentials = boto3.client("sts", region_name=REGION).assume_role(
         RoleArn=f"arn:aws:iam::{account}:role/test-admin", RoleSessionName="test-admin"
     )["Credentials"]
-    return boto3.Session(
+    return new_session(
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
