@@ -11,7 +11,9 @@ Sections, in order, each with its verdict against the target:
    the original tool's fixed 300-second polling.
 4. The backup window: many databases at once, every run on one simulated clock, RDS's limit of
    copies in progress enforced in both accounts (tests/support/window.py).
-5. Cost: a month of daily copies, and a window's cost per database.
+5. The keeper (backup account): its hourly pass over many copies, measured in AWS calls and
+   DynamoDB read units, and what a month of it costs.
+6. Cost: a month of daily copies, and a window's cost per database.
 
 Copy times follow the simulation's model (3 minutes + 1 minute per GiB, per copy); real RDS
 copy times vary. The exit code is 1 if a hard target is missed: a single run or a window run
@@ -39,15 +41,24 @@ from unittest import mock
 from moto.core.botocore_stubber import BotocoreStubber
 
 from rds_xacct.constants import (
+    APP_NAME,
     DEFAULT_MAX_COPIES_IN_FLIGHT,
+    DEFAULT_RETENTION_DAYS,
     POLL_FIRST_SECONDS,
     RDS_COPIES_IN_PROGRESS_LIMIT,
+    ROLE_BACKUP,
+    TAG_APP,
+    TAG_EXECUTION,
+    TAG_EXPIRES_AT,
+    TAG_ROLE,
 )
 from rds_xacct.polling import next_look_seconds, tolerance_seconds
 from rds_xacct.snapshots import parse_iso
 from tests.support import coldstart
+from tests.support.moto_patches import RDS_LIMITS
 from tests.support.simulation import RunResult, Simulation
 from tests.support.window import WindowReport, run_window
+from tests.support.world import BACKUP_ACCOUNT
 
 SFN_PRICE_PER_TRANSITION = 0.025 / 1000  # Standard workflows, us-east-1, per state transition
 LAMBDA_PRICE_PER_REQUEST = 0.20 / 1_000_000
@@ -58,6 +69,10 @@ LAMBDA_COST_PER_INVOCATION = (
     LAMBDA_PRICE_PER_REQUEST
     + LAMBDA_SECONDS_PER_INVOCATION * LAMBDA_MEMORY_GB * LAMBDA_PRICE_PER_GB_SECOND_ARM
 )
+DYNAMODB_PRICE_PER_READ_UNIT = 0.125 / 1_000_000  # on demand, us-east-1
+DYNAMODB_PRICE_PER_WRITE_UNIT = 0.625 / 1_000_000
+KEEPER_SECONDS_PER_PASS = 2.0  # assumed for the cost line: RDS and DynamoDB calls, not moto's
+KEEPER_PASSES_PER_MONTH = 24 * 30
 FIXED_POLL_SECONDS = 300
 COPY_MODEL = (3.0, 1.0)  # base minutes, minutes per GiB (MotoPatches.simulate_copy_progress)
 
@@ -288,8 +303,8 @@ def _our_polling(result: RunResult) -> tuple[float, float]:
     return looks, (sum(lates) / len(lates) if lates else float("nan"))
 
 
-def run(size_gib: int, retention: int) -> dict[str, Any]:
-    calls: Counter[str] = Counter()
+def _counting(calls: Counter[str]) -> Callable[[BotocoreStubber, Any], Any]:
+    """A stand-in for moto's request handler that counts each AWS call by service:action."""
     original = BotocoreStubber.process_request
 
     def counting(stubber: BotocoreStubber, request: Any) -> Any:
@@ -301,6 +316,13 @@ def run(size_gib: int, retention: int) -> dict[str, Any]:
         )
         calls[f"{request.url.split('//', 1)[-1].split('.', 1)[0]}:{action}"] += 1
         return original(stubber, request)
+
+    return counting
+
+
+def run(size_gib: int, retention: int) -> dict[str, Any]:
+    calls: Counter[str] = Counter()
+    counting = _counting(calls)
 
     with Simulation(parameters={"RetentionDays": str(retention)}, slack=True) as sim:
         event = sim.backup_event(f"db-{size_gib}gib", size_gib=size_gib)
@@ -600,10 +622,86 @@ def backup_window(databases: int, large: int | None) -> tuple[bool, list[WindowR
     return ok, result
 
 
-# -- 5. Cost ------------------------------------------------------------------------------------
-def costs(rows: list[dict[str, Any]], windows: list[WindowReport], databases: int) -> None:
+# -- 5. The keeper ---------------------------------------------------------------------------------
+def _copies_in_the_backup_account(sim: Simulation, count: int) -> None:
+    """`count` backup copies of the app, made as runs make them: copied by ARN from a snapshot
+    the main account shared, with the app's tags (RDS records their source)."""
+    main = sim.world.main_client("rds")
+    sim.world.database("keeper-bench-db")
+    source = sim.world.snapshot("keeper-bench-db", "keeper-bench-source")
+    main.modify_db_snapshot_attribute(
+        DBSnapshotIdentifier="keeper-bench-source",
+        AttributeName="restore",
+        ValuesToAdd=[BACKUP_ACCOUNT],
+    )
+    backup = sim.world.backup.client("rds")
+    expires = sim.clock.now().replace(year=sim.clock.now().year + 1).strftime("%Y-%m-%dT%H:%M:%SZ")
+    RDS_LIMITS.set_manual_snapshot_quota(BACKUP_ACCOUNT, db=count + 100)
+    for n in range(count):
+        if n and n % RDS_COPIES_IN_PROGRESS_LIMIT == 0:
+            sim.clock.advance(3600)  # RDS's 20 copies in progress finish
+        backup.copy_db_snapshot(
+            SourceDBSnapshotIdentifier=source,
+            TargetDBSnapshotIdentifier=f"xacct-keeper-bench-{n:05d}",
+            KmsKeyId=sim.world.backup_key_arn,
+            Tags=[
+                {"Key": TAG_APP, "Value": APP_NAME},
+                {"Key": TAG_ROLE, "Value": ROLE_BACKUP},
+                {"Key": TAG_EXECUTION, "Value": f"bench-{n}"},
+                {"Key": TAG_EXPIRES_AT, "Value": expires},
+            ],
+        )
+    sim.clock.advance(3600)
+
+
+def keeper(copies: int) -> dict[str, Any]:
     _header(
         5,
+        "The keeper (backup account)",
+        f"Its hourly pass over {copies} backup copies: the first pass records them all in its "
+        "ledger, the next ones only read. Counted: AWS calls and the DynamoDB read units of its "
+        "strongly consistent Scan (one per 4 KB of items).",
+    )
+    with Simulation(slack=False) as sim:
+        _copies_in_the_backup_account(sim, copies)
+        passes: list[tuple[Counter[str], float]] = []
+        for _ in range(2):
+            calls: Counter[str] = Counter()
+            began = time.perf_counter()
+            with mock.patch.object(BotocoreStubber, "process_request", _counting(calls)):
+                sim.keeper_pass()
+            passes.append((calls, time.perf_counter() - began))
+        items = sim.world.backup.client("dynamodb").scan(TableName=f"{APP_NAME}-keeper-ledger")
+        size = sum(len(str(item)) for item in items["Items"])
+    read_units = math.ceil(size / 4096)
+    row = _table([("pass", -8), ("AWS calls", -72), ("real s (moto)", 14)])
+    for label, (calls, seconds) in zip(("first", "next"), passes, strict=True):
+        shown = ", ".join(
+            f"{name.split(':', 1)[1] or name} {count}"
+            for name, count in sorted(calls.items())
+            if not name.startswith("lambda")
+        )
+        row(label, shown, f"{seconds:.2f}")
+    writes = sum(n for name, n in passes[0][0].items() if name.endswith("PutItem"))
+    lambda_cost = KEEPER_PASSES_PER_MONTH * (
+        LAMBDA_PRICE_PER_REQUEST
+        + KEEPER_SECONDS_PER_PASS * LAMBDA_MEMORY_GB * LAMBDA_PRICE_PER_GB_SECOND_ARM
+    )
+    read_cost = KEEPER_PASSES_PER_MONTH * read_units * DYNAMODB_PRICE_PER_READ_UNIT
+    _note(
+        f"Ledger: {len(items['Items'])} items, {size / 1024:.0f} KB, {read_units} read units a "
+        f"pass; {writes} writes at first sight. A month of hourly passes over {copies} copies: "
+        f"${lambda_cost:.4f} of Lambda ({KEEPER_SECONDS_PER_PASS:.0f} s a pass assumed) + "
+        f"${read_cost:.4f} of DynamoDB reads = ${lambda_cost + read_cost:.4f}.",
+        indent="",
+    )
+    return {"read_units": read_units, "monthly": lambda_cost + read_cost}
+
+
+# -- 6. Cost ------------------------------------------------------------------------------------
+def costs(rows: list[dict[str, Any]], windows: list[WindowReport], databases: int) -> None:
+    _header(
+        6,
         "Cost",
         "Step Functions Standard ($0.025 per 1,000 transitions) and Lambda (arm64, 256 MB, "
         f"{LAMBDA_SECONDS_PER_INVOCATION} s per invocation assumed); snapshot storage is billed "
@@ -639,7 +737,10 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", default="20,200,1000,4000", help="database sizes in GiB")
-    parser.add_argument("--retention", type=int, default=1)
+    parser.add_argument("--retention", type=int, default=DEFAULT_RETENTION_DAYS)
+    parser.add_argument(
+        "--keeper-copies", type=int, default=210, help="backup copies for the keeper's pass"
+    )
     parser.add_argument("--databases", type=int, default=30, help="for the monthly cost line")
     parser.add_argument(
         "--window", type=int, default=200, help="databases in the backup window (0: skip it)"
@@ -676,6 +777,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.window > 0:
         large = args.databases_large if args.large else None
         window_ok, windows = backup_window(args.window, large)
+    if args.keeper_copies > 0:
+        keeper(args.keeper_copies)
     costs(rows, windows, args.databases)
     ok = model_ok and runs_ok and window_ok
     print()
