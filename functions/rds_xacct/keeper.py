@@ -8,9 +8,10 @@ account, and decides by its own rules, never by what the main account says:
   (`Snapshot.copied_from`, set by RDS and never changed). Anything else is never touched.
 * **How long a copy is kept**: the ledger (a DynamoDB table of this account) records, when the
   keeper first sees a copy (within the hour it is made, or at the first request about it), the
-  expiry it was made with, never earlier than its creation time (RDS's) plus the backup
-  account's minimum retention. Tags rewritten later can move the expiry later (an operator
-  keeping a copy longer), never earlier. `rds-xacct:keep` keeps a copy for good.
+  expiry it was made with, never earlier than its creation time (RDS's; the first sight while
+  RDS reports none, for a copy still being made) plus the backup account's minimum retention.
+  Tags rewritten later can move the expiry later (an operator keeping a copy longer), never
+  earlier. `rds-xacct:keep` keeps a copy for good.
 * **Requests from the main account** (`lambda:Invoke`, through the cross-account role), each
   answered `deleted`, `refused`, `kept` or `gone` with a reason:
   - `expire`: the run's retention is over; honoured when the kept-until time has passed;
@@ -143,8 +144,6 @@ def not_a_copy(snapshot: Snapshot, settings: KeeperSettings) -> str | None:
             f"RDS records it as copied from {snapshot.copied_from or 'no other account'}, not "
             f"from the main account {settings.main_account_id}"
         )
-    if snapshot.created_at is None:
-        return "RDS reports no creation time for it"
     return None
 
 
@@ -155,18 +154,19 @@ class Record:
 
     arn: str
     created_at: datetime
+    """RDS's creation time of the copy; the keeper's first sight when RDS reported none yet (a
+    copy still being made): later than the truth, so the minimum retention only grows."""
     keep_until: datetime | None
     """None: kept for good (made without an expiry)."""
     first_seen: datetime
 
 
-def recorded_expiry(snapshot: Snapshot, settings: KeeperSettings) -> datetime | None:
+def recorded_expiry(snapshot: Snapshot, settings: KeeperSettings, now: datetime) -> datetime | None:
     """The kept-until time to record for a copy seen for the first time: its expiry tag (the
     retention it was made with), never earlier than RDS's creation time plus the minimum
     retention. No expiry tag: kept for good. An expiry tag that is not a time is not what the
     app writes: the copy is kept for good (logged), rather than guessed at."""
-    assert snapshot.created_at is not None
-    floor = snapshot.created_at + settings.min_retention
+    floor = (snapshot.created_at or now) + settings.min_retention
     text = snapshot.tags.get(TAG_EXPIRES_AT)
     if not text:
         return None
@@ -222,9 +222,8 @@ class Ledger:
     def record(self, snapshot: Snapshot, settings: KeeperSettings, now: datetime) -> Record:
         """The copy's record: the one already there if it is of this very snapshot (same
         creation time), else a new one, written only if no other writer got there first."""
-        assert snapshot.created_at is not None
-        created = iso(snapshot.created_at)
-        until = recorded_expiry(snapshot, settings)
+        created = iso(snapshot.created_at or now)
+        until = recorded_expiry(snapshot, settings, now)
         item: dict[str, Any] = {
             "arn": {"S": snapshot.arn},
             "createdAt": {"S": created},
@@ -233,15 +232,20 @@ class Ledger:
         }
         if until is not None:
             item["keepUntil"] = {"S": iso(until)}
+        # A record is never replaced, except one of a snapshot that is gone: marked deleted, or
+        # (deleted by hand and made again under the same name) RDS made this one after the
+        # keeper first saw the one it recorded.
+        condition = "attribute_not_exists(arn) OR attribute_exists(deletedAt)"
+        values: dict[str, Any] = {}
+        if snapshot.created_at is not None:
+            condition += " OR firstSeen < :created"
+            values[":created"] = {"S": created}
         try:
             self.client.put_item(
                 TableName=self.table,
                 Item=item,
-                # A record of this very copy is never replaced (only one of an earlier
-                # snapshot of the same name, deleted and made again).
-                ConditionExpression="attribute_not_exists(arn) OR createdAt <> :created "
-                "OR attribute_exists(deletedAt)",
-                ExpressionAttributeValues={":created": {"S": created}},
+                ConditionExpression=condition,
+                **({"ExpressionAttributeValues": values} if values else {}),
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
@@ -254,7 +258,7 @@ class Ledger:
             "Recorded a new copy",
             extra={"snapshot": snapshot.arn, "keepUntil": iso(until) if until else None},
         )
-        return Record(snapshot.arn, snapshot.created_at, until, now)
+        return Record(snapshot.arn, parse_iso(created), until, now)
 
     def forget(self, arn: str, now: datetime) -> None:
         """Mark the copy's record deleted; DynamoDB removes it after LEDGER_TTL_DAYS."""
@@ -266,6 +270,22 @@ class Ledger:
                 UpdateExpression="SET deletedAt = :at, expireAt = :ttl",
                 ExpressionAttributeValues={":at": {"S": iso(now)}, ":ttl": {"N": str(expire)}},
             )
+
+
+def record_of(
+    ledger: Ledger, snapshot: Snapshot, settings: KeeperSettings, now: datetime
+) -> Record:
+    """The copy's record in the ledger, made now if the keeper never saw this copy."""
+    record = ledger.get(snapshot.arn)
+    if record is None or is_newer(snapshot, record):
+        record = ledger.record(snapshot, settings, now)
+    return record
+
+
+def is_newer(snapshot: Snapshot, record: Record) -> bool:
+    """Did RDS make this snapshot after the keeper first saw the one it recorded under its ARN
+    (the recorded one deleted by hand, another made under its name)?"""
+    return snapshot.created_at is not None and snapshot.created_at > record.first_seen
 
 
 def kept_until(
@@ -314,9 +334,7 @@ def _delete(api: SnapshotApi, snapshot: Snapshot, ledger: Ledger, now: datetime)
 def _expire(
     api: SnapshotApi, snapshot: Snapshot, ledger: Ledger, settings: KeeperSettings, now: datetime
 ) -> Answer:
-    record = ledger.get(snapshot.arn)
-    if record is None or iso(record.created_at) != iso(snapshot.created_at or now):
-        record = ledger.record(snapshot, settings, now)
+    record = record_of(ledger, snapshot, settings, now)
     until, why = kept_until(snapshot, record, settings.min_retention)
     if until is None:
         return answer(KEPT, snapshot.arn, why)
@@ -329,10 +347,15 @@ def _expire(
 
 
 def _abandon(
-    api: SnapshotApi, snapshot: Snapshot, ledger: Ledger, execution: str, now: datetime
+    api: SnapshotApi,
+    snapshot: Snapshot,
+    ledger: Ledger,
+    request: tuple[str, KeeperSettings],
+    now: datetime,
 ) -> Answer:
     """A failed run's own copy: deleted only if that run made it, it never completed, and it
     was made within the copy deadline (no complete backup is ever deleted early)."""
+    execution, settings = request
     maker = snapshot.tags.get(TAG_EXECUTION)
     if maker != execution:
         return answer(REFUSED, snapshot.arn, f"it was made by run {maker}, not by run {execution}")
@@ -340,12 +363,12 @@ def _abandon(
         return answer(
             REFUSED, snapshot.arn, "it is complete: a complete backup copy is never deleted early"
         )
-    assert snapshot.created_at is not None
-    if now - snapshot.created_at > timedelta(hours=COPY_DEADLINE_HOURS):
+    made = record_of(ledger, snapshot, settings, now).created_at
+    if now - made > timedelta(hours=COPY_DEADLINE_HOURS):
         return answer(
             REFUSED,
             snapshot.arn,
-            f"it was made at {iso(snapshot.created_at)}, more than the copy deadline "
+            f"it was made at {iso(made)}, more than the copy deadline "
             f"({COPY_DEADLINE_HOURS} h) ago: the hourly pass decides",
         )
     _delete(api, snapshot, ledger, now)
@@ -398,7 +421,7 @@ def handle_request(
     if request["action"] == EXPIRE:
         decided = _expire(api, snapshot, ledger, settings, moment)
     else:
-        decided = _abandon(api, snapshot, ledger, request["execution"], moment)
+        decided = _abandon(api, snapshot, ledger, (request["execution"], settings), moment)
     logger.info(
         "Answered a request",
         extra={
@@ -411,11 +434,10 @@ def handle_request(
 
 
 # --- The hourly pass ---------------------------------------------------------------------------
-def _unfinished_due(snapshot: Snapshot, now: datetime) -> bool:
+def _unfinished_due(snapshot: Snapshot, made: datetime, now: datetime) -> bool:
     """An unfinished copy no run will finish: failed a grace period ago, or still not available
     a grace period after the copy deadline."""
-    assert snapshot.created_at is not None
-    age = now - snapshot.created_at
+    age = now - made
     grace = timedelta(hours=SWEEP_GRACE_HOURS)
     if snapshot.failed:
         return age > grace
@@ -452,12 +474,13 @@ def keep(
                 continue
             try:
                 record = records.get(snapshot.arn)
-                # (compared as the ledger holds it, to the second: RDS's time has a fraction)
-                if record is None or iso(record.created_at) != iso(snapshot.created_at or moment):
+                if record is None or is_newer(snapshot, record):
                     record = ledger.record(snapshot, settings, moment)
                     recorded.append(snapshot.arn)
                 if not snapshot.available:
-                    if _unfinished_due(snapshot, moment) and _delete(api, snapshot, ledger, moment):
+                    if _unfinished_due(snapshot, record.created_at, moment) and _delete(
+                        api, snapshot, ledger, moment
+                    ):
                         deleted.append(snapshot.arn)
                     continue
                 until, _ = kept_until(snapshot, record, settings.min_retention)

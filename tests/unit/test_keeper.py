@@ -917,6 +917,98 @@ def test_the_hourly_pass_records_a_copy_once_whatever_the_fraction_of_its_creati
     assert second["kept"] == 1
 
 
+class WithoutCreationTime:
+    """The backup account's RDS client, except that Describe* leaves out SnapshotCreateTime for
+    a copy still being made (as RDS may before the copy has a creation time)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def describe_db_snapshots(self, **kwargs: Any) -> Any:
+        answer = self._client.describe_db_snapshots(**kwargs)
+        for raw in answer["DBSnapshots"]:
+            if raw.get("Status") != "available":
+                raw.pop("SnapshotCreateTime", None)
+        return answer
+
+    def get_paginator(self, name: str) -> Any:
+        client = self
+
+        class Pages:
+            def paginate(self, **kwargs: Any) -> Any:
+                if name == "describe_db_snapshots":
+                    return [client.describe_db_snapshots(**kwargs)]
+                return client._client.get_paginator(name).paginate(**kwargs)
+
+        return Pages()
+
+
+def test_a_copy_without_a_creation_time_yet_is_kept_from_the_keepers_first_sight(
+    backup: BackupAccount,
+) -> None:
+    # Given a copy still being made, whose creation time RDS does not report yet, re-tagged to
+    # expire at once
+    copy = backup.copy(retention_days=7, status="creating")
+    backup.tag(copy, {TAG_EXPIRES_AT: iso(copy.created_at)})
+    rds = WithoutCreationTime(backup.rds)
+    seen = copy.created_at + timedelta(minutes=30)
+    # When the hourly pass first sees it
+    first = backup.keep(at=seen, rds=rds)
+    # Then it records it, counting the minimum retention from its first sight
+    assert first["recorded"] == [copy.arn]
+    item = backup.item(copy)
+    assert item is not None
+    assert item["createdAt"] == {"S": iso(seen)}
+    assert item["keepUntil"] == {"S": iso(seen + timedelta(days=MIN_DAYS))}
+    # And once the copy is complete (RDS now reporting an earlier creation time), the record
+    # stands: the copy is kept until its first sight plus the minimum
+    backup.set_status(copy.identifier, "db", "available")
+    before = backup.ask("expire", copy, at=copy.created_at + timedelta(days=MIN_DAYS, minutes=5))
+    assert before["decision"] == "refused"
+    assert before["keptUntil"] == iso(seen + timedelta(days=MIN_DAYS))
+    after = backup.ask("expire", copy, at=seen + timedelta(days=MIN_DAYS, seconds=1))
+    assert after["decision"] == "deleted"
+
+
+def test_abandon_of_a_copy_without_a_creation_time_yet_counts_from_first_sight(
+    backup: BackupAccount,
+) -> None:
+    # Given a failed run's copy still being made, without a creation time from RDS yet
+    copy = backup.copy(retention_days=7, status="creating")
+    rds = WithoutCreationTime(backup.rds)
+    # When its run asks the keeper to abandon it
+    answer = backup.ask("abandon", copy, at=copy.created_at + timedelta(minutes=5), rds=rds)
+    # Then the keeper deletes it (its run's own unfinished copy, within the copy deadline)
+    assert answer["decision"] == "deleted"
+    assert not backup.exists(copy)
+
+
+def test_a_snapshot_made_again_under_a_recorded_name_gets_a_record_of_its_own(
+    backup: BackupAccount,
+) -> None:
+    # Given a 30-day copy the keeper recorded, then deleted by hand in the backup account
+    old = backup.copy(retention_days=30)
+    assert backup.keep(at=old.created_at + timedelta(minutes=5))["recorded"] == [old.arn]
+    backup.rds.delete_db_snapshot(DBSnapshotIdentifier=old.identifier)
+    client_in(MAIN_ACCOUNT, "rds").delete_db_snapshot(DBSnapshotIdentifier=old.identifier)
+    # When a new copy is made under the same name two days later, with a 7-day retention
+    backup.clock.advance(2 * 86400)
+    new = backup.copy(old.identifier, retention_days=7)
+    assert new.arn == old.arn
+    assert new.created_at > old.created_at
+    # Then the hourly pass records it anew, and keeps it for its own retention, not the old one's
+    later = backup.keep(at=new.created_at + timedelta(minutes=5))
+    assert later["recorded"] == [new.arn]
+    item = backup.item(new)
+    assert item is not None
+    assert item["keepUntil"] == {"S": iso(new.created_at + timedelta(days=7))}
+    done = backup.keep(at=new.created_at + timedelta(days=7, minutes=5))
+    assert done["deleted"] == [new.arn]
+
+
 # --- The handler ------------------------------------------------------------------------------------
 @pytest.fixture
 def keeper_env(monkeypatch: pytest.MonkeyPatch) -> KeeperSettings:
