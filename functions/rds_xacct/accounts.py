@@ -10,9 +10,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from rds_xacct import errors, keeper, quotas
+from rds_xacct import errors, quotas
 from rds_xacct.aws import assumed_role_client, aws_call, classify, default_client, rds_client
-from rds_xacct.constants import APP_NAME
+from rds_xacct.constants import APP_NAME, KEEPER_DECISIONS
 from rds_xacct.settings import ENV_BACKUP_KEEPER_ARN, ConfigurationError, Settings
 from rds_xacct.snapshots import Kind, SnapshotApi
 
@@ -40,8 +40,8 @@ class Accounts:
         )
 
     def ask_keeper(self, action: str, kind: Kind, identifier: str) -> dict[str, Any]:
-        """Ask the backup account's keeper to delete a backup copy (`keeper.EXPIRE` at the end
-        of the retention, `keeper.ABANDON` for this run's unfinished copy): the main account
+        """Ask the backup account's keeper to delete a backup copy (`KEEPER_EXPIRE` at the end
+        of the retention, `KEEPER_ABANDON` for this run's unfinished copy): the main account
         may not delete there. Returns its answer (`decision`: deleted, refused, kept or gone,
         and `reason`). An error that clears by itself, raised by the keeper, is raised here
         under its own name (the state machine retries it); any other is `AwsError`."""
@@ -62,7 +62,7 @@ class Accounts:
             if name in retryable:
                 raise retryable[name](f"The backup account's keeper: {text}")
             raise errors.AwsError(f"The backup account's keeper failed ({name}): {text}")
-        if not isinstance(payload, dict) or payload.get("decision") not in keeper.DECISIONS:
+        if not isinstance(payload, dict) or payload.get("decision") not in KEEPER_DECISIONS:
             raise errors.AwsError(f"The backup account's keeper answered {payload!r}")
         return payload
 

@@ -113,6 +113,18 @@ it was made."""
 KEEPER_SCHEDULE: Final = "rate(1 hour)"
 """How often the backup account's keeper looks at every copy: records the expiry of new ones
 and deletes those whose kept-until time has passed."""
+KEEPER_EXPIRE: Final = "expire"
+"""A run asks the keeper to delete its backup copy at the end of the retention."""
+KEEPER_ABANDON: Final = "abandon"
+"""A failed run asks the keeper to delete its own unfinished backup copy."""
+KEEPER_DELETED: Final = "deleted"
+KEEPER_REFUSED: Final = "refused"
+KEEPER_KEPT: Final = "kept"
+KEEPER_GONE: Final = "gone"
+KEEPER_DECISIONS: Final = (KEEPER_DELETED, KEEPER_REFUSED, KEEPER_KEPT, KEEPER_GONE)
+"""The keeper's answers (`decision`), which a run reports. Defined here, not in rds_xacct.keeper,
+so that the main account's functions need not import (and compile, at a cold start) the
+keeper's code."""
 EXPIRY_GRACE_SECONDS: Final = 60
 """A backup copy whose kept-until time is at most this far away is deleted now rather than
 refused (the run's Wait state and the keeper's clock differ by seconds)."""

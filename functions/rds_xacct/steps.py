@@ -18,12 +18,16 @@ import fnmatch
 from datetime import datetime, timedelta
 from typing import Any
 
-from rds_xacct import admission, backup_window, capacity, errors, keeper, quotas
+from rds_xacct import admission, backup_window, capacity, errors, quotas
 from rds_xacct.accounts import Accounts, run_still_going
 from rds_xacct.aws import aws_call
 from rds_xacct.constants import (
     APP_NAME,
     COPY_DEADLINE_HOURS,
+    KEEPER_ABANDON,
+    KEEPER_DELETED,
+    KEEPER_EXPIRE,
+    KEEPER_GONE,
     MAX_RETENTION_DAYS,
     POLL_FIRST_SECONDS,
     POOL_BACKUP,
@@ -553,7 +557,7 @@ def delete_backup(state: State, *, settings: Settings, now: Clock = utc_now) -> 
     """
     job, summary = state["job"], state["backup"]
     answer = Accounts(settings, job["execution"]).ask_keeper(
-        keeper.EXPIRE, _kind(state), summary["id"]
+        KEEPER_EXPIRE, _kind(state), summary["id"]
     )
     result = {
         **summary,
@@ -561,7 +565,7 @@ def delete_backup(state: State, *, settings: Settings, now: Clock = utc_now) -> 
         "note": answer["reason"],
         "keptUntil": answer.get("keptUntil"),
     }
-    if answer["decision"] == keeper.DELETED:
+    if answer["decision"] == KEEPER_DELETED:
         result["deletedAt"] = iso(now())
     return result
 
@@ -588,10 +592,10 @@ def _abandon_backup(accounts: Accounts, snapshot: Snapshot) -> str | None:
     deletes it, by its own rules."""
     if snapshot.available:
         return f"kept backup copy {snapshot.arn}: it is complete"
-    answer = accounts.ask_keeper(keeper.ABANDON, snapshot.kind, snapshot.identifier)
-    if answer["decision"] == keeper.GONE:
+    answer = accounts.ask_keeper(KEEPER_ABANDON, snapshot.kind, snapshot.identifier)
+    if answer["decision"] == KEEPER_GONE:
         return None
-    if answer["decision"] == keeper.DELETED:
+    if answer["decision"] == KEEPER_DELETED:
         return f"deleted backup copy {snapshot.arn} ({snapshot.status}) by the backup account"
     return (
         f"left backup copy {snapshot.arn}: the backup account's keeper refused to delete it: "
