@@ -61,6 +61,7 @@ from tests.support.moto_patches import (
 from tests.support.sam_template import (
     BACKUP_TEMPLATE,
     App,
+    FunctionSpec,
     Resolver,
     function_names,
     function_specs,
@@ -359,16 +360,7 @@ class Simulation:
         if shared is not None:
             self._stack.enter_context(self.patches.environment(shared))
         for spec in self.app.functions.values():
-            lambda_client.create_function(
-                FunctionName=spec.name,
-                Runtime="python3.13",
-                Role=role,
-                Handler=spec.handler,
-                Code={"ZipFile": code.getvalue()},
-                Timeout=spec.timeout,
-                MemorySize=spec.memory,
-                Environment={"Variables": spec.environment},
-            )
+            _create_function(lambda_client, spec, role, code.getvalue())
             self.patches.route_lambda(
                 spec.name,
                 self._handler(spec.logical_id, spec.handler),
@@ -422,16 +414,7 @@ class Simulation:
         with zipfile.ZipFile(code, "w") as archive:
             archive.writestr("keeper.py", "def handler(event, context):\n    return event\n")
         self.backup_lambda = session_in(BACKUP_ACCOUNT).client("lambda")
-        self.backup_lambda.create_function(
-            FunctionName=spec.name,
-            Runtime="python3.13",
-            Role=role_arn,
-            Handler=spec.handler,
-            Code={"ZipFile": code.getvalue()},
-            Timeout=spec.timeout,
-            MemorySize=spec.memory,
-            Environment={"Variables": spec.environment},
-        )
+        _create_function(self.backup_lambda, spec, role_arn, code.getvalue())
         self.patches.route_lambda(spec.name, self._handler(KEEPER_FUNCTION, spec.handler))
 
     def pipeline_session(self) -> Any:
@@ -874,6 +857,20 @@ class Simulation:
                 json.loads(call.request.body or "{}") if call.request.url == SLACK_WEBHOOK else None
             )
         return [message for message in self._slack_read if message is not None]
+
+
+def _create_function(client: Any, spec: FunctionSpec, role: str, code: bytes) -> None:
+    """A function of a template in moto's Lambda (its invocations are routed to the handler)."""
+    client.create_function(
+        FunctionName=spec.name,
+        Runtime="python3.13",
+        Role=role,
+        Handler=spec.handler,
+        Code={"ZipFile": code},
+        Timeout=spec.timeout,
+        MemorySize=spec.memory,
+        Environment={"Variables": spec.environment},
+    )
 
 
 def _forget_parameter_providers() -> None:
