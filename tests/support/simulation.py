@@ -453,20 +453,31 @@ class Simulation:
         """A line in the run's timeline (the demo's attacker says what was refused)."""
         self._note("note", text)
 
+    def eventbridge_event(
+        self,
+        detail_type: str,
+        source: str,
+        account: str,
+        resources: list[str],
+        detail: dict[str, Any],
+    ) -> dict[str, Any]:
+        """An event as EventBridge delivers it, at the simulated time."""
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": detail_type,
+            "source": source,
+            "account": account,
+            "time": self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": REGION,
+            "resources": resources,
+            "detail": detail,
+        }
+
     def keeper_pass(self) -> dict[str, Any]:
         """What the backup account's hourly schedule does: invoke the keeper with the
         schedule's event (as EventBridge does, in the backup account)."""
-        event = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": BACKUP_ACCOUNT,
-            "time": self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": REGION,
-            "resources": [],
-            "detail": {},
-        }
+        event = self.eventbridge_event("Scheduled Event", "aws.events", BACKUP_ACCOUNT, [], {})
         response = self.backup_lambda.invoke(
             FunctionName=self.keeper_name, Payload=json.dumps(event).encode()
         )
@@ -759,16 +770,12 @@ class Simulation:
             if status == "FAILED" and not self.lean_status_events
             else {}
         )
-        event = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Step Functions Execution Status Change",
-            "source": "aws.states",
-            "account": MAIN_ACCOUNT,
-            "time": self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": REGION,
-            "resources": [execution_arn],
-            "detail": {
+        event = self.eventbridge_event(
+            "Step Functions Execution Status Change",
+            "aws.states",
+            MAIN_ACCOUNT,
+            [execution_arn],
+            {
                 "executionArn": execution_arn,
                 "stateMachineArn": self.state_machine_arn,
                 "name": execution_arn.rsplit(":", 1)[-1],
@@ -776,7 +783,7 @@ class Simulation:
                 "input": described["input"],
                 **failure,
             },
-        }
+        )
         if not event_matches(self.app.stopped_run_pattern, event):
             return {"ignored": "the stopped-run rule does not match"}
         spec = self.app.functions["NotifyFunction"]
