@@ -28,10 +28,13 @@ class Accounts:
     def main(self, kind: Kind) -> SnapshotApi:
         return SnapshotApi(rds_client(), kind)
 
-    def backup(self, kind: Kind) -> SnapshotApi:
+    def _in_backup_account(self, service: str) -> Any:
+        """A client of the backup account through its role, the session named after the run."""
         session_name = re.sub(r"[^\w+=,.@-]", "-", f"{APP_NAME}-{self.execution}")
-        client = assumed_role_client(self.settings.backup_role_arn, session_name, "rds")
-        return SnapshotApi(client, kind)
+        return assumed_role_client(self.settings.backup_role_arn, session_name, service)
+
+    def backup(self, kind: Kind) -> SnapshotApi:
+        return SnapshotApi(self._in_backup_account("rds"), kind)
 
     def backup_quota(self, kind: Kind) -> quotas.QuotaUsage | None:
         """How full the backup account's manual snapshot quota of this kind is."""
@@ -48,10 +51,13 @@ class Accounts:
         arn = self.settings.backup_keeper_arn
         if not arn:
             raise ConfigurationError(f"{ENV_BACKUP_KEEPER_ARN} is not set")
-        request = {"action": action, "kind": kind, "snapshot": identifier}
-        request["execution"] = self.execution
-        session_name = re.sub(r"[^\w+=,.@-]", "-", f"{APP_NAME}-{self.execution}")
-        client = assumed_role_client(self.settings.backup_role_arn, session_name, "lambda")
+        request = {
+            "action": action,
+            "kind": kind,
+            "snapshot": identifier,
+            "execution": self.execution,
+        }
+        client = self._in_backup_account("lambda")
         with aws_call(f"Asking the backup account's keeper {arn} to {action} {identifier}"):
             response = client.invoke(FunctionName=arn, Payload=json.dumps(request).encode())
         payload = json.loads(response["Payload"].read() or b"null")

@@ -296,7 +296,7 @@ def is_newer(snapshot: Snapshot, record: Record) -> bool:
 
 
 def kept_until(
-    snapshot: Snapshot, record: Record, minimum: timedelta | None = None
+    snapshot: Snapshot, record: Record, minimum: timedelta
 ) -> tuple[datetime | None, str]:
     """When the copy may be deleted (None: never), and why. The record is the floor; a tag
     can only move it later: an expiry tag later than the record, or no expiry tag at all (an
@@ -314,10 +314,8 @@ def kept_until(
         tagged = record.keep_until
     if tagged > record.keep_until:
         return tagged, f"its {TAG_EXPIRES_AT} tag keeps it until {iso(tagged)}"
-    floor = record.created_at + minimum if minimum is not None else None
-    if floor is not None and record.keep_until <= floor:
-        days = minimum.days if minimum is not None else 0
-        why = f"the backup account's minimum retention, {days} days from its creation at"
+    if record.keep_until <= record.created_at + minimum:
+        why = f"the backup account's minimum retention, {minimum.days} days from its creation at"
         return record.keep_until, (
             f"the backup account keeps it until {iso(record.keep_until)}: {why} "
             f"{iso(record.created_at)}"
