@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from rds_xacct import errors
+from rds_xacct import contention, errors
 from rds_xacct.aws import aws_call, default_client
 from rds_xacct.constants import (
     POOL_BACKUP,
@@ -179,8 +179,9 @@ class Pool:
             self._complete(token, Grant(self.key, iso(now), iso(lease)))
             return "granted"
         self.reap(now)
-        with aws_call(f"Queueing for a copy slot of {self.key}"):
-            self.dynamodb.put_item(
+        contention.write(
+            f"Queueing for a copy slot of {self.key}",
+            lambda: self.dynamodb.put_item(
                 TableName=self.table,
                 Item={
                     **self._item_key(self._waiter(place, execution)),
@@ -189,7 +190,8 @@ class Pool:
                     "executionArn": _s(execution_arn),
                     "expiresAt": _n(_epoch(place.arrived + timedelta(hours=SLOT_WAIT_HOURS + 24))),
                 },
-            )
+            ),
+        )
         granted = self.serve(now)
         return "granted" if execution in granted else "queued"
 
@@ -224,8 +226,9 @@ class Pool:
             **_token_is(token),
         }
         try:
-            with aws_call(f"Giving a copy slot of {self.key} to {execution}"):
-                self.dynamodb.transact_write_items(
+            contention.write(
+                f"Giving a copy slot of {self.key} to {execution}",
+                lambda: self.dynamodb.transact_write_items(
                     TransactItems=[
                         {
                             "Update": {
@@ -255,9 +258,10 @@ class Pool:
                         },
                         {"Delete": remove},
                     ]
-                )
+                ),
+            )
         except errors.PipelineError as error:
-            reasons = _cancellation_reasons(error)
+            reasons = _failed_conditions(error, items=3)
             if reasons is None:
                 raise
             count_failed, holder_failed, waiter_failed = reasons
@@ -293,14 +297,14 @@ class Pool:
     def _forget(self, sort: str, token: str | None = None) -> None:
         condition: Any = _token_is(token) if token is not None else {}
         try:
-            with aws_call(f"Removing {sort} from {self.key}"):
-                self.dynamodb.delete_item(
-                    TableName=self.table,
-                    Key=self._item_key(sort),
-                    **condition,
-                )
+            contention.write(
+                f"Removing {sort} from {self.key}",
+                lambda: self.dynamodb.delete_item(
+                    TableName=self.table, Key=self._item_key(sort), **condition
+                ),
+            )
         except errors.PipelineError as error:
-            if not _condition_failed(error):
+            if not contention.condition_failed(error):
                 raise
 
     def release(self, execution: str) -> bool:
@@ -325,8 +329,9 @@ class Pool:
         if values:
             delete["ExpressionAttributeValues"] = values
         try:
-            with aws_call(f"Giving back a copy slot of {self.key}"):
-                self.dynamodb.transact_write_items(
+            contention.write(
+                f"Giving back a copy slot of {self.key}",
+                lambda: self.dynamodb.transact_write_items(
                     TransactItems=[
                         {"Delete": delete},
                         {
@@ -339,9 +344,10 @@ class Pool:
                             }
                         },
                     ]
-                )
+                ),
+            )
         except errors.PipelineError as error:
-            if _cancellation_reasons(error) is None:
+            if _failed_conditions(error, items=2) is None:
                 raise
             return False  # not held (already given back, or reaped)
         return True
@@ -356,16 +362,18 @@ class Pool:
     def renew(self, execution: str, until: datetime) -> bool:
         """Extend the run's lease (each look at its copy does); False if it holds no slot."""
         try:
-            with aws_call(f"Renewing the copy slot of {execution} in {self.key}"):
-                self.dynamodb.update_item(
+            contention.write(
+                f"Renewing the copy slot of {execution} in {self.key}",
+                lambda: self.dynamodb.update_item(
                     TableName=self.table,
                     Key=self._item_key(self._holder(execution)),
                     UpdateExpression="SET leaseUntil = :until",
                     ConditionExpression="attribute_exists(sk)",
                     ExpressionAttributeValues={":until": _n(_epoch(until))},
-                )
+                ),
+            )
         except errors.PipelineError as error:
-            if _condition_failed(error):
+            if contention.condition_failed(error):
                 return False
             raise
         return True
@@ -390,24 +398,14 @@ def _token_is(token: str) -> Any:
     }
 
 
-def _condition_failed(error: errors.PipelineError) -> bool:
-    """A single write refused by its condition."""
-    cause = error.__cause__
-    return isinstance(cause, ClientError) and (
-        cause.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-    )
-
-
-def _cancellation_reasons(error: errors.PipelineError) -> tuple[bool, ...] | None:
-    """Which items' conditions failed in a cancelled transaction, or None if it was not one."""
-    cause = error.__cause__
-    if not isinstance(cause, ClientError):
+def _failed_conditions(error: errors.PipelineError, *, items: int) -> tuple[bool, ...] | None:
+    """Which items' conditions failed in a transaction cancelled for that reason, or None if it
+    was not (not a cancellation, or one for conflicts and throttling that outlasted `write`)."""
+    reasons = contention.cancellation_reasons(error)
+    if reasons is None or contention.CONDITION_FAILED not in reasons:
         return None
-    if cause.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-        return None
-    reasons: Any = cause.response.get("CancellationReasons") or []
-    failed = [r.get("Code") == "ConditionalCheckFailed" for r in reasons]
-    return tuple(failed + [False] * (3 - len(failed)))
+    failed = [reason == contention.CONDITION_FAILED for reason in reasons]
+    return tuple(failed + [False] * (items - len(failed)))
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from rds_xacct.snapshots import parse_iso
+from tests.support.contention import DynamoDbContention
 from tests.support.moto_patches import RDS_LIMITS
 from tests.support.simulation import MakeSim, Simulation, outcomes
 from tests.support.window import run_window
@@ -145,3 +146,24 @@ def test_a_quota_past_80_percent_is_warned_once_a_day(make_sim: MakeSim) -> None
     assert second.status == "FAILED"
     assert second.error == "QuotaExceeded"
     assert "quota-warning" not in outcomes(second.sns)
+
+
+def test_a_busy_night_of_transaction_conflicts_and_throttling_loses_nothing() -> None:
+    # Given 30 runs whose slot table answers as DynamoDB does under real concurrency: every
+    # third transaction cancelled for a conflict, every fifth write throttled, every seventh
+    # single write refused for an ongoing transaction
+    contention = DynamoDbContention(conflict_every=3, throttle_every=5, single_conflict_every=7)
+    # When the window runs through 5 slots per account
+    report = run_window(30, slots=5, rds_limit=5, contention=contention)
+    # Then the faults were met, many times over
+    assert contention.answered["TransactionConflict"] >= 30
+    assert contention.answered["ThrottlingError"] >= 10
+    assert contention.answered["ProvisionedThroughputExceededException"] >= 10
+    assert contention.answered["TransactionConflictException"] >= 10
+    # And yet every copy was made, no run failed, and no slot is left taken or waited for
+    assert report.failures == []
+    assert report.statuses == {"SUCCEEDED": 30}
+    assert report.copies_arrived == 30
+    assert report.duplicates == 0
+    assert set(report.slots_in_use_after.values()) == {0}
+    assert report.waiting_after == 0

@@ -24,6 +24,7 @@ from rds_xacct.constants import (
     TAG_SOURCE_ARN,
 )
 from rds_xacct.snapshots import parse_iso
+from tests.support.contention import DynamoDbContention
 from tests.support.moto_patches import RDS_LIMITS
 from tests.support.simulation import Simulation
 from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
@@ -77,16 +78,21 @@ def run_window(
     arrival_spread_seconds: float = 600,
     copy_minutes: tuple[int, int] = (10, 60),
     seed: int = 2026,
+    contention: DynamoDbContention | None = None,
 ) -> WindowReport:
     """`databases` AWS Backup jobs completing within `arrival_spread_seconds`, each database's
     copies taking a time drawn from `copy_minutes`; `slots` is MaxCopiesInFlight, `rds_limit`
     the copies in progress RDS allows per account (both enforced). Retention 0: the report is
-    about getting every copy across."""
+    about getting every copy across. `contention`: DynamoDB's answers to concurrent writers,
+    injected into the admission table's writes (tests/support/contention.py)."""
     rng = random.Random(seed)
     parameters = {"RetentionDays": "0", "MaxCopiesInFlight": str(slots)}
     describes: Counter[int] = Counter()
     with Simulation(parameters=parameters, slack=False) as sim, ExitStack() as stack:
         RDS_LIMITS.copies_in_progress_limit = rds_limit
+        if contention is not None:
+            contention.tables = frozenset({sim.table_name})
+            stack.enter_context(contention.installed())
         for account in (MAIN_ACCOUNT, BACKUP_ACCOUNT):
             # Room for the window's copies: the manual snapshot quota is another test's subject
             RDS_LIMITS.set_manual_snapshot_quota(account, db=10 * databases, cluster=10 * databases)
