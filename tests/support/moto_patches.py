@@ -349,6 +349,8 @@ class MotoPatches:
         self._routes: dict[str, tuple[LambdaHandler, dict[str, str] | None]] = {}
         self._progress: list[_Progress] = []
         self._progress_model: tuple[float, float] | None = None
+        self.copies_made: list[_Progress] = []
+        """Every copy made while copies take time: its snapshot, start and length."""
         self._fail_next_copy = 0
         self.state_machine_credentials: dict[str, str] | None = None
         """Keys Step Functions calls Lambda with (boto3 client keyword arguments); None:
@@ -502,9 +504,9 @@ class MotoPatches:
                 fail = self._fail_next_copy > 0
                 if fail:
                     self._fail_next_copy -= 1
-                self._progress.append(
-                    _Progress(snapshot, self.clock.now(), base + size * per_gib, fail)
-                )
+                progress = _Progress(snapshot, self.clock.now(), base + size * per_gib, fail)
+                self._progress.append(progress)
+                self.copies_made.append(progress)
             return snapshot
 
         return copy

@@ -7,15 +7,17 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from unittest import mock
 
+from moto.dynamodb.models import dynamodb_backends
 from moto.rds.models import RDSBackend, rds_backends
 
+from rds_xacct.admission import pool_key
 from rds_xacct.constants import (
     DEFAULT_MAX_COPIES_IN_FLIGHT,
     RDS_COPIES_IN_PROGRESS_LIMIT,
@@ -56,6 +58,8 @@ class WindowReport:
     """Most of the app's intermediate copies in the main account at once (they count against
     its manual snapshot quota)."""
     failures: list[str] = field(default_factory=list)
+    timeline: Timeline | None = None
+    """Slots held against copies running, per account, minute by minute."""
 
     @property
     def failed_runs(self) -> int:
@@ -64,6 +68,55 @@ class WindowReport:
     @property
     def ratio(self) -> float:
         return self.drain_minutes / self.floor_minutes
+
+
+@dataclass
+class Timeline:
+    """Where a window's time goes, per account: the slots held and the runs waiting (DynamoDB,
+    read at each step of the simulated clock) against the copies RDS was making (each copy's
+    start and length), integrated over the window in slot-minutes."""
+
+    spans: list[tuple[datetime, datetime, str, int, int]] = field(default_factory=list)
+    """(from, to, account, slots held, runs waiting): the table between two clock steps."""
+    copies: list[tuple[str, datetime, datetime]] = field(default_factory=list)
+    """(account, started, ended) of every copy."""
+    _last: datetime | None = None
+
+    def sample(self, now: datetime, state: dict[str, tuple[int, int]]) -> None:
+        """The clock stepped to `now`; `state` (account → held, waiting) is how the table was
+        since the last step (no run acts between two steps)."""
+        if self._last is not None and now > self._last:
+            for account, (held, waiting) in state.items():
+                self.spans.append((self._last, now, account, held, waiting))
+        self._last = now
+
+    def copying(self, account: str, moment: datetime) -> int:
+        return sum(1 for a, start, end in self.copies if a == account and start <= moment < end)
+
+    def summary(
+        self, lanes: int, slots: int, step_seconds: float = 30
+    ) -> dict[str, defaultdict[str, float]]:
+        """Slot-minutes per account: `held`; `copying` (copy-minutes RDS spent); `heldNotCopying`
+        (a slot held with no copy for it: a copy being started, or finished and not yet
+        noticed); `freeWhileWaiting` (a slot nobody held while a run waited: should be 0);
+        `lanesIdleWhileWaiting` (RDS lanes with no copy while a run waited)."""
+        out: dict[str, defaultdict[str, float]] = {}
+        step = timedelta(seconds=step_seconds)
+        for start, end, account, held, waiting in self.spans:
+            totals = out.setdefault(account, defaultdict(float))
+            moment = start
+            while moment < end:
+                piece = min(step, end - moment)
+                minutes = piece.total_seconds() / 60
+                copying = self.copying(account, moment + piece / 2)
+                totals["held"] += held * minutes
+                totals["copying"] += copying * minutes
+                totals["heldNotCopying"] += max(0, held - copying) * minutes
+                if waiting:
+                    totals["freeWhileWaiting"] += max(0, slots - held) * minutes
+                    totals["lanesIdleWhileWaiting"] += max(0, lanes - copying) * minutes
+                moment += piece
+        return out
 
 
 def copy_minutes_for(size_gib: int) -> float:
@@ -117,6 +170,24 @@ def run_window(
             peak[0] = max(peak[0], shared)
 
         sim.clock.on_advance(sample)
+        timeline = Timeline()
+        dynamodb = dynamodb_backends[MAIN_ACCOUNT][REGION]
+        pools = {pool_key(account, REGION): account for account in (MAIN_ACCOUNT, BACKUP_ACCOUNT)}
+
+        def slots_and_copies(now: datetime) -> None:
+            held: Counter[str] = Counter()
+            waiting: Counter[str] = Counter()
+            # looked up each time: moto replaces its tables with copies when a transaction fails
+            for item in dynamodb.get_table(sim.table_name).all_items():
+                account = pools.get(str(item.hash_key.value))
+                sort = str(item.range_key.value) if item.range_key else ""
+                if account and sort.startswith("holder#"):
+                    held[account] += 1
+                elif account and sort.startswith("waiter#"):
+                    waiting[account] += 1
+            timeline.sample(now, {a: (held[a], waiting[a]) for a in pools.values()})
+
+        sim.clock.on_advance(slots_and_copies)
         minutes: dict[str, float] = {}
         arrivals = []
         low, high = copy_minutes
@@ -133,6 +204,11 @@ def run_window(
         report.real_seconds = real
         report.lambda_calls = sim.lambda_calls - calls_before
         report.peak_intermediate_copies = peak[0]
+        timeline.copies = [
+            (p.snapshot.arn.split(":")[4], p.started, p.started + timedelta(minutes=p.minutes))
+            for p in sim.patches.copies_made
+        ]
+        report.timeline = timeline
         return report
 
 
