@@ -11,7 +11,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from rds_xacct import errors, quotas
-from rds_xacct.aws import assumed_role_client, aws_call, classify, default_client, rds_client
+from rds_xacct.aws import (
+    NETWORK_ERRORS,
+    assumed_role_client,
+    aws_call,
+    classify,
+    default_client,
+    network_error,
+    rds_client,
+)
 from rds_xacct.constants import APP_NAME, KEEPER_DECISIONS
 from rds_xacct.settings import ENV_BACKUP_KEEPER_ARN, ConfigurationError, Settings
 from rds_xacct.snapshots import Kind, SnapshotApi
@@ -83,11 +91,13 @@ def run_still_going(execution: str | None, settings: Settings) -> bool:
         return False
     machine = settings.state_machine_arn
     execution_arn = f"{machine.replace(':stateMachine:', ':execution:', 1)}:{execution}"
+    action = f"Asking Step Functions whether run {execution} still runs"
     try:
         described = default_client("stepfunctions").describe_execution(executionArn=execution_arn)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
             return False
-        action = f"Asking Step Functions whether run {execution} still runs"
         raise classify(error, action) from error
+    except NETWORK_ERRORS as error:
+        raise network_error(error, action) from error
     return str(described["status"]) == RUNNING

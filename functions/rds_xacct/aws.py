@@ -15,7 +15,8 @@ import boto3
 import botocore.loaders
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from rds_xacct import errors
 from rds_xacct.constants import APP_NAME
@@ -132,13 +133,30 @@ def classify(error: ClientError, action: str) -> errors.PipelineError:
     return kind(f"{text}. {hint}" if hint else text)
 
 
+NETWORK_ERRORS: tuple[type[Exception], ...] = (BotocoreConnectionError, HTTPClientError)
+"""What botocore raises when AWS could not be reached or its answer never came: the bases of
+EndpointConnectionError, ConnectTimeoutError, ProxyConnectionError, SSLError (ConnectionError)
+and of ReadTimeoutError, ConnectionClosedError, ResponseStreamingError (HTTPClientError), in
+botocore/exceptions.py. They are not ClientError (no answer from AWS); botocore's standard retry
+mode retries exactly these as transient (retries/standard.py, TransientRetryableChecker:
+`_TRANSIENT_EXCEPTION_CLS = (ConnectionError, HTTPClientError)`), so what reaches the app has
+outlasted the SDK's retries."""
+
+
+def network_error(error: Exception, action: str) -> errors.NetworkError:
+    """The app exception for a network failure (one of NETWORK_ERRORS) while doing `action`."""
+    return errors.NetworkError(f"{action} failed: {type(error).__name__}: {error}")
+
+
 @contextmanager
 def aws_call(action: str) -> Iterator[None]:
-    """Run AWS calls, raising the app's exception for any AWS error."""
+    """Run AWS calls, raising the app's exception for any AWS error or network failure."""
     try:
         yield
     except ClientError as error:
         raise classify(error, action) from error
+    except NETWORK_ERRORS as error:
+        raise network_error(error, action) from error
 
 
 # One loader for every session: each new session would otherwise parse the service models

@@ -10,7 +10,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 from moto.rds.exceptions import RDSClientError
 from moto.rds.models import RDSBackend, rds_backends
 
@@ -311,6 +317,64 @@ def test_throttling_that_outlasts_the_sdk_becomes_throttled(
     monkeypatch.setattr("time.sleep", lambda seconds: None)
     with pytest.raises(errors.Throttled):
         steps.copy_shared(state, settings=settings)
+
+
+NETWORK_FAILURES = [
+    EndpointConnectionError(endpoint_url="https://rds.eu-west-1.amazonaws.com/"),
+    ConnectTimeoutError(endpoint_url="https://rds.eu-west-1.amazonaws.com/"),
+    ReadTimeoutError(endpoint_url="https://rds.eu-west-1.amazonaws.com/"),
+    ConnectionClosedError(endpoint_url="https://rds.eu-west-1.amazonaws.com/"),
+]
+"""What botocore raises when AWS cannot be reached or its answer never comes (no ClientError:
+no answer from AWS at all)."""
+
+
+@pytest.mark.parametrize("failure", NETWORK_FAILURES, ids=lambda e: type(e).__name__)
+def test_a_network_failure_is_retried_by_the_sdk(
+    world: World, monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    # Given the first two copy requests never get an answer from RDS
+    event = db_event(world)
+    settings = world.settings()
+    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    real_copy = RDSBackend.copy_db_snapshot
+    calls = {"n": 0}
+
+    def flaky_copy(self: RDSBackend, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise failure
+        return real_copy(self, *args, **kwargs)
+
+    monkeypatch.setattr(RDSBackend, "copy_db_snapshot", flaky_copy)
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    # When the run copies, Then the SDK's own retries carry it through
+    shared = steps.copy_shared(state, settings=settings)
+    assert calls["n"] == 3
+    assert shared["id"] == state["job"]["copyId"]
+
+
+@pytest.mark.parametrize("failure", NETWORK_FAILURES, ids=lambda e: type(e).__name__)
+def test_a_network_failure_that_outlasts_the_sdk_becomes_network_error_which_is_retried(
+    world: World, monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    event = db_event(world)
+    settings = world.settings()
+    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+
+    def unreachable(self: RDSBackend, *args: Any, **kwargs: Any) -> Any:
+        raise failure
+
+    monkeypatch.setattr(RDSBackend, "copy_db_snapshot", unreachable)
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    # When the run copies and RDS stays out of reach, Then the step raises NetworkError (the
+    # state machine retries it), saying what it was doing and what botocore met; not an
+    # unexpected error that ends the run
+    with pytest.raises(
+        errors.NetworkError, match=f"Copying DB snapshot .*{type(failure).__name__}"
+    ):
+        steps.copy_shared(state, settings=settings)
+    assert errors.NetworkError in errors.RETRYABLE
 
 
 def test_quota_reached_is_a_readable_failure(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -648,6 +712,7 @@ def test_ask_keeper_invokes_the_keeper_through_the_backup_role_and_returns_its_a
     [
         ("Throttled", errors.Throttled),
         ("SnapshotNotReady", errors.SnapshotNotReady),
+        ("NetworkError", errors.NetworkError),
         ("AccessDenied", errors.AwsError),
         ("ConfigurationError", errors.AwsError),
         ("Runtime.ImportModuleError", errors.AwsError),
@@ -1092,3 +1157,28 @@ def test_an_event_shape_not_copied_is_a_skip_not_a_failure(event_file: str) -> N
     assert job["source"]["arn"] == detail.get("resourceArn", detail.get("SourceArn"))
     assert job["eventId"] == event["id"]
     assert "copyId" not in job
+
+
+class _Unreachable:
+    """A client whose every call meets a network failure after the SDK's retries."""
+
+    def __getattr__(self, name: str) -> Any:
+        def call(**kwargs: Any) -> Any:
+            raise EndpointConnectionError(endpoint_url="https://states.eu-west-1.amazonaws.com/")
+
+        return call
+
+
+def test_the_calls_that_read_error_codes_themselves_also_turn_network_failures_into_network_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given Step Functions out of reach (the calls that catch ClientError themselves, to read
+    # its code, must not let a network failure through unclassified)
+    monkeypatch.setattr(accounts, "default_client", lambda service: _Unreachable())
+    settings = replace(
+        KEEPER_SETTINGS,
+        state_machine_arn=f"arn:aws:states:{REGION}:{MAIN_ACCOUNT}:stateMachine:copy",
+    )
+    # When a step asks whether another run still goes, Then it is NetworkError (retried)
+    with pytest.raises(errors.NetworkError, match="EndpointConnectionError"):
+        accounts.run_still_going("run-1", settings)
