@@ -8,11 +8,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from rds_xacct import errors, quotas
 from rds_xacct.aws import (
+    KEEPER_CONFIG,
     NETWORK_ERRORS,
+    SDK_CONFIG,
     assumed_role_client,
     aws_call,
     classify,
@@ -36,10 +39,12 @@ class Accounts:
     def main(self, kind: Kind) -> SnapshotApi:
         return SnapshotApi(rds_client(), kind)
 
-    def _in_backup_account(self, service: str) -> Any:
+    def _in_backup_account(self, service: str, config: Config = SDK_CONFIG) -> Any:
         """A client of the backup account through its role, the session named after the run."""
         session_name = re.sub(r"[^\w+=,.@-]", "-", f"{APP_NAME}-{self.execution}")
-        return assumed_role_client(self.settings.backup_role_arn, session_name, service)
+        return assumed_role_client(
+            self.settings.backup_role_arn, session_name, service, config=config
+        )
 
     def backup(self, kind: Kind) -> SnapshotApi:
         return SnapshotApi(self._in_backup_account("rds"), kind)
@@ -65,7 +70,7 @@ class Accounts:
             "snapshot": identifier,
             "execution": self.execution,
         }
-        client = self._in_backup_account("lambda")
+        client = self._in_backup_account("lambda", KEEPER_CONFIG)
         with aws_call(f"Asking the backup account's keeper {arn} to {action} {identifier}"):
             response = client.invoke(FunctionName=arn, Payload=json.dumps(request).encode())
         payload = json.loads(response["Payload"].read() or b"null")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
+from botocore.config import Config
 from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
@@ -21,7 +22,7 @@ from moto.rds.exceptions import RDSClientError
 from moto.rds.models import RDSBackend, rds_backends
 
 from rds_xacct import accounts, errors, keeper, steps, sweep
-from rds_xacct.aws import classify
+from rds_xacct.aws import KEEPER_CONFIG, SDK_CONFIG, aws_call, classify, new_session
 from rds_xacct.constants import (
     APP_NAME,
     ROLE_BACKUP,
@@ -642,6 +643,8 @@ class FakeLambda:
     function_error: bool = False
     error: ClientError | None = None
     invoked: list[dict[str, Any]] = field(default_factory=list)
+    config: Config | None = None
+    """The client configuration the step asked for."""
 
     def invoke(self, **request: Any) -> dict[str, Any]:
         self.invoked.append(request)
@@ -663,7 +666,10 @@ def reach_keeper(
     assumed (role ARN, session name, service)."""
     assumed: list[tuple[str, str, str]] = []
 
-    def assumed_role_client(role_arn: str, session_name: str, service: str) -> FakeLambda:
+    def assumed_role_client(
+        role_arn: str, session_name: str, service: str, config: Config = SDK_CONFIG
+    ) -> FakeLambda:
+        fake.config = config
         assumed.append((role_arn, session_name, service))
         return fake
 
@@ -705,6 +711,8 @@ def test_ask_keeper_invokes_the_keeper_through_the_backup_role_and_returns_its_a
     }
     # And its answer is returned as it is
     assert got == answer
+    # And the client waits for the keeper's answer and never invokes it again by itself
+    assert fake.config is KEEPER_CONFIG
 
 
 @pytest.mark.parametrize(
@@ -1182,3 +1190,43 @@ def test_the_calls_that_read_error_codes_themselves_also_turn_network_failures_i
     # When a step asks whether another run still goes, Then it is NetworkError (retried)
     with pytest.raises(errors.NetworkError, match="EndpointConnectionError"):
         accounts.run_still_going("run-1", settings)
+
+
+def test_an_invoke_of_the_keeper_that_times_out_is_not_sent_again_by_the_sdk() -> None:
+    # Given the keeper's client, and an answer that never comes (botocore's read timeout)
+    client = new_session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="t"
+    ).client("lambda", region_name=REGION, config=KEEPER_CONFIG)
+    sent: list[str] = []
+
+    def no_answer(request: Any, **kwargs: Any) -> None:
+        sent.append(str(request.url))
+        raise ReadTimeoutError(endpoint_url=str(request.url))
+
+    client.meta.events.register_first("before-send.lambda.Invoke", no_answer)
+    # When a run asks the keeper, Then the invoke was sent once (the keeper may still be
+    # running it: not invoked a second time) and the step raises NetworkError, which the state
+    # machine retries with backoff; the keeper answers a repeat after its delete `gone`
+    with pytest.raises(errors.NetworkError, match="ReadTimeoutError"), aws_call("Asking"):
+        client.invoke(FunctionName=KEEPER_ARN, Payload=b"{}")
+    assert len(sent) == 1
+
+
+def test_a_keeper_asked_again_after_it_deleted_is_done_for_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the keeper deleted the copy but its answer was lost: asked again, it answers `gone`
+    gone = {
+        "decision": "gone",
+        "snapshot": "xacct-orders-db-1",
+        "reason": "there is no such snapshot in the backup account",
+        "keptUntil": None,
+    }
+    reach_keeper(monkeypatch, FakeLambda(gone))
+    state = {
+        "job": {"execution": "run-1", "source": {"kind": "db"}},
+        "backup": {"id": "xacct-orders-db-1"},
+    }
+    # When DeleteBackup runs again, Then the run goes on, reporting the copy gone
+    result = steps.delete_backup(state, settings=KEEPER_SETTINGS)
+    assert result["action"] == "gone"
