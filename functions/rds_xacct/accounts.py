@@ -4,7 +4,6 @@ cross-account role), the backup account's keeper, and Step Functions' word on a 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +22,8 @@ from rds_xacct.aws import (
     network_error,
     rds_client,
 )
-from rds_xacct.constants import APP_NAME, KEEPER_DECISIONS
+from rds_xacct.constants import KEEPER_DECISIONS
+from rds_xacct.naming import role_session_name
 from rds_xacct.settings import ENV_BACKUP_KEEPER_ARN, ConfigurationError, Settings
 from rds_xacct.snapshots import Kind, SnapshotApi
 
@@ -41,9 +41,8 @@ class Accounts:
 
     def _in_backup_account(self, service: str, config: Config = SDK_CONFIG) -> Any:
         """A client of the backup account through its role, the session named after the run."""
-        session_name = re.sub(r"[^\w+=,.@-]", "-", f"{APP_NAME}-{self.execution}")
         return assumed_role_client(
-            self.settings.backup_role_arn, session_name, service, config=config
+            self.settings.backup_role_arn, role_session_name(self.execution), service, config=config
         )
 
     def backup(self, kind: Kind) -> SnapshotApi:

@@ -34,6 +34,7 @@ from rds_xacct.constants import (
     TAG_SOURCE_ACCOUNT,
     TAG_SOURCE_ARN,
 )
+from rds_xacct.naming import role_session_name
 from rds_xacct.polling import next_look_seconds
 from rds_xacct.settings import ConfigurationError, Settings
 from rds_xacct.snapshots import Kind, SnapshotApi, iso
@@ -699,7 +700,8 @@ def test_ask_keeper_invokes_the_keeper_through_the_backup_role_and_returns_its_a
     )
     # Then the keeper was invoked (synchronously) through the backup account's role, the session
     # naming the run, with the request as its payload
-    assert assumed() == [(BACKUP_ROLE_ARN, "rds-xacct-run-1", "lambda")]
+    assert assumed() == [(BACKUP_ROLE_ARN, role_session_name("run:1"), "lambda")]
+    assert role_session_name("run:1").startswith("rds-xacct-run-1-")
     [invoked] = fake.invoked
     assert invoked["FunctionName"] == KEEPER_ARN
     assert invoked.get("InvocationType", "RequestResponse") == "RequestResponse"
