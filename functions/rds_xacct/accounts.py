@@ -4,15 +4,26 @@ cross-account role), the backup account's keeper, and Step Functions' word on a 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from rds_xacct import errors, quotas
-from rds_xacct.aws import assumed_role_client, aws_call, classify, default_client, rds_client
-from rds_xacct.constants import APP_NAME, KEEPER_DECISIONS
+from rds_xacct.aws import (
+    KEEPER_CONFIG,
+    NETWORK_ERRORS,
+    SDK_CONFIG,
+    assumed_role_client,
+    aws_call,
+    classify,
+    default_client,
+    network_error,
+    rds_client,
+)
+from rds_xacct.constants import KEEPER_DECISIONS
+from rds_xacct.naming import role_session_name
 from rds_xacct.settings import ENV_BACKUP_KEEPER_ARN, ConfigurationError, Settings
 from rds_xacct.snapshots import Kind, SnapshotApi
 
@@ -28,10 +39,11 @@ class Accounts:
     def main(self, kind: Kind) -> SnapshotApi:
         return SnapshotApi(rds_client(), kind)
 
-    def _in_backup_account(self, service: str) -> Any:
+    def _in_backup_account(self, service: str, config: Config = SDK_CONFIG) -> Any:
         """A client of the backup account through its role, the session named after the run."""
-        session_name = re.sub(r"[^\w+=,.@-]", "-", f"{APP_NAME}-{self.execution}")
-        return assumed_role_client(self.settings.backup_role_arn, session_name, service)
+        return assumed_role_client(
+            self.settings.backup_role_arn, role_session_name(self.execution), service, config=config
+        )
 
     def backup(self, kind: Kind) -> SnapshotApi:
         return SnapshotApi(self._in_backup_account("rds"), kind)
@@ -57,7 +69,7 @@ class Accounts:
             "snapshot": identifier,
             "execution": self.execution,
         }
-        client = self._in_backup_account("lambda")
+        client = self._in_backup_account("lambda", KEEPER_CONFIG)
         with aws_call(f"Asking the backup account's keeper {arn} to {action} {identifier}"):
             response = client.invoke(FunctionName=arn, Payload=json.dumps(request).encode())
         payload = json.loads(response["Payload"].read() or b"null")
@@ -83,11 +95,13 @@ def run_still_going(execution: str | None, settings: Settings) -> bool:
         return False
     machine = settings.state_machine_arn
     execution_arn = f"{machine.replace(':stateMachine:', ':execution:', 1)}:{execution}"
+    action = f"Asking Step Functions whether run {execution} still runs"
     try:
         described = default_client("stepfunctions").describe_execution(executionArn=execution_arn)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
             return False
-        action = f"Asking Step Functions whether run {execution} still runs"
         raise classify(error, action) from error
+    except NETWORK_ERRORS as error:
+        raise network_error(error, action) from error
     return str(described["status"]) == RUNNING

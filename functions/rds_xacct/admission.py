@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from rds_xacct import contention, errors
-from rds_xacct.aws import aws_call, default_client
+from rds_xacct.aws import NETWORK_ERRORS, aws_call, default_client, network_error
 from rds_xacct.constants import (
     POOL_BACKUP,
     POOL_MAIN,
@@ -292,6 +292,8 @@ class Pool:
             if error.response.get("Error", {}).get("Code") in _GONE:
                 return False
             raise errors.AwsError(f"Completing a copy-slot wait failed: {error}") from error
+        except NETWORK_ERRORS as error:
+            raise network_error(error, "Completing a copy-slot wait") from error
         return True
 
     def _forget(self, sort: str, token: str | None = None) -> None:

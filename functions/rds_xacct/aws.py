@@ -15,10 +15,11 @@ import boto3
 import botocore.loaders
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from rds_xacct import errors
-from rds_xacct.constants import APP_NAME
+from rds_xacct.constants import APP_NAME, KEEPER_READ_TIMEOUT_SECONDS
 
 if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
@@ -31,6 +32,21 @@ SDK_CONFIG = Config(
     connect_timeout=5,
     read_timeout=30,
 )
+KEEPER_CONFIG = SDK_CONFIG.merge(
+    Config(
+        read_timeout=KEEPER_READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "total_max_attempts": 1},
+    )
+)
+"""The client that invokes the backup account's keeper (synchronously). It waits longer than
+the keeper can run (`KEEPER_READ_TIMEOUT_SECONDS`), and the SDK never sends an Invoke again:
+a read timeout retried by the SDK would invoke the keeper a second time while the first may
+still be deleting (Lambda API reference, Invoke: "When an error occurs, your function may be
+invoked multiple times. Retry behavior varies by error type, client, ..."). `total_max_attempts`
+1 is no retry at all (botocore.config.Config: "a value of 1 indicates that no requests will be
+retried"). Every failure goes to the state machine instead, named (`Throttled`, `NetworkError`,
+retried with backoff): the keeper's requests are safe to repeat (a copy it already deleted is
+answered `gone`)."""
 
 _NOT_FOUND = {
     "DBSnapshotNotFound",
@@ -132,13 +148,30 @@ def classify(error: ClientError, action: str) -> errors.PipelineError:
     return kind(f"{text}. {hint}" if hint else text)
 
 
+NETWORK_ERRORS: tuple[type[Exception], ...] = (BotocoreConnectionError, HTTPClientError)
+"""What botocore raises when AWS could not be reached or its answer never came: the bases of
+EndpointConnectionError, ConnectTimeoutError, ProxyConnectionError, SSLError (ConnectionError)
+and of ReadTimeoutError, ConnectionClosedError, ResponseStreamingError (HTTPClientError), in
+botocore/exceptions.py. They are not ClientError (no answer from AWS); botocore's standard retry
+mode retries exactly these as transient (retries/standard.py, TransientRetryableChecker:
+`_TRANSIENT_EXCEPTION_CLS = (ConnectionError, HTTPClientError)`), so what reaches the app has
+outlasted the SDK's retries."""
+
+
+def network_error(error: Exception, action: str) -> errors.NetworkError:
+    """The app exception for a network failure (one of NETWORK_ERRORS) while doing `action`."""
+    return errors.NetworkError(f"{action} failed: {type(error).__name__}: {error}")
+
+
 @contextmanager
 def aws_call(action: str) -> Iterator[None]:
-    """Run AWS calls, raising the app's exception for any AWS error."""
+    """Run AWS calls, raising the app's exception for any AWS error or network failure."""
     try:
         yield
     except ClientError as error:
         raise classify(error, action) from error
+    except NETWORK_ERRORS as error:
+        raise network_error(error, action) from error
 
 
 # One loader for every session: each new session would otherwise parse the service models
@@ -193,14 +226,16 @@ ROLE_SESSION_SECONDS = 900
 ROLE_SESSION_REUSE_SECONDS = 600
 """A warm Lambda reuses a run's backup-account client for this long (the run's next look, its
 next step), then assumes the role again: one STS call and one client less per step."""
-_ROLE_CLIENTS: OrderedDict[tuple[str, str, str], tuple[float, Any]] = OrderedDict()
+_ROLE_CLIENTS: OrderedDict[tuple[str, str, str, Config], tuple[float, Any]] = OrderedDict()
 _ROLE_CLIENTS_KEPT = 32
 
 
-def assumed_role_client(role_arn: str, session_name: str, service: str) -> Any:
+def assumed_role_client(
+    role_arn: str, session_name: str, service: str, config: Config = SDK_CONFIG
+) -> Any:
     """A client in the backup account, through its cross-account role; the session name names
     the run (CloudTrail shows which run did what there)."""
-    key = (role_arn, session_name[:64], service)
+    key = (role_arn, session_name[:64], service, config)
     now = time.monotonic()
     with _DEFAULT_CLIENTS_LOCK:
         kept = _ROLE_CLIENTS.get(key)
@@ -215,7 +250,7 @@ def assumed_role_client(role_arn: str, session_name: str, service: str) -> Any:
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
-    ).client(service, config=SDK_CONFIG)  # type: ignore[call-overload]
+    ).client(service, config=config)  # type: ignore[call-overload]
     with _DEFAULT_CLIENTS_LOCK:
         _ROLE_CLIENTS[key] = (now, client)
         while len(_ROLE_CLIENTS) > _ROLE_CLIENTS_KEPT:

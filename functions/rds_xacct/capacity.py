@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from rds_xacct import notify, quotas
-from rds_xacct.aws import default_client
+from rds_xacct.aws import NETWORK_ERRORS, default_client
 from rds_xacct.constants import APP_NAME, QUOTA_WARN_FRACTION
 from rds_xacct.errors import PipelineError
 from rds_xacct.observability import logger
@@ -56,6 +56,8 @@ def _first_today(usage: quotas.QuotaUsage, settings: Settings, now: datetime) ->
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
             return False
+        logger.warning(f"Could not record the quota warning: {error}")
+    except NETWORK_ERRORS as error:
         logger.warning(f"Could not record the quota warning: {error}")
     return True
 

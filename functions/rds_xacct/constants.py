@@ -113,6 +113,22 @@ it was made."""
 KEEPER_SCHEDULE: Final = "rate(1 hour)"
 """How often the backup account's keeper looks at every copy: records the expiry of new ones
 and deletes those whose kept-until time has passed."""
+KEEPER_TIMEOUT_SECONDS: Final = 90
+"""The keeper function's timeout (the backup-account template's `Timeout`). A request is one
+describe, a ledger read or write and at most one delete (seconds, or a minute of SDK retries
+when throttled); the hourly pass lists the copies by the hundred and deletes the few due, and a
+pass cut short leaves the rest to the next hour (every decision is made again from RDS and the
+ledger). Short enough that a run's step waiting for an answer fits in the step's time."""
+KEEPER_READ_TIMEOUT_SECONDS: Final = KEEPER_TIMEOUT_SECONDS + 10
+"""How long a run waits for the keeper's answer (the Lambda client's `read_timeout`): longer
+than the keeper may run, plus its cold start and the invoke's round trip, so that a slow answer
+is waited for, never given up on and asked again while the first request still runs (a
+synchronous Invoke sends nothing back until the function returns)."""
+KEEPER_CALLER_TIMEOUT_SECONDS: Final = KEEPER_READ_TIMEOUT_SECONDS + 10
+"""The timeout of the main stack's functions that ask the keeper (DeleteBackup, Cleanup; Notify
+has more): the wait for the keeper's answer plus AssumeRole and the step's other calls. Under
+the ASL's `TimeoutSeconds` of their states (120 s), so that the function's own timeout fires
+first."""
 KEEPER_EXPIRE: Final = "expire"
 """A run asks the keeper to delete its backup copy at the end of the retention."""
 KEEPER_ABANDON: Final = "abandon"

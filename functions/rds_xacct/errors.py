@@ -21,6 +21,12 @@ class Throttled(PipelineError):
     """An AWS API kept throttling after the SDK's own retries (retried with backoff)."""
 
 
+class NetworkError(PipelineError):
+    """AWS could not be reached, or the connection broke before its answer (connect or read
+    timeout, connection refused or closed), through the SDK's own retries (retried with
+    backoff). A call that timed out may have taken effect: every step is safe to run again."""
+
+
 class CopyAlreadyExists(PipelineError):
     """Another run of the same source (a redelivered event) made the copy a moment before
     this one. Retried: the step then finds that copy and carries on with it."""
@@ -95,6 +101,7 @@ class AwsError(PipelineError):
 RETRYABLE: tuple[type[PipelineError], ...] = (
     SnapshotNotReady,
     Throttled,
+    NetworkError,
     CopyAlreadyExists,
     CopyLimitReached,
 )

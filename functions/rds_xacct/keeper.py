@@ -38,7 +38,14 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from rds_xacct import errors
-from rds_xacct.aws import aws_call, classify, default_client, rds_client
+from rds_xacct.aws import (
+    NETWORK_ERRORS,
+    aws_call,
+    classify,
+    default_client,
+    network_error,
+    rds_client,
+)
 from rds_xacct.constants import (
     APP_NAME,
     COPY_DEADLINE_HOURS,
@@ -261,6 +268,8 @@ class Ledger:
             if existing is None:  # pragma: no cover - deleted between the two calls
                 raise
             return existing
+        except NETWORK_ERRORS as error:
+            raise network_error(error, f"Recording {snapshot.arn} in the ledger") from error
         logger.info(
             "Recorded a new copy",
             extra={"snapshot": snapshot.arn, "keepUntil": iso(until) if until else None},

@@ -20,6 +20,7 @@ import re
 from datetime import UTC, datetime
 
 from rds_xacct.constants import (
+    APP_NAME,
     COPY_ID_PREFIX,
     MAX_CLUSTER_SNAPSHOT_ID,
     MAX_DB_SNAPSHOT_ID,
@@ -83,3 +84,20 @@ def source_arn_tag(source_arn: str) -> str:
     digest = hashlib.sha256(source_arn.encode()).hexdigest()[:SOURCE_TAG_HASH_LENGTH]
     suffix = f"{SOURCE_TAG_HASH_MARK}{digest}"
     return source_arn[: TAG_VALUE_MAX_LENGTH - len(suffix)] + suffix
+
+
+MAX_ROLE_SESSION_NAME = 64
+_SESSION_INVALID = re.compile(r"[^\w+=,.@-]", re.ASCII)
+
+
+def role_session_name(execution: str) -> str:
+    """The STS `RoleSessionName` for a run (`rds-xacct-<execution>`): the one function that
+    builds it. STS accepts 2 to 64 characters of `[\\w+=,.@-]` (AssumeRole, RoleSessionName),
+    ASCII only: every other character becomes `-`. A name that had to be changed or shortened
+    ends with a hash of the whole, so that two runs never share a session name in CloudTrail."""
+    text = f"{APP_NAME}-{execution}"
+    name = _SESSION_INVALID.sub("-", text)
+    if name == text and len(name) <= MAX_ROLE_SESSION_NAME:
+        return name
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:NAME_HASH_LENGTH]
+    return f"{name[: MAX_ROLE_SESSION_NAME - NAME_HASH_LENGTH - 1]}-{digest}"

@@ -14,7 +14,16 @@ for each that has
 starts a run with the event the source would have sent, built here, marked in
 `detail["rds-xacct:reconciled"]`. Each run so started has a deterministic name
 (`reconcile-<database>-<time>-<hash>`), so a second reconciliation finds it, and Step Functions
-refuses the name twice. At most `RECONCILE_MAX_STARTS_PER_DAY` in any 24 hours; the rest are
+refuses the name twice. Not always: StartExecution with the name *and input* of a running
+execution succeeds and returns that execution (StartExecution API reference: "idempotent for
+STANDARD workflows ... if you call StartExecution with the same name and input as a running
+execution, the call succeeds and return the same response as the original request. If the
+execution is closed or if the input is different, it returns a 400 ExecutionAlreadyExists
+error"). So each look marks its events with its own id (the mark's text): a run another look
+started (two reconciliations at once: the scheduler delivers at least once) is refused,
+`ExecutionAlreadyExists`, and counted `alreadyStarted`; a start answered with an existing run
+is this look's own request sent twice (the SDK retrying a lost answer), the run it started.
+At most `RECONCILE_MAX_STARTS_PER_DAY` in any 24 hours; the rest are
 named in the report. One SNS message when it started something or hit a problem, none when all
 is well.
 """
@@ -149,15 +158,16 @@ def _database_arn(snapshot: Snapshot) -> str:
     return ":".join([*parts[:5], arn_type, snapshot.database])
 
 
-def build_event(candidate: Candidate) -> dict[str, Any]:
+def build_event(candidate: Candidate, look: str = "") -> dict[str, Any]:
     """The EventBridge event the source would have sent for this snapshot, in the shape AWS
-    Backup or RDS delivers (tests/events), marked as built by reconciliation. Deterministic:
-    the same snapshot always gives the same event."""
+    Backup or RDS delivers (tests/events), marked as built by reconciliation `look` (its id, in
+    the mark's text). Deterministic: the same snapshot and look always give the same event."""
     snapshot = candidate.snapshot
     assert snapshot.created_at is not None
     parts = snapshot.arn.split(":")
     when = iso(snapshot.created_at)
-    mark = {RECONCILED_FIELD: f"no event arrived; built by the daily {APP_NAME} reconciliation"}
+    by = f"the daily {APP_NAME} reconciliation" + (f" {look}" if look else "")
+    mark = {RECONCILED_FIELD: f"no event arrived; built by {by}"}
     common = {
         "version": "0",
         "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{APP_NAME}:reconcile:{snapshot.arn}")),
@@ -321,16 +331,17 @@ def runs(sfn: Any, state_machine_arn: str, since: datetime, now: datetime) -> Ru
     return found
 
 
-def _start(sfn: Any, scope: Scope, candidate: Candidate) -> tuple[str, bool]:
-    """Start the run: (execution ARN, True), or (its name, False) if the name is taken (a
-    reconciliation running at the same moment started it)."""
+def _start(sfn: Any, scope: Scope, candidate: Candidate, look: str) -> tuple[str, bool]:
+    """Start the run: (execution ARN, True), or (its name, False) if the name is taken (by a
+    run another look started: its input, marked with that look's id, differs from this one's).
+    The same name and input answered with the existing run is this look's own start."""
     name = execution_name(candidate.snapshot)
     with aws_call(f"Starting the run {name}"):
         try:
             response = sfn.start_execution(
                 stateMachineArn=scope.state_machine_arn,
                 name=name,
-                input=json.dumps(build_event(candidate)),
+                input=json.dumps(build_event(candidate, look)),
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
@@ -361,13 +372,17 @@ def reconcile(
     scope: Scope,
     now: Clock = utc_now,
     sfn: Any = None,
+    look: str | None = None,
 ) -> dict[str, Any]:
-    """Look, and start a run for each missed source snapshot (see the module's docstring)."""
+    """Look, and start a run for each missed source snapshot (see the module's docstring).
+    `look` identifies this look in the events it builds (a new id unless given)."""
+    look = look or uuid.uuid4().hex
     moment = now()
     window = lookback(event)
     since, until = moment - window, moment - timedelta(minutes=RECONCILE_MIN_AGE_MINUTES)
     result: dict[str, Any] = {
         "reconciledAt": iso(moment),
+        "look": look,
         "lookbackHours": window.total_seconds() / 3600,
         "from": iso(since),
         "to": iso(until),
@@ -413,7 +428,7 @@ def reconcile(
             result["overCap"].append(snapshot.arn)
             continue
         try:
-            arn, new = _start(sfn, scope, candidate)
+            arn, new = _start(sfn, scope, candidate, look)
         except errors.PipelineError as error:
             result["problems"].append(f"{snapshot.arn}: {type(error).__name__}: {error}")
             continue
@@ -441,7 +456,8 @@ def report(result: dict[str, Any], settings: Settings) -> dict[str, Any]:
     lines = [
         f"The daily reconciliation looked at {result['looked']} source snapshots made from "
         f"{result['from']} to {result['to']} ({result['copied']} already copied, "
-        f"{result['runs']} with a run, {result['excluded']} left out by the selection).",
+        f"{result['runs']} with a run, {result['excluded']} left out by the selection"
+        f"{_already(result)}).",
         *[
             f"  started   {s['database']}: {s['source']} (made {s['createdAt']}, no event "
             f"arrived) -> {s['execution']}"
@@ -459,6 +475,11 @@ def report(result: dict[str, Any], settings: Settings) -> dict[str, Any]:
         settings.topic_arn, headline[: notify.SUBJECT_LIMIT], "\n".join(lines), {"outcome": outcome}
     )
     return result
+
+
+def _already(result: dict[str, Any]) -> str:
+    count = len(result["alreadyStarted"])
+    return f"; {count} already started by another reconciliation" if count else ""
 
 
 def run(

@@ -33,6 +33,9 @@ _HINTS = {
     "ConfigurationError": "Fix the stack's parameters (sam deploy --guided).",
     "Throttled": "AWS kept throttling the app's calls through every retry; start the run again "
     "later, and look for other tools calling the same API.",
+    "NetworkError": "AWS could not be reached through every retry (a network or endpoint "
+    "outage); check the AWS Health Dashboard and the functions' network, then start the run "
+    "again.",
     "SnapshotNotReady": "The snapshot stayed unavailable through every retry; check its status "
     "in the RDS console, then start the run again.",
     "AwsError": "AWS refused a call (the message names it and the error code); fix what it "

@@ -37,6 +37,7 @@ from tests.support.faults import (
     BASE_FAILURE_STEP,
     FAULTS,
     MATRIX,
+    NETWORK,
     NOT_APPLICABLE,
     RETRIED,
     RUN,
@@ -223,6 +224,10 @@ KEEPER_ROUTE = [
     ("lambda:Invoke", THROTTLING, "SUCCEEDED", None, None),
     ("lambda:Invoke", ACCESS_DENIED, "FAILED", "AccessDenied", "lambda:Invoke"),
     ("dynamodb:GetItem", THROTTLING, "SUCCEEDED", None, None),
+    ("lambda:Invoke", NETWORK, "SUCCEEDED", None, None),
+    # the keeper's delete unanswered: the keeper raises NetworkError, which comes back to the
+    # step by name and is retried; the keeper, asked again, deletes (or answers `gone`)
+    ("rds:DeleteDBSnapshot", NETWORK, "SUCCEEDED", None, None),
     (
         "rds:DeleteDBSnapshot",
         ACCESS_DENIED,

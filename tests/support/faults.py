@@ -30,6 +30,7 @@ from typing import Any
 from unittest import mock
 from urllib.parse import parse_qs, urlsplit
 
+from botocore.exceptions import EndpointConnectionError
 from moto.core.botocore_stubber import BotocoreStubber
 
 from rds_xacct.aws import SDK_CONFIG
@@ -43,6 +44,7 @@ COPY_LIMIT = "copy-limit"
 INVALID_STATE = "invalid-state"
 NOT_FOUND = "not-found"
 THROTTLING = "throttling"
+NETWORK = "network"
 LAMBDA_SERVICE = "lambda-service"
 LAMBDA_TIMEOUT = "lambda-timeout"
 STOPPED = "stopped"
@@ -54,6 +56,7 @@ FAULTS = (
     INVALID_STATE,
     NOT_FOUND,
     THROTTLING,
+    NETWORK,
     LAMBDA_SERVICE,
     LAMBDA_TIMEOUT,
     STOPPED,
@@ -73,6 +76,7 @@ TIMES: dict[str, int | None] = {
     COPY_LIMIT: 1,  # clears as other copies finish
     INVALID_STATE: 1,  # the snapshot becomes available
     THROTTLING: SDK_ATTEMPTS,  # outlasts the SDK's own retries once, then clears
+    NETWORK: SDK_ATTEMPTS,
     LAMBDA_SERVICE: 1,
     LAMBDA_TIMEOUT: 1,
 }
@@ -86,6 +90,16 @@ timeouts")."""
 LAMBDA_SERVICE_ERROR = "Lambda.ServiceException"
 """A transient Lambda service error (HTTP 500) on Invoke, reported as `Lambda.<ErrorName>`
 (same page)."""
+
+
+NETWORK_ERROR = "NetworkError"
+"""What a network failure that outlasts the SDK's retries becomes (`rds_xacct.aws.aws_call`)."""
+
+
+def _network_failure(service: str) -> Exception:
+    """What botocore raises when it cannot reach the endpoint (botocore.exceptions; no HTTP
+    answer at all, so the fault is raised in place of one, where the HTTP layer would raise)."""
+    return EndpointConnectionError(endpoint_url=f"https://{service}.eu-west-1.amazonaws.com/")
 
 
 @dataclass(frozen=True)
@@ -291,13 +305,19 @@ step is about to make or delete are listed without "not found": for them it is t
 answer, not a fault. A delete answered "not found" is the SDK retrying a delete that had
 succeeded (the snapshot is gone either way)."""
 
+# A network failure can meet any call: every call that can be throttled can also go unanswered.
+for _calls in STEP_CALLS.values():
+    for _call, _can in _calls.items():
+        if THROTTLING in _can:
+            _calls[_call] = _can | {NETWORK}
+
 STEPS = tuple(STEP_CALLS)
 AFTER_THE_REAL_CALL = {("rds:DeleteDBSnapshot", NOT_FOUND)}
 """Faults that happen after the call took effect (a retried delete finds nothing)."""
 BOOKKEEPING = ("ReleaseMainSlot", "ReleaseBackupSlot", "Notify")
 """Steps whose failure the ASL catches and goes on: a lost slot lapses, a lost message is
 logged."""
-RETRIED = {COPY_LIMIT, INVALID_STATE, THROTTLING, LAMBDA_SERVICE, LAMBDA_TIMEOUT}
+RETRIED = {COPY_LIMIT, INVALID_STATE, THROTTLING, NETWORK, LAMBDA_SERVICE, LAMBDA_TIMEOUT}
 """Faults that clear: the ASL's Retry carries the run through."""
 NOT_RETRIED_AT = {(LAMBDA_TIMEOUT, "Notify")}
 """A Notify whose answer was lost has sent its message: not retried (at most one message)."""
@@ -342,6 +362,8 @@ class Cell:
             return LAMBDA_TIMEOUT_ERROR
         if self.fault == STOPPED:
             return None
+        if self.fault == NETWORK:
+            return NETWORK_ERROR
         raisers = [call for call, can in STEP_CALLS[self.step].items() if self.fault in can]
         # a fault after the real call (a retried delete finding nothing) is met only if no
         # other call of the step raises it first
@@ -557,6 +579,8 @@ class AwsFaults:
             if not faults._take(step, plan.fault):
                 return original(stubber, request)
             plan.calls.append(call)
+            if plan.fault == NETWORK:
+                raise _network_failure(service)
             if (call, plan.fault) in AFTER_THE_REAL_CALL:
                 original(stubber, request)
             return _error_response(service, AWS_ERRORS[plan.fault][service], call)

@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 import keeper as keeper_function
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 from moto.rds.models import rds_backends
 
 from rds_xacct import errors, keeper
@@ -282,6 +282,10 @@ class BackupAccount:
         )
 
 
+NETWORK = "network"
+"""RefusingDeletes' `code` for RDS's answer never coming (botocore's ReadTimeoutError)."""
+
+
 class RefusingDeletes:
     """The backup account's RDS client, except that deleting one snapshot fails with `code`."""
 
@@ -294,6 +298,8 @@ class RefusingDeletes:
         return getattr(self._client, name)
 
     def _refuse(self, operation: str, identifier: str) -> None:
+        if identifier == self._identifier and self._code == NETWORK:
+            raise ReadTimeoutError(endpoint_url=f"https://rds.{REGION}.amazonaws.com/")
         if identifier == self._identifier:
             raise ClientError(
                 {"Error": {"Code": self._code, "Message": "refused by the test"}}, operation
@@ -594,6 +600,7 @@ def test_a_snapshot_that_does_not_exist_is_gone(backup: BackupAccount) -> None:
     [
         ("InvalidDBSnapshotState", errors.SnapshotNotReady),
         ("Throttling", errors.Throttled),
+        (NETWORK, errors.NetworkError),
     ],
 )
 def test_errors_that_clear_by_themselves_raise_for_the_asking_step_to_retry(

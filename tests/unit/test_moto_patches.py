@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto import mock_aws
 from moto.rds.models import RDSBackend, rds_backends
 
 from tests.support.moto_patches import (
@@ -649,3 +650,27 @@ def test_a_wait_on_a_timestamp_that_is_not_rfc_3339_fails_with_states_runtime(
     sfn, machine = _state_machine({"StartAt": "Wait", "States": {"Wait": wait}})
     done = _run(sfn, machine, data={"until": until})
     assert (done["status"], done["error"]) == ("FAILED", "States.Runtime")
+
+
+def test_moto_answers_start_execution_with_a_running_executions_name_as_aws_does() -> None:
+    # No patch: moto already does what the StartExecution API reference says ("For a STANDARD
+    # workflow, if you call StartExecution with the same name and input as a running execution,
+    # the call succeeds and return the same response as the original request. If the execution
+    # is closed or if the input is different, it returns a 400 ExecutionAlreadyExists error").
+    # This test says so if moto changes (rds_xacct.reconcile relies on it).
+
+    with mock_aws():  # (its runs stay RUNNING: it does not execute them)
+        sfn, machine = _state_machine({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
+        first = sfn.start_execution(stateMachineArn=machine, name="same", input='{"a": 1}')
+        again = sfn.start_execution(stateMachineArn=machine, name="same", input='{"a": 1}')
+        assert (again["executionArn"], again["startDate"]) == (
+            first["executionArn"],
+            first["startDate"],
+        )
+        with pytest.raises(ClientError) as refused:
+            sfn.start_execution(stateMachineArn=machine, name="same", input='{"a": 2}')
+        assert refused.value.response["Error"]["Code"] == "ExecutionAlreadyExists"
+        sfn.stop_execution(executionArn=first["executionArn"])
+        with pytest.raises(ClientError) as closed:
+            sfn.start_execution(stateMachineArn=machine, name="same", input='{"a": 1}')
+        assert closed.value.response["Error"]["Code"] == "ExecutionAlreadyExists"

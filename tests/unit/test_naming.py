@@ -1,11 +1,14 @@
 """Copy identifiers: valid under RDS rules, deterministic, distinct."""
 
+import re
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from rds_xacct.constants import MAX_CLUSTER_SNAPSHOT_ID, MAX_DB_SNAPSHOT_ID
-from rds_xacct.naming import copy_identifier, is_valid_identifier, sanitise
+from rds_xacct.naming import copy_identifier, is_valid_identifier, role_session_name, sanitise
 
 CREATED = datetime(2026, 11, 24, 2, 10, 4, tzinfo=UTC)
 ARN = "arn:aws:rds:eu-west-1:123456789012:snapshot:awsbackup:job-4f1c0a3e"
@@ -98,3 +101,42 @@ def test_validity_rules() -> None:
     assert not is_valid_identifier("ab-", "db")
     assert not is_valid_identifier("a_b", "db")
     assert not is_valid_identifier("a" * 64, "cluster")
+
+
+# --- STS session names ------------------------------------------------------------------------
+_STS_SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$", re.ASCII)
+"""STS AssumeRole, RoleSessionName: 2 to 64 characters of `[\\w+=,.@-]` (ASCII)."""
+
+
+@given(st.text())
+def test_any_run_name_gives_a_session_name_sts_accepts(execution: str) -> None:
+    name = role_session_name(execution)
+    assert _STS_SESSION_NAME.match(name), name
+    assert name == role_session_name(execution)
+
+
+@given(st.text(min_size=1), st.text(min_size=1))
+def test_two_run_names_give_two_session_names(first: str, second: str) -> None:
+    assume(first != second)
+    assert role_session_name(first) != role_session_name(second)
+
+
+@pytest.mark.parametrize(
+    ("execution", "expected"),
+    [
+        ("0b5c6c1e-8a0e-4c43-9f4e-2b8f0d7f9a11", "rds-xacct-0b5c6c1e-8a0e-4c43-9f4e-2b8f0d7f9a11"),
+        ("run_1", "rds-xacct-run_1"),
+    ],
+)
+def test_a_run_name_sts_accepts_is_the_session_name_as_it_is(execution: str, expected: str) -> None:
+    # (a run started by EventBridge is named with a UUID: CloudTrail shows it unchanged)
+    assert role_session_name(execution) == expected
+
+
+def test_a_long_or_non_ascii_run_name_is_shortened_with_a_hash() -> None:
+    reconciled = "reconcile-" + "a" * 46 + "-20261124021000-1a2b3c4d"  # 80 characters
+    name = role_session_name(reconciled)
+    assert len(name) == 64
+    assert name.startswith("rds-xacct-reconcile-aaa")
+    assert role_session_name("données") != role_session_name("donnèes")
+    assert _STS_SESSION_NAME.match(role_session_name("données"))

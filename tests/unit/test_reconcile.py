@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from rds_xacct import accounts, errors, reconcile
 from rds_xacct.constants import (
@@ -389,3 +392,73 @@ def test_a_neptune_backup_is_never_started(world: World, scope: Scope) -> None:
     # Then only the Aurora backup gets a run: the other would only end skipped, every day
     assert [s["source"] for s in result["started"]] == [aurora]
     assert result["looked"] == 1
+
+
+def _candidate(database: str = "orders-db") -> reconcile.Candidate:
+    snapshot = Snapshot(
+        kind="db",
+        identifier="awsbackup:job-1",
+        arn=f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:snapshot:awsbackup:job-1",
+        database=database,
+        engine="postgres",
+        status="available",
+        created_at=NOW - timedelta(hours=3),
+        encrypted=True,
+        kms_key_id=None,
+        size_gib=20,
+        percent=100,
+        snapshot_type="awsbackup",
+    )
+    return reconcile.Candidate(snapshot, "aws-backup")
+
+
+@pytest.fixture
+def waiting() -> Iterator[tuple[Any, Scope]]:
+    """Step Functions (moto, not executing: its runs stay RUNNING, and StartExecution's
+    idempotency holds only for a running execution) and a state machine."""
+    with mock_aws():
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        arn = sfn.create_state_machine(
+            name="rds-xacct-copy-snapshot",
+            definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+            roleArn=f"arn:aws:iam::{MAIN_ACCOUNT}:role/rds-xacct-states",
+        )["stateMachineArn"]
+        yield sfn, Scope(state_machine_arn=arn)
+
+
+def test_two_reconciliations_at_once_start_one_run_and_count_it_apart(
+    waiting: tuple[Any, Scope],
+) -> None:
+    # Given two looks at the same time (the scheduler delivers at least once) that both found
+    # the same missed snapshot
+    sfn, waiting_scope = waiting
+    candidate = _candidate()
+    # When the first starts its run
+    arn, new = reconcile._start(sfn, waiting_scope, candidate, "look-a")
+    assert new
+    # Then the same start sent again by the first look (the SDK retrying a lost answer) is the
+    # run it started: StartExecution answers the running execution of that name and input
+    assert reconcile._start(sfn, waiting_scope, candidate, "look-a") == (arn, True)
+    # And the second look's start, its input marked with its own id, is refused
+    # (ExecutionAlreadyExists): not counted as a run it started
+    name, new = reconcile._start(sfn, waiting_scope, candidate, "look-b")
+    assert (name, new) == (reconcile.execution_name(candidate.snapshot), False)
+    listed = sfn.list_executions(stateMachineArn=waiting_scope.state_machine_arn)["executions"]
+    assert [e["executionArn"] for e in listed] == [arn]
+
+
+def test_each_look_marks_its_events_with_its_own_id(world: World, scope: Scope) -> None:
+    backup_snapshot(world, "orders-db", 3)
+    result = reconcile.reconcile(
+        {}, settings=world.settings(), scope=scope, now=lambda: NOW, look="look-1"
+    )
+    assert result["look"] == "look-1"
+    [started] = runs(world, scope)
+    assert "look-1" in run_input(world, started["executionArn"])["detail"][RECONCILED_FIELD]
+    # (the rest of the event is the same for every look: the snapshot's)
+    candidate = _candidate()
+    one, two = reconcile.build_event(candidate, "a"), reconcile.build_event(candidate, "b")
+    assert one["detail"][RECONCILED_FIELD] != two["detail"][RECONCILED_FIELD]
+    one["detail"].pop(RECONCILED_FIELD)
+    two["detail"].pop(RECONCILED_FIELD)
+    assert one == two

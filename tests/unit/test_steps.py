@@ -10,12 +10,19 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.config import Config
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 from moto.rds.exceptions import RDSClientError
 from moto.rds.models import RDSBackend, rds_backends
 
 from rds_xacct import accounts, errors, keeper, steps, sweep
-from rds_xacct.aws import classify
+from rds_xacct.aws import KEEPER_CONFIG, SDK_CONFIG, aws_call, classify, new_session
 from rds_xacct.constants import (
     APP_NAME,
     ROLE_BACKUP,
@@ -27,6 +34,7 @@ from rds_xacct.constants import (
     TAG_SOURCE_ACCOUNT,
     TAG_SOURCE_ARN,
 )
+from rds_xacct.naming import role_session_name
 from rds_xacct.polling import next_look_seconds
 from rds_xacct.settings import ConfigurationError, Settings
 from rds_xacct.snapshots import Kind, SnapshotApi, iso
@@ -313,6 +321,64 @@ def test_throttling_that_outlasts_the_sdk_becomes_throttled(
         steps.copy_shared(state, settings=settings)
 
 
+NETWORK_FAILURES = [
+    EndpointConnectionError(endpoint_url="https://rds.eu-west-1.amazonaws.com/"),
+    ConnectTimeoutError(endpoint_url="https://rds.eu-west-1.amazonaws.com/"),
+    ReadTimeoutError(endpoint_url="https://rds.eu-west-1.amazonaws.com/"),
+    ConnectionClosedError(endpoint_url="https://rds.eu-west-1.amazonaws.com/"),
+]
+"""What botocore raises when AWS cannot be reached or its answer never comes (no ClientError:
+no answer from AWS at all)."""
+
+
+@pytest.mark.parametrize("failure", NETWORK_FAILURES, ids=lambda e: type(e).__name__)
+def test_a_network_failure_is_retried_by_the_sdk(
+    world: World, monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    # Given the first two copy requests never get an answer from RDS
+    event = db_event(world)
+    settings = world.settings()
+    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    real_copy = RDSBackend.copy_db_snapshot
+    calls = {"n": 0}
+
+    def flaky_copy(self: RDSBackend, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise failure
+        return real_copy(self, *args, **kwargs)
+
+    monkeypatch.setattr(RDSBackend, "copy_db_snapshot", flaky_copy)
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    # When the run copies, Then the SDK's own retries carry it through
+    shared = steps.copy_shared(state, settings=settings)
+    assert calls["n"] == 3
+    assert shared["id"] == state["job"]["copyId"]
+
+
+@pytest.mark.parametrize("failure", NETWORK_FAILURES, ids=lambda e: type(e).__name__)
+def test_a_network_failure_that_outlasts_the_sdk_becomes_network_error_which_is_retried(
+    world: World, monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    event = db_event(world)
+    settings = world.settings()
+    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+
+    def unreachable(self: RDSBackend, *args: Any, **kwargs: Any) -> Any:
+        raise failure
+
+    monkeypatch.setattr(RDSBackend, "copy_db_snapshot", unreachable)
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    # When the run copies and RDS stays out of reach, Then the step raises NetworkError (the
+    # state machine retries it), saying what it was doing and what botocore met; not an
+    # unexpected error that ends the run
+    with pytest.raises(
+        errors.NetworkError, match=f"Copying DB snapshot .*{type(failure).__name__}"
+    ):
+        steps.copy_shared(state, settings=settings)
+    assert errors.NetworkError in errors.RETRYABLE
+
+
 def test_quota_reached_is_a_readable_failure(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     event = db_event(world)
     settings = world.settings()
@@ -578,6 +644,8 @@ class FakeLambda:
     function_error: bool = False
     error: ClientError | None = None
     invoked: list[dict[str, Any]] = field(default_factory=list)
+    config: Config | None = None
+    """The client configuration the step asked for."""
 
     def invoke(self, **request: Any) -> dict[str, Any]:
         self.invoked.append(request)
@@ -599,7 +667,10 @@ def reach_keeper(
     assumed (role ARN, session name, service)."""
     assumed: list[tuple[str, str, str]] = []
 
-    def assumed_role_client(role_arn: str, session_name: str, service: str) -> FakeLambda:
+    def assumed_role_client(
+        role_arn: str, session_name: str, service: str, config: Config = SDK_CONFIG
+    ) -> FakeLambda:
+        fake.config = config
         assumed.append((role_arn, session_name, service))
         return fake
 
@@ -629,7 +700,8 @@ def test_ask_keeper_invokes_the_keeper_through_the_backup_role_and_returns_its_a
     )
     # Then the keeper was invoked (synchronously) through the backup account's role, the session
     # naming the run, with the request as its payload
-    assert assumed() == [(BACKUP_ROLE_ARN, "rds-xacct-run-1", "lambda")]
+    assert assumed() == [(BACKUP_ROLE_ARN, role_session_name("run:1"), "lambda")]
+    assert role_session_name("run:1").startswith("rds-xacct-run-1-")
     [invoked] = fake.invoked
     assert invoked["FunctionName"] == KEEPER_ARN
     assert invoked.get("InvocationType", "RequestResponse") == "RequestResponse"
@@ -641,6 +713,8 @@ def test_ask_keeper_invokes_the_keeper_through_the_backup_role_and_returns_its_a
     }
     # And its answer is returned as it is
     assert got == answer
+    # And the client waits for the keeper's answer and never invokes it again by itself
+    assert fake.config is KEEPER_CONFIG
 
 
 @pytest.mark.parametrize(
@@ -648,6 +722,7 @@ def test_ask_keeper_invokes_the_keeper_through_the_backup_role_and_returns_its_a
     [
         ("Throttled", errors.Throttled),
         ("SnapshotNotReady", errors.SnapshotNotReady),
+        ("NetworkError", errors.NetworkError),
         ("AccessDenied", errors.AwsError),
         ("ConfigurationError", errors.AwsError),
         ("Runtime.ImportModuleError", errors.AwsError),
@@ -1092,3 +1167,68 @@ def test_an_event_shape_not_copied_is_a_skip_not_a_failure(event_file: str) -> N
     assert job["source"]["arn"] == detail.get("resourceArn", detail.get("SourceArn"))
     assert job["eventId"] == event["id"]
     assert "copyId" not in job
+
+
+class _Unreachable:
+    """A client whose every call meets a network failure after the SDK's retries."""
+
+    def __getattr__(self, name: str) -> Any:
+        def call(**kwargs: Any) -> Any:
+            raise EndpointConnectionError(endpoint_url="https://states.eu-west-1.amazonaws.com/")
+
+        return call
+
+
+def test_the_calls_that_read_error_codes_themselves_also_turn_network_failures_into_network_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given Step Functions out of reach (the calls that catch ClientError themselves, to read
+    # its code, must not let a network failure through unclassified)
+    monkeypatch.setattr(accounts, "default_client", lambda service: _Unreachable())
+    settings = replace(
+        KEEPER_SETTINGS,
+        state_machine_arn=f"arn:aws:states:{REGION}:{MAIN_ACCOUNT}:stateMachine:copy",
+    )
+    # When a step asks whether another run still goes, Then it is NetworkError (retried)
+    with pytest.raises(errors.NetworkError, match="EndpointConnectionError"):
+        accounts.run_still_going("run-1", settings)
+
+
+def test_an_invoke_of_the_keeper_that_times_out_is_not_sent_again_by_the_sdk() -> None:
+    # Given the keeper's client, and an answer that never comes (botocore's read timeout)
+    client = new_session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="t"
+    ).client("lambda", region_name=REGION, config=KEEPER_CONFIG)
+    sent: list[str] = []
+
+    def no_answer(request: Any, **kwargs: Any) -> None:
+        sent.append(str(request.url))
+        raise ReadTimeoutError(endpoint_url=str(request.url))
+
+    client.meta.events.register_first("before-send.lambda.Invoke", no_answer)
+    # When a run asks the keeper, Then the invoke was sent once (the keeper may still be
+    # running it: not invoked a second time) and the step raises NetworkError, which the state
+    # machine retries with backoff; the keeper answers a repeat after its delete `gone`
+    with pytest.raises(errors.NetworkError, match="ReadTimeoutError"), aws_call("Asking"):
+        client.invoke(FunctionName=KEEPER_ARN, Payload=b"{}")
+    assert len(sent) == 1
+
+
+def test_a_keeper_asked_again_after_it_deleted_is_done_for_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the keeper deleted the copy but its answer was lost: asked again, it answers `gone`
+    gone = {
+        "decision": "gone",
+        "snapshot": "xacct-orders-db-1",
+        "reason": "there is no such snapshot in the backup account",
+        "keptUntil": None,
+    }
+    reach_keeper(monkeypatch, FakeLambda(gone))
+    state = {
+        "job": {"execution": "run-1", "source": {"kind": "db"}},
+        "backup": {"id": "xacct-orders-db-1"},
+    }
+    # When DeleteBackup runs again, Then the run goes on, reporting the copy gone
+    result = steps.delete_backup(state, settings=KEEPER_SETTINGS)
+    assert result["action"] == "gone"

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from rds_xacct import errors, reporting
+from rds_xacct.aws import KEEPER_CONFIG, SDK_CONFIG
 from rds_xacct.constants import (
     APP_NAME,
     COPY_DEADLINE_HOURS,
@@ -20,6 +21,9 @@ from rds_xacct.constants import (
     DEFAULT_MIN_RETENTION_DAYS,
     DEFAULT_RETENTION_DAYS,
     EXECUTION_LIMIT_DAYS,
+    KEEPER_CALLER_TIMEOUT_SECONDS,
+    KEEPER_READ_TIMEOUT_SECONDS,
+    KEEPER_TIMEOUT_SECONDS,
     MAX_RETENTION_DAYS,
     RDS_COPIES_IN_PROGRESS_LIMIT,
     RETRY_ALLOWANCE_HOURS,
@@ -102,6 +106,25 @@ def test_error_names_in_the_asl_are_exception_classes(asl: dict[str, Any]) -> No
     assert ours
     assert ours <= classes
     assert {cls.__name__ for cls in errors.RETRYABLE} <= ours
+
+
+def test_every_task_that_retries_throttling_retries_network_errors_alike(
+    asl: dict[str, Any],
+) -> None:
+    # A network failure that outlasts the SDK's retries clears by itself as throttling does:
+    # every Task retrying `Throttled` retries `NetworkError` with the same retrier (same backoff,
+    # so the run's worst-case retry time is unchanged)
+    tasks = {name: s for name, s in asl["States"].items() if s["Type"] == "Task"}
+    throttled = {
+        name: retrier
+        for name, state in tasks.items()
+        for retrier in state.get("Retry", [])
+        if "Throttled" in retrier["ErrorEquals"]
+    }
+    assert len(throttled) >= 10
+    for name, retrier in throttled.items():
+        assert "NetworkError" in retrier["ErrorEquals"], name
+    assert errors.NetworkError in errors.RETRYABLE
 
 
 def test_a_failed_run_ends_in_fail_after_cleanup_and_notification(asl: dict[str, Any]) -> None:
@@ -487,3 +510,42 @@ def test_the_run_asks_the_keeper_once_and_reports_its_answer(asl: dict[str, Any]
         or state.get("Default") == "DeleteBackup"
     ]
     assert back == ["WaitRetention"]
+
+
+# --- Waiting for the keeper (issue 18) ---------------------------------------------------------------
+KEEPER_CALLERS = {
+    # function → the ASL state that runs it (None: run by the stopped-run rule only)
+    "DeleteBackupFunction": "DeleteBackup",
+    "CleanupFunction": "Cleanup",
+    "NotifyFunction": None,  # a stopped run's report cleans up as Cleanup does
+}
+"""The main stack's functions whose handlers may ask the backup account's keeper."""
+
+
+def test_a_run_waits_for_the_keepers_answer_longer_than_the_keeper_can_run(
+    app: App, asl: dict[str, Any]
+) -> None:
+    # Given the keeper's timeout, as the backup-account stack deploys it
+    backup = load_cfn_yaml(BACKUP_TEMPLATE)
+    keeper_timeout = backup["Resources"]["KeeperFunction"]["Properties"]["Timeout"]
+    assert keeper_timeout == KEEPER_TIMEOUT_SECONDS
+    # Then the client that invokes it waits longer than that, and never sends an Invoke again
+    # by itself (a second invocation while the first may still be deleting)
+    config: Any = KEEPER_CONFIG  # (botocore's Config sets its options as attributes)
+    assert config.read_timeout == KEEPER_READ_TIMEOUT_SECONDS > KEEPER_TIMEOUT_SECONDS
+    assert config.retries == {"mode": "standard", "total_max_attempts": 1}
+    assert config.connect_timeout == SDK_CONFIG.connect_timeout  # type: ignore[attr-defined]
+    # And every function that asks the keeper may run longer than its wait, and its state's
+    # TimeoutSeconds longer still (the function's own timeout fires first)
+    for logical_id, state in KEEPER_CALLERS.items():
+        timeout = app.functions[logical_id].timeout
+        assert timeout >= KEEPER_CALLER_TIMEOUT_SECONDS > KEEPER_READ_TIMEOUT_SECONDS, logical_id
+        if state is not None:
+            assert asl["States"][state]["TimeoutSeconds"] > timeout, state
+    # And the README says the same numbers
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert (
+        f"waits up to {KEEPER_READ_TIMEOUT_SECONDS} s for its answer (the keeper's timeout is "
+        f"{KEEPER_TIMEOUT_SECONDS} s, and DeleteBackup and Cleanup may run "
+        f"{KEEPER_CALLER_TIMEOUT_SECONDS} s)"
+    ) in readme
