@@ -39,8 +39,13 @@ _HINTS = {
     "names, then start the run again.",
     "Lambda.ServiceException": "Lambda failed to run the step through every retry; check the "
     "AWS Health Dashboard, then start the run again.",
+    # A function that died: Step Functions' name for it (out of memory; timeouts on older
+    # runtimes) and the one current runtimes give a timeout ("Troubleshoot invocation issues in
+    # Lambda", Sandbox.Timedout). The ASL retries both alike.
     "Lambda.Unknown": "The step's function timed out or ran out of memory twice; look at its "
     "log, then start the run again (what the run made was cleaned up).",
+    "Sandbox.Timedout": "The step's function timed out twice; look at its log, then start the "
+    "run again (what the run made was cleaned up).",
 }
 
 
