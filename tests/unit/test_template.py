@@ -148,7 +148,7 @@ lost has sent its message (at most one message; README's failure table, at Notif
 def _is_lambda_task(state: dict[str, Any]) -> bool:
     resource = str(state.get("Resource", ""))
     return state["Type"] == "Task" and (
-        resource.endswith("FunctionArn}") or ":states:::lambda:invoke" in resource
+        resource.endswith("FunctionArn}") or resource == "${LambdaInvokeWaitForTaskTokenArn}"
     )
 
 
@@ -211,6 +211,14 @@ def test_a_full_manual_snapshot_quota_fails_at_once(asl: dict[str, Any]) -> None
         assert "QuotaExceeded" not in retried, name
 
 
+def test_the_service_integration_is_in_the_stacks_own_partition(template: dict[str, Any]) -> None:
+    _, machine = state_machine_resource(template)
+    substitutions = machine["Properties"]["DefinitionSubstitutions"]
+    assert substitutions["LambdaInvokeWaitForTaskTokenArn"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:states:::lambda:invoke.waitForTaskToken"
+    }
+
+
 def test_slot_waits_take_a_token_ask_again_and_give_back(asl: dict[str, Any]) -> None:
     states = asl["States"]
     for pool, wait, copy, ready, release in (
@@ -220,7 +228,7 @@ def test_slot_waits_take_a_token_ask_again_and_give_back(asl: dict[str, Any]) ->
         # Given the slot wait before each copy
         state = states[wait]
         assert state["Next"] == copy
-        assert state["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+        assert state["Resource"] == "${LambdaInvokeWaitForTaskTokenArn}"
         assert state["Parameters"]["Payload"]["token.$"] == "$$.Task.Token"
         assert state["Parameters"]["Payload"]["pool"] == pool
         # Then it times out every SLOT_RECHECK_SECONDS and asks again (entering the state anew,
