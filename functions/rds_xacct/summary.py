@@ -42,8 +42,13 @@ _HINTS = {
     "names, then start the run again.",
     "Lambda.ServiceException": "Lambda failed to run the step through every retry; check the "
     "AWS Health Dashboard, then start the run again.",
+    # A function that died: Step Functions' name for it (out of memory; timeouts on older
+    # runtimes) and the one current runtimes give a timeout ("Troubleshoot invocation issues in
+    # Lambda", Sandbox.Timedout). The ASL retries both alike.
     "Lambda.Unknown": "The step's function timed out or ran out of memory twice; look at its "
     "log, then start the run again (what the run made was cleaned up).",
+    "Sandbox.Timedout": "The step's function timed out twice; look at its log, then start the "
+    "run again (what the run made was cleaned up).",
 }
 
 
@@ -91,12 +96,23 @@ def _cleanup_failed(state: dict[str, Any]) -> dict[str, Any] | None:
     return {"actions": [], "problems": [f"Cleanup failed ({error}): {message}"]}
 
 
+_CONSOLES = {
+    "aws": "{region}.console.aws.amazon.com",
+    # China: the console of Amazon Web Services China (its domain is amazonaws.cn, "General
+    # Information About Amazon Web Services China"); GovCloud: the console of AWS GovCloud (US)
+    # ("Accessing the AWS GovCloud (US) Regions", sign-in at signin.amazonaws-us-gov.com).
+    "aws-cn": "console.amazonaws.cn",
+    "aws-us-gov": "console.amazonaws-us-gov.com",
+}
+
+
 def console_url(execution_arn: str) -> str:
-    region = execution_arn.split(":")[3] if execution_arn.count(":") >= 3 else "us-east-1"
-    return (
-        f"https://{region}.console.aws.amazon.com/states/home?region={region}"
-        f"#/v2/executions/details/{execution_arn}"
-    )
+    """The run in the Step Functions console of the execution's own partition and region."""
+    parts = execution_arn.split(":")
+    partition = parts[1] if len(parts) > 3 else "aws"
+    region = parts[3] if len(parts) > 3 else "us-east-1"
+    host = _CONSOLES.get(partition, _CONSOLES["aws"]).format(region=region)
+    return f"https://{host}/states/home?region={region}#/v2/executions/details/{execution_arn}"
 
 
 def _seconds_between(start: str | None, end: str | None) -> int | None:

@@ -16,7 +16,12 @@ from rds_xacct import keeper
 from rds_xacct.constants import DEFAULT_MIN_RETENTION_DAYS, KEEPER_SCHEDULE
 from rds_xacct.settings import Settings
 from tests.support.cfn_yaml import load_cfn_yaml
-from tests.support.sam_template import BACKUP_TEMPLATE, ROOT, TEMPLATE, state_machine_resource
+from tests.support.rendered import (
+    NoManagedPolicies,
+    packaged_backup_template,
+    packaged_template,
+)
+from tests.support.sam_template import ROOT, TEMPLATE
 from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, session_in
 
 PARAMETERS = {
@@ -36,41 +41,13 @@ BACKUP_PARAMETERS = {
 }
 
 
-class _NoManagedPolicies:
-    """The translator asks IAM for AWS managed policy ARNs; this template uses none."""
-
-    def load(self) -> dict[str, str]:
-        return {}
-
-
-def packaged_template() -> dict[str, Any]:
-    """What `sam package` uploads: local code and ASL replaced by S3 objects (the ASL inlined
-    here, which is the same definition)."""
-    template = load_cfn_yaml(TEMPLATE)
-    template["Globals"]["Function"]["CodeUri"] = {"Bucket": "artifacts", "Key": "functions.zip"}
-    _, machine = state_machine_resource(template)
-    uri = machine["Properties"].pop("DefinitionUri")
-    machine["Properties"]["Definition"] = json.loads((ROOT / uri).read_text())
-    return template
-
-
-def packaged_backup_template() -> dict[str, Any]:
-    """What `sam deploy` of the backup-account template uploads: the keeper's code directory
-    (functions/) replaced by an S3 object."""
-    template = load_cfn_yaml(BACKUP_TEMPLATE)
-    properties = template["Resources"]["KeeperFunction"]["Properties"]
-    assert (BACKUP_TEMPLATE.parent / properties["CodeUri"]).resolve() == ROOT / "functions"
-    properties["CodeUri"] = {"Bucket": "backup-artifacts", "Key": "keeper.zip"}
-    return template
-
-
 def test_the_sam_transform_gives_the_resources_the_app_needs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given the packaged template
     monkeypatch.setenv("AWS_REGION", REGION)
     # When the SAM transform runs
-    transformed = transform(packaged_template(), PARAMETERS, _NoManagedPolicies())
+    transformed = transform(packaged_template(), PARAMETERS, NoManagedPolicies())
     # Then it holds thirteen functions (eleven for the flow, the sweep, the reconciliation), one
     # state machine, the copy-slot table and the rules, with no SAM types left
     types = [r["Type"] for r in transformed["Resources"].values()]
@@ -91,7 +68,7 @@ def test_the_transformed_template_creates_in_cloudformation(
 ) -> None:
     # Given the transformed template and its code artifact
     monkeypatch.setenv("AWS_REGION", REGION)
-    transformed = transform(packaged_template(), PARAMETERS, _NoManagedPolicies())
+    transformed = transform(packaged_template(), PARAMETERS, NoManagedPolicies())
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket="artifacts", CreateBucketConfiguration={"LocationConstraint": REGION})
     code = io.BytesIO()
@@ -141,7 +118,7 @@ def test_the_sam_transform_gives_the_backup_account_its_keeper(
     # Given the packaged backup-account template
     monkeypatch.setenv("AWS_REGION", REGION)
     # When the SAM transform runs
-    transformed = transform(packaged_backup_template(), BACKUP_PARAMETERS, _NoManagedPolicies())
+    transformed = transform(packaged_backup_template(), BACKUP_PARAMETERS, NoManagedPolicies())
     resources = transformed["Resources"]
     # Then it holds one function, its hourly rule and the rule's permission to invoke it, and
     # no role of SAM's making (the keeper runs as KeeperRole), with no SAM types left
@@ -186,7 +163,7 @@ def test_the_transformed_backup_template_creates_in_cloudformation(
 ) -> None:
     # Given the transformed backup-account template and the keeper's code, in the backup account
     monkeypatch.setenv("AWS_REGION", REGION)
-    transformed = transform(packaged_backup_template(), BACKUP_PARAMETERS, _NoManagedPolicies())
+    transformed = transform(packaged_backup_template(), BACKUP_PARAMETERS, NoManagedPolicies())
     backup = session_in(BACKUP_ACCOUNT)
     s3 = backup.client("s3")
     s3.create_bucket(

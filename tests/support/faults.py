@@ -12,8 +12,9 @@ One source of truth for `tests/e2e/test_fault_matrix.py` and README's failure ta
 Faults are injected at the AWS call, not by making a handler raise: `AwsFaults` answers the
 chosen calls made *inside the chosen step* with the AWS error (an HTTP error response, so the
 SDK's own retries and the app's error mapping run as they would on AWS). A Lambda service error
-and a Lambda timeout happen around the handler instead: the first means the handler never ran,
-the second that it ran to the end (its AWS calls took effect) and its answer was lost.
+and a function that died (timed out: `Sandbox.Timedout`; out of memory: `Lambda.Unknown`) happen
+around the handler instead: the first means the handler never ran, the others that it ran to the
+end (its AWS calls took effect) and its answer was lost.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ THROTTLING = "throttling"
 NETWORK = "network"
 LAMBDA_SERVICE = "lambda-service"
 LAMBDA_TIMEOUT = "lambda-timeout"
+LAMBDA_OUT_OF_MEMORY = "lambda-out-of-memory"
 STOPPED = "stopped"
 FAULTS = (
     ACCESS_DENIED,
@@ -59,9 +61,13 @@ FAULTS = (
     NETWORK,
     LAMBDA_SERVICE,
     LAMBDA_TIMEOUT,
+    LAMBDA_OUT_OF_MEMORY,
     STOPPED,
 )
-AROUND_THE_HANDLER = (LAMBDA_SERVICE, LAMBDA_TIMEOUT, STOPPED)
+LAMBDA_DIED = (LAMBDA_TIMEOUT, LAMBDA_OUT_OF_MEMORY)
+"""The step's function died after its work was done (timed out, ran out of memory): its answer
+was lost."""
+AROUND_THE_HANDLER = (LAMBDA_SERVICE, *LAMBDA_DIED, STOPPED)
 """Faults of Lambda or of the run, not of an AWS call: every step can meet them."""
 
 SDK_ATTEMPTS = 1 + int(SDK_CONFIG.retries["max_attempts"])  # type: ignore[attr-defined]
@@ -79,14 +85,27 @@ TIMES: dict[str, int | None] = {
     NETWORK: SDK_ATTEMPTS,
     LAMBDA_SERVICE: 1,
     LAMBDA_TIMEOUT: 1,
+    LAMBDA_OUT_OF_MEMORY: 1,
 }
 """How many calls of the step the fault answers (None: every one)."""
 
-LAMBDA_TIMEOUT_ERROR = "Lambda.Unknown"
-"""What Step Functions reports for a Lambda function that timed out ("Handle Lambda service
-exceptions", Step Functions Developer Guide: "Unhandled errors in Lambda are reported as
-Lambda.Unknown in the error output. These include out-of-memory errors and function
-timeouts")."""
+LAMBDA_TIMEOUT_ERROR = "Sandbox.Timedout"
+"""What Step Functions reports for a Lambda function that timed out on current runtimes: the
+runtime answers the invoke with `errorType` "Sandbox.Timedout" ("Task timed out after N seconds";
+Lambda Developer Guide, "Troubleshoot invocation issues in Lambda", "Function times out during
+Init phase (Sandbox.Timedout)",
+https://docs.aws.amazon.com/lambda/latest/dg/troubleshooting-invocation.html), and Step
+Functions names a Lambda task's error after the function's `errorType`."""
+LAMBDA_OUT_OF_MEMORY_ERROR = "Lambda.Unknown"
+"""What Step Functions reports for an unhandled error without an error type ("Handle Lambda
+service exceptions", Step Functions Developer Guide,
+https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html:
+"Unhandled errors in Lambda are reported as Lambda.Unknown in the error output. These include
+out-of-memory errors and function timeouts")."""
+LAMBDA_DIED_ERRORS = (LAMBDA_OUT_OF_MEMORY_ERROR, LAMBDA_TIMEOUT_ERROR)
+"""The names a step's function that died (timed out, ran out of memory) comes back with: the
+one the Step Functions guide names and the one current runtimes raise for a timeout. Every
+Retry or Catch that means "the function died" names both (tests/unit/test_template.py)."""
 LAMBDA_SERVICE_ERROR = "Lambda.ServiceException"
 """A transient Lambda service error (HTTP 500) on Invoke, reported as `Lambda.<ErrorName>`
 (same page)."""
@@ -317,9 +336,9 @@ AFTER_THE_REAL_CALL = {("rds:DeleteDBSnapshot", NOT_FOUND)}
 BOOKKEEPING = ("ReleaseMainSlot", "ReleaseBackupSlot", "Notify")
 """Steps whose failure the ASL catches and goes on: a lost slot lapses, a lost message is
 logged."""
-RETRIED = {COPY_LIMIT, INVALID_STATE, THROTTLING, NETWORK, LAMBDA_SERVICE, LAMBDA_TIMEOUT}
+RETRIED = {COPY_LIMIT, INVALID_STATE, THROTTLING, NETWORK, LAMBDA_SERVICE, *LAMBDA_DIED}
 """Faults that clear: the ASL's Retry carries the run through."""
-NOT_RETRIED_AT = {(LAMBDA_TIMEOUT, "Notify")}
+NOT_RETRIED_AT = {(fault, "Notify") for fault in LAMBDA_DIED}
 """A Notify whose answer was lost has sent its message: not retried (at most one message)."""
 BASE_FAILURE_STEP = "CheckBackup"
 """Cleanup only runs after a failure: its cells fail the run here first (both copies exist)."""
@@ -360,6 +379,8 @@ class Cell:
             return LAMBDA_SERVICE_ERROR
         if self.fault == LAMBDA_TIMEOUT:
             return LAMBDA_TIMEOUT_ERROR
+        if self.fault == LAMBDA_OUT_OF_MEMORY:
+            return LAMBDA_OUT_OF_MEMORY_ERROR
         if self.fault == STOPPED:
             return None
         if self.fault == NETWORK:
@@ -410,7 +431,7 @@ class Cell:
         copied = ["succeeded"] if self.step in ("DeleteBackup", "Notify") else []
         if self.fault == STOPPED:
             return [*copied, "aborted"]
-        if self.step == "Notify" and not self.carried_through and self.fault != LAMBDA_TIMEOUT:
+        if self.step == "Notify" and not self.carried_through and self.fault not in LAMBDA_DIED:
             return []  # SNS itself refused; Slack still says it
         if self.status == "FAILED":
             return [*([] if self.step == "Cleanup" else copied[:1]), "failed"]
@@ -555,6 +576,11 @@ class AwsFaults:
             raise _named_error(
                 LAMBDA_TIMEOUT_ERROR, "Task timed out after 60.00 seconds (after its work was done)"
             )
+        if self._take(step, LAMBDA_OUT_OF_MEMORY):
+            raise _named_error(
+                LAMBDA_OUT_OF_MEMORY_ERROR,
+                "Runtime exited with error: signal: killed (out of memory, after its work was done)",
+            )
 
     @contextmanager
     def installed(self) -> Iterator[AwsFaults]:
@@ -641,7 +667,7 @@ GOES_ON: dict[str, Any] = {
     "ReleaseBackupSlot": lambda error: "the slot not given back is reaped when its lease lapses",
     "Notify": lambda error: (
         "its message was sent; it is not retried, so never sent twice"
-        if error == LAMBDA_TIMEOUT_ERROR
+        if error in LAMBDA_DIED_ERRORS
         else "Slack still tells what SNS refused, and the error is logged"
     ),
 }

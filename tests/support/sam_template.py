@@ -21,6 +21,24 @@ BACKUP_TEMPLATE = ROOT / "other" / "backup-account" / "backup-account.yaml"
 
 NO_VALUE = object()
 
+PARTITIONS: dict[str, tuple[str, str]] = {
+    "aws": ("eu-west-1", "amazonaws.com"),
+    "aws-cn": ("cn-north-1", "amazonaws.com.cn"),
+    "aws-us-gov": ("us-gov-west-1", "amazonaws.com"),
+}
+"""Each partition the app deploys in: a region of it and its `AWS::URLSuffix` (CloudFormation
+User Guide, "Pseudo parameters reference": the suffix "is typically amazonaws.com, but might
+differ by Region. For example, the suffix for the China (Beijing) Region is amazonaws.com.cn")."""
+
+
+def partition_of(region: str) -> str:
+    """The partition of a region (`AWS::Partition`): aws-cn for cn-*, aws-us-gov for us-gov-*."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
 
 class Resolver:
     """Evaluates intrinsic functions against parameters, conditions and resource values."""
@@ -44,13 +62,14 @@ class Resolver:
         missing = [name for name, value in self.values.items() if value is None]
         if missing:
             raise ValueError(f"Parameters without a value: {missing}")
+        self.partition = partition_of(region)
         self.values.update(
             {
                 "AWS::AccountId": account,
                 "AWS::Region": region,
-                "AWS::Partition": "aws",
+                "AWS::Partition": self.partition,
                 "AWS::StackName": "rds-xacct",
-                "AWS::URLSuffix": "amazonaws.com",
+                "AWS::URLSuffix": PARTITIONS[self.partition][1],
             }
         )
         self.refs = refs if refs is not None else {}
@@ -265,11 +284,12 @@ def load_app(
     names = function_names(template, resolver)
     sm_id, sm = state_machine_resource(template)
     sm_name = str(resolver.resolve(sm["Properties"]["Name"]))
-    sm_arn = f"arn:aws:states:{region}:{account}:stateMachine:{sm_name}"
+    partition = resolver.partition
+    sm_arn = f"arn:{partition}:states:{region}:{account}:stateMachine:{sm_name}"
 
     def attributes(logical_id: str, attribute: str) -> str:
         if logical_id in names and attribute == "Arn":
-            return f"arn:aws:lambda:{region}:{account}:function:{names[logical_id]}"
+            return f"arn:{partition}:lambda:{region}:{account}:function:{names[logical_id]}"
         raise KeyError(f"GetAtt {logical_id}.{attribute} is not simulated")
 
     resolver.attributes = attributes

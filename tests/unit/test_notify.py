@@ -13,7 +13,7 @@ import responses
 from moto.sns.models import sns_backends
 
 from rds_xacct import notify, reporting
-from rds_xacct.summary import build_summary, failed_step
+from rds_xacct.summary import build_summary, console_url, failed_step
 from tests.support.world import MAIN_ACCOUNT, REGION, World
 
 WEBHOOK = "https://hooks.slack.com/services/T0000/B0000/secret-part"
@@ -78,6 +78,31 @@ def test_success_summary_has_what_an_operator_needs() -> None:
     body = notify.sns_body(result)
     for text in ("orders-db (postgres, db)", "Expires", "2026-12-01T02:53:00Z", "23m 00s"):
         assert text in body
+
+
+@pytest.mark.parametrize(
+    ("execution_arn", "console"),
+    [
+        (
+            "arn:aws:states:eu-west-1:111111111111:execution:m:r",
+            "https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#",
+        ),
+        (
+            "arn:aws-cn:states:cn-north-1:111111111111:execution:m:r",
+            "https://console.amazonaws.cn/states/home?region=cn-north-1#",
+        ),
+        (
+            "arn:aws-us-gov:states:us-gov-west-1:111111111111:execution:m:r",
+            "https://console.amazonaws-us-gov.com/states/home?region=us-gov-west-1#",
+        ),
+    ],
+    ids=["aws", "aws-cn", "aws-us-gov"],
+)
+def test_the_console_link_is_the_executions_own_partitions(
+    execution_arn: str, console: str
+) -> None:
+    assert console_url(execution_arn).startswith(console)
+    assert console_url(execution_arn).endswith(f"/v2/executions/details/{execution_arn}")
 
 
 def test_failure_summary_names_the_step_error_and_what_to_do() -> None:

@@ -35,6 +35,7 @@ from rds_xacct.constants import (
     WORST_CASE_COPY_HOURS,
 )
 from tests.support.cfn_yaml import iam_actions, load_cfn_yaml
+from tests.support.faults import LAMBDA_DIED_ERRORS
 from tests.support.moto_patches import event_matches
 from tests.support.sam_template import (
     BACKUP_TEMPLATE,
@@ -99,7 +100,7 @@ def test_error_names_in_the_asl_are_exception_classes(asl: dict[str, Any]) -> No
         for rule in [*state.get("Retry", []), *state.get("Catch", [])]
         for error in rule["ErrorEquals"]
     }
-    ours = {n for n in names if not n.startswith(("States.", "Lambda."))}
+    ours = {n for n in names if not n.startswith(("States.", "Lambda."))} - set(LAMBDA_DIED_ERRORS)
     classes = {
         n for n, c in inspect.getmembers(errors, inspect.isclass) if issubclass(c, Exception)
     }
@@ -162,11 +163,83 @@ def test_a_notification_that_fails_never_changes_the_outcome(asl: dict[str, Any]
         assert state["Catch"][0]["Next"] == state["Next"], name
 
 
+NOT_RETRIED_WHEN_DIED = {"${NotifyFunctionArn}"}
+"""Functions whose task is not retried when the function died: a notification whose answer was
+lost has sent its message (at most one message; README's failure table, at Notify)."""
+
+
+def _is_lambda_task(state: dict[str, Any]) -> bool:
+    resource = str(state.get("Resource", ""))
+    return state["Type"] == "Task" and (
+        resource.endswith("FunctionArn}") or resource == "${LambdaInvokeWaitForTaskTokenArn}"
+    )
+
+
+def died_rule_problems(asl: dict[str, Any]) -> list[str]:
+    """What is wrong with how the ASL meets a function that died (timed out, ran out of memory):
+    any Retry or Catch naming one of `LAMBDA_DIED_ERRORS` names all of them; every Lambda task
+    retries them (but the notifications, which must not send twice); every Task catches them."""
+    died = set(LAMBDA_DIED_ERRORS)
+    problems = []
+    for name, state in asl["States"].items():
+        if state["Type"] != "Task":
+            continue
+        for kind in ("Retry", "Catch"):
+            for rule in state.get(kind, []):
+                named = died & set(rule["ErrorEquals"])
+                if named and named != died:
+                    problems.append(f"{name}: a {kind} names {sorted(named)}, not {sorted(died)}")
+        retried = any(died <= set(r["ErrorEquals"]) for r in state.get("Retry", []))
+        if _is_lambda_task(state) and state.get("Resource") not in NOT_RETRIED_WHEN_DIED:
+            if not retried:
+                problems.append(f"{name}: no Retry for {sorted(died)}")
+        elif retried:
+            problems.append(f"{name}: retries {sorted(died)} (it must not)")
+        caught = any(
+            died <= set(c["ErrorEquals"])
+            or {"States.ALL", "States.TaskFailed"} & set(c["ErrorEquals"])
+            for c in state.get("Catch", [])
+        )
+        if not caught:
+            problems.append(f"{name}: no Catch for {sorted(died)}")
+    return problems
+
+
+def test_a_function_that_died_is_retried_and_caught_under_every_name(asl: dict[str, Any]) -> None:
+    lambda_tasks = [s for s in asl["States"].values() if _is_lambda_task(s)]
+    assert len(lambda_tasks) == sum(s["Type"] == "Task" for s in asl["States"].values())
+    assert died_rule_problems(asl) == []
+
+
+def test_a_retry_naming_only_one_name_of_a_died_function_is_reported(asl: dict[str, Any]) -> None:
+    broken = json.loads(json.dumps(asl))
+    copy = broken["States"]["CopyShared"]
+    for retrier in copy["Retry"]:
+        if "Sandbox.Timedout" in retrier["ErrorEquals"]:
+            retrier["ErrorEquals"].remove("Sandbox.Timedout")
+    assert died_rule_problems(broken) == [
+        "CopyShared: a Retry names ['Lambda.Unknown'], not ['Lambda.Unknown', 'Sandbox.Timedout']",
+        "CopyShared: no Retry for ['Lambda.Unknown', 'Sandbox.Timedout']",
+    ]
+    copy["Retry"] = [r for r in copy["Retry"] if "Lambda.Unknown" not in r["ErrorEquals"]]
+    assert died_rule_problems(broken) == [
+        "CopyShared: no Retry for ['Lambda.Unknown', 'Sandbox.Timedout']"
+    ]
+
+
 def test_a_full_manual_snapshot_quota_fails_at_once(asl: dict[str, Any]) -> None:
     # It does not clear by itself (unlike copies in progress): no retry, straight to Cleanup
     for name in ("CopyShared", "CopyBackup"):
         retried = {e for r in asl["States"][name]["Retry"] for e in r["ErrorEquals"]}
         assert "QuotaExceeded" not in retried, name
+
+
+def test_the_service_integration_is_in_the_stacks_own_partition(template: dict[str, Any]) -> None:
+    _, machine = state_machine_resource(template)
+    substitutions = machine["Properties"]["DefinitionSubstitutions"]
+    assert substitutions["LambdaInvokeWaitForTaskTokenArn"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:states:::lambda:invoke.waitForTaskToken"
+    }
 
 
 def test_slot_waits_take_a_token_ask_again_and_give_back(asl: dict[str, Any]) -> None:
@@ -178,7 +251,7 @@ def test_slot_waits_take_a_token_ask_again_and_give_back(asl: dict[str, Any]) ->
         # Given the slot wait before each copy
         state = states[wait]
         assert state["Next"] == copy
-        assert state["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+        assert state["Resource"] == "${LambdaInvokeWaitForTaskTokenArn}"
         assert state["Parameters"]["Payload"]["token.$"] == "$$.Task.Token"
         assert state["Parameters"]["Payload"]["pool"] == pool
         # Then it times out every SLOT_RECHECK_SECONDS and asks again (entering the state anew,
