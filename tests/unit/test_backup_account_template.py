@@ -397,6 +397,7 @@ def test_parameters_and_their_defaults(template: dict[str, Any]) -> None:
         "MainAccountId",
         "PipelineRoleArn",
         "MinimumRetentionDays",
+        "LongestRetentionDays",
         "ResourcePrefix",
         "KeyAdministratorArn",
         "LogRetentionDays",
@@ -933,27 +934,54 @@ def test_the_keeper_writes_only_its_ledger_and_its_log(template: dict[str, Any])
     assert not evaluate(statements, "lambda:InvokeFunction", KEEPER_ARN).allowed
 
 
-def test_the_keeper_runs_hourly_with_the_settings_it_reads(template: dict[str, Any]) -> None:
-    # Given the keeper function
-    function = template["Resources"]["KeeperFunction"]
-    properties = function["Properties"]
+def test_the_keeper_and_its_pass_run_with_the_settings_they_read(template: dict[str, Any]) -> None:
+    # Given the keeper function and its hourly pass
+    resources = template["Resources"]
+    keeper_properties = resources["KeeperFunction"]["Properties"]
+    pass_properties = resources["KeeperPassFunction"]["Properties"]
 
-    # When / Then it is a SAM function run by the keeper's role
-    assert function["Type"] == "AWS::Serverless::Function"
-    assert properties["Role"] == {"Fn::GetAtt": ["KeeperRole", "Arn"]}
-    # And its one event is the app's schedule
-    events = properties["Events"]
+    for logical_id in ("KeeperFunction", "KeeperPassFunction"):
+        function = resources[logical_id]
+        properties = function["Properties"]
+        # When / Then each is a SAM function run by the keeper's role, on the same code
+        assert function["Type"] == "AWS::Serverless::Function"
+        assert properties["Role"] == {"Fn::GetAtt": ["KeeperRole", "Arn"]}
+        assert properties["CodeUri"] == keeper_properties["CodeUri"]
+        # And its environment is exactly what rds_xacct.keeper reads, from the parameters and
+        # ledger
+        assert properties["Environment"]["Variables"] == {
+            keeper.ENV_MAIN_ACCOUNT_ID: {"Ref": "MainAccountId"},
+            keeper.ENV_MIN_RETENTION_DAYS: {"Ref": "MinimumRetentionDays"},
+            keeper.ENV_LONGEST_RETENTION_DAYS: {"Ref": "LongestRetentionDays"},
+            keeper.ENV_LEDGER_TABLE: {"Ref": "KeeperLedger"},
+        }
+        # And it logs into the group whose retention the stack sets
+        assert properties["LoggingConfig"]["LogGroup"] == {"Ref": "KeeperLogGroup"}
+    # And the keeper answers requests, with no event; the pass's one event is the schedule
+    assert keeper_properties["Handler"] == "keeper.handler"
+    assert "Events" not in keeper_properties
+    assert pass_properties["Handler"] == "keeper.hourly"
+    events = pass_properties["Events"]
     assert [e["Type"] for e in events.values()] == ["Schedule"]
     (event,) = events.values()
     assert event["Properties"]["Schedule"] == KEEPER_SCHEDULE
-    # And its environment is exactly what rds_xacct.keeper reads, from the parameters and ledger
-    assert properties["Environment"]["Variables"] == {
-        keeper.ENV_MAIN_ACCOUNT_ID: {"Ref": "MainAccountId"},
-        keeper.ENV_MIN_RETENTION_DAYS: {"Ref": "MinimumRetentionDays"},
-        keeper.ENV_LEDGER_TABLE: {"Ref": "KeeperLedger"},
-    }
-    # And it logs into the group whose retention the stack sets
-    assert properties["LoggingConfig"]["LogGroup"] == {"Ref": "KeeperLogGroup"}
+
+
+def test_the_role_may_invoke_the_keeper_and_never_its_pass(template: dict[str, Any]) -> None:
+    # Given the cross-account role's statements that name Lambda
+    role = template["Resources"]["CrossAccountRole"]["Properties"]
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    invoking = [s for s in statements if s["Effect"] == "Allow" and "lambda:" in str(s["Action"])]
+    # When / Then the one Allow invokes the keeper alone (Lambda authorizes an invoke against
+    # the function's ARN: the pass is another function, so no invoke of it is allowed)
+    assert invoking == [
+        {
+            "Sid": "AskTheKeeper",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": {"Fn::GetAtt": ["KeeperFunction", "Arn"]},
+        }
+    ]
 
 
 def test_the_keepers_settings_resolve_to_what_the_keeper_accepts(template: dict[str, Any]) -> None:
@@ -961,14 +989,17 @@ def test_the_keepers_settings_resolve_to_what_the_keeper_accepts(template: dict[
     resolver = _resolver(template)
 
     # When the keeper's environment is resolved as CloudFormation would
-    (spec,) = function_specs(template, resolver, function_names(template, resolver)).values()
+    specs = function_specs(template, resolver, function_names(template, resolver))
 
-    # Then the keeper reads its settings from it
-    settings = keeper.KeeperSettings.from_env(spec.environment)
-    assert settings.main_account_id == MAIN_ACCOUNT_ID
-    assert settings.min_retention_days == DEFAULT_MIN_RETENTION_DAYS
-    assert settings.ledger_table == LEDGER_NAME
-    assert spec.name == KEEPER_NAME
+    # Then the keeper and its pass read their settings from it
+    for spec in specs.values():
+        settings = keeper.KeeperSettings.from_env(spec.environment)
+        assert settings.main_account_id == MAIN_ACCOUNT_ID
+        assert settings.min_retention_days == DEFAULT_MIN_RETENTION_DAYS
+        assert settings.longest_retention_days == MAX_RETENTION_DAYS
+        assert settings.ledger_table == LEDGER_NAME
+    assert specs["KeeperFunction"].name == KEEPER_NAME
+    assert specs["KeeperPassFunction"].name == f"{KEEPER_NAME}-pass"
 
 
 def test_the_keepers_code_is_the_functions_directory_on_the_main_runtime(
@@ -1123,8 +1154,8 @@ def test_the_stack_is_created_and_its_outputs_feed_the_main_stack(optional: dict
         )["Table"]
         assert table["KeySchema"] == [{"AttributeName": "arn", "KeyType": "HASH"}]
         resolver = Resolver(template, parameters, account=ACCOUNT, region=REGION, refs=resources)
-        (spec,) = function_specs(template, resolver, function_names(template, resolver)).values()
-        settings_here = keeper.KeeperSettings.from_env(spec.environment)
+        specs = function_specs(template, resolver, function_names(template, resolver))
+        settings_here = keeper.KeeperSettings.from_env(specs["KeeperFunction"].environment)
         assert settings_here.ledger_table == resources["KeeperLedger"]
         assert settings_here.min_retention_days == int(
             optional.get("MinimumRetentionDays", DEFAULT_MIN_RETENTION_DAYS)
