@@ -1,6 +1,14 @@
-"""Keeper (backup account): the only code that deletes backup copies. Answers the main
-account's requests (`expire`, `abandon`) and, every hour, deletes the copies whose kept-until
-time has passed. Standard library and boto3 only (see rds_xacct.keeper)."""
+"""Keeper (backup account): the only code that deletes backup copies. Two entries, two
+functions of the backup-account stack sharing this code:
+
+* `handler` (the keeper, which the main account's role may invoke) answers the main account's
+  requests (`record`, `expire`, `abandon`), and nothing else: whatever the payload, it never
+  runs the hourly pass;
+* `hourly` (the keeper's pass, invoked only by the backup account's schedule: the role's
+  `lambda:InvokeFunction` names the keeper alone) records new copies and deletes those whose
+  kept-until time has come.
+
+Standard library and boto3 only (see rds_xacct.keeper)."""
 
 from typing import Any
 
@@ -8,7 +16,8 @@ from rds_xacct import keeper
 
 
 def handler(event: Any, context: object) -> dict[str, Any]:
-    settings = keeper.KeeperSettings.from_env()
-    if keeper.is_schedule(event):
-        return keeper.keep(settings=settings)
-    return keeper.handle_request(event, settings=settings)
+    return keeper.handle_request(event, settings=keeper.KeeperSettings.from_env())
+
+
+def hourly(event: Any, context: object) -> dict[str, Any]:
+    return keeper.keep(settings=keeper.KeeperSettings.from_env())

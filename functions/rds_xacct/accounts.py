@@ -84,6 +84,27 @@ class Accounts:
             raise errors.AwsError(f"The backup account's keeper answered {payload!r}")
         return payload
 
+    def tell_keeper(self, action: str, kind: Kind, identifier: str) -> None:
+        """Ask the backup account's keeper without waiting for its answer (`KEEPER_RECORD`
+        right after a copy is made): an asynchronous invoke, which Lambda queues and retries
+        by itself (two more attempts on a function error, up to 6 hours when throttled:
+        Lambda Developer Guide, "How Lambda handles errors and retries with asynchronous
+        invocation"). The keeper answering late, or never, delays nothing here."""
+        arn = self.settings.backup_keeper_arn
+        if not arn:
+            raise ConfigurationError(f"{ENV_BACKUP_KEEPER_ARN} is not set")
+        request = {
+            "action": action,
+            "kind": kind,
+            "snapshot": identifier,
+            "execution": self.execution,
+        }
+        client = self._in_backup_account("lambda")
+        with aws_call(f"Telling the backup account's keeper {arn} to {action} {identifier}"):
+            client.invoke(
+                FunctionName=arn, InvocationType="Event", Payload=json.dumps(request).encode()
+            )
+
 
 RUNNING = "RUNNING"
 

@@ -137,13 +137,18 @@ KEEPER_DELETED: Final = "deleted"
 KEEPER_REFUSED: Final = "refused"
 KEEPER_KEPT: Final = "kept"
 KEEPER_GONE: Final = "gone"
+KEEPER_RECORD: Final = "record"
+"""A run asks the keeper to record its backup copy right after making it (before anyone can
+re-tag it), asynchronously: the copy goes on whether or not the keeper answers."""
 KEEPER_DECISIONS: Final = (KEEPER_DELETED, KEEPER_REFUSED, KEEPER_KEPT, KEEPER_GONE)
 """The keeper's answers (`decision`), which a run reports. Defined here, not in rds_xacct.keeper,
 so that the main account's functions need not import (and compile, at a cold start) the
 keeper's code."""
-EXPIRY_GRACE_SECONDS: Final = 60
-"""A backup copy whose kept-until time is at most this far away is deleted now rather than
-refused (the run's Wait state and the keeper's clock differ by seconds)."""
+KEEPER_ASK_AGAIN_SECONDS: Final = 120
+"""The keeper deletes no copy a second before its kept-until time. A run whose request comes
+that little early (its expiry tag counts from the moment it started the copy, RDS's creation
+time is a moment later) asks again: DeleteBackup raises `SnapshotNotReady`, which the state
+machine retries."""
 
 # --- Admission control (see `admission.py`) ---------------------------------------------------
 RDS_COPIES_IN_PROGRESS_LIMIT: Final = 20

@@ -1,25 +1,30 @@
 """The backup account's keeper: the only code that deletes backup copies.
 
 It runs in the backup account (other/backup-account/backup-account.yaml), with a role of that
-account, and decides by its own rules, never by what the main account says:
+account, and decides by its own rules (rds_xacct.keeper_rules), never by what the main account
+says:
 
 * **Which snapshots are the app's copies**: tagged by the app as backup copies, named as the
   app names them (`xacct-...`), and copied from the main account, as RDS records it
   (`Snapshot.copied_from`, set by RDS and never changed). Anything else is never touched.
 * **How long a copy is kept**: the ledger (a DynamoDB table of this account) records, when the
-  keeper first sees a copy (within the hour it is made, or at the first request about it), the
-  expiry it was made with, never earlier than its creation time (RDS's; the first sight while
-  RDS reports none, for a copy still being made) plus the backup account's minimum retention.
-  Tags rewritten later can move the expiry later (an operator keeping a copy longer), never
-  earlier. `rds-xacct:keep` keeps a copy for good.
+  keeper first sees a copy (the run asks it to `record` its copy right after making it; the
+  hourly pass records any other), the expiry it was made with, never earlier than its creation
+  time (RDS's; the first sight while RDS reports none, for a copy still being made) plus the
+  backup account's minimum retention. Tags rewritten later can move the expiry later (up to
+  the longest retention), never earlier. `rds-xacct:keep` written after the copy was recorded
+  keeps it for good. At delete time RDS's creation time plus the minimum is checked again.
 * **Requests from the main account** (`lambda:Invoke`, through the cross-account role), each
   answered `deleted`, `refused`, `kept` or `gone` with a reason:
-  - `expire`: the run's retention is over; honoured when the kept-until time has passed;
+  - `record`: a run's new copy: recorded now from RDS's description (nothing else of the
+    request is read but the copy's name), answered `kept` (idempotent);
+  - `expire`: the run's retention is over; honoured when the kept-until time has come;
   - `abandon`: a failed run's own unfinished copy; honoured only for a copy of that very run
     that never completed and was made within the copy deadline.
-* **Every hour** (`keep`): records new copies, deletes those whose kept-until time has passed
-  (the runs' requests come first; this catches runs that were stopped or lost) and unfinished
-  copies no run will finish.
+* **Every hour** (`keep`, its own function that only the schedule invokes): records new copies,
+  deletes those whose kept-until time has come (the runs' requests come first; this catches
+  runs that were stopped or lost) and unfinished copies no run will finish. No copy, whatever
+  its tags, stops the pass for the others.
 
 Only the standard library and boto3: the backup account runs no third-party code, and its
 stack deploys in one command without a build.
@@ -28,10 +33,8 @@ stack deploys in one command without a build.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,40 +52,56 @@ from rds_xacct.aws import (
 from rds_xacct.constants import (
     APP_NAME,
     COPY_DEADLINE_HOURS,
-    COPY_ID_PREFIX,
-    DEFAULT_MIN_RETENTION_DAYS,
-    EXPIRY_GRACE_SECONDS,
     KEEPER_ABANDON,
     KEEPER_DECISIONS,
     KEEPER_DELETED,
     KEEPER_EXPIRE,
     KEEPER_GONE,
     KEEPER_KEPT,
+    KEEPER_RECORD,
     KEEPER_REFUSED,
-    MAX_RETENTION_DAYS,
-    ROLE_BACKUP,
     SWEEP_GRACE_HOURS,
-    TAG_APP,
     TAG_EXECUTION,
-    TAG_EXPIRES_AT,
     TAG_KEEP,
-    TAG_ROLE,
+)
+from rds_xacct.keeper_rules import (
+    ENV_LEDGER_TABLE,
+    ENV_LONGEST_RETENTION_DAYS,
+    ENV_MAIN_ACCOUNT_ID,
+    ENV_MIN_RETENTION_DAYS,
+    Answer,
+    KeeperSettings,
+    Record,
+    answer,
+    kept_until,
+    not_a_copy,
+    not_before,
+    recorded_expiry,
 )
 from rds_xacct.naming import is_valid_identifier
-from rds_xacct.settings import ConfigurationError
 from rds_xacct.snapshots import Clock, Kind, Snapshot, SnapshotApi, iso, parse_iso, utc_now
+
+__all__ = [
+    "ENV_LEDGER_TABLE",
+    "ENV_LONGEST_RETENTION_DAYS",
+    "ENV_MAIN_ACCOUNT_ID",
+    "ENV_MIN_RETENTION_DAYS",
+    "KeeperSettings",
+    "Ledger",
+    "Record",
+    "handle_request",
+    "keep",
+    "kept_until",
+    "not_a_copy",
+    "recorded_expiry",
+]
 
 logger = logging.getLogger(APP_NAME)
 
-Answer = dict[str, Any]
-
-ENV_MAIN_ACCOUNT_ID = "MAIN_ACCOUNT_ID"
-ENV_MIN_RETENTION_DAYS = "MIN_RETENTION_DAYS"
-ENV_LEDGER_TABLE = "LEDGER_TABLE"
-
 EXPIRE = KEEPER_EXPIRE
 ABANDON = KEEPER_ABANDON
-ACTIONS = (EXPIRE, ABANDON)
+RECORD = KEEPER_RECORD
+ACTIONS = (EXPIRE, ABANDON, RECORD)
 
 DELETED = KEEPER_DELETED
 REFUSED = KEEPER_REFUSED
@@ -94,105 +113,7 @@ DECISIONS = KEEPER_DECISIONS
 LEDGER_TTL_DAYS = 90
 """A deleted copy's ledger entry is kept this long (DynamoDB TTL), for whoever audits."""
 
-_ACCOUNT = re.compile(r"^\d{12}$")
 _EXECUTION = re.compile(r"^[\w.-]{1,80}$")
-
-
-@dataclass(frozen=True)
-class KeeperSettings:
-    """The keeper's settings, read from its environment (set by the backup-account stack)."""
-
-    main_account_id: str
-    min_retention_days: int
-    ledger_table: str
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> KeeperSettings:
-        env = os.environ if env is None else env
-        account = env.get(ENV_MAIN_ACCOUNT_ID, "")
-        table = env.get(ENV_LEDGER_TABLE, "")
-        problems = []
-        if not _ACCOUNT.match(account):
-            problems.append(f"{ENV_MAIN_ACCOUNT_ID} must be a 12-digit account id")
-        try:
-            days = int(env.get(ENV_MIN_RETENTION_DAYS, str(DEFAULT_MIN_RETENTION_DAYS)))
-        except ValueError:
-            days = 0
-        if not 1 <= days <= MAX_RETENTION_DAYS:
-            problems.append(
-                f"{ENV_MIN_RETENTION_DAYS} must be a whole number from 1 to {MAX_RETENTION_DAYS}"
-            )
-        if not table:
-            problems.append(f"{ENV_LEDGER_TABLE} must name the ledger table")
-        if problems:
-            raise ConfigurationError("Invalid keeper settings: " + "; ".join(problems))
-        return cls(main_account_id=account, min_retention_days=days, ledger_table=table)
-
-    @property
-    def min_retention(self) -> timedelta:
-        return timedelta(days=self.min_retention_days)
-
-
-def answer(decision: str, snapshot: str, reason: str, kept_until: datetime | None = None) -> Answer:
-    """One answer of the keeper (to a request, or for one copy in the hourly pass)."""
-    return {
-        "decision": decision,
-        "snapshot": snapshot,
-        "reason": reason,
-        "keptUntil": iso(kept_until) if kept_until else None,
-    }
-
-
-# --- Which snapshots are the app's copies ---------------------------------------------------------
-def not_a_copy(snapshot: Snapshot, settings: KeeperSettings) -> str | None:
-    """Why the keeper must leave this snapshot alone, or None if it is one of the app's backup
-    copies: app tags, the app's name, and copied from the main account (RDS's record)."""
-    tags = snapshot.tags
-    if tags.get(TAG_APP) != APP_NAME or tags.get(TAG_ROLE) != ROLE_BACKUP:
-        return f"it does not carry the tags {TAG_APP}={APP_NAME} and {TAG_ROLE}={ROLE_BACKUP}"
-    if not snapshot.identifier.startswith(f"{COPY_ID_PREFIX}-"):
-        return f"its name does not start with {COPY_ID_PREFIX}-, as every copy of the app's does"
-    source_account = (snapshot.copied_from or "").split(":")[4:5]
-    if source_account != [settings.main_account_id]:
-        return (
-            f"RDS records it as copied from {snapshot.copied_from or 'no other account'}, not "
-            f"from the main account {settings.main_account_id}"
-        )
-    return None
-
-
-# --- The ledger -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Record:
-    """What the ledger holds for one copy: recorded once, at first sight."""
-
-    arn: str
-    created_at: datetime
-    """RDS's creation time of the copy; the keeper's first sight when RDS reported none yet (a
-    copy still being made): later than the truth, so the minimum retention only grows."""
-    keep_until: datetime | None
-    """None: kept for good (made without an expiry)."""
-    first_seen: datetime
-
-
-def recorded_expiry(snapshot: Snapshot, settings: KeeperSettings, now: datetime) -> datetime | None:
-    """The kept-until time to record for a copy seen for the first time: its expiry tag (the
-    retention it was made with), never earlier than RDS's creation time plus the minimum
-    retention. No expiry tag: kept for good. An expiry tag that is not a time is not what the
-    app writes: the copy is kept for good (logged), rather than guessed at."""
-    floor = (snapshot.created_at or now) + settings.min_retention
-    text = snapshot.tags.get(TAG_EXPIRES_AT)
-    if not text:
-        return None
-    try:
-        tagged = parse_iso(text.strip())
-    except ValueError:
-        logger.warning(
-            "Unreadable expiry tag: the copy is kept for good",
-            extra={"snapshot": snapshot.arn, "tag": text},
-        )
-        return None
-    return max(tagged, floor)
 
 
 class Ledger:
@@ -206,24 +127,35 @@ class Ledger:
     @staticmethod
     def _record(item: Mapping[str, Any]) -> Record:
         until = item.get("keepUntil", {}).get("S")
+        keep_tag = item.get("keepTag", {}).get("S")
         return Record(
             arn=item["arn"]["S"],
             created_at=parse_iso(item["createdAt"]["S"]),
             keep_until=parse_iso(until) if until else None,
             first_seen=parse_iso(item["firstSeen"]["S"]),
+            # Records written before these were kept: an expiry then always came from a tag,
+            # and no copy's `rds-xacct:keep` was recorded.
+            expiry_tagged=item.get("expiryTagged", {}).get("BOOL", True),
+            keep_tag=keep_tag,
         )
 
     def all(self) -> dict[str, Record]:
-        """Every record, by ARN (one Scan: the hourly pass reads them once)."""
+        """Every record, by ARN (one Scan: the hourly pass reads them once). An item the keeper
+        can't read is left out (logged): its copy is then looked at on its own."""
         found: dict[str, Record] = {}
         with aws_call(f"Reading the ledger {self.table}"):
             for page in self.client.get_paginator("scan").paginate(
                 TableName=self.table, ConsistentRead=True
             ):
                 for item in page["Items"]:
-                    if "deletedAt" not in item:
+                    if "deletedAt" in item:
+                        continue
+                    try:
                         record = self._record(item)
-                        found[record.arn] = record
+                    except (KeyError, TypeError, ValueError):
+                        logger.exception("Unreadable ledger item", extra={"item": str(item)[:500]})
+                        continue
+                    found[record.arn] = record
         return found
 
     def get(self, arn: str) -> Record | None:
@@ -233,22 +165,43 @@ class Ledger:
             ).get("Item")
         return None if item is None or "deletedAt" in item else self._record(item)
 
-    def record(self, snapshot: Snapshot, settings: KeeperSettings, now: datetime) -> Record:
-        """The copy's record: the one already there if it is of this very snapshot (same
-        creation time), else a new one, written only if no other writer got there first."""
+    def record(
+        self,
+        snapshot: Snapshot,
+        settings: KeeperSettings,
+        now: datetime,
+        previous: Record | None = None,
+    ) -> Record:
+        """The copy's record: the one already there if it is of this very snapshot, else a new
+        one, written only if no other writer got there first. A record replacing `previous`
+        (RDS reports a creation time later than its first sight) keeps the later of the two
+        expiries and `previous`'s keep tag: a replacement only ever lengthens what is kept."""
         created = iso(snapshot.created_at or now)
-        until = recorded_expiry(snapshot, settings, now)
+        until, tagged = recorded_expiry(snapshot, settings, now)
+        keep_tag = snapshot.tags.get(TAG_KEEP)
+        if previous is not None:
+            until = (
+                None
+                if until is None or previous.keep_until is None
+                else max(until, previous.keep_until)
+            )
+            tagged = tagged or previous.expiry_tagged
+            keep_tag = previous.keep_tag
         item: dict[str, Any] = {
             "arn": {"S": snapshot.arn},
             "createdAt": {"S": created},
             "firstSeen": {"S": iso(now)},
-            "execution": {"S": snapshot.tags.get(TAG_EXECUTION, "")},
+            "execution": {"S": snapshot.tags.get(TAG_EXECUTION, "")[:100]},
+            "expiryTagged": {"BOOL": tagged},
         }
         if until is not None:
             item["keepUntil"] = {"S": iso(until)}
+        if keep_tag is not None:
+            item["keepTag"] = {"S": keep_tag}
         # A record is never replaced, except one of a snapshot that is gone: marked deleted, or
-        # (deleted by hand and made again under the same name) RDS made this one after the
-        # keeper first saw the one it recorded.
+        # (deleted by hand and made again under the same name, or RDS reporting a creation time
+        # only after the keeper first saw the copy) RDS made this one after the keeper first
+        # saw the one it recorded.
         condition = "attribute_not_exists(arn) OR attribute_exists(deletedAt)"
         values: dict[str, Any] = {}
         if snapshot.created_at is not None:
@@ -271,10 +224,14 @@ class Ledger:
         except NETWORK_ERRORS as error:
             raise network_error(error, f"Recording {snapshot.arn} in the ledger") from error
         logger.info(
-            "Recorded a new copy",
-            extra={"snapshot": snapshot.arn, "keepUntil": iso(until) if until else None},
+            "Recorded a copy",
+            extra={
+                "snapshot": snapshot.arn,
+                "keepUntil": iso(until) if until else None,
+                "replaced": previous is not None,
+            },
         )
-        return Record(snapshot.arn, parse_iso(created), until, now)
+        return Record(snapshot.arn, parse_iso(created), until, now, tagged, keep_tag)
 
     def forget(self, arn: str, now: datetime) -> None:
         """Mark the copy's record deleted; DynamoDB removes it after LEDGER_TTL_DAYS."""
@@ -292,9 +249,18 @@ def record_of(
     ledger: Ledger, snapshot: Snapshot, settings: KeeperSettings, now: datetime
 ) -> Record:
     """The copy's record in the ledger, made now if the keeper never saw this copy."""
-    record = ledger.get(snapshot.arn)
+    return _recorded(ledger, ledger.get(snapshot.arn), snapshot, settings, now)
+
+
+def _recorded(
+    ledger: Ledger,
+    record: Record | None,
+    snapshot: Snapshot,
+    settings: KeeperSettings,
+    now: datetime,
+) -> Record:
     if record is None or is_newer(snapshot, record):
-        record = ledger.record(snapshot, settings, now)
+        record = ledger.record(snapshot, settings, now, previous=record)
     return record
 
 
@@ -302,37 +268,6 @@ def is_newer(snapshot: Snapshot, record: Record) -> bool:
     """Did RDS make this snapshot after the keeper first saw the one it recorded under its ARN
     (the recorded one deleted by hand, another made under its name)?"""
     return snapshot.created_at is not None and snapshot.created_at > record.first_seen
-
-
-def kept_until(
-    snapshot: Snapshot, record: Record, minimum: timedelta
-) -> tuple[datetime | None, str]:
-    """When the copy may be deleted (None: never), and why. The record is the floor; a tag
-    can only move it later: an expiry tag later than the record, or no expiry tag at all (an
-    operator of this account removed it), or `rds-xacct:keep`."""
-    if TAG_KEEP in snapshot.tags:
-        return None, f"it is tagged {TAG_KEEP}: kept for good"
-    if record.keep_until is None:
-        return None, "it was made without an expiry: kept for good"
-    text = snapshot.tags.get(TAG_EXPIRES_AT)
-    if not text:
-        return None, f"its {TAG_EXPIRES_AT} tag was removed: kept for good"
-    try:
-        tagged = parse_iso(text.strip())
-    except ValueError:
-        tagged = record.keep_until
-    if tagged > record.keep_until:
-        return tagged, f"its {TAG_EXPIRES_AT} tag keeps it until {iso(tagged)}"
-    if record.keep_until <= record.created_at + minimum:
-        why = f"the backup account's minimum retention, {minimum.days} days from its creation at"
-        return record.keep_until, (
-            f"the backup account keeps it until {iso(record.keep_until)}: {why} "
-            f"{iso(record.created_at)}"
-        )
-    return record.keep_until, (
-        f"the backup account keeps it until {iso(record.keep_until)}: the expiry it was made "
-        f"with, recorded when the keeper first saw it"
-    )
 
 
 # --- Deleting -----------------------------------------------------------------------------------
@@ -345,19 +280,47 @@ def _delete(api: SnapshotApi, snapshot: Snapshot, ledger: Ledger, now: datetime)
     return deleted
 
 
+def _due(
+    snapshot: Snapshot, record: Record, settings: KeeperSettings, now: datetime
+) -> tuple[bool, datetime | None, str]:
+    """May the copy be deleted now, until when is it kept (None: for good), and why. Never a
+    second before its kept-until time, nor before RDS's creation time (read now) plus the
+    minimum retention, whatever the ledger says."""
+    until, why = kept_until(snapshot, record, settings)
+    if until is None:
+        return False, None, why
+    earliest = not_before(snapshot, until, settings)
+    if earliest is None:
+        return False, until, f"{why}; RDS reports no creation time for it yet"
+    if earliest > until:
+        why = (
+            f"the backup account's minimum retention, {settings.min_retention_days} days from "
+            f"its creation at {iso(earliest - settings.min_retention)} (RDS's)"
+        )
+    return earliest <= now, earliest, why
+
+
 def _expire(
     api: SnapshotApi, snapshot: Snapshot, ledger: Ledger, settings: KeeperSettings, now: datetime
 ) -> Answer:
     record = record_of(ledger, snapshot, settings, now)
-    until, why = kept_until(snapshot, record, settings.min_retention)
+    due, until, why = _due(snapshot, record, settings, now)
     if until is None:
         return answer(KEPT, snapshot.arn, why)
-    if until > now + timedelta(seconds=EXPIRY_GRACE_SECONDS):
+    if not due:
         return answer(REFUSED, snapshot.arn, why, until)
     if not snapshot.available:
         return answer(REFUSED, snapshot.arn, f"it is {snapshot.status}, not available", until)
     _delete(api, snapshot, ledger, now)
-    return answer(DELETED, snapshot.arn, f"its kept-until time {iso(until)} has passed", until)
+    return answer(DELETED, snapshot.arn, f"its kept-until time {iso(until)} has come", until)
+
+
+def _record(snapshot: Snapshot, ledger: Ledger, settings: KeeperSettings, now: datetime) -> Answer:
+    """A run's new copy, recorded now from what RDS says of it (idempotent: a copy already
+    recorded keeps its record)."""
+    record = record_of(ledger, snapshot, settings, now)
+    _, until, why = _due(snapshot, record, settings, now)
+    return answer(KEPT, snapshot.arn, f"recorded: {why}", until)
 
 
 def _abandon(
@@ -416,12 +379,34 @@ def handle_request(
     ledger: Ledger | None = None,
 ) -> Answer:
     """Answer one request from the main account. A request the keeper can't read is refused
-    (never an error: the run reports the answer). AWS errors that clear by themselves raise
-    (`Throttled`, `SnapshotNotReady`), so the asking step retries."""
+    (never an error: the run reports the answer), and so is one it fails to decide on for any
+    other reason than AWS (logged). AWS errors raise (`Throttled`, `SnapshotNotReady` clear by
+    themselves: the asking step retries)."""
     problem = _request_problem(request)
     if problem is not None:
         about = request.get("snapshot") if isinstance(request, Mapping) else None
-        return answer(REFUSED, str(about or "?"), f"unreadable request: {problem}")
+        return answer(REFUSED, str(about or "?")[:300], f"unreadable request: {problem}")
+    try:
+        return _answer(request, settings=settings, now=now, rds=rds, ledger=ledger)
+    except errors.PipelineError:
+        raise
+    except Exception as error:  # no request may crash the keeper
+        logger.exception("Could not decide on a request", extra={"request": dict(request)})
+        return answer(
+            REFUSED,
+            request["snapshot"],
+            f"the keeper could not decide ({type(error).__name__}): nothing was deleted",
+        )
+
+
+def _answer(
+    request: Mapping[str, Any],
+    *,
+    settings: KeeperSettings,
+    now: Clock,
+    rds: Any,
+    ledger: Ledger | None,
+) -> Answer:
     kind: Kind = request["kind"]
     api = SnapshotApi(rds or rds_client(), kind)
     ledger = ledger or Ledger(settings.ledger_table)
@@ -432,7 +417,9 @@ def handle_request(
     problem = not_a_copy(snapshot, settings)
     if problem is not None:
         return answer(REFUSED, snapshot.arn, f"not a copy this app made: {problem}")
-    if request["action"] == EXPIRE:
+    if request["action"] == RECORD:
+        decided = _record(snapshot, ledger, settings, moment)
+    elif request["action"] == EXPIRE:
         decided = _expire(api, snapshot, ledger, settings, moment)
     else:
         decided = _abandon(api, snapshot, ledger, (request["execution"], settings), moment)
@@ -466,58 +453,64 @@ def keep(
     ledger: Ledger | None = None,
 ) -> Answer:
     """Look at every copy of the app in the backup account: record new ones, delete those
-    whose kept-until time has passed and unfinished ones no run will finish. A problem with one
-    copy is reported and the others still looked at."""
+    whose kept-until time has come and unfinished ones no run will finish. A problem with one
+    copy, whatever it is (an AWS error, or tags or times the keeper can't read), is reported
+    and logged, and the others still looked at: no copy stops the pass."""
     ledger = ledger or Ledger(settings.ledger_table)
     client = rds or rds_client()
     moment = now()
     records = ledger.all()
-    deleted: list[str] = []
-    recorded: list[str] = []
-    problems: list[str] = []
-    kept = 0
+    result: dict[str, Any] = {"deleted": [], "recorded": [], "kept": 0, "problems": []}
     for kind in ("db", "cluster"):
         api = SnapshotApi(client, kind)
         try:
             snapshots = api.list_manual()
-        except errors.PipelineError as error:
-            problems.append(f"{kind} snapshots: {error}")
+        except Exception as error:  # the other kind is still looked at
+            logger.exception("Could not list snapshots", extra={"kind": kind})
+            result["problems"].append(f"{kind} snapshots: {error}")
             continue
         for snapshot in snapshots:
-            if not_a_copy(snapshot, settings) is not None:
-                continue
             try:
-                record = records.get(snapshot.arn)
-                if record is None or is_newer(snapshot, record):
-                    record = ledger.record(snapshot, settings, moment)
-                    recorded.append(snapshot.arn)
-                if not snapshot.available:
-                    if _unfinished_due(snapshot, record.created_at, moment) and _delete(
-                        api, snapshot, ledger, moment
-                    ):
-                        deleted.append(snapshot.arn)
-                    continue
-                until, _ = kept_until(snapshot, record, settings.min_retention)
-                due = until is not None and until <= moment + timedelta(
-                    seconds=EXPIRY_GRACE_SECONDS
+                _pass_one(
+                    api,
+                    snapshot,
+                    (ledger, records.get(snapshot.arn)),
+                    settings,
+                    now=moment,
+                    result=result,
                 )
-                if not due:
-                    kept += 1
-                elif _delete(api, snapshot, ledger, moment):
-                    deleted.append(snapshot.arn)
-            except errors.PipelineError as error:
-                problems.append(f"{snapshot.arn}: {error}")
-    result = {
-        "deleted": deleted,
-        "recorded": recorded,
-        "kept": kept,
-        "problems": problems,
-        "keptAt": iso(moment),
-    }
+            except Exception as error:  # one copy never stops the pass
+                logger.exception("Could not look at a copy", extra={"snapshot": snapshot.arn})
+                result["problems"].append(f"{snapshot.arn}: {type(error).__name__}: {error}")
+    result["keptAt"] = iso(moment)
     logger.info("Hourly pass", extra=result)
     return result
 
 
-def is_schedule(event: Any) -> bool:
-    """The EventBridge schedule's event (its hourly pass), as opposed to a request."""
-    return isinstance(event, Mapping) and event.get("detail-type") == "Scheduled Event"
+def _pass_one(
+    api: SnapshotApi,
+    snapshot: Snapshot,
+    ledger_and_record: tuple[Ledger, Record | None],
+    settings: KeeperSettings,
+    *,
+    now: datetime,
+    result: dict[str, Any],
+) -> None:
+    """The hourly pass's look at one snapshot, its outcome added to `result`."""
+    if not_a_copy(snapshot, settings) is not None:
+        return
+    ledger, record = ledger_and_record
+    if record is None or is_newer(snapshot, record):
+        record = _recorded(ledger, record, snapshot, settings, now)
+        result["recorded"].append(snapshot.arn)
+    if not snapshot.available:
+        if _unfinished_due(snapshot, record.created_at, now) and _delete(
+            api, snapshot, ledger, now
+        ):
+            result["deleted"].append(snapshot.arn)
+        return
+    due, _, _ = _due(snapshot, record, settings, now)
+    if not due:
+        result["kept"] += 1
+    elif _delete(api, snapshot, ledger, now):
+        result["deleted"].append(snapshot.arn)

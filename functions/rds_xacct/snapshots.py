@@ -95,9 +95,17 @@ def iso(moment: datetime) -> str:
 
 
 def parse_iso(text: str) -> datetime:
-    """Read a time written by `iso` (or any ISO 8601 time with an offset)."""
+    """Read a time written by `iso` (or any ISO 8601 time with an offset), in UTC. A text that
+    is not such a time raises ValueError, including one that parses but is out of datetime's
+    range once in UTC (`9999-12-31T23:59:59-23:59`: comparing it with another time, or
+    converting it, would raise OverflowError far from here)."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as error:
+        raise ValueError(f"{text!r} is out of range in UTC") from error
 
 
 def _tags(tag_list: list[Any] | None) -> dict[str, str]:

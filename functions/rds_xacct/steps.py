@@ -15,6 +15,7 @@ handles, and returns the piece of state its state writes (its `ResultPath`).
 from __future__ import annotations
 
 import fnmatch
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,9 +26,12 @@ from rds_xacct.constants import (
     APP_NAME,
     COPY_DEADLINE_HOURS,
     KEEPER_ABANDON,
+    KEEPER_ASK_AGAIN_SECONDS,
     KEEPER_DELETED,
     KEEPER_EXPIRE,
     KEEPER_GONE,
+    KEEPER_RECORD,
+    KEEPER_REFUSED,
     MAX_RETENTION_DAYS,
     POLL_FIRST_SECONDS,
     POOL_BACKUP,
@@ -47,8 +51,10 @@ from rds_xacct.constants import (
 from rds_xacct.events import OTHER_ENGINES, SnapshotArn, parse_event
 from rds_xacct.naming import copy_identifier, source_arn_tag
 from rds_xacct.polling import next_look_seconds
-from rds_xacct.settings import Settings
+from rds_xacct.settings import ConfigurationError, Settings
 from rds_xacct.snapshots import Clock, Kind, Snapshot, SnapshotApi, iso, parse_iso, utc_now
+
+logger = logging.getLogger(__name__)
 
 State = dict[str, Any]
 
@@ -497,7 +503,7 @@ def copy_backup(state: State, *, settings: Settings, now: Clock = utc_now) -> St
     if existing is not None:
         if existing.failed:
             raise errors.SnapshotFailed(f"The backup copy {existing.arn} is {existing.status}")
-        return _backup_summary(existing, now(), adopted=True)
+        return {**_backup_summary(existing, now(), adopted=True), **_record(accounts, existing)}
     capacity.check_room(
         [accounts.backup_quota(kind)],
         settings=settings,
@@ -519,7 +525,22 @@ def copy_backup(state: State, *, settings: Settings, now: Clock = utc_now) -> St
         kms_key_id=_copy_key(job, settings),
         tags=tags,
     )
-    return _backup_summary(created, started, adopted=False)
+    return {**_backup_summary(created, started, adopted=False), **_record(accounts, created)}
+
+
+def _record(accounts: Accounts, snapshot: Snapshot) -> State:
+    """Ask the backup account's keeper to record the copy now, from its tags as made, before
+    anyone can re-tag it (the keeper's hourly pass records any copy this misses). Idempotent,
+    asynchronous, and never fails the copy: a problem is reported in the run's summary."""
+    try:
+        accounts.tell_keeper(KEEPER_RECORD, snapshot.kind, snapshot.identifier)
+    except (errors.PipelineError, ConfigurationError) as error:
+        logger.warning(
+            "Could not ask the keeper to record the backup copy",
+            extra={"snapshot": snapshot.arn, "error": str(error)},
+        )
+        return {"recordAsked": False, "recordProblem": str(error)}
+    return {"recordAsked": True}
 
 
 # --- DeleteShared ----------------------------------------------------------------------------
@@ -559,6 +580,7 @@ def delete_backup(state: State, *, settings: Settings, now: Clock = utc_now) -> 
     answer = Accounts(settings, job["execution"]).ask_keeper(
         KEEPER_EXPIRE, _kind(state), summary["id"]
     )
+    _ask_again_if_nearly_due(answer, now())
     result = {
         **summary,
         "action": answer["decision"],
@@ -568,6 +590,22 @@ def delete_backup(state: State, *, settings: Settings, now: Clock = utc_now) -> 
     if answer["decision"] == KEEPER_DELETED:
         result["deletedAt"] = iso(now())
     return result
+
+
+def _ask_again_if_nearly_due(answer: dict[str, Any], now: datetime) -> None:
+    """The keeper deletes nothing a second early; the run's expiry tag counts from the moment
+    it started the copy, RDS's creation time a moment later, so a request at the tag's time may
+    come that moment too early. Refused for a kept-until time that close, the step raises
+    `SnapshotNotReady`: the state machine asks again (DeleteBackup's Retry)."""
+    until = answer.get("keptUntil")
+    if answer["decision"] != KEEPER_REFUSED or not until:
+        return
+    wait = (parse_iso(until) - now).total_seconds()
+    if 0 <= wait <= KEEPER_ASK_AGAIN_SECONDS:
+        raise errors.SnapshotNotReady(
+            f"The backup account keeps {answer.get('snapshot')} until {until}, {wait:.0f} s from "
+            f"now: asking again then ({answer.get('reason')})"
+        )
 
 
 # --- Cleanup (after a failure) ----------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from moto.kms.models import kms_backends
 from rds_xacct.constants import (
     APP_NAME,
     DEFAULT_MIN_RETENTION_DAYS,
+    MAX_RETENTION_DAYS,
     ROLE_BACKUP,
     TAG_APP,
     TAG_EXPIRES_AT,
@@ -177,13 +179,38 @@ def test_the_keeper_refuses_the_pipeline_roles_early_deletes(make_sim: MakeSim) 
     assert _copy(sim)["status"] == "available"
 
 
+def test_a_copy_retagged_to_expire_now_right_after_it_was_made_keeps_its_30_days(
+    make_sim: MakeSim,
+) -> None:
+    # Given a complete backup copy kept for 30 days, which its run asked the keeper to record
+    # as it made it; re-tagged at once by the pipeline role to expire now
+    sim, copy = _kept_copy(make_sim, 30)
+    expires = parse_iso(copy["tags"][TAG_EXPIRES_AT])
+    _retag(sim.backup_role_session(), copy["id"], iso(sim.clock.now()))
+    # When the keeper's hourly pass runs, and again past the minimum retention
+    first = sim.keeper_pass()
+    assert first["deleted"] == []
+    assert first["recorded"] == []  # the run had it recorded already
+    sim.clock.advance((DEFAULT_MIN_RETENTION_DAYS + 1) * DAY)
+    assert sim.keeper_pass()["deleted"] == []
+    # Then it is kept the 30 days it was made with, and only then goes
+    sim.clock.advance((expires - sim.clock.now()).total_seconds() - 3600)
+    assert sim.keeper_pass()["deleted"] == []
+    sim.clock.advance(2 * 3600)
+    assert sim.keeper_pass()["deleted"] == [_arn(copy["id"])]
+
+
 def test_a_copy_retagged_to_expire_now_before_the_keeper_saw_it_survives_the_minimum(
     make_sim: MakeSim,
 ) -> None:
-    # Given a complete backup copy kept for 30 days, re-tagged at once by the pipeline role to
-    # expire now, before the keeper's hourly pass first saw it
+    # Given a complete backup copy kept for 30 days whose record the keeper never got (its
+    # run's request lost: the record taken out of the ledger), re-tagged at once by the
+    # pipeline role to expire now, before the keeper's hourly pass first saw it
     sim, copy = _kept_copy(make_sim, 30)
     made = parse_iso(copy["createdAt"])
+    sim.world.backup.client("dynamodb").delete_item(
+        TableName=LEDGER, Key={"arn": {"S": _arn(copy["id"])}}
+    )
     _retag(sim.backup_role_session(), copy["id"], iso(sim.clock.now()))
     assert _copy(sim)["tags"][TAG_EXPIRES_AT] == iso(sim.clock.now())
     # When the keeper's hourly pass runs, and again until just before the minimum retention
@@ -206,7 +233,7 @@ def test_a_copy_retagged_after_the_keeper_saw_it_keeps_its_recorded_expiry(
     # Given a copy kept for 30 days, seen by the keeper's hourly pass
     sim, copy = _kept_copy(make_sim, 30)
     expires = parse_iso(copy["tags"][TAG_EXPIRES_AT])
-    assert sim.keeper_pass()["recorded"] == [_arn(copy["id"])]
+    assert sim.keeper_pass()["recorded"] == []  # its run had it recorded as it made it
     # When the pipeline role re-tags it to expire now, and the keeper runs past the minimum
     _retag(sim.backup_role_session(), copy["id"], iso(sim.clock.now()))
     sim.clock.advance((DEFAULT_MIN_RETENTION_DAYS + 1) * DAY)
@@ -229,7 +256,7 @@ def test_the_normal_flow_deletes_the_expired_copy_on_time(make_sim: MakeSim) -> 
     assert summary is not None
     backup = summary["backupCopy"]
     assert backup["action"] == "deleted"
-    assert "has passed" in backup["note"]
+    assert "has come" in backup["note"]
     expires = parse_iso(summary["expiresAt"])
     assert abs((result.finished_at - expires).total_seconds()) < 600
     assert sim.world.app_copies(BACKUP_ACCOUNT) == []
@@ -308,3 +335,146 @@ def test_the_keeper_never_deletes_a_snapshot_it_did_not_copy_from_the_main_accou
     assert answer["decision"] == "refused"
     assert "not from the main account" in answer["reason"]
     assert backup_rds.describe_db_snapshots(DBSnapshotIdentifier=identifier)["DBSnapshots"]
+
+
+# --- The keeper against a hostile main account (issue 18, item 4) -----------------------------
+EXTREME = "9999-12-31T23:59:59-23:59"
+"""A valid ISO 8601 time that overflows once converted to UTC."""
+
+
+def test_a_copy_retagged_with_an_extreme_time_stops_no_hourly_pass(make_sim: MakeSim) -> None:
+    # Given a complete 30-day copy, re-tagged by the pipeline role with a valid but extreme
+    # expiry (it parses, then overflows when converted to UTC)
+    sim, copy = _kept_copy(make_sim, 30)
+    expires = parse_iso(copy["tags"][TAG_EXPIRES_AT])
+    _retag(sim.backup_role_session(), copy["id"], EXTREME)
+    # When the keeper's hourly pass runs, and when a run asks about the copy
+    first = sim.keeper_pass()
+    asked = sim.ask_keeper(
+        {"action": "expire", "kind": "db", "snapshot": copy["id"], "execution": "any-run"}
+    )
+    # Then both answer (the tag unreadable, never trusted): the copy is kept as recorded
+    assert first["problems"] == []
+    assert asked["decision"] == "refused"
+    assert parse_iso(asked["keptUntil"]) == expires
+    # And the pass goes on every hour, and deletes the copy at its recorded expiry
+    sim.clock.advance((expires - sim.clock.now()).total_seconds() - 3600)
+    assert sim.keeper_pass()["deleted"] == []
+    sim.clock.advance(2 * 3600)
+    assert sim.keeper_pass()["deleted"] == [_arn(copy["id"])]
+
+
+def test_the_pipeline_role_can_not_fire_the_hourly_pass(make_sim: MakeSim) -> None:
+    # Given a copy expired by its tag but kept by the backup account's minimum, and the
+    # attacker holding the pipeline role (and so the cross-account role)
+    sim, _ = _kept_copy(make_sim, 1)
+    backup = sim.backup_role_session()
+    # When the attacker sends the keeper a payload shaped like the schedule's event
+    answer = sim.ask_keeper(sim.schedule_event(), backup)
+    # Then the keeper refuses it as an unreadable request, and runs no pass
+    assert answer["decision"] == "refused"
+    assert "unreadable request" in answer["reason"]
+    assert "deleted" not in answer
+    # And the pass's own function refuses the role's invoke (IAM: the role may invoke the
+    # keeper alone)
+    _refused(
+        lambda: backup.client("lambda").invoke(
+            FunctionName=sim.keeper_pass_name,
+            Payload=json.dumps(sim.schedule_event()).encode(),
+        )
+    )
+    refused = sim.permissions.take_refusals()
+    assert [r.action for r in refused] == ["lambda:InvokeFunction"]
+    assert _copy(sim)["status"] == "available"
+
+
+WIDENED: dict[str, Callable[[Any, str], Any]] = {
+    "dynamodb:BatchWriteItem": lambda s, arn: s.client("dynamodb").batch_write_item(
+        RequestItems={LEDGER: [{"DeleteRequest": {"Key": {"arn": {"S": arn}}}}]}
+    ),
+    "dynamodb:PartiQLUpdate": lambda s, arn: s.client("dynamodb").execute_statement(
+        Statement="UPDATE \"rds-xacct-keeper-ledger\" SET keepUntil='2000-01-01T00:00:00Z' WHERE arn=?",
+        Parameters=[{"S": arn}],
+    ),
+    "dynamodb:UpdateTimeToLive": lambda s, arn: s.client("dynamodb").update_time_to_live(
+        TableName=LEDGER,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "keepUntil"},
+    ),
+    "lambda:PutFunctionConcurrency": lambda s, arn: s.client("lambda").put_function_concurrency(
+        FunctionName="rds-xacct-keeper-pass", ReservedConcurrentExecutions=0
+    ),
+    "iam:AttachRolePolicy": lambda s, arn: s.client("iam").attach_role_policy(
+        RoleName="rds-xacct-keeper", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
+    ),
+    "iam:CreateUser": lambda s, arn: s.client("iam").create_user(UserName="attacker"),
+}
+
+
+def test_a_policy_attached_to_the_role_later_widens_nothing(make_sim: MakeSim) -> None:
+    # Given a complete copy, and a backup-account administrator who later attaches to the
+    # cross-account role a policy allowing everything
+    sim, copy = _kept_copy(make_sim, 30)
+    iam = sim.world.backup.client("iam")
+    role = sim.app.functions["DeleteBackupFunction"].environment["BACKUP_ROLE_ARN"]
+    policy = iam.create_policy(
+        PolicyName="granted-later",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": [*WIDENED, "iam:*"], "Resource": "*"}],
+            }
+        ),
+    )["Policy"]["Arn"]
+    iam.attach_role_policy(RoleName=role.rsplit("/", 1)[-1], PolicyArn=policy)
+    backup = sim.backup_role_session()
+    # When the attacker tries each action the policy grants
+    for action, attempt in WIDENED.items():
+        # Then the role's own Deny of everything it does not need refuses it
+        try:
+            _refused(partial(attempt, backup, _arn(copy["id"])))
+        except AssertionError as error:  # pragma: no cover - names the failing attempt
+            raise AssertionError(f"the attacker could {action}: {error}") from error
+    refusals = sim.permissions.take_refusals()
+    assert {r.action for r in refusals} >= set(WIDENED)
+    # And the copy and its record are untouched
+    assert sim.keeper_pass()["deleted"] == []
+    assert _copy(sim)["status"] == "available"
+
+
+def test_a_keep_tag_copied_from_the_source_does_not_keep_the_copy(make_sim: MakeSim) -> None:
+    # Given an attacker holding the main account, who tags a snapshot there with the app's tags
+    # and rds-xacct:keep, shares it with the backup account, and copies it in through the
+    # cross-account role under an app name with CopyTags (RDS carries the source's tags)
+    sim = make_sim()
+    world = sim.world
+    world.database("junk-db")
+    source = world.native_snapshot("junk-db", "junk-source")
+    main_rds = world.main_client("rds")
+    tags = {
+        TAG_APP: APP_NAME,
+        TAG_ROLE: ROLE_BACKUP,
+        TAG_EXPIRES_AT: "9999-12-31T23:59:59Z",
+        TAG_KEEP: "forever",
+    }
+    main_rds.add_tags_to_resource(
+        ResourceName=source, Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+    )
+    main_rds.modify_db_snapshot_attribute(
+        DBSnapshotIdentifier="junk-source", AttributeName="restore", ValuesToAdd=[BACKUP_ACCOUNT]
+    )
+    identifier = "xacct-junk-20261124-023000-00000000"
+    sim.backup_role_session().client("rds").copy_db_snapshot(
+        SourceDBSnapshotIdentifier=source, TargetDBSnapshotIdentifier=identifier, CopyTags=True
+    )
+    (junk,) = [c for c in world.app_copies(BACKUP_ACCOUNT) if c["id"] == identifier]
+    assert junk["tags"][TAG_KEEP] == "forever"
+    made = parse_iso(junk["createdAt"])
+    # When the keeper's hourly pass first sees it, and runs until the longest retention
+    first = sim.keeper_pass()
+    assert first["recorded"] == [_arn(identifier)]
+    longest = made + timedelta(days=MAX_RETENTION_DAYS)
+    sim.clock.advance((longest - sim.clock.now()).total_seconds() - 3600)
+    assert sim.keeper_pass()["deleted"] == []
+    # Then the keep tag it was made with keeps nothing, nor its far expiry: it goes then
+    sim.clock.advance(2 * 3600)
+    assert sim.keeper_pass()["deleted"] == [_arn(identifier)]

@@ -120,7 +120,7 @@ def test_the_sam_transform_gives_the_backup_account_its_keeper(
     # When the SAM transform runs
     transformed = transform(packaged_backup_template(), BACKUP_PARAMETERS, NoManagedPolicies())
     resources = transformed["Resources"]
-    # Then it holds one function, its hourly rule and the rule's permission to invoke it, and
+    # Then it holds the keeper, its hourly pass, the pass's rule and permission to invoke it, and
     # no role of SAM's making (the keeper runs as KeeperRole), with no SAM types left
     types = sorted(r["Type"] for r in resources.values())
     assert types == sorted(
@@ -131,6 +131,7 @@ def test_the_sam_transform_gives_the_backup_account_its_keeper(
             "AWS::IAM::Role",
             "AWS::DynamoDB::Table",
             "AWS::Logs::LogGroup",
+            "AWS::Lambda::Function",
             "AWS::Lambda::Function",
             "AWS::Events::Rule",
             "AWS::Lambda::Permission",
@@ -144,15 +145,20 @@ def test_the_sam_transform_gives_the_backup_account_its_keeper(
     main = load_cfn_yaml(TEMPLATE)["Globals"]["Function"]
     assert function["Runtime"] == main["Runtime"]
     assert function["Architectures"] == main["Architectures"]
-    # And the rule is the keeper's schedule, targeting the keeper, allowed to invoke it
+    # And the hourly pass is a function of its own on the same code and role
+    hourly = resources["KeeperPassFunction"]["Properties"]
+    assert hourly["Role"] == function["Role"]
+    assert hourly["Handler"] == "keeper.hourly"
+    assert hourly["Code"] == function["Code"]
+    # And the rule is the keeper's schedule, targeting the pass alone, allowed to invoke it
     ((rule_id, rule),) = [(k, r) for k, r in resources.items() if r["Type"] == "AWS::Events::Rule"]
     assert rule["Properties"]["ScheduleExpression"] == KEEPER_SCHEDULE
     (target,) = rule["Properties"]["Targets"]
-    assert target["Arn"] == {"Fn::GetAtt": ["KeeperFunction", "Arn"]}
+    assert target["Arn"] == {"Fn::GetAtt": ["KeeperPassFunction", "Arn"]}
     (permission,) = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]
     assert permission["Properties"] == {
         "Action": "lambda:InvokeFunction",
-        "FunctionName": {"Ref": "KeeperFunction"},
+        "FunctionName": {"Ref": "KeeperPassFunction"},
         "Principal": "events.amazonaws.com",
         "SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]},
     }
@@ -220,5 +226,10 @@ def test_the_transformed_backup_template_creates_in_cloudformation(
             "StackResourceSummaries"
         ]
     }
-    for logical_id in ("KeeperLedger", "KeeperFunctionHourly", "KeeperFunctionHourlyPermission"):
+    for logical_id in (
+        "KeeperLedger",
+        "KeeperPassFunction",
+        "KeeperPassFunctionHourly",
+        "KeeperPassFunctionHourlyPermission",
+    ):
         assert resources[logical_id]["ResourceStatus"] == "CREATE_COMPLETE", logical_id

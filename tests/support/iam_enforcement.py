@@ -317,6 +317,14 @@ def _dynamodb(info: RequestInfo) -> list[Need]:
             for item in p.get("TransactItems", [])
             for kind, body in item.items()
         ]
+    if op == "ExecuteStatement":
+        # A PartiQL statement is authorized by its verb, on the table it names (DynamoDB
+        # Developer Guide, "IAM security policies with PartiQL for DynamoDB":
+        # dynamodb:PartiQLSelect / PartiQLInsert / PartiQLUpdate / PartiQLDelete).
+        statement = str(p.get("Statement", ""))
+        verb = statement.split(None, 1)[0].capitalize() if statement.strip() else "Select"
+        named = re.search(r'(?:FROM|INTO|UPDATE)\s+"?([\w.-]+)"?', statement, re.IGNORECASE)
+        return [Need(f"dynamodb:PartiQL{verb}", table(named.group(1) if named else "*"))]
     if op in ("BatchWriteItem", "BatchGetItem"):
         action = "BatchWriteItem" if op == "BatchWriteItem" else "BatchGetItem"
         return [Need(f"dynamodb:{action}", table(name)) for name in p.get("RequestItems", {})]

@@ -263,19 +263,25 @@ def _set_condition_holds(
     context key such as `aws:TagKeys` (IAM User Guide, "Set operators for multivalued context
     keys"): ForAllValues holds when every value in the request matches some value of the
     policy, and also when the key is absent or empty; ForAnyValue holds when at least one value
-    in the request matches, never when the key is absent."""
+    in the request matches, never when the key is absent. With a negated operator
+    (`ForAnyValue:StringNotEquals`), a request value matches when it equals none of the
+    policy's values (a negated operator with several values holds when none matches)."""
     qualifier, _, operator = raw_operator.partition(":")
     if qualifier not in ("ForAllValues", "ForAnyValue") or operator not in (
         "StringEquals",
         "StringLike",
         "StringEqualsIgnoreCase",
+        "StringNotEquals",
+        "StringNotLike",
     ):
         raise UnsupportedCondition(f"set operator {raw_operator}")
+    negated = operator in _NEGATED
+    positive = operator.replace("Not", "", 1) if negated else operator
     for key, expected in block.items():
         if "${" in key or any("${" in e for e in expected):
             raise UnsupportedCondition(f"policy variable in {raw_operator} {key}")
         actual = _lookup(context, key) or ()
-        matches = [any(_compare(operator, e, a) for e in expected) for a in actual]
+        matches = [any(_compare(positive, e, a) for e in expected) != negated for a in actual]
         holds = all(matches) if qualifier == "ForAllValues" else any(matches)
         if not holds:
             return False
@@ -321,12 +327,13 @@ def evaluate(
             if found is None:
                 continue
             action_pattern = found
-        if resource is None or statement.resources is None:
-            resource_pattern = "-" if statement.resources is None else statement.resources[0]
-        elif statement.not_resources:
+        if resource is not None and statement.not_resources:
+            # (checked first: a NotResource statement has no Resource element)
             if _first(statement.not_resources, resource, ignore_case=False) is not None:
                 continue
             resource_pattern = "NotResource"
+        elif resource is None or statement.resources is None:
+            resource_pattern = "-" if statement.resources is None else statement.resources[0]
         else:
             found = _first(statement.resources, resource, ignore_case=False)
             if found is None:

@@ -60,9 +60,10 @@ def packaged_backup_template() -> dict[str, Any]:
     """What `sam deploy` of the backup-account template uploads: the keeper's code directory
     (functions/) replaced by an S3 object."""
     template = load_cfn_yaml(BACKUP_TEMPLATE)
-    properties = template["Resources"]["KeeperFunction"]["Properties"]
-    assert (BACKUP_TEMPLATE.parent / properties["CodeUri"]).resolve() == ROOT / "functions"
-    properties["CodeUri"] = {"Bucket": "backup-artifacts", "Key": "keeper.zip"}
+    for logical_id in ("KeeperFunction", "KeeperPassFunction"):
+        properties = template["Resources"][logical_id]["Properties"]
+        assert (BACKUP_TEMPLATE.parent / properties["CodeUri"]).resolve() == ROOT / "functions"
+        properties["CodeUri"] = {"Bucket": "backup-artifacts", "Key": "keeper.zip"}
     return template
 
 

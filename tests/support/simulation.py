@@ -77,7 +77,10 @@ SLACK_WEBHOOK = "https://hooks.slack.com/services/T000SIMUL/B000SIMUL/simulated-
 SLACK_PARAMETER = "/rds-xacct/slack-webhook"
 FUNCTIONS_DIR = "functions"
 KEEPER_FUNCTION = "KeeperFunction"
-"""The backup-account stack's function (other/backup-account/backup-account.yaml)."""
+"""The backup-account stack's keeper (other/backup-account/backup-account.yaml): answers the
+main account's requests."""
+KEEPER_PASS_FUNCTION = "KeeperPassFunction"
+"""The backup-account stack's hourly pass (the keeper's code), invoked only by its schedule."""
 
 STEP_OF_FUNCTION = {
     "DescribeSourceFunction": "DescribeSource",
@@ -90,6 +93,7 @@ STEP_OF_FUNCTION = {
     "NotifyFunction": "Notify",
     "SweepFunction": "Sweep",
     "KeeperFunction": "Keeper",
+    "KeeperPassFunction": "Keeper",
     "ReconcileFunction": "Reconcile",
 }
 INJECTABLE_STEPS = (
@@ -204,6 +208,7 @@ class Simulation:
         self._rule_clients: dict[str, Any] = {}
         self.topic_arn = ""
         self.keeper_name = ""
+        self.keeper_pass_name = ""
         self.backup_lambda: Any = None
         self.credentials: dict[str, Any] = {}
         self.after_step: dict[str, Callable[[], None]] = {}
@@ -393,6 +398,7 @@ class Simulation:
         specs = function_specs(template, resolver, names)
         spec = specs[KEEPER_FUNCTION]
         self.keeper_name = spec.name
+        self.keeper_pass_name = specs[KEEPER_PASS_FUNCTION].name
         role_id = template["Resources"][KEEPER_FUNCTION]["Properties"]["Role"]["Fn::GetAtt"][0]
         role_arn = f"arn:aws:iam::{BACKUP_ACCOUNT}:role/{resources[role_id]}"
         credentials = service_credentials(
@@ -414,8 +420,10 @@ class Simulation:
         with zipfile.ZipFile(code, "w") as archive:
             archive.writestr("keeper.py", "def handler(event, context):\n    return event\n")
         self.backup_lambda = session_in(BACKUP_ACCOUNT).client("lambda")
-        _create_function(self.backup_lambda, spec, role_arn, code.getvalue())
-        self.patches.route_lambda(spec.name, self._handler(KEEPER_FUNCTION, spec.handler))
+        for logical_id in (KEEPER_FUNCTION, KEEPER_PASS_FUNCTION):
+            function = specs[logical_id]
+            _create_function(self.backup_lambda, function, role_arn, code.getvalue())
+            self.patches.route_lambda(function.name, self._handler(logical_id, function.handler))
 
     def pipeline_session(self) -> Any:
         """A boto3 session of the main account's pipeline role (what an attacker who stole a
@@ -475,17 +483,22 @@ class Simulation:
         }
 
     def keeper_pass(self) -> dict[str, Any]:
-        """What the backup account's hourly schedule does: invoke the keeper with the
+        """What the backup account's hourly schedule does: invoke the keeper's pass with the
         schedule's event (as EventBridge does, in the backup account)."""
-        event = self.eventbridge_event("Scheduled Event", "aws.events", BACKUP_ACCOUNT, [], {})
         response = self.backup_lambda.invoke(
-            FunctionName=self.keeper_name, Payload=json.dumps(event).encode()
+            FunctionName=self.keeper_pass_name,
+            Payload=json.dumps(self.schedule_event()).encode(),
         )
         result: dict[str, Any] = json.loads(response["Payload"].read())
         if response.get("FunctionError"):
             raise AssertionError(f"The keeper's hourly pass failed: {result}")
         self.permissions.check()
         return result
+
+    def schedule_event(self) -> dict[str, Any]:
+        """The event the backup account's hourly schedule sends, at the simulated time."""
+        rule = f"arn:aws:events:{REGION}:{BACKUP_ACCOUNT}:rule/rds-xacct-keeper-hourly"
+        return self.eventbridge_event("Scheduled Event", "aws.events", BACKUP_ACCOUNT, [rule], {})
 
     def _run_as_the_templates_roles(self, main: Any) -> None:
         """Create the main template's roles in moto's IAM; each function runs with its role's
@@ -624,7 +637,7 @@ class Simulation:
                     raise failure
                 # The keeper answers a step's request within that step's Lambda invoke: its AWS
                 # calls count as the asking step's (DeleteBackup, Cleanup, Notify).
-                asked = logical_id == KEEPER_FUNCTION
+                asked = logical_id in {KEEPER_FUNCTION, KEEPER_PASS_FUNCTION}
                 with nullcontext() if asked else self.aws_faults.in_step(step):
                     result = real(event, context)
                 if step in self.corruptions and isinstance(result, dict):

@@ -320,9 +320,17 @@ def test_no_action_anywhere_contains_a_wildcard(template: dict[str, Any]) -> Non
         assert actions, name
         assert all(isinstance(a, str) and re.fullmatch(r"[a-z0-9-]+:[A-Za-z]+", a) for a in actions)
         assert [a for a in actions if "*" in a] == [], name
-    assert "NotAction" not in str(template)
+    # And NotAction and NotResource appear only in the cross-account role's Deny statements
+    # (a NotAction or NotResource Allow would grant whatever is not listed)
     assert "NotPrincipal" not in str(template)
-    assert "NotResource" not in str(template)
+    for logical_id, resource in resources.items():
+        if logical_id != "CrossAccountRole":
+            assert "NotAction" not in str(resource), logical_id
+            assert "NotResource" not in str(resource), logical_id
+    for policy in resources["CrossAccountRole"]["Properties"]["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if "NotAction" in statement or "NotResource" in statement:
+                assert statement["Effect"] == "Deny", statement["Sid"]
 
 
 @pytest.mark.parametrize("conditions", CONDITION_SETTINGS)
@@ -397,6 +405,7 @@ def test_parameters_and_their_defaults(template: dict[str, Any]) -> None:
         "MainAccountId",
         "PipelineRoleArn",
         "MinimumRetentionDays",
+        "LongestRetentionDays",
         "ResourcePrefix",
         "KeyAdministratorArn",
         "LogRetentionDays",
@@ -527,6 +536,94 @@ def test_the_cross_account_role_never_changes_the_keeper_or_its_ledger(
     # Then nothing allows it and an explicit Deny refuses it
     assert not allowed.allowed
     assert _denied_by(decision) == "NeverDestroyOrLeak"
+
+
+def test_the_cross_account_roles_deny_lists_exactly_what_its_allows_use(
+    template: dict[str, Any],
+) -> None:
+    # Given the cross-account role's statements
+    statements = _identity_policy(template, "CrossAccountRole")
+    allowed = {a for s in statements if s.effect == "Allow" for a in s.actions}
+    # When / Then one Deny refuses every action but those its Allow statements use
+    (everything_else,) = [s for s in statements if s.not_actions]
+    assert everything_else.effect == "Deny"
+    assert everything_else.resources == ("*",)
+    assert set(everything_else.not_actions) == allowed
+    assert len(everything_else.not_actions) == len(allowed)
+
+
+GRANTED_LATER = [
+    ("dynamodb:BatchWriteItem", LEDGER_ARN),
+    ("dynamodb:PartiQLUpdate", LEDGER_ARN),
+    ("dynamodb:PartiQLDelete", LEDGER_ARN),
+    ("dynamodb:UpdateTimeToLive", LEDGER_ARN),
+    ("dynamodb:ExecuteStatement", LEDGER_ARN),
+    ("lambda:PutFunctionConcurrency", KEEPER_ARN),
+    ("lambda:AddPermission", KEEPER_ARN),
+    ("iam:AttachRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/rds-xacct-backup-copy"),
+    ("iam:PutRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/rds-xacct-keeper"),
+    ("iam:CreateUser", f"arn:aws:iam::{ACCOUNT}:user/attacker"),
+    ("events:DisableRule", f"arn:aws:events:{REGION}:{ACCOUNT}:rule/any"),
+    ("rds:DeleteDBSnapshot", _rds_arn("snapshot", COPY_ID)),
+    ("rds:RestoreDBInstanceFromDBSnapshot", _rds_arn("snapshot", COPY_ID)),
+]
+
+
+@pytest.mark.parametrize(("action", "resource"), GRANTED_LATER)
+def test_what_an_administrator_grants_the_role_later_is_still_refused(
+    template: dict[str, Any], action: str, resource: str
+) -> None:
+    # Given the cross-account role's policy, and a policy attached later allowing everything
+    statements = [
+        *_identity_policy(template, "CrossAccountRole"),
+        *parse_policy(
+            {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+            holder="CrossAccountRole",
+            policy="attached-later",
+        ),
+    ]
+    # When the role would use an action the template does not give it
+    decision = evaluate(statements, action, resource)
+    # Then an explicit Deny refuses it
+    assert not decision.allowed
+    assert _denied_by(decision) in {"NeverDestroyOrLeak", "NothingButWhatThisPolicyAllows"}
+
+
+def test_what_the_role_may_do_it_may_only_do_as_the_template_says_whatever_is_attached(
+    template: dict[str, Any],
+) -> None:
+    # Given the cross-account role's policy with a policy allowing everything attached later
+    statements = [
+        *_identity_policy(template, "CrossAccountRole"),
+        *parse_policy(
+            {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+            holder="CrossAccountRole",
+            policy="attached-later",
+        ),
+    ]
+    copy = _rds_arn("snapshot", COPY_ID)
+    app_tags = {"rds-xacct:app": "rds-xacct", "rds-xacct:role": "backup"}
+    # When / Then it tags only the app's copies, only with the app's keys, only as backup copies
+    assert evaluate(statements, "rds:AddTagsToResource", copy, _tagging(app_tags)).allowed
+    refused = [
+        (copy, {**app_tags, "owner": "attacker"}),
+        (copy, {**app_tags, "rds-xacct:keep": "yes"}),
+        (copy, {"rds-xacct:expires-at": "2030-01-01T00:00:00Z"}),
+        (copy, {**app_tags, "rds-xacct:role": "shared"}),
+        (_rds_arn("snapshot", "not-the-apps"), app_tags),
+    ]
+    for resource, tags in refused:
+        assert not evaluate(statements, "rds:AddTagsToResource", resource, _tagging(tags)).allowed
+    # And it invokes the keeper alone (never its hourly pass)
+    assert evaluate(statements, "lambda:InvokeFunction", KEEPER_ARN).allowed
+    assert not evaluate(statements, "lambda:InvokeFunction", f"{KEEPER_ARN}-pass").allowed
+    # And it uses the key only through RDS, and grants it only to AWS resources
+    via_rds = {"kms:ViaService": f"rds.{REGION}.amazonaws.com"}
+    assert evaluate(statements, "kms:Decrypt", KEY_ARN, via_rds).allowed
+    assert not evaluate(statements, "kms:Decrypt", KEY_ARN, {}).allowed
+    grant = {"kms:GrantIsForAWSResource": "true"}
+    assert evaluate(statements, "kms:CreateGrant", KEY_ARN, grant).allowed
+    assert not evaluate(statements, "kms:CreateGrant", KEY_ARN, {}).allowed
 
 
 @pytest.mark.parametrize(
@@ -769,7 +866,11 @@ def test_the_main_account_is_denied_administering_the_key(
 
     # And the cross-account role is explicitly denied exactly the same KMS actions
     (key_deny,) = [s for s in statements if s.effect == "Deny"]
-    role_deny = [s for s in _identity_policy(template, "CrossAccountRole") if s.effect == "Deny"]
+    role_deny = [
+        s
+        for s in _identity_policy(template, "CrossAccountRole")
+        if s.effect == "Deny" and not s.conditions and s.actions
+    ]
     kms_denied = {a for s in role_deny for a in s.actions if a.startswith("kms:")}
     assert kms_denied == set(key_deny.actions)
 
@@ -933,27 +1034,54 @@ def test_the_keeper_writes_only_its_ledger_and_its_log(template: dict[str, Any])
     assert not evaluate(statements, "lambda:InvokeFunction", KEEPER_ARN).allowed
 
 
-def test_the_keeper_runs_hourly_with_the_settings_it_reads(template: dict[str, Any]) -> None:
-    # Given the keeper function
-    function = template["Resources"]["KeeperFunction"]
-    properties = function["Properties"]
+def test_the_keeper_and_its_pass_run_with_the_settings_they_read(template: dict[str, Any]) -> None:
+    # Given the keeper function and its hourly pass
+    resources = template["Resources"]
+    keeper_properties = resources["KeeperFunction"]["Properties"]
+    pass_properties = resources["KeeperPassFunction"]["Properties"]
 
-    # When / Then it is a SAM function run by the keeper's role
-    assert function["Type"] == "AWS::Serverless::Function"
-    assert properties["Role"] == {"Fn::GetAtt": ["KeeperRole", "Arn"]}
-    # And its one event is the app's schedule
-    events = properties["Events"]
+    for logical_id in ("KeeperFunction", "KeeperPassFunction"):
+        function = resources[logical_id]
+        properties = function["Properties"]
+        # When / Then each is a SAM function run by the keeper's role, on the same code
+        assert function["Type"] == "AWS::Serverless::Function"
+        assert properties["Role"] == {"Fn::GetAtt": ["KeeperRole", "Arn"]}
+        assert properties["CodeUri"] == keeper_properties["CodeUri"]
+        # And its environment is exactly what rds_xacct.keeper reads, from the parameters and
+        # ledger
+        assert properties["Environment"]["Variables"] == {
+            keeper.ENV_MAIN_ACCOUNT_ID: {"Ref": "MainAccountId"},
+            keeper.ENV_MIN_RETENTION_DAYS: {"Ref": "MinimumRetentionDays"},
+            keeper.ENV_LONGEST_RETENTION_DAYS: {"Ref": "LongestRetentionDays"},
+            keeper.ENV_LEDGER_TABLE: {"Ref": "KeeperLedger"},
+        }
+        # And it logs into the group whose retention the stack sets
+        assert properties["LoggingConfig"]["LogGroup"] == {"Ref": "KeeperLogGroup"}
+    # And the keeper answers requests, with no event; the pass's one event is the schedule
+    assert keeper_properties["Handler"] == "keeper.handler"
+    assert "Events" not in keeper_properties
+    assert pass_properties["Handler"] == "keeper.hourly"
+    events = pass_properties["Events"]
     assert [e["Type"] for e in events.values()] == ["Schedule"]
     (event,) = events.values()
     assert event["Properties"]["Schedule"] == KEEPER_SCHEDULE
-    # And its environment is exactly what rds_xacct.keeper reads, from the parameters and ledger
-    assert properties["Environment"]["Variables"] == {
-        keeper.ENV_MAIN_ACCOUNT_ID: {"Ref": "MainAccountId"},
-        keeper.ENV_MIN_RETENTION_DAYS: {"Ref": "MinimumRetentionDays"},
-        keeper.ENV_LEDGER_TABLE: {"Ref": "KeeperLedger"},
-    }
-    # And it logs into the group whose retention the stack sets
-    assert properties["LoggingConfig"]["LogGroup"] == {"Ref": "KeeperLogGroup"}
+
+
+def test_the_role_may_invoke_the_keeper_and_never_its_pass(template: dict[str, Any]) -> None:
+    # Given the cross-account role's statements that name Lambda
+    role = template["Resources"]["CrossAccountRole"]["Properties"]
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    invoking = [s for s in statements if s["Effect"] == "Allow" and "lambda:" in str(s["Action"])]
+    # When / Then the one Allow invokes the keeper alone (Lambda authorizes an invoke against
+    # the function's ARN: the pass is another function, so no invoke of it is allowed)
+    assert invoking == [
+        {
+            "Sid": "AskTheKeeper",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": {"Fn::GetAtt": ["KeeperFunction", "Arn"]},
+        }
+    ]
 
 
 def test_the_keepers_settings_resolve_to_what_the_keeper_accepts(template: dict[str, Any]) -> None:
@@ -961,14 +1089,17 @@ def test_the_keepers_settings_resolve_to_what_the_keeper_accepts(template: dict[
     resolver = _resolver(template)
 
     # When the keeper's environment is resolved as CloudFormation would
-    (spec,) = function_specs(template, resolver, function_names(template, resolver)).values()
+    specs = function_specs(template, resolver, function_names(template, resolver))
 
-    # Then the keeper reads its settings from it
-    settings = keeper.KeeperSettings.from_env(spec.environment)
-    assert settings.main_account_id == MAIN_ACCOUNT_ID
-    assert settings.min_retention_days == DEFAULT_MIN_RETENTION_DAYS
-    assert settings.ledger_table == LEDGER_NAME
-    assert spec.name == KEEPER_NAME
+    # Then the keeper and its pass read their settings from it
+    for spec in specs.values():
+        settings = keeper.KeeperSettings.from_env(spec.environment)
+        assert settings.main_account_id == MAIN_ACCOUNT_ID
+        assert settings.min_retention_days == DEFAULT_MIN_RETENTION_DAYS
+        assert settings.longest_retention_days == MAX_RETENTION_DAYS
+        assert settings.ledger_table == LEDGER_NAME
+    assert specs["KeeperFunction"].name == KEEPER_NAME
+    assert specs["KeeperPassFunction"].name == f"{KEEPER_NAME}-pass"
 
 
 def test_the_keepers_code_is_the_functions_directory_on_the_main_runtime(
@@ -1123,8 +1254,8 @@ def test_the_stack_is_created_and_its_outputs_feed_the_main_stack(optional: dict
         )["Table"]
         assert table["KeySchema"] == [{"AttributeName": "arn", "KeyType": "HASH"}]
         resolver = Resolver(template, parameters, account=ACCOUNT, region=REGION, refs=resources)
-        (spec,) = function_specs(template, resolver, function_names(template, resolver)).values()
-        settings_here = keeper.KeeperSettings.from_env(spec.environment)
+        specs = function_specs(template, resolver, function_names(template, resolver))
+        settings_here = keeper.KeeperSettings.from_env(specs["KeeperFunction"].environment)
         assert settings_here.ledger_table == resources["KeeperLedger"]
         assert settings_here.min_retention_days == int(
             optional.get("MinimumRetentionDays", DEFAULT_MIN_RETENTION_DAYS)

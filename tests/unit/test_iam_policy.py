@@ -162,18 +162,41 @@ def test_for_any_value_holds_when_one_request_value_matches_never_when_absent() 
     assert not allows({"aws:TagKeys": []})
 
 
+def test_a_negated_set_operator_matches_as_the_iam_user_guides_table_says() -> None:
+    # IAM User Guide, "Multivalued context key examples": a Deny with
+    # "ForAllValues:StringNotLike": {"aws:TagKeys": "key1*"} matches key2:audit and a request
+    # without tag keys, not key1:legal nor [key1:hr, key1:personnel]
+    def denied(operator: str, context: dict[str, Any]) -> bool:
+        deny = {
+            "Effect": "Deny",
+            "Action": "rds:CopyDBSnapshot",
+            "Resource": "*",
+            "Condition": {operator: {"aws:TagKeys": ["key1*"]}},
+        }
+        return not evaluate(policy(ALLOW_COPY, deny), "rds:CopyDBSnapshot", COPY, context).allowed
+
+    assert denied("ForAllValues:StringNotLike", {"aws:TagKeys": ["key2:audit"]})
+    assert denied("ForAllValues:StringNotLike", {})
+    assert not denied("ForAllValues:StringNotLike", {"aws:TagKeys": ["key1:legal"]})
+    assert not denied("ForAllValues:StringNotLike", {"aws:TagKeys": ["key1:hr", "key1:x"]})
+    # And ForAnyValue with a negated operator matches when one request value matches none of
+    # the policy's values (never when the key is absent)
+    assert denied("ForAnyValue:StringNotLike", {"aws:TagKeys": ["key1:legal", "owner"]})
+    assert not denied("ForAnyValue:StringNotLike", {"aws:TagKeys": ["key1:legal"]})
+    assert not denied("ForAnyValue:StringNotLike", {})
+
+
 @pytest.mark.parametrize(
     "operator",
     [
-        "ForAllValues:StringNotEquals",
-        "ForAnyValue:StringNotLike",
         "ForAllValues:ArnEquals",
+        "ForAnyValue:ArnNotLike",
         "Sometimes:StringEquals",
     ],
 )
 def test_a_set_operator_the_evaluator_does_not_decide_is_refused(operator: str) -> None:
-    # A negated operator under a set operator (and anything but the string operators) has
-    # subtleties the harness does not simulate: it says so rather than guess
+    # Anything but the string operators under a set operator is not simulated: the harness
+    # says so rather than guess
     statement = {**ALLOW_COPY, "Condition": {operator: {"aws:TagKeys": APP_TAG_KEYS}}}
     with pytest.raises(UnsupportedCondition, match=operator):
         evaluate(policy(statement), "rds:CopyDBSnapshot", COPY, {"aws:TagKeys": ["a"]})

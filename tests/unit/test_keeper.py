@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -27,7 +27,6 @@ from rds_xacct import errors, keeper
 from rds_xacct.aws import new_session
 from rds_xacct.constants import (
     COPY_DEADLINE_HOURS,
-    EXPIRY_GRACE_SECONDS,
     MAX_RETENTION_DAYS,
     ROLE_BACKUP,
     ROLE_SHARED,
@@ -40,7 +39,7 @@ from rds_xacct.constants import (
 )
 from rds_xacct.keeper import KeeperSettings, Ledger
 from rds_xacct.settings import ConfigurationError
-from rds_xacct.snapshots import Kind, iso
+from rds_xacct.snapshots import Kind, iso, parse_iso
 from rds_xacct.steps import app_tags
 from tests.support.moto_patches import MotoPatches, SimClock, make_fake_context
 from tests.support.world import (
@@ -57,7 +56,7 @@ MIN_DAYS = 3
 SETTINGS = KeeperSettings(
     main_account_id=MAIN_ACCOUNT, min_retention_days=MIN_DAYS, ledger_table=LEDGER_TABLE
 )
-GRACE = timedelta(seconds=EXPIRY_GRACE_SECONDS)
+SECOND = timedelta(seconds=1)
 Answer = dict[str, Any]
 
 
@@ -115,6 +114,7 @@ class BackupAccount:
             BillingMode="PAY_PER_REQUEST",
         )
         self.ledger = Ledger(LEDGER_TABLE, client=self.dynamodb)
+        self.settings = SETTINGS
         self._sources: dict[str, Any] = {}
         self._databases: set[tuple[str, Kind]] = set()
 
@@ -270,7 +270,7 @@ class BackupAccount:
     def request(self, request: Any, *, at: datetime, rds: Any = None) -> Answer:
         return keeper.handle_request(
             request,
-            settings=SETTINGS,
+            settings=self.settings,
             now=lambda: at,
             rds=rds or self.rds,
             ledger=self.ledger,
@@ -278,7 +278,7 @@ class BackupAccount:
 
     def keep(self, *, at: datetime, rds: Any = None) -> Answer:
         return keeper.keep(
-            settings=SETTINGS, now=lambda: at, rds=rds or self.rds, ledger=self.ledger
+            settings=self.settings, now=lambda: at, rds=rds or self.rds, ledger=self.ledger
         )
 
 
@@ -340,6 +340,11 @@ def test_settings_are_read_from_the_environment() -> None:
     # And the largest allowed minimum retention is accepted
     largest = {**GOOD_ENV, "MIN_RETENTION_DAYS": str(MAX_RETENTION_DAYS)}
     assert KeeperSettings.from_env(largest).min_retention_days == MAX_RETENTION_DAYS == 345
+    # And the longest retention is the longest a run can ask, unless set (0: for good)
+    assert settings.longest_retention_days == MAX_RETENTION_DAYS
+    for days in ("0", "3650"):
+        longest = {**GOOD_ENV, "LONGEST_RETENTION_DAYS": days}
+        assert KeeperSettings.from_env(longest).longest_retention_days == int(days)
 
 
 def test_settings_are_read_from_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -359,6 +364,9 @@ def test_settings_are_read_from_os_environ_by_default(monkeypatch: pytest.Monkey
         ("MIN_RETENTION_DAYS", "seven"),
         ("LEDGER_TABLE", ""),
         ("LEDGER_TABLE", None),
+        ("LONGEST_RETENTION_DAYS", "-1"),
+        ("LONGEST_RETENTION_DAYS", "3651"),
+        ("LONGEST_RETENTION_DAYS", "forever"),
     ],
 )
 def test_invalid_settings_name_the_variable(name: str, value: str | None) -> None:
@@ -434,18 +442,64 @@ def test_expire_is_refused_before_the_kept_until_time_and_honoured_after(
     assert again["snapshot"] == copy.identifier
 
 
-def test_expire_allows_the_grace_period_and_no_more(backup: BackupAccount) -> None:
+def test_expire_is_refused_a_second_early_and_honoured_at_the_kept_until_time(
+    backup: BackupAccount,
+) -> None:
     # Given a copy kept until 7 days after it was made
     copy = backup.copy(retention_days=7)
     expiry = copy.created_at + timedelta(days=7)
-    # When asked just over the grace period before, Then refused
-    assert (
-        backup.ask("expire", copy, at=expiry - GRACE - timedelta(seconds=1))["decision"]
-        == "refused"
-    )
-    # When asked within the grace period before, Then deleted
-    assert backup.ask("expire", copy, at=expiry - GRACE)["decision"] == "deleted"
+    # When asked a second before, Then refused, and the hourly pass keeps it too
+    assert backup.ask("expire", copy, at=expiry - SECOND)["decision"] == "refused"
+    assert backup.keep(at=expiry - SECOND)["deleted"] == []
+    # When asked at the kept-until time, Then deleted
+    assert backup.ask("expire", copy, at=expiry)["decision"] == "deleted"
     assert not backup.exists(copy)
+
+
+def test_a_copy_at_the_minimum_is_deleted_not_a_second_before_rds_creation_plus_the_minimum(
+    backup: BackupAccount,
+) -> None:
+    # Given a copy made with the minimum retention, its expiry tag written a minute before RDS
+    # made it (as a run writes it from the moment it started the copy)
+    copy = backup.copy(retention_days=MIN_DAYS)
+    minimum = copy.created_at + timedelta(days=MIN_DAYS)
+    backup.tag(copy, {TAG_EXPIRES_AT: iso(minimum - timedelta(minutes=1))})
+    # When the run asks at its tag's time, and a second before the minimum
+    early = backup.ask("expire", copy, at=minimum - timedelta(minutes=1))
+    late = backup.ask("expire", copy, at=minimum - SECOND)
+    # Then both are refused, until RDS's creation time plus the minimum
+    assert early["decision"] == late["decision"] == "refused"
+    assert early["keptUntil"] == iso(minimum)
+    assert "minimum retention" in early["reason"]
+    assert backup.keep(at=minimum - SECOND)["deleted"] == []
+    # And at that time, the hourly pass deletes it
+    assert backup.keep(at=minimum)["deleted"] == [copy.arn]
+
+
+def test_the_ledger_never_lets_a_copy_go_before_rds_creation_plus_the_minimum(
+    backup: BackupAccount,
+) -> None:
+    # Given a copy whose ledger record says it may go at once (as a record written by an
+    # earlier keeper, or by hand, might)
+    copy = backup.copy(retention_days=MIN_DAYS)
+    backup.dynamodb.put_item(
+        TableName=LEDGER_TABLE,
+        Item={
+            "arn": {"S": copy.arn},
+            "createdAt": {"S": "2001-01-01T00:00:00Z"},
+            "firstSeen": {"S": iso(copy.created_at)},
+            "keepUntil": {"S": "2001-01-02T00:00:00Z"},
+        },
+    )
+    backup.tag(copy, {TAG_EXPIRES_AT: "2001-01-02T00:00:00Z"})
+    # When asked to expire it the next day, and when the hourly pass runs
+    asked = backup.ask("expire", copy, at=copy.created_at + timedelta(days=1))
+    swept = backup.keep(at=copy.created_at + timedelta(days=1))
+    # Then the keeper checks RDS's creation time and keeps it to the minimum
+    assert asked["decision"] == "refused"
+    assert asked["keptUntil"] == iso(copy.created_at + timedelta(days=MIN_DAYS))
+    assert swept["deleted"] == []
+    assert backup.exists(copy)
 
 
 def test_a_cluster_copy_is_expired_like_a_db_copy(backup: BackupAccount) -> None:
@@ -536,28 +590,85 @@ def test_a_removed_expiry_tag_keeps_the_copy(backup: BackupAccount) -> None:
     assert backup.exists(copy)
 
 
-@pytest.mark.parametrize("seen_first", [True, False])
-def test_the_keep_tag_keeps_the_copy(backup: BackupAccount, seen_first: bool) -> None:
-    # Given a 7-day copy tagged rds-xacct:keep (after or before the keeper saw it)
+def test_the_keep_tag_written_after_the_copy_was_recorded_keeps_the_copy(
+    backup: BackupAccount,
+) -> None:
+    # Given a 7-day copy the keeper recorded, then tagged rds-xacct:keep by an operator here
     copy = backup.copy(retention_days=7)
-    if seen_first:
-        backup.ask("expire", copy, at=copy.created_at + timedelta(hours=1))
+    backup.ask("record", copy, at=copy.created_at)
     backup.tag(copy, {TAG_KEEP: "legal hold"})
     # When asked long after its expiry
     answer = backup.ask("expire", copy, at=copy.created_at + timedelta(days=100))
     # Then it is kept for good
     assert answer["decision"] == "kept"
     assert TAG_KEEP in answer["reason"]
+    assert backup.keep(at=copy.created_at + timedelta(days=100))["deleted"] == []
     assert backup.exists(copy)
 
 
-@pytest.mark.parametrize("expiry_tag", [None, "", "next tuesday"])
-def test_a_copy_made_without_a_readable_expiry_is_kept_for_good(
+def test_a_keep_tag_the_copy_was_made_with_is_not_honoured_until_an_operator_changes_it(
+    backup: BackupAccount,
+) -> None:
+    # Given a 7-day copy made carrying rds-xacct:keep (as RDS's CopyTags can carry it from a
+    # source the main account tagged), recorded with it
+    copy = backup.copy("xacct-orders-db-1", retention_days=7, tags={TAG_KEEP: "forever"})
+    recorded = backup.ask("record", copy, at=copy.created_at)
+    assert recorded["decision"] == "kept"
+    assert recorded["keptUntil"] == iso(copy.created_at + timedelta(days=7))
+    item = backup.item(copy)
+    assert item is not None
+    assert item["keepTag"] == {"S": "forever"}
+    # When its expiry comes, Then the keeper deletes it: the main account's keep is no keep
+    assert backup.keep(at=copy.created_at + timedelta(days=7))["deleted"] == [copy.arn]
+    # And given another such copy whose keep tag an operator of this account rewrites
+    other = backup.copy("xacct-orders-db-2", retention_days=7, tags={TAG_KEEP: "forever"})
+    backup.ask("record", other, at=other.created_at)
+    backup.tag(other, {TAG_KEEP: "legal hold"})
+    # Then that copy is kept for good
+    answer = backup.ask("expire", other, at=other.created_at + timedelta(days=100))
+    assert answer["decision"] == "kept"
+    assert backup.exists(other)
+
+
+UNREADABLE_EXPIRIES = [
+    "",
+    "next tuesday",
+    "9999-12-31T23:59:59-23:59",
+    "0001-01-01T00:00:00+23:59",
+    "1999-12-31T23:59:59Z",
+    "2099-01-01T00:00:00Z",
+    "x" * 256,
+]
+
+
+@pytest.mark.parametrize("expiry_tag", [None, *UNREADABLE_EXPIRIES])
+def test_a_copy_made_without_a_readable_expiry_is_kept_the_longest_retention(
     backup: BackupAccount, expiry_tag: str | None
 ) -> None:
     # Given a copy made with retention 0 (no expiry tag), or an expiry tag that is not a time
+    # or is out of the sane range (before 2000, or past creation + the longest retention)
     tags = {} if expiry_tag is None else {TAG_EXPIRES_AT: expiry_tag}
     copy = backup.copy(retention_days=0, tags=tags)
+    longest = copy.created_at + timedelta(days=MAX_RETENTION_DAYS)
+    # When the keeper records it, and is asked to expire it a day before the longest retention
+    recorded = backup.ask("record", copy, at=copy.created_at)
+    early = backup.ask("expire", copy, at=longest - timedelta(days=1))
+    # Then it is kept the longest retention a run can ask (345 days), never for good
+    assert recorded["keptUntil"] == early["keptUntil"] == iso(longest)
+    assert early["decision"] == "refused"
+    assert "longest retention" in early["reason"]
+    # And the hourly pass deletes it then
+    assert backup.keep(at=longest - SECOND)["deleted"] == []
+    assert backup.keep(at=longest)["deleted"] == [copy.arn]
+
+
+def test_a_copy_made_without_an_expiry_is_kept_for_good_where_this_account_allows_it(
+    backup: BackupAccount,
+) -> None:
+    # Given a backup account whose longest retention is 0 (the main account's RetentionDays 0
+    # keeps copies for good), and a copy made without an expiry tag
+    backup.settings = replace(SETTINGS, longest_retention_days=0)
+    copy = backup.copy(retention_days=0)
     # When asked to expire it, even after a later expiry tag is written
     first = backup.ask("expire", copy, at=copy.created_at + timedelta(days=1))
     backup.tag(copy, {TAG_EXPIRES_AT: iso(copy.created_at + timedelta(days=4))})
@@ -569,6 +680,16 @@ def test_a_copy_made_without_a_readable_expiry_is_kept_for_good(
     assert item is not None
     assert "keepUntil" not in item
     assert backup.exists(copy)
+
+
+def test_an_empty_expiry_tag_written_later_is_not_a_removed_tag(backup: BackupAccount) -> None:
+    # Given a 7-day copy the keeper recorded, whose expiry tag the main account's role then
+    # empties (it may write the key; it can't remove it)
+    copy = backup.copy(retention_days=7)
+    backup.ask("record", copy, at=copy.created_at)
+    backup.tag(copy, {TAG_EXPIRES_AT: ""})
+    # When its recorded expiry comes, Then the copy is deleted, not kept for good
+    assert backup.keep(at=copy.created_at + timedelta(days=7))["deleted"] == [copy.arn]
 
 
 def test_expire_of_a_copy_not_available_is_refused(backup: BackupAccount) -> None:
@@ -808,7 +929,10 @@ def test_the_hourly_pass_records_new_copies_once(backup: BackupAccount) -> None:
     assert cluster_item is not None
     assert dated_item["keepUntil"] == {"S": iso(dated.created_at + timedelta(days=7))}
     assert dated_item["firstSeen"] == {"S": iso(now)}
-    assert "keepUntil" not in forever_item
+    # (no expiry: the longest retention a run can ask)
+    longest = forever.created_at + timedelta(days=MAX_RETENTION_DAYS)
+    assert forever_item["keepUntil"] == {"S": iso(longest)}
+    assert forever_item["expiryTagged"] == {"BOOL": False}
     assert forever_item["execution"] == {"S": "run-2"}
     # (2 days is below the 3-day minimum: the minimum applies)
     assert cluster_item["keepUntil"] == {"S": iso(cluster.created_at + timedelta(days=MIN_DAYS))}
@@ -826,7 +950,9 @@ def test_the_hourly_pass_deletes_expired_copies_and_keeps_the_others(
     expired = backup.copy("xacct-orders-db-1", retention_days=7)
     expired_cluster = backup.copy("xacct-orders-cluster-1", kind="cluster", retention_days=7)
     longer = backup.copy("xacct-orders-db-2", retention_days=30)
-    kept = backup.copy("xacct-orders-db-3", retention_days=7, tags={TAG_KEEP: ""})
+    kept = backup.copy("xacct-orders-db-3", retention_days=7)
+    backup.ask("record", kept, at=kept.created_at)
+    backup.tag(kept, {TAG_KEEP: ""})
     forever = backup.copy("xacct-orders-db-4", retention_days=0)
     foreign = backup.copy("xacct-orders-db-5", retention_days=1, source_account=OTHER_ACCOUNT)
     manual = not_a_copy(backup, "made in the backup account")
@@ -905,6 +1031,99 @@ def test_a_problem_with_one_copy_is_reported_and_the_others_handled(
     later = backup.keep(at=stuck.created_at + timedelta(days=8, hours=1))
     assert later["deleted"] == [stuck.arn]
     assert later["problems"] == []
+
+
+class Exploding(RefusingDeletes):
+    """The backup account's RDS client, except that deleting one snapshot raises an exception
+    no AWS call raises (as a bug, or a value nobody foresaw, would)."""
+
+    def _refuse(self, operation: str, identifier: str) -> None:
+        if identifier == self._identifier:
+            raise RuntimeError(f"{operation} exploded")
+
+
+def test_no_copy_stops_the_hourly_pass_whatever_its_tags_or_error(backup: BackupAccount) -> None:
+    # Given copies whose expiry tags are valid but extreme times (they parse, then overflow in
+    # UTC), one recorded before being re-tagged and one never seen; a copy whose delete raises
+    # an unforeseen exception; and an expired copy made as the app makes it
+    extreme = "9999-12-31T23:59:59-23:59"
+    retagged = backup.copy("xacct-orders-db-1", retention_days=7)
+    backup.ask("record", retagged, at=retagged.created_at)
+    backup.tag(retagged, {TAG_EXPIRES_AT: extreme})
+    unseen = backup.copy("xacct-orders-db-2", retention_days=7, tags={TAG_EXPIRES_AT: extreme})
+    exploding = backup.copy("xacct-orders-db-3", retention_days=7)
+    expired = backup.copy("xacct-orders-db-4", retention_days=7)
+    # When the hourly pass runs after their expiry
+    at = expired.created_at + timedelta(days=8)
+    result = backup.keep(at=at, rds=Exploding(backup.rds, exploding.identifier, ""))
+    # Then the unforeseen error is reported for its copy alone, and the pass goes on
+    assert result["problems"] == [f"{exploding.arn}: RuntimeError: DeleteDBSnapshot exploded"]
+    # And the extreme tags are unreadable, never trusted: the re-tagged copy keeps its recorded
+    # 7 days (and goes), the unseen one is recorded for the longest retention
+    assert sorted(result["deleted"]) == sorted([retagged.arn, expired.arn])
+    assert result["recorded"] == [unseen.arn, exploding.arn, expired.arn]
+    item = backup.item(unseen)
+    assert item is not None
+    assert item["keepUntil"] == {"S": iso(unseen.created_at + timedelta(days=MAX_RETENTION_DAYS))}
+    # And the next pass deletes the copy whose delete failed
+    assert backup.keep(at=at + timedelta(hours=1))["deleted"] == [exploding.arn]
+
+
+def test_an_unreadable_ledger_item_stops_nothing(backup: BackupAccount) -> None:
+    # Given an expired copy, and a ledger item the keeper can't read
+    expired = backup.copy("xacct-orders-db-1", retention_days=7)
+    backup.dynamodb.put_item(
+        TableName=LEDGER_TABLE,
+        Item={"arn": {"S": "junk"}, "createdAt": {"S": "9999-12-31T23:59:59-23:59"}},
+    )
+    # When the hourly pass runs after the expiry, Then the copy is deleted
+    result = backup.keep(at=expired.created_at + timedelta(days=8))
+    assert result["deleted"] == [expired.arn]
+    assert result["problems"] == []
+
+
+def test_no_request_crashes_the_keeper(
+    backup: BackupAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a copy re-tagged with an extreme expiry, and the keeper's rules failing on another
+    copy = backup.copy("xacct-orders-db-1", retention_days=7)
+    backup.tag(copy, {TAG_EXPIRES_AT: "9999-12-31T23:59:59-23:59"})
+    other = backup.copy("xacct-orders-db-2", retention_days=7)
+    at = copy.created_at + timedelta(days=8)
+    # When asked about the first, Then it is answered by the rules (the tag unreadable: the
+    # longest retention)
+    answer = backup.ask("expire", copy, at=at)
+    assert answer["decision"] == "refused"
+    assert answer["keptUntil"] == iso(copy.created_at + timedelta(days=MAX_RETENTION_DAYS))
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise OverflowError("date value out of range")
+
+    monkeypatch.setattr(keeper, "kept_until", broken)
+    # When asked about the other, Then it is refused with the error's name, nothing deleted
+    refused = backup.ask("expire", other, at=at)
+    assert refused["decision"] == "refused"
+    assert "OverflowError" in refused["reason"]
+    assert backup.exists(other)
+
+
+def test_record_records_a_new_copy_from_rds_once(backup: BackupAccount) -> None:
+    # Given a 30-day copy just made
+    copy = backup.copy(retention_days=30)
+    expiry = copy.created_at + timedelta(days=30)
+    # When its run asks the keeper to record it, twice (a retried step)
+    first = backup.ask("record", copy, at=copy.created_at)
+    backup.tag(copy, {TAG_EXPIRES_AT: iso(copy.created_at)})
+    second = backup.ask("record", copy, at=copy.created_at + timedelta(minutes=1))
+    # Then it is recorded once, from its tags as they were at the first request
+    assert first["decision"] == second["decision"] == "kept"
+    assert first["keptUntil"] == second["keptUntil"] == iso(expiry)
+    item = backup.item(copy)
+    assert item is not None
+    assert item["firstSeen"] == {"S": iso(copy.created_at)}
+    assert item["keepUntil"] == {"S": iso(expiry)}
+    # And the hourly pass finds nothing new to record
+    assert backup.keep(at=copy.created_at + timedelta(hours=1))["recorded"] == []
 
 
 def test_the_hourly_pass_records_a_copy_once_whatever_the_fraction_of_its_creation_second(
@@ -993,7 +1212,7 @@ def test_abandon_of_a_copy_without_a_creation_time_yet_counts_from_first_sight(
     assert not backup.exists(copy)
 
 
-def test_a_snapshot_made_again_under_a_recorded_name_gets_a_record_of_its_own(
+def test_a_snapshot_made_again_under_a_recorded_name_is_kept_at_least_as_the_old_record_said(
     backup: BackupAccount,
 ) -> None:
     # Given a 30-day copy the keeper recorded, then deleted by hand in the backup account
@@ -1006,14 +1225,43 @@ def test_a_snapshot_made_again_under_a_recorded_name_gets_a_record_of_its_own(
     new = backup.copy(old.identifier, retention_days=7)
     assert new.arn == old.arn
     assert new.created_at > old.created_at
-    # Then the hourly pass records it anew, and keeps it for its own retention, not the old one's
+    # Then the hourly pass records it anew, from its own creation time, and a replacement only
+    # ever lengthens what is kept: the old record's 30 days still hold
     later = backup.keep(at=new.created_at + timedelta(minutes=5))
     assert later["recorded"] == [new.arn]
     item = backup.item(new)
     assert item is not None
-    assert item["keepUntil"] == {"S": iso(new.created_at + timedelta(days=7))}
-    done = backup.keep(at=new.created_at + timedelta(days=7, minutes=5))
+    assert item["createdAt"] == {"S": iso(new.created_at)}
+    assert item["keepUntil"] == {"S": iso(old.created_at + timedelta(days=30))}
+    assert backup.keep(at=new.created_at + timedelta(days=7, minutes=5))["deleted"] == []
+    done = backup.keep(at=old.created_at + timedelta(days=30))
     assert done["deleted"] == [new.arn]
+
+
+def test_a_record_replaced_when_rds_reports_a_later_creation_time_is_never_shortened(
+    backup: BackupAccount,
+) -> None:
+    # Given a 30-day copy still being made, recorded by the keeper before RDS reported a
+    # creation time (so from its first sight)
+    copy = backup.copy(retention_days=30, status="creating")
+    seen = copy.created_at + timedelta(minutes=1)
+    assert backup.keep(at=seen, rds=WithoutCreationTime(backup.rds))["recorded"] == [copy.arn]
+    # When the main account's role re-tags it to expire at once, and RDS then reports a
+    # creation time later than the keeper's first sight (the record is replaced)
+    backup.tag(copy, {TAG_EXPIRES_AT: iso(seen)})
+    later = seen + timedelta(hours=2)
+    backend = rds_backends[BACKUP_ACCOUNT][REGION].database_snapshots[copy.identifier]
+    backend.created = later
+    backend.status = "available"
+    replaced = backup.keep(at=later + timedelta(minutes=5))
+    # Then the replacement keeps the 30 days recorded first (and the minimum from RDS's time)
+    assert replaced["recorded"] == [copy.arn]
+    item = backup.item(copy)
+    assert item is not None
+    assert item["keepUntil"] == {"S": iso(copy.created_at + timedelta(days=30))}
+    assert item["createdAt"] == {"S": iso(later)}
+    assert backup.keep(at=copy.created_at + timedelta(days=29))["deleted"] == []
+    assert backup.keep(at=copy.created_at + timedelta(days=30))["deleted"] == [copy.arn]
 
 
 # --- The handler ------------------------------------------------------------------------------------
@@ -1037,7 +1285,7 @@ SCHEDULED_EVENT = {
 }
 
 
-def test_the_handler_runs_the_hourly_pass_on_the_schedules_event(
+def test_the_request_entry_never_runs_the_pass_and_the_pass_entry_only_runs_it(
     keeper_env: KeeperSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[tuple[str, Any]] = []
@@ -1053,15 +1301,24 @@ def test_the_handler_runs_the_hourly_pass_on_the_schedules_event(
     monkeypatch.setattr(keeper, "keep", keep)
     monkeypatch.setattr(keeper, "handle_request", handle_request)
     context = make_fake_context("rds-xacct-keeper")
-    # When the schedule's event arrives, Then the hourly pass runs with the environment's settings
-    assert keeper_function.handler(SCHEDULED_EVENT, context) == {"deleted": []}
-    assert calls == [("keep", keeper_env)]
-    # When anything else arrives, Then it is answered as a request
-    calls.clear()
-    others: list[Any] = [GOOD_REQUEST, {"detail-type": "Other"}, [], "expire"]
+    # When anything arrives at the keeper, the schedule's event included, Then it is answered
+    # as a request, with the environment's settings
+    others: list[Any] = [SCHEDULED_EVENT, GOOD_REQUEST, {"detail-type": "Other"}, [], "expire"]
     for event in others:
         assert keeper_function.handler(event, context) == {"decision": "refused"}
-    assert calls == [("request", keeper_env)] * 4
+    assert calls == [("request", keeper_env)] * 5
+    # When the schedule's event (or anything) arrives at the pass, Then the pass runs
+    calls.clear()
+    assert keeper_function.hourly(SCHEDULED_EVENT, context) == {"deleted": []}
+    assert calls == [("keep", keeper_env)]
+
+
+def test_the_schedules_event_sent_to_the_keeper_is_refused_as_an_unreadable_request(
+    keeper_env: KeeperSettings,
+) -> None:
+    answer = keeper_function.handler(SCHEDULED_EVENT, make_fake_context("rds-xacct-keeper"))
+    assert answer["decision"] == "refused"
+    assert answer["reason"].startswith("unreadable request")
 
 
 def test_the_handler_refuses_an_unreadable_request(keeper_env: KeeperSettings) -> None:
@@ -1088,3 +1345,11 @@ def test_the_keeper_imports_no_third_party_code_but_boto3() -> None:
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("text", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"])
+def test_a_time_out_of_range_in_utc_is_not_a_time(text: str) -> None:
+    # It parses, then overflows once converted to UTC (as any comparison would)
+    with pytest.raises(ValueError, match="out of range"):
+        parse_iso(text)
+    assert parse_iso("2027-01-05T03:10:00+01:00") == datetime(2027, 1, 5, 2, 10, tzinfo=UTC)

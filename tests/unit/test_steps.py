@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -1232,3 +1233,114 @@ def test_a_keeper_asked_again_after_it_deleted_is_done_for_the_run(
     # When DeleteBackup runs again, Then the run goes on, reporting the copy gone
     result = steps.delete_backup(state, settings=KEEPER_SETTINGS)
     assert result["action"] == "gone"
+
+
+# --- Recording at copy time; asking again a moment later (issue 18, item 4) ---------------------
+@dataclass
+class TellStandIn:
+    """Stands in for `Accounts.tell_keeper`: records what each step tells, or fails."""
+
+    told: list[Asked] = field(default_factory=list)
+    raises: Exception | None = None
+
+    @classmethod
+    def install(cls, monkeypatch: pytest.MonkeyPatch) -> TellStandIn:
+        stand_in = cls()
+
+        def tell_keeper(
+            accounts: accounts.Accounts, action: str, kind: Kind, identifier: str
+        ) -> None:
+            stand_in.told.append((action, kind, identifier, accounts.execution))
+            if stand_in.raises is not None:
+                raise stand_in.raises
+
+        monkeypatch.setattr(accounts.Accounts, "tell_keeper", tell_keeper)
+        return stand_in
+
+
+def test_copy_backup_asks_the_keeper_to_record_the_copy_it_made_or_adopted(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the keeper (told, not asked: nothing waits for its answer)
+    told = TellStandIn.install(monkeypatch)
+    settings = world.settings()
+    # When a run makes its backup copy, and a second run of the same event adopts it
+    event = db_event(world)
+    first = copy_through(
+        steps.describe_source(event, execution_arn=execution_arn("run-1"), settings=settings),
+        settings,
+    )
+    copy_id = first["job"]["copyId"]
+    again = steps.describe_source(event, execution_arn=execution_arn("run-2"), settings=settings)
+    again["shared"] = steps.copy_shared(again, settings=settings)
+    again["shared"] = steps.check_copy(again, "shared", settings=settings)
+    again["shared"] = steps.share(again, settings=settings)
+    adopted = steps.copy_backup(again, settings=settings)
+    # Then each told the keeper to record the copy, and says so
+    assert told.told == [("record", "db", copy_id, "run-1"), ("record", "db", copy_id, "run-2")]
+    assert first["backup"]["recordAsked"] is True
+    assert adopted["adopted"] is True
+    assert adopted["recordAsked"] is True
+
+
+@pytest.mark.parametrize(
+    "error",
+    [errors.Throttled("slow down"), errors.AwsError("AccessDenied"), ConfigurationError("unset")],
+)
+def test_a_keeper_that_cant_be_told_never_fails_the_copy(
+    world: World, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    # Given a keeper that can't be reached (its hourly pass records the copy later)
+    told = TellStandIn.install(monkeypatch)
+    told.raises = error
+    settings = world.settings()
+    # When a run makes its backup copy, Then the copy goes on, the problem in its summary
+    state = finished_run(world, settings)
+    assert state["backup"]["ready"] is True
+    assert state["backup"]["recordAsked"] is False
+    assert str(error) in state["backup"]["recordProblem"]
+    assert len(world.app_copies(BACKUP_ACCOUNT)) == 1
+
+
+def test_tell_keeper_invokes_the_keeper_asynchronously(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the backup account's Lambda
+    fake = FakeLambda(None)
+    reach_keeper(monkeypatch, fake)
+    # When a run tells the keeper to record its copy
+    accounts.Accounts(KEEPER_SETTINGS, "run-1").tell_keeper("record", "db", "xacct-orders-db-1")
+    # Then the keeper is invoked as an event (Lambda queues and retries it), with the request
+    [invoked] = fake.invoked
+    assert invoked["FunctionName"] == KEEPER_ARN
+    assert invoked["InvocationType"] == "Event"
+    assert json.loads(invoked["Payload"]) == {
+        "action": "record",
+        "kind": "db",
+        "snapshot": "xacct-orders-db-1",
+        "execution": "run-1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("seconds", "asks_again"), [(0, True), (1, True), (120, True), (121, False)]
+)
+def test_delete_backup_asks_again_when_refused_a_moment_too_early(
+    world: World,
+    clock: SimClock,
+    keeper_stand_in: KeeperStandIn,
+    seconds: int,
+    asks_again: bool,
+) -> None:
+    # Given a finished copy, and a keeper refusing it until a moment after the run asks
+    settings = world.settings()
+    state = finished_run(world, settings)
+    clock.advance(86400)
+    keeper_stand_in.decision = keeper.REFUSED
+    keeper_stand_in.kept_until = iso(clock.now() + timedelta(seconds=seconds))
+    # When DeleteBackup runs
+    if asks_again:
+        # Then it raises SnapshotNotReady, which the state machine retries
+        with pytest.raises(errors.SnapshotNotReady, match="asking again"):
+            steps.delete_backup(state, settings=settings)
+    else:
+        # Then (the kept-until time further away) it reports the refusal
+        assert steps.delete_backup(state, settings=settings)["action"] == keeper.REFUSED
