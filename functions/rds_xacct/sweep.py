@@ -56,7 +56,7 @@ def sweep(*, settings: Settings, now: Clock = utc_now) -> State:
                     continue
                 try:
                     due = _due(snapshot, moment)
-                except ValueError:
+                except (ValueError, OverflowError):  # a time near datetime's end overflows
                     problems.append(f"{snapshot.arn}: unreadable time tags {tags}")
                     continue
                 if not due:

@@ -31,6 +31,7 @@ from rds_xacct.constants import (
     TAG_APP,
     TAG_EXECUTION,
     TAG_EXPIRES_AT,
+    TAG_MADE_AT,
     TAG_ROLE,
     TAG_SOURCE_ACCOUNT,
     TAG_SOURCE_ARN,
@@ -1013,6 +1014,35 @@ def test_the_sweep_deletes_only_the_apps_stale_intermediate_copies(
     assert backup_copies == sorted([lost["backup"]["arn"], kept["backup"]["arn"]])
     # And a snapshot without the app's tags is never touched, whatever its name
     assert "xacct-looks-like-ours" in [s["id"] for s in world.snapshots(MAIN_ACCOUNT)]
+
+
+@pytest.mark.parametrize(
+    "made_at", ["9999-12-31T23:59:59-23:59", "9999-12-31T23:00:00Z", "not a time"]
+)
+def test_a_sweep_meeting_an_intermediate_copy_with_an_extreme_time_tag_goes_on(
+    world: World, clock: SimClock, made_at: str
+) -> None:
+    # Given two stale intermediate copies, one of them retagged with a time that parses but
+    # overflows once in UTC or once the copy deadline is added (or is no time at all)
+    settings = world.settings()
+    copies = []
+    for name in ("odd-db", "plain-db"):
+        state = steps.describe_source(
+            db_event(world, database=name, job=name),
+            execution_arn=execution_arn(name),
+            settings=settings,
+        )
+        copies.append(steps.copy_shared(state, settings=settings)["arn"])
+    world.main.client("rds").add_tags_to_resource(
+        ResourceName=copies[0], Tags=[{"Key": TAG_MADE_AT, "Value": made_at}]
+    )
+    # When the sweep runs after the copy deadline + a day
+    clock.advance(10 * 86400)
+    result = sweep.sweep(settings=settings)
+    # Then the other copy is deleted, and the odd one is named as a problem and left alone
+    assert result["deleted"] == [copies[1]]
+    assert len(result["problems"]) == 1
+    assert copies[0] in result["problems"][0]
 
 
 def test_the_sweep_never_touches_the_backup_account(
