@@ -60,18 +60,10 @@ class Accounts:
         may not delete there. Returns its answer (`decision`: deleted, refused, kept or gone,
         and `reason`). An error that clears by itself, raised by the keeper, is raised here
         under its own name (the state machine retries it); any other is `AwsError`."""
-        arn = self.settings.backup_keeper_arn
-        if not arn:
-            raise ConfigurationError(f"{ENV_BACKUP_KEEPER_ARN} is not set")
-        request = {
-            "action": action,
-            "kind": kind,
-            "snapshot": identifier,
-            "execution": self.execution,
-        }
+        arn, request = self._keeper_request(action, kind, identifier)
         client = self._in_backup_account("lambda", KEEPER_CONFIG)
         with aws_call(f"Asking the backup account's keeper {arn} to {action} {identifier}"):
-            response = client.invoke(FunctionName=arn, Payload=json.dumps(request).encode())
+            response = client.invoke(FunctionName=arn, Payload=request)
         payload = json.loads(response["Payload"].read() or b"null")
         if response.get("FunctionError"):
             name = str((payload or {}).get("errorType", "Unknown"))
@@ -90,6 +82,13 @@ class Accounts:
         by itself (two more attempts on a function error, up to 6 hours when throttled:
         Lambda Developer Guide, "How Lambda handles errors and retries with asynchronous
         invocation"). The keeper answering late, or never, delays nothing here."""
+        arn, request = self._keeper_request(action, kind, identifier)
+        client = self._in_backup_account("lambda")
+        with aws_call(f"Telling the backup account's keeper {arn} to {action} {identifier}"):
+            client.invoke(FunctionName=arn, InvocationType="Event", Payload=request)
+
+    def _keeper_request(self, action: str, kind: Kind, identifier: str) -> tuple[str, bytes]:
+        """The keeper's ARN and this run's request to it, as the keeper reads it."""
         arn = self.settings.backup_keeper_arn
         if not arn:
             raise ConfigurationError(f"{ENV_BACKUP_KEEPER_ARN} is not set")
@@ -99,11 +98,7 @@ class Accounts:
             "snapshot": identifier,
             "execution": self.execution,
         }
-        client = self._in_backup_account("lambda")
-        with aws_call(f"Telling the backup account's keeper {arn} to {action} {identifier}"):
-            client.invoke(
-                FunctionName=arn, InvocationType="Event", Payload=json.dumps(request).encode()
-            )
+        return arn, json.dumps(request).encode()
 
 
 RUNNING = "RUNNING"

@@ -55,10 +55,11 @@ from rds_xacct.constants import (
 from rds_xacct.polling import next_look_seconds, tolerance_seconds
 from rds_xacct.snapshots import parse_iso
 from tests.support import coldstart
+from tests.support.contention import DynamoDbContention
 from tests.support.moto_patches import RDS_LIMITS
 from tests.support.simulation import RunResult, Simulation
 from tests.support.window import WindowReport, run_window
-from tests.support.world import BACKUP_ACCOUNT
+from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT
 
 SFN_PRICE_PER_TRANSITION = 0.025 / 1000  # Standard workflows, us-east-1, per state transition
 LAMBDA_PRICE_PER_REQUEST = 0.20 / 1_000_000
@@ -465,14 +466,30 @@ def window_cost_per_database(report: WindowReport) -> float:
     return total / max(1, report.databases)
 
 
-def _window(databases: int, slots: int) -> WindowReport:
+WINDOW_COPY_MINUTES = (15, 45)
+"""The windows' copies take 15 to 45 minutes each (both copies of a database alike)."""
+
+
+def _contention() -> DynamoDbContention:
+    """DynamoDB under real concurrency, as the windows with conflicts meet it: every third
+    transaction cancelled for a conflict, every fifth write throttled."""
+    return DynamoDbContention(conflict_every=3, throttle_every=5)
+
+
+def _window(databases: int, slots: int, *, conflicts: bool = False) -> WindowReport:
     """run_window, keeping the handlers' EMF metric lines (Powertools prints them every 100
     metrics, even with POWERTOOLS_METRICS_DISABLED) out of the bench's output; anything else
     printed is shown (at most 10 lines)."""
     captured = io.StringIO()
     try:
         with contextlib.redirect_stdout(captured):
-            return run_window(databases, slots=slots, rds_limit=RDS_COPIES_IN_PROGRESS_LIMIT)
+            return run_window(
+                databases,
+                slots=slots,
+                rds_limit=RDS_COPIES_IN_PROGRESS_LIMIT,
+                copy_minutes=WINDOW_COPY_MINUTES,
+                contention=_contention() if conflicts else None,
+            )
     finally:
         other = [
             line for line in captured.getvalue().splitlines() if not line.startswith('{"_aws"')
@@ -500,6 +517,9 @@ def _hard_misses(report: WindowReport) -> list[str]:
         misses.append(f"{report.failed_runs} run{'s' if report.failed_runs != 1 else ''} failed")
     if report.duplicates:
         misses.append(f"{report.duplicates} duplicates")
+    over = {a: n for a, n in report.peak_copying.items() if n > report.slots}
+    if over:
+        misses.append(f"copies in progress above the {report.slots} slots: {over}")
     if report.left_in_main:
         misses.append(f"{report.left_in_main} left in main")
     return misses
@@ -521,6 +541,35 @@ def _soft_misses(report: WindowReport) -> list[str]:
     return misses
 
 
+def _figure(report: WindowReport, account: str, what: str) -> float:
+    """A timeline figure of one account, in slot-minutes (0 without a timeline)."""
+    if report.timeline is None:
+        return 0.0
+    figures = report.timeline.summary(report.rds_limit, report.slots).get(account)
+    return figures[what] if figures is not None else 0.0
+
+
+def _timeline(report: WindowReport, what: str) -> str:
+    """A timeline figure, main / backup account."""
+    return "/".join(f"{_figure(report, a, what):.0f}" for a in (MAIN_ACCOUNT, BACKUP_ACCOUNT))
+
+
+def _slot_use(report: WindowReport) -> str:
+    capacity = report.slots * report.drain_minutes
+    return "/".join(
+        f"{_figure(report, a, 'copying') / capacity:.0%}" for a in (MAIN_ACCOUNT, BACKUP_ACCOUNT)
+    )
+
+
+def _backup_starved(report: WindowReport) -> str:
+    """Slot-minutes of the backup account's pool that nobody held and nobody waited for, over
+    the drain: what the window lost to a backup account with nothing to copy yet (its copies
+    wait on the main account's)."""
+    held = _figure(report, BACKUP_ACCOUNT, "held")
+    waiting_free = _figure(report, BACKUP_ACCOUNT, "freeWhileWaiting")
+    return f"{report.slots * report.drain_minutes - held - waiting_free:.0f}"
+
+
 def print_windows(reports: list[tuple[str, WindowReport]]) -> bool:
     """The window figures, one column per report; a verdict per report. True if every hard
     target is met."""
@@ -540,6 +589,11 @@ def print_windows(reports: list[tuple[str, WindowReport]]) -> bool:
         lambda r: f"{r.rejected_copy_calls} ({r.rejected_copy_calls / (2 * r.databases):.1%})",
         f"< {REJECTED_SHARE_TARGET:.0%} of copies",
     )
+    line(
+        "most copies in progress (main/backup)",
+        lambda r: "/".join(str(r.peak_copying.get(a, 0)) for a in (MAIN_ACCOUNT, BACKUP_ACCOUNT)),
+        "<= slots",
+    )
     line("peak Describe calls / minute", lambda r: str(r.peak_describes_per_minute))
     line("drain (last copy landed)", lambda r: f"{r.drain_minutes:.0f} min")
     line("physical floor", lambda r: f"{r.floor_minutes:.0f} min")
@@ -549,6 +603,10 @@ def print_windows(reports: list[tuple[str, WindowReport]]) -> bool:
         lambda r: f"{sum(r.slots_in_use_after.values())} / {r.waiting_after}",
         "0 / 0",
     )
+    line("slot use (copying / slots x drain)", _slot_use)
+    line("held, no copy running (slot-min)", lambda r: _timeline(r, "heldNotCopying"))
+    line("free while runs waited (slot-min)", lambda r: _timeline(r, "freeWhileWaiting"), "0")
+    line("backup idle, nobody waiting (slot-min)", _backup_starved)
     line("looks per copy", lambda r: f"{r.looks_per_copy:.2f}")
     line("Lambda invocations", lambda r: str(r.lambda_calls))
     line("transitions (estimated)", lambda r: f"{_estimated_transitions(r):.0f}")
@@ -575,36 +633,48 @@ def print_windows(reports: list[tuple[str, WindowReport]]) -> bool:
     return ok
 
 
-def backup_window(databases: int, large: int | None) -> tuple[bool, list[WindowReport]]:
+def backup_window(sizes: list[int], large: int | None) -> tuple[bool, list[WindowReport]]:
+    low, high = WINDOW_COPY_MINUTES
     _header(
         4,
-        "The backup window (simulation)",
-        f"{databases} AWS Backup jobs finishing within 10 minutes, copies of 10-60 min, every run "
-        f"on one simulated clock, RDS allowing {RDS_COPIES_IN_PROGRESS_LIMIT} copies in progress "
-        f"per account; slots = MaxCopiesInFlight (default {DEFAULT_MAX_COPIES_IN_FLIGHT}; "
-        f"{RDS_COPIES_IN_PROGRESS_LIMIT} for accounts that copy nothing else).",
+        "Backup windows (simulation)",
+        f"Windows of {', '.join(map(str, sizes))} databases: AWS Backup jobs finishing within 10 "
+        f"minutes, copies of {low}-{high} min, every run on one simulated clock, RDS allowing "
+        f"{RDS_COPIES_IN_PROGRESS_LIMIT} copies in progress per account, "
+        f"{DEFAULT_MAX_COPIES_IN_FLIGHT} slots (MaxCopiesInFlight's default); each window again "
+        f"with DynamoDB answering as under real concurrency (every third transaction cancelled "
+        f"for a conflict, every fifth write throttled).",
     )
-    reports = [
-        (f"slots {slots}", _window(databases, slots))
-        for slots in (DEFAULT_MAX_COPIES_IN_FLIGHT, RDS_COPIES_IN_PROGRESS_LIMIT)
-    ]
-    ok = print_windows(reports)
-    print()
+    ok = True
+    result: list[WindowReport] = []
+    for conflicts in (False, True):
+        reports = [
+            (
+                f"{n}{' +conflicts' if conflicts else ''}",
+                _window(n, DEFAULT_MAX_COPIES_IN_FLIGHT, conflicts=conflicts),
+            )
+            for n in sizes
+        ]
+        ok = print_windows(reports) and ok
+        result.extend(report for _, report in reports)
+        print()
     _note(
-        f"Before (previous release, recorded in the issue, not re-simulated): no admission "
-        f"control, {BEFORE_DATABASES} runs calling CopyDBSnapshot at once against the "
+        f"Before (an earlier release, recorded in its issue): no admission control, "
+        f"{BEFORE_DATABASES} runs calling CopyDBSnapshot at once against the "
         f"{RDS_COPIES_IN_PROGRESS_LIMIT} limit: {BEFORE_FAILED_RUNS} of {BEFORE_DATABASES} runs "
         f"failed with QuotaExceeded after their 5 tries, ~{BEFORE_REJECTED_CALLS:,} rejected "
         f"CopyDBSnapshot calls ({BEFORE_REJECTED_CALLS / (2 * BEFORE_DATABASES):.0%} of copies).",
         indent="",
     )
     _note(
-        f"floor: each account's copy work packed into its {RDS_COPIES_IN_PROGRESS_LIMIT} lanes "
-        f"(RDS's limit), plus the shortest copy; with {DEFAULT_MAX_COPIES_IN_FLIGHT} slots the "
-        f"best possible is about {RDS_COPIES_IN_PROGRESS_LIMIT / DEFAULT_MAX_COPIES_IN_FLIGHT:.2f}"
-        f" x that floor. copies: two per database (the shared and the backup copy)."
+        f"floor: the later of each account's copy work packed into its "
+        f"{RDS_COPIES_IN_PROGRESS_LIMIT} lanes (RDS's limit) plus the shortest copy, and the "
+        f"longest database's two copies one after the other from its job's end; with "
+        f"{DEFAULT_MAX_COPIES_IN_FLIGHT} slots the packing alone is "
+        f"{RDS_COPIES_IN_PROGRESS_LIMIT / DEFAULT_MAX_COPIES_IN_FLIGHT:.2f} x its part. The backup "
+        f"account copies only what the main account finished: 'backup idle, nobody waiting' is "
+        f"the drain lost to that (the first copies in flight are whatever jobs ended first)."
     )
-    result = [report for _, report in reports]
     if large:
         print()
         print(
@@ -743,7 +813,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--databases", type=int, default=30, help="for the monthly cost line")
     parser.add_argument(
-        "--window", type=int, default=200, help="databases in the backup window (0: skip it)"
+        "--windows", default="20,80,200", help="databases in each backup window ('': none)"
     )
     parser.add_argument(
         "--large", action="store_true", help="also run a large window (may take minutes)"
@@ -764,7 +834,8 @@ def main(argv: list[str] | None = None) -> int:
     # moto refuses any snapshot past MOTO_RDS_SNAPSHOT_LIMIT (1,000 of every type per account and
     # region): a window of 1,000 databases makes 2,000 (automated and AWS Backup) before it copies
     # (RDS's real quotas are enforced by the simulation; window.py raises the manual one)
-    largest = max(args.window, args.databases_large if args.large else 0)
+    windows_sizes = [int(n) for n in args.windows.split(",") if n.strip()]
+    largest = max([*windows_sizes, args.databases_large if args.large else 0])
     os.environ["MOTO_RDS_SNAPSHOT_LIMIT"] = str(max(1000, 10 * largest))
 
     began = time.perf_counter()
@@ -774,9 +845,9 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
     runs_ok, rows = single_runs(sizes, args.retention)
     window_ok, windows = True, list[WindowReport]()
-    if args.window > 0:
+    if windows_sizes:
         large = args.databases_large if args.large else None
-        window_ok, windows = backup_window(args.window, large)
+        window_ok, windows = backup_window(windows_sizes, large)
     if args.keeper_copies > 0:
         keeper(args.keeper_copies)
     costs(rows, windows, args.databases)

@@ -48,6 +48,9 @@ class WindowReport:
     peak_describes_per_minute: int
     drain_minutes: float
     floor_minutes: float
+    """No schedule drains sooner: each account's copy work packed into RDS's lanes plus the
+    shortest copy, and no database's two copies (one after the other, from its job's end)
+    finished sooner."""
     real_seconds: float
     lambda_calls: int
     looks_per_copy: float
@@ -58,6 +61,8 @@ class WindowReport:
     """Most of the app's intermediate copies in the main account at once (they count against
     its manual snapshot quota)."""
     failures: list[str] = field(default_factory=list)
+    peak_copying: dict[str, int] = field(default_factory=dict)
+    """Per account: the most copies RDS was making at once."""
     timeline: Timeline | None = None
     """Slots held against copies running, per account, minute by minute."""
 
@@ -89,6 +94,20 @@ class Timeline:
             for account, (held, waiting) in state.items():
                 self.spans.append((self._last, now, account, held, waiting))
         self._last = now
+
+    def peak_copying(self) -> dict[str, int]:
+        """Per account: the most copies in progress at once."""
+        peaks: dict[str, int] = {}
+        for account in {a for a, _, _ in self.copies}:
+            moments = sorted(
+                [(start, 1) for a, start, _ in self.copies if a == account]
+                + [(end, -1) for a, _, end in self.copies if a == account]
+            )
+            running = 0
+            for _, change in moments:  # an end sorts before a start at the same moment
+                running += change
+                peaks[account] = max(peaks.get(account, 0), running)
+        return peaks
 
     def copying(self, account: str, moment: datetime) -> int:
         return sum(1 for a, start, end in self.copies if a == account and start <= moment < end)
@@ -189,18 +208,22 @@ def run_window(
 
         sim.clock.on_advance(slots_and_copies)
         minutes: dict[str, float] = {}
+        chains: list[float] = []
         arrivals = []
         low, high = copy_minutes
         for index in range(databases):
             size = rng.randint(int(low - COPY_BASE_MINUTES), int(high - COPY_BASE_MINUTES))
             event = sim.backup_event(f"db-{index:04d}", size_gib=size)
             minutes[event["detail"]["resourceArn"].rsplit(":", 1)[-1]] = copy_minutes_for(size)
-            arrivals.append((rng.uniform(0, arrival_spread_seconds), event))
+            offset = rng.uniform(0, arrival_spread_seconds)
+            arrivals.append((offset, event))
+            chains.append(offset / 60 + 2 * copy_minutes_for(size))
         calls_before = sim.lambda_calls
         began = time.perf_counter()
         runs = sim.deliver_window(arrivals)
         real = time.perf_counter() - began
         report = _report(sim, runs, minutes, first, describes, slots, rds_limit)
+        report.floor_minutes = max(report.floor_minutes, *chains)
         report.real_seconds = real
         report.lambda_calls = sim.lambda_calls - calls_before
         report.peak_intermediate_copies = peak[0]
@@ -209,6 +232,7 @@ def run_window(
             for p in sim.patches.copies_made
         ]
         report.timeline = timeline
+        report.peak_copying = timeline.peak_copying()
         return report
 
 
