@@ -61,6 +61,8 @@ class WindowReport:
     """Most of the app's intermediate copies in the main account at once (they count against
     its manual snapshot quota)."""
     failures: list[str] = field(default_factory=list)
+    injected: int = 0
+    """DynamoDB answers to concurrent writers injected (conflicts, throttling)."""
     peak_copying: dict[str, int] = field(default_factory=dict)
     """Per account: the most copies RDS was making at once."""
     timeline: Timeline | None = None
@@ -233,6 +235,7 @@ def run_window(
         ]
         report.timeline = timeline
         report.peak_copying = timeline.peak_copying()
+        report.injected = sum(contention.answered.values()) if contention is not None else 0
         return report
 
 
