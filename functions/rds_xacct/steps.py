@@ -15,7 +15,6 @@ handles, and returns the piece of state its state writes (its `ResultPath`).
 from __future__ import annotations
 
 import fnmatch
-import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,11 +49,10 @@ from rds_xacct.constants import (
 )
 from rds_xacct.events import OTHER_ENGINES, SnapshotArn, parse_event
 from rds_xacct.naming import copy_identifier, source_arn_tag
+from rds_xacct.observability import logger
 from rds_xacct.polling import next_look_seconds
 from rds_xacct.settings import ConfigurationError, Settings
 from rds_xacct.snapshots import Clock, Kind, Snapshot, SnapshotApi, iso, parse_iso, utc_now
-
-logger = logging.getLogger(__name__)
 
 State = dict[str, Any]
 
