@@ -62,10 +62,11 @@ class KeeperSettings:
     main_account_id: str
     min_retention_days: int
     ledger_table: str
-    longest_retention_days: int = MAX_RETENTION_DAYS
-    """How long a copy the main account made without a (readable) expiry is kept; 0: a copy
-    made without an expiry is kept for good, as the main account's RetentionDays 0 asks (this
-    account then trusts the main account not to fill its snapshot quota)."""
+    longest_retention_days: int = 0
+    """How long a copy the main account made without an expiry tag is kept; 0 (the default): for
+    good, as the main account's RetentionDays 0 asks. A backup account that will not trust the
+    main account with its snapshot quota sets a number of days. (A copy with an unreadable expiry
+    tag is never kept for good: `longest_retention`.)"""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> KeeperSettings:
@@ -80,7 +81,7 @@ class KeeperSettings:
             problems.append(
                 f"{ENV_MIN_RETENTION_DAYS} must be a whole number from 1 to {MAX_RETENTION_DAYS}"
             )
-        longest = _whole(env.get(ENV_LONGEST_RETENTION_DAYS, str(MAX_RETENTION_DAYS)))
+        longest = _whole(env.get(ENV_LONGEST_RETENTION_DAYS, "0"))
         if not 0 <= longest <= LONGEST_RETENTION_LIMIT_DAYS:
             problems.append(
                 f"{ENV_LONGEST_RETENTION_DAYS} must be a whole number from 0 to "

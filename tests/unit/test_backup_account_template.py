@@ -1096,7 +1096,7 @@ def test_the_keepers_settings_resolve_to_what_the_keeper_accepts(template: dict[
         settings = keeper.KeeperSettings.from_env(spec.environment)
         assert settings.main_account_id == MAIN_ACCOUNT_ID
         assert settings.min_retention_days == DEFAULT_MIN_RETENTION_DAYS
-        assert settings.longest_retention_days == MAX_RETENTION_DAYS
+        assert settings.longest_retention_days == 0
         assert settings.ledger_table == LEDGER_NAME
     assert specs["KeeperFunction"].name == KEEPER_NAME
     assert specs["KeeperPassFunction"].name == f"{KEEPER_NAME}-pass"

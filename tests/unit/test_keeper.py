@@ -340,8 +340,8 @@ def test_settings_are_read_from_the_environment() -> None:
     # And the largest allowed minimum retention is accepted
     largest = {**GOOD_ENV, "MIN_RETENTION_DAYS": str(MAX_RETENTION_DAYS)}
     assert KeeperSettings.from_env(largest).min_retention_days == MAX_RETENTION_DAYS == 345
-    # And the longest retention is the longest a run can ask, unless set (0: for good)
-    assert settings.longest_retention_days == MAX_RETENTION_DAYS
+    # And a copy made without an expiry is kept for good (0), unless a longest retention is set
+    assert settings.longest_retention_days == 0
     for days in ("0", "3650"):
         longest = {**GOOD_ENV, "LONGEST_RETENTION_DAYS": days}
         assert KeeperSettings.from_env(longest).longest_retention_days == int(days)
@@ -647,6 +647,8 @@ def test_a_copy_made_without_a_readable_expiry_is_kept_the_longest_retention(
 ) -> None:
     # Given a copy made with retention 0 (no expiry tag), or an expiry tag that is not a time
     # or is out of the sane range (before 2000, or past creation + the longest retention)
+    # in a backup account that bounds copies made without an expiry by the longest retention
+    backup.settings = replace(SETTINGS, longest_retention_days=MAX_RETENTION_DAYS)
     tags = {} if expiry_tag is None else {TAG_EXPIRES_AT: expiry_tag}
     copy = backup.copy(retention_days=0, tags=tags)
     longest = copy.created_at + timedelta(days=MAX_RETENTION_DAYS)
@@ -929,9 +931,8 @@ def test_the_hourly_pass_records_new_copies_once(backup: BackupAccount) -> None:
     assert cluster_item is not None
     assert dated_item["keepUntil"] == {"S": iso(dated.created_at + timedelta(days=7))}
     assert dated_item["firstSeen"] == {"S": iso(now)}
-    # (no expiry: the longest retention a run can ask)
-    longest = forever.created_at + timedelta(days=MAX_RETENTION_DAYS)
-    assert forever_item["keepUntil"] == {"S": iso(longest)}
+    # (no expiry: kept for good, as the main account's RetentionDays 0 asks, by default)
+    assert "keepUntil" not in forever_item
     assert forever_item["expiryTagged"] == {"BOOL": False}
     assert forever_item["execution"] == {"S": "run-2"}
     # (2 days is below the 3-day minimum: the minimum applies)
