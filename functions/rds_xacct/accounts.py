@@ -71,6 +71,10 @@ class Accounts:
             retryable = {cls.__name__: cls for cls in errors.RETRYABLE}
             if name in retryable:
                 raise retryable[name](f"The backup account's keeper: {text}")
+            if _died(name, text):
+                raise errors.ServiceUnavailable(
+                    f"The backup account's keeper died before it answered ({name}): {text}"
+                )
             raise errors.AwsError(f"The backup account's keeper failed ({name}): {text}")
         if not isinstance(payload, dict) or payload.get("decision") not in KEEPER_DECISIONS:
             raise errors.AwsError(f"The backup account's keeper answered {payload!r}")
@@ -99,6 +103,19 @@ class Accounts:
             "execution": self.execution,
         }
         return arn, json.dumps(request).encode()
+
+
+def _died(error_type: str, message: str) -> bool:
+    """Did the keeper's function die rather than raise? Lambda reports a timeout as
+    `Sandbox.Timedout` ("Task timed out after N seconds"; older runtimes give no type, only that
+    message) and a runtime that exited (out of memory: "signal: killed") as `Runtime.ExitError`
+    or `Runtime.OutOfMemory` (Lambda Developer Guide, "Troubleshoot invocation issues"; Invoke
+    API, `FunctionError`: errors the runtime did not handle, out of memory and timeouts). Every
+    request to the keeper is safe to send again: the step is retried."""
+    return error_type in _DIED or "Task timed out after" in message
+
+
+_DIED = {"Sandbox.Timedout", "Runtime.ExitError", "Runtime.OutOfMemory"}
 
 
 RUNNING = "RUNNING"

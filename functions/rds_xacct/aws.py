@@ -127,6 +127,8 @@ _HINTS: dict[type[errors.PipelineError], str] = {
 }
 
 
+_SERVER_ERROR = 500
+
 _SNAPSHOT_QUOTA = {"SnapshotQuotaExceeded", "SnapshotQuotaExceededFault"}
 _COPY_LIMIT_MESSAGE = re.compile(r"cannot copy more than|copies in progress|at a time", re.I)
 """RDS answers `SnapshotQuotaExceeded` for two conditions, told apart only by the message:
@@ -140,7 +142,12 @@ def classify(error: ClientError, action: str) -> errors.PipelineError:
     """The app exception for an AWS error raised while doing `action`."""
     code = error.response.get("Error", {}).get("Code", "Unknown")
     message = error.response.get("Error", {}).get("Message", str(error))
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
     kind = next((k for codes, k in _KINDS if code in codes), errors.AwsError)
+    if kind is errors.AwsError and status >= _SERVER_ERROR:
+        # The service failed on its side (5xx), through the SDK's retries of it (botocore's
+        # standard mode retries every 500, 502, 503 and 504 answer): it clears by itself
+        kind = errors.ServiceUnavailable
     if code in _SNAPSHOT_QUOTA and _COPY_LIMIT_MESSAGE.search(message):
         kind = errors.CopyLimitReached
     hint = _HINTS.get(kind)

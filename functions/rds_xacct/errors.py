@@ -27,6 +27,13 @@ class NetworkError(PipelineError):
     backoff). A call that timed out may have taken effect: every step is safe to run again."""
 
 
+class ServiceUnavailable(PipelineError):
+    """An AWS service failed on its side through the SDK's own retries (an HTTP 5xx answer:
+    `InternalFailure`, `ServiceUnavailable`, ...), or the backup account's keeper died before it
+    answered (timed out, ran out of memory). Clears by itself (retried with backoff); every step
+    and every request to the keeper is safe to run again."""
+
+
 class CopyAlreadyExists(PipelineError):
     """Another run of the same source (a redelivered event) made the copy a moment before
     this one. Retried: the step then finds that copy and carries on with it."""
@@ -102,6 +109,7 @@ RETRYABLE: tuple[type[PipelineError], ...] = (
     SnapshotNotReady,
     Throttled,
     NetworkError,
+    ServiceUnavailable,
     CopyAlreadyExists,
     CopyLimitReached,
 )

@@ -36,6 +36,9 @@ _HINTS = {
     "NetworkError": "AWS could not be reached through every retry (a network or endpoint "
     "outage); check the AWS Health Dashboard and the functions' network, then start the run "
     "again.",
+    "ServiceUnavailable": "AWS (or the backup account's keeper) kept failing on its side through "
+    "every retry; check the AWS Health Dashboard (and the keeper's log in the backup account), "
+    "then start the run again.",
     "SnapshotNotReady": "The snapshot stayed unavailable through every retry; check its status "
     "in the RDS console, then start the run again.",
     "AwsError": "AWS refused a call (the message names it and the error code); fix what it "

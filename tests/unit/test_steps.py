@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from botocore.config import Config
@@ -321,6 +321,39 @@ def test_throttling_that_outlasts_the_sdk_becomes_throttled(
     monkeypatch.setattr("time.sleep", lambda seconds: None)
     with pytest.raises(errors.Throttled):
         steps.copy_shared(state, settings=settings)
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("InternalFailure", 500), ("ServiceUnavailable", 503), ("SomethingNew", 502)],
+)
+def test_a_service_failing_on_its_side_through_the_sdks_retries_is_service_unavailable(
+    code: str, status: int
+) -> None:
+    # Given an AWS answer of the 5xx family (botocore's standard mode has retried it already)
+    error = ClientError(
+        cast(
+            Any,
+            {
+                "Error": {"Code": code, "Message": "later"},
+                "ResponseMetadata": {"HTTPStatusCode": status},
+            },
+        ),
+        "CopyDBSnapshot",
+    )
+    # When it is classified, Then it is ServiceUnavailable, which the state machine retries
+    classified = classify(error, "Copying")
+    assert type(classified) is errors.ServiceUnavailable
+    assert errors.ServiceUnavailable in errors.RETRYABLE
+    # And a 4xx answer the app does not know stays AwsError (not retried)
+    refused = ClientError(
+        cast(
+            Any,
+            {"Error": {"Code": code, "Message": "no"}, "ResponseMetadata": {"HTTPStatusCode": 400}},
+        ),
+        "CopyDBSnapshot",
+    )
+    assert type(classify(refused, "Copying")) is errors.AwsError
 
 
 NETWORK_FAILURES = [
@@ -725,6 +758,11 @@ def test_ask_keeper_invokes_the_keeper_through_the_backup_role_and_returns_its_a
         ("Throttled", errors.Throttled),
         ("SnapshotNotReady", errors.SnapshotNotReady),
         ("NetworkError", errors.NetworkError),
+        ("ServiceUnavailable", errors.ServiceUnavailable),
+        # the keeper's function died (timed out, ran out of memory): asked again
+        ("Sandbox.Timedout", errors.ServiceUnavailable),
+        ("Runtime.ExitError", errors.ServiceUnavailable),
+        ("Runtime.OutOfMemory", errors.ServiceUnavailable),
         ("AccessDenied", errors.AwsError),
         ("ConfigurationError", errors.AwsError),
         ("Runtime.ImportModuleError", errors.AwsError),

@@ -109,12 +109,13 @@ def test_error_names_in_the_asl_are_exception_classes(asl: dict[str, Any]) -> No
     assert {cls.__name__ for cls in errors.RETRYABLE} <= ours
 
 
-def test_every_task_that_retries_throttling_retries_network_errors_alike(
+def test_every_task_that_retries_throttling_retries_network_and_service_errors_alike(
     asl: dict[str, Any],
 ) -> None:
-    # A network failure that outlasts the SDK's retries clears by itself as throttling does:
-    # every Task retrying `Throttled` retries `NetworkError` with the same retrier (same backoff,
-    # so the run's worst-case retry time is unchanged)
+    # A network failure, or a service failing on its side (5xx, a keeper that died), that
+    # outlasts the SDK's retries clears by itself as throttling does: every Task retrying
+    # `Throttled` retries `NetworkError` and `ServiceUnavailable` with the same retrier (same
+    # backoff, so the run's worst-case retry time is unchanged)
     tasks = {name: s for name, s in asl["States"].items() if s["Type"] == "Task"}
     throttled = {
         name: retrier
@@ -125,7 +126,9 @@ def test_every_task_that_retries_throttling_retries_network_errors_alike(
     assert len(throttled) >= 10
     for name, retrier in throttled.items():
         assert "NetworkError" in retrier["ErrorEquals"], name
+        assert "ServiceUnavailable" in retrier["ErrorEquals"], name
     assert errors.NetworkError in errors.RETRYABLE
+    assert errors.ServiceUnavailable in errors.RETRYABLE
 
 
 def test_a_failed_run_ends_in_fail_after_cleanup_and_notification(asl: dict[str, Any]) -> None:
