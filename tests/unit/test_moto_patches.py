@@ -590,9 +590,12 @@ def test_runs_waiting_on_each_other_share_one_simulated_timeline(
         roleArn="arn:aws:iam::123456789012:role/sfn",
     )["stateMachineArn"]
     before = clock.now()
-    # When both start at once
-    first = sfn.start_execution(stateMachineArn=waiting, name="waits", input="{}")
-    second = sfn.start_execution(stateMachineArn=sending, name="sends", input="{}")
+    # When both start at once (this thread takes part in the clock while it starts them: else
+    # the first run, blocked on its token alone, let the clock jump to its day-long timeout
+    # before the second had started, about one run in eight)
+    with clock.taking_part():
+        first = sfn.start_execution(stateMachineArn=waiting, name="waits", input="{}")
+        second = sfn.start_execution(stateMachineArn=sending, name="sends", input="{}")
     waited = wait_for_execution(sfn, first["executionArn"])
     sent = wait_for_execution(sfn, second["executionArn"])
     # Then the waiting run got the token 10 simulated minutes in, not after its day-long timeout
