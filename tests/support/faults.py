@@ -102,10 +102,14 @@ service exceptions", Step Functions Developer Guide,
 https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html:
 "Unhandled errors in Lambda are reported as Lambda.Unknown in the error output. These include
 out-of-memory errors and function timeouts")."""
-LAMBDA_DIED_ERRORS = (LAMBDA_OUT_OF_MEMORY_ERROR, LAMBDA_TIMEOUT_ERROR)
+LAMBDA_EXIT_ERROR = "Runtime.ExitError"
+"""What current runtimes answer for a function whose process was killed, out of memory among
+others ("Runtime exited with error: signal: killed"): the runtime's `errorType`, which Step
+Functions reports as the error name, as it does `Sandbox.Timedout`."""
+LAMBDA_DIED_ERRORS = (LAMBDA_OUT_OF_MEMORY_ERROR, LAMBDA_EXIT_ERROR, LAMBDA_TIMEOUT_ERROR)
 """The names a step's function that died (timed out, ran out of memory) comes back with: the
-one the Step Functions guide names and the one current runtimes raise for a timeout. Every
-Retry or Catch that means "the function died" names both (tests/unit/test_template.py)."""
+one the Step Functions guide names and the ones current runtimes raise. Every Retry or Catch
+that means "the function died" names all of them (tests/unit/test_template.py)."""
 LAMBDA_SERVICE_ERROR = "Lambda.ServiceException"
 """A transient Lambda service error (HTTP 500) on Invoke, reported as `Lambda.<ErrorName>`
 (same page)."""
