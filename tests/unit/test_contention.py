@@ -30,7 +30,7 @@ from rds_xacct.constants import SLOT_LEASE_SECONDS
 from tests.support.contention import DynamoDbContention
 from tests.support.moto_patches import SimClock
 from tests.unit.conftest import TABLE, FakeSfn
-from tests.unit.test_admission import execution_arn, make_pool
+from tests.unit.test_admission import ask, execution_arn, make_pool
 
 
 def _cancelled(*codes: str) -> ClientError:
@@ -136,16 +136,7 @@ def test_a_release_meeting_conflicts_always_completes(
     # Given a run holding the only slot, and a table where every other transaction conflicts
     pool = make_pool(sfn, limit=1)
     now = clock.now()
-    assert (
-        pool.request(
-            execution="run-1",
-            execution_arn=execution_arn("run-1"),
-            place=Place(now, 1),
-            token="t1",
-            now=now,
-        )
-        == "granted"
-    )
+    assert ask(pool, "run-1", Place(now, 1), now, token="t1") == "granted"
     faults = DynamoDbContention(conflict_every=2, tables=frozenset({TABLE}))
     with faults.installed():
         # When it gives its slot back
@@ -163,13 +154,7 @@ def test_a_release_that_never_gets_through_raises_and_keeps_the_slot_counted(
     # Given a run holding the only slot, and a table where every transaction conflicts
     pool = make_pool(sfn, limit=1)
     now = clock.now()
-    pool.request(
-        execution="run-1",
-        execution_arn=execution_arn("run-1"),
-        place=Place(now, 1),
-        token="t1",
-        now=now,
-    )
+    ask(pool, "run-1", Place(now, 1), now, token="t1")
     # When it gives its slot back, it is told to try again (the step retries Throttled): never
     # "not held", which would leave the slot taken until its lease ran out
     every_one = DynamoDbContention(conflict_every=1, tables=frozenset({TABLE}))
@@ -190,13 +175,7 @@ def test_a_grant_meeting_conflicts_still_goes_to_the_run(
         conflict_every=2, throttle_every=3, single_conflict_every=2, tables=frozenset({TABLE})
     )
     with faults.installed():
-        outcome = pool.request(
-            execution="run-1",
-            execution_arn=execution_arn("run-1"),
-            place=Place(now, 1),
-            token="t1",
-            now=now,
-        )
+        outcome = ask(pool, "run-1", Place(now, 1), now, token="t1")
     assert outcome == "granted"
     assert sfn.tokens() == ["t1"]
     assert pool.in_use() == 1
