@@ -122,7 +122,12 @@ def _whole(text: str) -> int:
 
 
 def answer(decision: str, snapshot: str, reason: str, kept_until: datetime | None = None) -> Answer:
-    """One answer of the keeper (to a request, or for one copy in the hourly pass)."""
+    """One answer of the keeper (to a request, or for one copy in the hourly pass). Its
+    `keptUntil` is written to the second rounded up (RDS's creation times carry fractions): a
+    run that asks again at that time is never a moment early (written down, it was up to a
+    second early, and such a run took the refusal as final)."""
+    if kept_until is not None and kept_until.microsecond:
+        kept_until = kept_until.replace(microsecond=0) + timedelta(seconds=1)
     return {
         "decision": decision,
         "snapshot": snapshot,

@@ -23,7 +23,7 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from moto.rds.models import rds_backends
 
-from rds_xacct import errors, keeper
+from rds_xacct import errors, keeper, keeper_rules
 from rds_xacct.aws import new_session
 from rds_xacct.constants import (
     COPY_DEADLINE_HOURS,
@@ -1354,3 +1354,15 @@ def test_a_time_out_of_range_in_utc_is_not_a_time(text: str) -> None:
     with pytest.raises(ValueError, match="out of range"):
         parse_iso(text)
     assert parse_iso("2027-01-05T03:10:00+01:00") == datetime(2027, 1, 5, 2, 10, tzinfo=UTC)
+
+
+def test_a_kept_until_time_with_a_fraction_of_a_second_is_answered_rounded_up() -> None:
+    # Given RDS's creation times carry fractions of a second: a kept-until time written down to
+    # the second was up to a second early, and a run asking again then was refused once more
+    # (and took it as final)
+    moment = datetime(2026, 12, 8, 4, 39, 34, 690000, tzinfo=UTC)
+    # When the keeper answers with it, Then it is the next whole second; a whole second stays
+    assert keeper_rules.answer("refused", "s", "r", moment)["keptUntil"] == "2026-12-08T04:39:35Z"
+    whole = moment.replace(microsecond=0)
+    assert keeper_rules.answer("refused", "s", "r", whole)["keptUntil"] == "2026-12-08T04:39:34Z"
+    assert keeper_rules.answer("kept", "s", "r")["keptUntil"] is None
