@@ -284,29 +284,6 @@ def test_a_key_the_main_account_may_not_use_is_a_readable_failure(world: World) 
     assert world.app_copies(MAIN_ACCOUNT) == []
 
 
-def test_throttling_is_retried_by_the_sdk(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given RDS throttles the first two copy requests
-    event = db_event(world)
-    settings = world.settings()
-    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
-    real_copy = RDSBackend.copy_db_snapshot
-    calls = {"n": 0}
-
-    def throttled_copy(self: RDSBackend, *args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] <= 2:
-            raise RDSClientError("Throttling", "Rate exceeded")
-        return real_copy(self, *args, **kwargs)
-
-    monkeypatch.setattr(RDSBackend, "copy_db_snapshot", throttled_copy)
-    monkeypatch.setattr("time.sleep", lambda seconds: None)  # the SDK's backoff, not for real
-    # When the run copies
-    shared = steps.copy_shared(state, settings=settings)
-    # Then the copy is made after the retries
-    assert calls["n"] == 3
-    assert shared["id"] == state["job"]["copyId"]
-
-
 def test_throttling_that_outlasts_the_sdk_becomes_throttled(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -366,25 +343,29 @@ NETWORK_FAILURES = [
 no answer from AWS at all)."""
 
 
-@pytest.mark.parametrize("failure", NETWORK_FAILURES, ids=lambda e: type(e).__name__)
-def test_a_network_failure_is_retried_by_the_sdk(
+@pytest.mark.parametrize(
+    "failure",
+    [RDSClientError("Throttling", "Rate exceeded"), *NETWORK_FAILURES],
+    ids=lambda e: getattr(e, "code", None) or type(e).__name__,
+)
+def test_throttling_and_network_failures_are_retried_by_the_sdk(
     world: World, monkeypatch: pytest.MonkeyPatch, failure: Exception
 ) -> None:
-    # Given the first two copy requests never get an answer from RDS
+    # Given RDS throttles the first two copy requests, or they never get an answer
     event = db_event(world)
     settings = world.settings()
     state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
     real_copy = RDSBackend.copy_db_snapshot
     calls = {"n": 0}
 
-    def flaky_copy(self: RDSBackend, *args: Any, **kwargs: Any) -> Any:
+    def failing_copy(self: RDSBackend, *args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
         if calls["n"] <= 2:
             raise failure
         return real_copy(self, *args, **kwargs)
 
-    monkeypatch.setattr(RDSBackend, "copy_db_snapshot", flaky_copy)
-    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    monkeypatch.setattr(RDSBackend, "copy_db_snapshot", failing_copy)
+    monkeypatch.setattr("time.sleep", lambda seconds: None)  # the SDK's backoff, not for real
     # When the run copies, Then the SDK's own retries carry it through
     shared = steps.copy_shared(state, settings=settings)
     assert calls["n"] == 3
