@@ -8,18 +8,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.config import Config
-from botocore.exceptions import ClientError
 
 from rds_xacct import errors, quotas
 from rds_xacct.aws import (
     KEEPER_CONFIG,
-    NETWORK_ERRORS,
     SDK_CONFIG,
     assumed_role_client,
     aws_call,
-    classify,
+    aws_code,
     default_client,
-    network_error,
     rds_client,
 )
 from rds_xacct.constants import KEEPER_DECISIONS
@@ -128,13 +125,12 @@ def run_still_going(execution: str | None, settings: Settings) -> bool:
         return False
     machine = settings.state_machine_arn
     execution_arn = f"{machine.replace(':stateMachine:', ':execution:', 1)}:{execution}"
-    action = f"Asking Step Functions whether run {execution} still runs"
     try:
-        described = default_client("stepfunctions").describe_execution(executionArn=execution_arn)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+        with aws_call(f"Asking Step Functions whether run {execution} still runs"):
+            client = default_client("stepfunctions")
+            described = client.describe_execution(executionArn=execution_arn)
+    except errors.PipelineError as error:
+        if aws_code(error) == "ExecutionDoesNotExist":
             return False
-        raise classify(error, action) from error
-    except NETWORK_ERRORS as error:
-        raise network_error(error, action) from error
+        raise
     return str(described["status"]) == RUNNING

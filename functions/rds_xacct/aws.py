@@ -170,6 +170,15 @@ def network_error(error: Exception, action: str) -> errors.NetworkError:
     return errors.NetworkError(f"{action} failed: {type(error).__name__}: {error}")
 
 
+def aws_code(error: BaseException) -> str | None:
+    """The AWS error code behind an app exception raised by `aws_call` (or a ClientError), if
+    any: what a caller that expects one code (`ConditionalCheckFailedException`, ...) reads."""
+    cause = error if isinstance(error, ClientError) else error.__cause__
+    if isinstance(cause, ClientError):
+        return str(cause.response.get("Error", {}).get("Code", ""))
+    return None
+
+
 @contextmanager
 def aws_call(action: str) -> Iterator[None]:
     """Run AWS calls, raising the app's exception for any AWS error or network failure."""

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from botocore.exceptions import ClientError
 
 from rds_xacct import errors
-from rds_xacct.aws import aws_call
+from rds_xacct.aws import aws_call, aws_code
 
 T = TypeVar("T")
 
@@ -48,14 +48,6 @@ _CONFLICT = "TransactionConflictException"
 _CANCELLED = "TransactionCanceledException"
 _CONDITION = "ConditionalCheckFailedException"
 CONDITION_FAILED = "ConditionalCheckFailed"
-
-
-def aws_code(error: BaseException) -> str | None:
-    """The AWS error code behind an app exception (or a ClientError), if any."""
-    cause = error if isinstance(error, ClientError) else error.__cause__
-    if isinstance(cause, ClientError):
-        return str(cause.response.get("Error", {}).get("Code", ""))
-    return None
 
 
 def cancellation_reasons(error: BaseException) -> list[str] | None:

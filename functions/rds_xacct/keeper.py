@@ -38,15 +38,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from rds_xacct import errors
 from rds_xacct.aws import (
-    NETWORK_ERRORS,
     aws_call,
-    classify,
+    aws_code,
     default_client,
-    network_error,
     rds_client,
 )
 from rds_xacct.constants import (
@@ -208,21 +204,20 @@ class Ledger:
             condition += " OR firstSeen < :created"
             values[":created"] = {"S": created}
         try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=item,
-                ConditionExpression=condition,
-                **({"ExpressionAttributeValues": values} if values else {}),
-            )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise classify(error, f"Recording {snapshot.arn} in the ledger") from error
+            with aws_call(f"Recording {snapshot.arn} in the ledger"):
+                self.client.put_item(
+                    TableName=self.table,
+                    Item=item,
+                    ConditionExpression=condition,
+                    **({"ExpressionAttributeValues": values} if values else {}),
+                )
+        except errors.PipelineError as error:
+            if aws_code(error) != "ConditionalCheckFailedException":
+                raise
             existing = self.get(snapshot.arn)
             if existing is None:  # pragma: no cover - deleted between the two calls
                 raise
             return existing
-        except NETWORK_ERRORS as error:
-            raise network_error(error, f"Recording {snapshot.arn} in the ledger") from error
         logger.info(
             "Recorded a copy",
             extra={

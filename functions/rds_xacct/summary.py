@@ -52,6 +52,8 @@ _HINTS = {
     "log, then start the run again (what the run made was cleaned up).",
     "Sandbox.Timedout": "The step's function timed out twice; look at its log, then start the "
     "run again (what the run made was cleaned up).",
+    "Runtime.ExitError": "The step's function was killed twice (out of memory, most often); look "
+    "at its log, then start the run again (what the run made was cleaned up).",
 }
 
 
