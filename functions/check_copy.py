@@ -1,4 +1,4 @@
-"""CheckShared / CheckBackup: is the copy available, and if not, how long to wait."""
+"""CheckIntermediate / CheckBackup: is the copy available, and if not, how long to wait."""
 
 from typing import Any
 

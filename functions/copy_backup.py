@@ -1,4 +1,4 @@
-"""CopyBackup: In the backup account, copy the shared copy with the backup key."""
+"""CopyBackup: In the backup account, copy the intermediate copy with the backup key."""
 
 from typing import Any
 

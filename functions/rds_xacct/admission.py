@@ -431,13 +431,13 @@ class Place:
 
 def place_of(state: dict[str, Any], which: str) -> Place:
     """The main pool: from when the run started, weighed by the source's size; the backup pool:
-    from when its shared copy became available, weighed by how long that copy took (the best
+    from when its intermediate copy became available, weighed by how long that copy took (the best
     estimate of the second copy's time)."""
     job = state["job"]
     if which == POOL_BACKUP:
-        shared = state["shared"]
-        available = parse_iso(shared.get("availableAt") or job["startedAt"])
-        took = available - parse_iso(shared.get("copyStartedAt") or iso(available))
+        intermediate = state["intermediate"]
+        available = parse_iso(intermediate.get("availableAt") or job["startedAt"])
+        took = available - parse_iso(intermediate.get("copyStartedAt") or iso(available))
         return Place(available, int(took.total_seconds()))
     return Place(parse_iso(job["startedAt"]), int(job["source"].get("sizeGiB") or 0))
 

@@ -17,8 +17,8 @@ TAG_APP: Final = "rds-xacct:app"
 TAG_SOURCE_ARN: Final = "rds-xacct:source-arn"
 TAG_SOURCE_ACCOUNT: Final = "rds-xacct:source-account"
 TAG_ROLE: Final = "rds-xacct:role"
-"""`shared` for the intermediate copy in the main account, `backup` for the copy kept in the
-backup account."""
+"""`intermediate` for the intermediate copy in the main account, `backup` for the copy kept in
+the backup account (`ROLE_INTERMEDIATE_FORMERLY`: what releases before 0.2 wrote)."""
 TAG_EXPIRES_AT: Final = "rds-xacct:expires-at"
 """ISO 8601 UTC (`2026-11-25T02:10:00Z`) after which the backup copy is deleted. Absent when
 the retention is 0 (kept for good). The backup account's keeper records it when it first sees
@@ -36,7 +36,10 @@ TAG_VALUE_MAX_LENGTH: Final = 256
 characters"). The source ARN of a long manual DB snapshot name is longer: its tag value is then
 shortened (`naming.source_arn_tag`)."""
 
-ROLE_SHARED: Final = "shared"
+ROLE_INTERMEDIATE: Final = "intermediate"
+ROLE_INTERMEDIATE_FORMERLY: Final = "shared"
+"""The intermediate copy's role tag as releases before 0.2 wrote it: read as `ROLE_INTERMEDIATE`,
+so that an upgrade in the middle of a run neither refuses nor leaves behind a copy made before."""
 ROLE_BACKUP: Final = "backup"
 
 BACKUP_COPY_TAG_KEYS: Final = (

@@ -30,6 +30,7 @@ from rds_xacct.constants import (
     TAG_KEEP,
     TAG_ROLE,
 )
+from rds_xacct.ownership import is_ours
 from rds_xacct.settings import ConfigurationError
 from rds_xacct.snapshots import Snapshot, iso, parse_iso
 
@@ -141,7 +142,7 @@ def not_a_copy(snapshot: Snapshot, settings: KeeperSettings) -> str | None:
     """Why the keeper must leave this snapshot alone, or None if it is one of the app's backup
     copies: app tags, the app's name, and copied from the main account (RDS's record)."""
     tags = snapshot.tags
-    if tags.get(TAG_APP) != APP_NAME or tags.get(TAG_ROLE) != ROLE_BACKUP:
+    if not is_ours(tags, role=ROLE_BACKUP):
         return f"it does not carry the tags {TAG_APP}={APP_NAME} and {TAG_ROLE}={ROLE_BACKUP}"
     if not snapshot.identifier.startswith(f"{COPY_ID_PREFIX}-"):
         return f"its name does not start with {COPY_ID_PREFIX}-, as every copy of the app's does"

@@ -111,7 +111,8 @@ def lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(
             (
                 "Took",
-                f"shared copy {_duration(durations.get('sharedCopySeconds'))}, backup copy "
+                f"intermediate copy {_duration(durations.get('intermediateCopySeconds'))}, "
+                f"backup copy "
                 f"{_duration(durations.get('backupCopySeconds'))}, whole run "
                 f"{_duration(durations.get('totalSeconds'))}",
             )

@@ -1,6 +1,6 @@
 """When to look again at a copy in progress: few looks, and a finished copy noticed soon.
 
-Each look (a CheckShared or CheckBackup call) costs a Lambda call and state transitions, and a
+Each look (a CheckIntermediate or CheckBackup call) costs a Lambda call and state transitions, and a
 finished copy is only noticed at the next look. RDS reports a copy's progress as a whole percent
 (`PercentProgress`): a reading p means the true progress is somewhere in [p, p + 1). So each
 reading bounds when the copy will reach 100 %, and the schedule is:

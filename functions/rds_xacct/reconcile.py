@@ -55,7 +55,6 @@ from rds_xacct.constants import (
     RECONCILE_MAX_STARTS_PER_DAY,
     RECONCILE_MIN_AGE_MINUTES,
     RECONCILED_FIELD,
-    TAG_APP,
     TAG_SOURCE_ARN,
 )
 from rds_xacct.events import (
@@ -74,6 +73,7 @@ from rds_xacct.events import (
     parse_event,
 )
 from rds_xacct.naming import copy_identifier, sanitise, source_arn_tag
+from rds_xacct.ownership import is_app_snapshot
 from rds_xacct.settings import ENV_STATE_MACHINE_ARN, ConfigurationError, Settings
 from rds_xacct.snapshots import Clock, Kind, Snapshot, iso, utc_now
 
@@ -220,9 +220,7 @@ def build_event(candidate: Candidate, look: str = "") -> dict[str, Any]:
 
 # --- Looking ------------------------------------------------------------------------------------
 def _is_app_copy(snapshot: Snapshot) -> bool:
-    return snapshot.tags.get(TAG_APP) == APP_NAME or snapshot.identifier.startswith(
-        f"{COPY_ID_PREFIX}-"
-    )
+    return is_app_snapshot(snapshot.tags) or snapshot.identifier.startswith(f"{COPY_ID_PREFIX}-")
 
 
 def _origin(snapshot: Snapshot) -> str | None:
@@ -293,7 +291,7 @@ def copies(accounts: Accounts) -> tuple[set[str], set[str]]:
     for api_for in (accounts.main, accounts.backup):
         for kind in _KINDS:
             for snapshot in api_for(kind).list_manual():
-                if snapshot.tags.get(TAG_APP) == APP_NAME and snapshot.tags.get(TAG_SOURCE_ARN):
+                if is_app_snapshot(snapshot.tags) and snapshot.tags.get(TAG_SOURCE_ARN):
                     sources.add(snapshot.tags[TAG_SOURCE_ARN])
                 if snapshot.identifier.startswith(f"{COPY_ID_PREFIX}-"):
                     names.add(snapshot.identifier)

@@ -3,7 +3,7 @@
 The run's state is the JSON the state machine carries between states:
 
     {"job": {...},          set by DescribeSource
-     "shared": {...},       the intermediate copy in the main account (CopyShared, CheckShared)
+     "intermediate": {...}, the intermediate copy in the main account (CopyIntermediate, ...)
      "backup": {...},       the copy in the backup account (CopyBackup, CheckBackup, DeleteBackup)
      "error": {...},        set by a Catch: {"Error": name, "Cause": json}
      "cleanup": {...}}      set by Cleanup
@@ -37,19 +37,15 @@ from rds_xacct.constants import (
     POOL_MAIN,
     RETENTION_TAG,
     ROLE_BACKUP,
-    ROLE_SHARED,
+    ROLE_INTERMEDIATE,
     SLOT_LEASE_SECONDS,
-    TAG_APP,
     TAG_EXECUTION,
     TAG_EXPIRES_AT,
-    TAG_MADE_AT,
-    TAG_ROLE,
-    TAG_SOURCE_ACCOUNT,
-    TAG_SOURCE_ARN,
 )
 from rds_xacct.events import OTHER_ENGINES, SnapshotArn, parse_event
-from rds_xacct.naming import copy_identifier, source_arn_tag
+from rds_xacct.naming import copy_identifier
 from rds_xacct.observability import logger
+from rds_xacct.ownership import app_tags, is_app_snapshot, is_ours
 from rds_xacct.polling import next_look_seconds
 from rds_xacct.settings import ConfigurationError, Settings
 from rds_xacct.snapshots import Clock, Kind, Snapshot, SnapshotApi, iso, parse_iso, utc_now
@@ -57,29 +53,7 @@ from rds_xacct.snapshots import Clock, Kind, Snapshot, SnapshotApi, iso, parse_i
 State = dict[str, Any]
 
 
-# --- Ownership ------------------------------------------------------------------------------
-def app_tags(*, source_arn: str, role: str, execution: str, made_at: datetime) -> dict[str, str]:
-    """The tags every copy this app makes carries."""
-    return {
-        TAG_APP: APP_NAME,
-        TAG_SOURCE_ARN: source_arn_tag(source_arn),
-        TAG_SOURCE_ACCOUNT: source_arn.split(":")[4],
-        TAG_ROLE: role,
-        TAG_EXECUTION: execution,
-        TAG_MADE_AT: iso(made_at),
-    }
-
-
-def is_ours(snapshot: Snapshot, *, source_arn: str, role: str) -> bool:
-    """True if this app made the snapshot as the `role` copy of this source."""
-    tags = snapshot.tags
-    return (
-        tags.get(TAG_APP) == APP_NAME
-        and tags.get(TAG_SOURCE_ARN) == source_arn_tag(source_arn)
-        and tags.get(TAG_ROLE) == role
-    )
-
-
+# --- Ownership ------------------------------------------------------------------------------------
 def _not_ours(snapshot: Snapshot, *, where: str, source_arn: str) -> errors.SnapshotNotOwned:
     return errors.SnapshotNotOwned(
         f"A snapshot named {snapshot.identifier} already exists in the {where} account "
@@ -89,7 +63,7 @@ def _not_ours(snapshot: Snapshot, *, where: str, source_arn: str) -> errors.Snap
     )
 
 
-# --- DescribeSource -------------------------------------------------------------------------
+# --- DescribeSource -------------------------------------------------------------------------------
 def _retention_days(settings: Settings, database_tags: dict[str, str]) -> int:
     override = database_tags.get(RETENTION_TAG)
     if override is None:
@@ -169,7 +143,7 @@ def describe_source(
     accounts = Accounts(settings, job["execution"])
     api = accounts.main(source.kind)
     snapshot = api.get(source.identifier, source_event.snapshot_type)
-    if snapshot.tags.get(TAG_APP) == APP_NAME:
+    if is_app_snapshot(snapshot.tags):
         # A native snapshot event about one of this app's own copies: never a new run.
         return {"job": {**job, "source": {"arn": source.arn}, "skipped": _own_copy(source)}}
     if snapshot.failed:
@@ -274,23 +248,25 @@ def _own_copy(source: SnapshotArn) -> str:
     return f"{source.arn} is a copy made by {APP_NAME}: copies are never copied again"
 
 
-# --- CopyShared ------------------------------------------------------------------------------
+# --- CopyIntermediate -----------------------------------------------------------------------------
 def _kind(state: State) -> Kind:
     kind: Kind = state["job"]["source"]["kind"]
     return kind
 
 
-def copy_shared(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
+def copy_intermediate(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
     """Copy the source in the main account, re-encrypted with the backup account's key."""
     job = state["job"]
     source_arn, copy_id = job["source"]["arn"], job["copyId"]
     api = Accounts(settings, job["execution"]).main(_kind(state))
     existing = api.find(copy_id)
     if existing is not None:
-        if not is_ours(existing, source_arn=source_arn, role=ROLE_SHARED):
+        if not is_ours(existing.tags, source_arn=source_arn, role=ROLE_INTERMEDIATE):
             raise _not_ours(existing, where="main", source_arn=source_arn)
         if existing.failed:
-            raise errors.SnapshotFailed(f"The shared copy {existing.arn} is {existing.status}")
+            raise errors.SnapshotFailed(
+                f"The intermediate copy {existing.arn} is {existing.status}"
+            )
         # Made by an earlier delivery of the same event: carry on watching it from now.
         return {
             **existing.summary(),
@@ -319,7 +295,10 @@ def copy_shared(state: State, *, settings: Settings, now: Clock = utc_now) -> St
         target=copy_id,
         kms_key_id=_copy_key(job, settings),
         tags=app_tags(
-            source_arn=source_arn, role=ROLE_SHARED, execution=job["execution"], made_at=started
+            source_arn=source_arn,
+            role=ROLE_INTERMEDIATE,
+            execution=job["execution"],
+            made_at=started,
         ),
     )
     return {
@@ -347,11 +326,7 @@ def _wait_if_room_comes_back(api: SnapshotApi, usage: quotas.QuotaUsage) -> None
     """The main account's quota is full. If the app's own intermediate copies fill it, other
     runs delete them within the hour: a reason to wait (`CopyLimitReached`, retried), not to
     fail. Otherwise the quota is full for good and `check_room` says so."""
-    passing = [
-        s
-        for s in api.list_manual()
-        if s.tags.get(TAG_APP) == APP_NAME and s.tags.get(TAG_ROLE) == ROLE_SHARED
-    ]
+    passing = [s for s in api.list_manual() if is_ours(s.tags, role=ROLE_INTERMEDIATE)]
     if passing:
         raise errors.CopyLimitReached(
             f"{usage.text}: {len(passing)} of them are intermediate copies of other runs of "
@@ -363,7 +338,7 @@ def _lease() -> timedelta:
     return timedelta(seconds=SLOT_LEASE_SECONDS)
 
 
-# --- CheckShared / CheckBackup -------------------------------------------------------------
+# --- CheckIntermediate / CheckBackup -------------------------------------------------------------
 def check_copy(state: State, which: str, *, settings: Settings, now: Clock = utc_now) -> State:
     """Look at a copy in progress: ready, or how long to wait before looking again.
 
@@ -372,11 +347,11 @@ def check_copy(state: State, which: str, *, settings: Settings, now: Clock = utc
     """
     job, summary = state["job"], state[which]
     accounts = Accounts(settings, job["execution"])
-    api = accounts.main(_kind(state)) if which == "shared" else accounts.backup(_kind(state))
-    where = "main" if which == "shared" else "backup"
+    api = accounts.main(_kind(state)) if which == "intermediate" else accounts.backup(_kind(state))
+    where = "main" if which == "intermediate" else "backup"
     snapshot = api.find(summary["id"])
     if snapshot is None:
-        if which == "shared" and _backup_already_made(accounts, job, _kind(state)):
+        if which == "intermediate" and _backup_already_made(accounts, job, _kind(state)):
             return {
                 **summary,
                 "ready": True,
@@ -411,37 +386,37 @@ def check_copy(state: State, which: str, *, settings: Settings, now: Clock = utc
     last = summary.get("lastLook")
     previous = (float(last["elapsedSeconds"]), int(last["percent"])) if last else None
     wait = next_look_seconds(elapsed, snapshot.percent, previous)
-    pool = POOL_MAIN if which == "shared" else POOL_BACKUP
+    pool = POOL_MAIN if which == "intermediate" else POOL_BACKUP
     admission.renew_slot(job, pool, now() + timedelta(seconds=wait) + _lease(), settings=settings)
     return {**result, "ready": False, "waitSeconds": wait}
 
 
-# --- Share -------------------------------------------------------------------------------------
+# --- Share ----------------------------------------------------------------------------------------
 def share(state: State, *, settings: Settings) -> State:
-    """Let the backup account copy the shared copy."""
-    job, summary = state["job"], state["shared"]
+    """Let the backup account copy the intermediate copy."""
+    job, summary = state["job"], state["intermediate"]
     accounts = Accounts(settings, job["execution"])
     api = accounts.main(_kind(state))
     found = api.find(summary["id"])
     if found is None and _backup_already_made(accounts, job, _kind(state)):
         return {**summary, "note": _SERVED_BY_ANOTHER_RUN}
     snapshot = found or api.get(summary["id"])
-    if not is_ours(snapshot, source_arn=job["source"]["arn"], role=ROLE_SHARED):
+    if not is_ours(snapshot.tags, source_arn=job["source"]["arn"], role=ROLE_INTERMEDIATE):
         raise _not_ours(snapshot, where="main", source_arn=job["source"]["arn"])
     if not snapshot.available:
-        raise errors.SnapshotNotReady(f"The shared copy {snapshot.arn} is {snapshot.status}")
+        raise errors.SnapshotNotReady(f"The intermediate copy {snapshot.arn} is {snapshot.status}")
     if settings.backup_account_id not in api.shared_with(snapshot.identifier):
         api.share(snapshot.identifier, settings.backup_account_id)
     return {**summary, "sharedWith": settings.backup_account_id}
 
 
-# --- CopyBackup ------------------------------------------------------------------------------
+# --- CopyBackup -----------------------------------------------------------------------------------
 def find_backup(accounts: Accounts, job: dict[str, Any], kind: Kind) -> Snapshot | None:
     """The backup copy of this source, if this app made it; raises if the name is taken."""
     api = accounts.backup(kind)
     existing = api.find(job["copyId"])
     if existing is not None and not is_ours(
-        existing, source_arn=job["source"]["arn"], role=ROLE_BACKUP
+        existing.tags, source_arn=job["source"]["arn"], role=ROLE_BACKUP
     ):
         raise _not_ours(existing, where="backup", source_arn=job["source"]["arn"])
     return existing
@@ -493,8 +468,8 @@ def _backup_summary(snapshot: Snapshot, started: datetime, adopted: bool) -> Sta
 
 
 def copy_backup(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
-    """Copy the shared copy into the backup account, encrypted with the backup key."""
-    job, shared = state["job"], state["shared"]
+    """Copy the intermediate copy into the backup account, encrypted with the backup key."""
+    job, shared = state["job"], state["intermediate"]
     kind = _kind(state)
     accounts = Accounts(settings, job["execution"])
     existing = find_backup(accounts, job, kind)
@@ -541,8 +516,8 @@ def _record(accounts: Accounts, snapshot: Snapshot) -> State:
     return {"recordAsked": True}
 
 
-# --- DeleteShared ----------------------------------------------------------------------------
-def delete_shared(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
+# --- DeleteIntermediate ---------------------------------------------------------------------------
+def delete_intermediate(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
     """Delete the intermediate copy in the main account (it has served its purpose).
 
     A copy another run made (this run adopted it) is left to that run while it still runs: it
@@ -550,12 +525,12 @@ def delete_shared(state: State, *, settings: Settings, now: Clock = utc_now) -> 
     is refused by IAM, the snapshot's tags being gone). A copy whose maker has ended is
     deleted here.
     """
-    job, summary = state["job"], state["shared"]
+    job, summary = state["job"], state["intermediate"]
     api = Accounts(settings, job["execution"]).main(_kind(state))
     snapshot = api.find(summary["id"])
     if snapshot is None:
         return {**summary, "deletedAt": iso(now()), "deleted": False}
-    if not is_ours(snapshot, source_arn=job["source"]["arn"], role=ROLE_SHARED):
+    if not is_ours(snapshot.tags, source_arn=job["source"]["arn"], role=ROLE_INTERMEDIATE):
         raise _not_ours(snapshot, where="main", source_arn=job["source"]["arn"])
     maker = snapshot.tags.get(TAG_EXECUTION)
     if maker != job["execution"] and run_still_going(maker, settings):
@@ -608,12 +583,12 @@ def _ask_again_if_nearly_due(answer: dict[str, Any], now: datetime) -> None:
 
 # --- Cleanup (after a failure) ----------------------------------------------------------------
 def _cleanup_one(accounts: Accounts, kind: Kind, job: dict[str, Any], role: str) -> str | None:
-    api = accounts.main(kind) if role == ROLE_SHARED else accounts.backup(kind)
+    api = accounts.main(kind) if role == ROLE_INTERMEDIATE else accounts.backup(kind)
     snapshot = api.find(job["copyId"])
     if snapshot is None:
         return None
-    label = "shared copy" if role == ROLE_SHARED else "backup copy"
-    if not is_ours(snapshot, source_arn=job["source"]["arn"], role=role):
+    label = "intermediate copy" if role == ROLE_INTERMEDIATE else "backup copy"
+    if not is_ours(snapshot.tags, source_arn=job["source"]["arn"], role=role):
         return f"left {snapshot.arn}: not made by {APP_NAME} for this source"
     if snapshot.tags.get(TAG_EXECUTION) != job["execution"]:
         return f"left {label} {snapshot.arn}: made by run {snapshot.tags.get(TAG_EXECUTION)}"
@@ -657,7 +632,7 @@ def cleanup(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
     if job.get("copyId"):
         kind = _kind(state)
         accounts = Accounts(settings, job["execution"])
-        for role in (ROLE_SHARED, ROLE_BACKUP):
+        for role in (ROLE_INTERMEDIATE, ROLE_BACKUP):
             try:
                 action = _cleanup_one(accounts, kind, job, role)
             except errors.PipelineError as error:

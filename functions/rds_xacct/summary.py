@@ -60,18 +60,18 @@ _HINTS = {
 def failed_step(state: dict[str, Any]) -> str:
     """The state that failed, read from which results the run had when it failed: each Task
     writes its result only when it succeeds."""
-    shared, backup = state.get("shared") or {}, state.get("backup") or {}
+    intermediate, backup = state.get("intermediate") or {}, state.get("backup") or {}
     slots = state.get("slots") or {}
     steps = [
         ("DescribeSource", "job" in state),
         ("WaitForMainSlot", bool(slots.get("main"))),
-        ("CopyShared", bool(shared)),
-        ("CheckShared", bool(shared.get("ready"))),
-        ("Share", bool(shared.get("sharedWith"))),
+        ("CopyIntermediate", bool(intermediate)),
+        ("CheckIntermediate", bool(intermediate.get("ready"))),
+        ("Share", bool(intermediate.get("sharedWith"))),
         ("WaitForBackupSlot", bool(slots.get("backup"))),
         ("CopyBackup", bool(backup)),
         ("CheckBackup", bool(backup.get("ready"))),
-        ("DeleteShared", "deletedAt" in shared),
+        ("DeleteIntermediate", "deletedAt" in intermediate),
     ]
     for step, done in steps:
         if not done:
@@ -132,7 +132,7 @@ def build_summary(
     """The summary of a run, from its state when it ended."""
     job = state.get("job") or {}
     source = job.get("source") or {}
-    shared = state.get("shared") or {}
+    intermediate = state.get("intermediate") or {}
     backup = state.get("backup") or {}
     started = job.get("startedAt")
     finished = iso(now)
@@ -148,11 +148,11 @@ def build_summary(
             key: source.get(key)
             for key in ("arn", "database", "engine", "kind", "sizeGiB", "createdAt", "encrypted")
         },
-        "sharedCopy": {
-            key: shared.get(key)
+        "intermediateCopy": {
+            key: intermediate.get(key)
             for key in ("arn", "sizeGiB", "copyStartedAt", "availableAt", "deletedAt")
         }
-        if shared
+        if intermediate
         else None,
         "backupCopy": {
             key: backup.get(key)
@@ -174,8 +174,8 @@ def build_summary(
         "startedAt": started,
         "finishedAt": finished,
         "durations": {
-            "sharedCopySeconds": _seconds_between(
-                shared.get("copyStartedAt"), shared.get("availableAt")
+            "intermediateCopySeconds": _seconds_between(
+                intermediate.get("copyStartedAt"), intermediate.get("availableAt")
             ),
             "backupCopySeconds": _seconds_between(
                 backup.get("copyStartedAt"), backup.get("availableAt")

@@ -11,15 +11,13 @@ from typing import Any
 from rds_xacct import errors
 from rds_xacct.accounts import Accounts, run_still_going
 from rds_xacct.constants import (
-    APP_NAME,
     COPY_DEADLINE_HOURS,
-    ROLE_SHARED,
+    ROLE_INTERMEDIATE,
     SWEEP_GRACE_HOURS,
-    TAG_APP,
     TAG_EXECUTION,
     TAG_MADE_AT,
-    TAG_ROLE,
 )
+from rds_xacct.ownership import is_ours
 from rds_xacct.settings import Settings
 from rds_xacct.snapshots import Clock, Snapshot, iso, parse_iso, utc_now
 
@@ -52,7 +50,7 @@ def sweep(*, settings: Settings, now: Clock = utc_now) -> State:
             api = accounts.main(kind)
             for snapshot in api.list_manual():
                 tags = snapshot.tags
-                if tags.get(TAG_APP) != APP_NAME or tags.get(TAG_ROLE) != ROLE_SHARED:
+                if not is_ours(tags, role=ROLE_INTERMEDIATE):
                     continue
                 try:
                     due = _due(snapshot, moment)
@@ -71,5 +69,5 @@ def sweep(*, settings: Settings, now: Clock = utc_now) -> State:
                 elif api.delete(snapshot.identifier):
                     deleted.append(snapshot.arn)
         except errors.PipelineError as error:
-            problems.append(f"{ROLE_SHARED} {kind} snapshots: {error}")
+            problems.append(f"{ROLE_INTERMEDIATE} {kind} snapshots: {error}")
     return {"deleted": deleted, "left": left, "problems": problems, "sweptAt": iso(moment)}

@@ -48,7 +48,7 @@ def _kept_copy(make_sim: MakeSim, retention_days: int) -> tuple[Simulation, dict
     operator's StopExecution would): the copy stays, with its expiry tag."""
     sim = make_sim(parameters={"RetentionDays": str(retention_days)})
     event = sim.backup_event("orders-db")
-    sim.stop_run_after("DeleteShared", "ABORTED")
+    sim.stop_run_after("DeleteIntermediate", "ABORTED")
     result = sim.deliver(event)
     assert result.status == "ABORTED"
     return sim, _copy(sim)

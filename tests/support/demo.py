@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         prepare_source(sim, event)
         if args.fail_at:
             sim.inject_failure(args.fail_at)
-        sim.after_step["DeleteShared"] = lambda: attempt_early_delete(sim)
+        sim.after_step["DeleteIntermediate"] = lambda: attempt_early_delete(sim)
         result = sim.deliver(event, name="demo-run")
         print_run(result)
         leftover = sim.world.app_copies(BACKUP_ACCOUNT)

@@ -266,7 +266,7 @@ STEP_CALLS: dict[str, dict[str, frozenset[str]]] = {
         "rds:DescribeOptionGroups": _RDS_READ,
     },
     "WaitForMainSlot": _SLOTS,
-    "CopyShared": {
+    "CopyIntermediate": {
         # (the copy's own name, looked up before copying, is rightly not found)
         "rds:DescribeDBSnapshots": _RDS_READ,
         "rds:DescribeAccountAttributes": _RDS_READ,
@@ -275,7 +275,7 @@ STEP_CALLS: dict[str, dict[str, frozenset[str]]] = {
         "rds:CopyDBSnapshot": _COPY,
         **_WARNING,
     },
-    "CheckShared": {"rds:DescribeDBSnapshots": _FIND, "dynamodb:UpdateItem": _RENEW},
+    "CheckIntermediate": {"rds:DescribeDBSnapshots": _FIND, "dynamodb:UpdateItem": _RENEW},
     "ReleaseMainSlot": _SLOTS,
     "Share": {
         "rds:DescribeDBSnapshots": _FIND,
@@ -303,7 +303,7 @@ STEP_CALLS: dict[str, dict[str, frozenset[str]]] = {
         "dynamodb:UpdateItem": _RENEW,
     },
     "ReleaseBackupSlot": _SLOTS,
-    "DeleteShared": {
+    "DeleteIntermediate": {
         "rds:DescribeDBSnapshots": _RDS_READ,
         "rds:DeleteDBSnapshot": _DELETE,
         # (a redelivered run adopted the intermediate copy: is the run that made it still going?)

@@ -273,7 +273,7 @@ def _report(
             for e in history
             if "stateEnteredEventDetails" in e
         ]
-        looks.append(sum(1 for name in entered if name in ("CheckShared", "CheckBackup")) / 2)
+        looks.append(sum(1 for name in entered if name in ("CheckIntermediate", "CheckBackup")) / 2)
     work = sum(minutes.values())
     shortest = min(minutes.values())
     floor = work / rds_limit + shortest

@@ -28,14 +28,14 @@ from rds_xacct.constants import (
     KEEPER_SCHEDULE,
     MAX_RETENTION_DAYS,
     ROLE_BACKUP,
-    ROLE_SHARED,
+    ROLE_INTERMEDIATE,
     TAG_APP,
     TAG_EXPIRES_AT,
     TAG_KEEP,
     TAG_ROLE,
 )
+from rds_xacct.ownership import app_tags
 from rds_xacct.settings import Settings
-from rds_xacct.steps import app_tags
 from tests.support.cfn_yaml import iam_actions, load_cfn_yaml
 from tests.support.iam_policy import Caller, Context, Decision, Statement, evaluate, parse_policy
 from tests.support.sam_template import (
@@ -609,7 +609,7 @@ def test_what_the_role_may_do_it_may_only_do_as_the_template_says_whatever_is_at
         (copy, {**app_tags, "owner": "attacker"}),
         (copy, {**app_tags, "rds-xacct:keep": "yes"}),
         (copy, {"rds-xacct:expires-at": "2030-01-01T00:00:00Z"}),
-        (copy, {**app_tags, "rds-xacct:role": "shared"}),
+        (copy, {**app_tags, "rds-xacct:role": "intermediate"}),
         (_rds_arn("snapshot", "not-the-apps"), app_tags),
     ]
     for resource, tags in refused:
@@ -664,7 +664,7 @@ def test_the_cross_account_role_may_only_invoke_the_keeper(
         ),
         pytest.param(
             _rds_arn("snapshot", COPY_ID),
-            {**CREATION_TAGS, TAG_ROLE: ROLE_SHARED},
+            {**CREATION_TAGS, TAG_ROLE: ROLE_INTERMEDIATE},
             False,
             id="role-shared",
         ),

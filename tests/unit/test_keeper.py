@@ -29,7 +29,7 @@ from rds_xacct.constants import (
     COPY_DEADLINE_HOURS,
     MAX_RETENTION_DAYS,
     ROLE_BACKUP,
-    ROLE_SHARED,
+    ROLE_INTERMEDIATE,
     SWEEP_GRACE_HOURS,
     TAG_APP,
     TAG_EXECUTION,
@@ -38,9 +38,9 @@ from rds_xacct.constants import (
     TAG_ROLE,
 )
 from rds_xacct.keeper import KeeperSettings, Ledger
+from rds_xacct.ownership import app_tags
 from rds_xacct.settings import ConfigurationError
 from rds_xacct.snapshots import Kind, iso, parse_iso
-from rds_xacct.steps import app_tags
 from tests.support.moto_patches import MotoPatches, SimClock, make_fake_context
 from tests.support.world import (
     BACKUP_ACCOUNT,
@@ -747,7 +747,7 @@ NOT_COPIES: dict[str, dict[str, Any]] = {
     "no app tag": {"without": (TAG_APP,)},
     "another app's tag": {"tags": {TAG_APP: "other-app"}},
     "no role tag": {"without": (TAG_ROLE,)},
-    "the shared role": {"tags": {TAG_ROLE: ROLE_SHARED}},
+    "the shared role": {"tags": {TAG_ROLE: ROLE_INTERMEDIATE}},
     "not named xacct-": {"identifier": "orders-db-copy-1"},
     "named xacct without the dash": {"identifier": "xacctorders-db-1"},
     "copied from another account": {"source_account": OTHER_ACCOUNT},

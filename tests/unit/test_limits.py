@@ -47,12 +47,12 @@ def long_manual_snapshot(world: World, database: str = "orders-db", ending: str 
 
 
 def copy_through(state: State, settings: Any) -> State:
-    state["shared"] = steps.copy_shared(state, settings=settings)
-    state["shared"] = steps.check_copy(state, "shared", settings=settings)
-    state["shared"] = steps.share(state, settings=settings)
+    state["intermediate"] = steps.copy_intermediate(state, settings=settings)
+    state["intermediate"] = steps.check_copy(state, "intermediate", settings=settings)
+    state["intermediate"] = steps.share(state, settings=settings)
     state["backup"] = steps.copy_backup(state, settings=settings)
     state["backup"] = steps.check_copy(state, "backup", settings=settings)
-    state["shared"] = steps.delete_shared(state, settings=settings)
+    state["intermediate"] = steps.delete_intermediate(state, settings=settings)
     return state
 
 
@@ -87,7 +87,9 @@ def test_a_manual_snapshot_with_a_255_character_name_is_copied_and_owned(
     assert len(backup["tags"][TAG_SOURCE_ARN]) <= TAG_VALUE_MAX_LENGTH
     # And every ownership check compares like with like: a redelivery adopts the copy...
     again = steps.describe_source(event, execution_arn=execution_arn("again"), settings=settings)
-    assert steps.copy_backup({**again, "shared": state["shared"]}, settings=settings)["adopted"]
+    assert steps.copy_backup({**again, "intermediate": state["intermediate"]}, settings=settings)[
+        "adopted"
+    ]
     # ... and at expiry the run asks the backup account's keeper about the copy by the copy's
     # own name (at most 63 characters), never the source's
     keeper_stand_in = KeeperStandIn.install(world, monkeypatch)
@@ -217,7 +219,7 @@ def test_the_sweep_leaves_an_intermediate_copy_whose_run_still_runs(
             state = steps.describe_source(
                 event, execution_arn=execution_arn(run), settings=settings
             )
-            copies[run] = steps.copy_shared(state, settings=settings)["arn"]
+            copies[run] = steps.copy_intermediate(state, settings=settings)["arn"]
         # When the sweep runs 9 days later (past the copy deadline and its grace day)
         clock.advance(9 * 86400)
         assert sfn.describe_execution(executionArn=live_run)["status"] == "RUNNING"

@@ -27,7 +27,8 @@ from rds_xacct.aws import KEEPER_CONFIG, SDK_CONFIG, aws_call, classify, new_ses
 from rds_xacct.constants import (
     APP_NAME,
     ROLE_BACKUP,
-    ROLE_SHARED,
+    ROLE_INTERMEDIATE,
+    ROLE_INTERMEDIATE_FORMERLY,
     TAG_APP,
     TAG_EXECUTION,
     TAG_EXPIRES_AT,
@@ -67,16 +68,16 @@ def db_event(world: World, database: str = "orders-db", job: str = JOB, **db: An
 
 
 def copy_through(state: State, settings: Settings) -> State:
-    """Run CopyShared → CheckShared → Share → CopyBackup → CheckBackup → DeleteShared, as the
+    """Run CopyIntermediate → CheckIntermediate → Share → CopyBackup → CheckBackup → DeleteIntermediate, as the
     state machine does when every copy is available at once."""
-    state["shared"] = steps.copy_shared(state, settings=settings)
-    state["shared"] = steps.check_copy(state, "shared", settings=settings)
-    assert state["shared"]["ready"] is True
-    state["shared"] = steps.share(state, settings=settings)
+    state["intermediate"] = steps.copy_intermediate(state, settings=settings)
+    state["intermediate"] = steps.check_copy(state, "intermediate", settings=settings)
+    assert state["intermediate"]["ready"] is True
+    state["intermediate"] = steps.share(state, settings=settings)
     state["backup"] = steps.copy_backup(state, settings=settings)
     state["backup"] = steps.check_copy(state, "backup", settings=settings)
     assert state["backup"]["ready"] is True
-    state["shared"] = steps.delete_shared(state, settings=settings)
+    state["intermediate"] = steps.delete_intermediate(state, settings=settings)
     return state
 
 
@@ -159,7 +160,7 @@ def test_a_backup_snapshot_ends_in_the_backup_account_encrypted_with_its_key(
     assert described["KmsKeyId"] == world.backup_key_arn
     # And the shared intermediate copy is gone from the main account
     assert world.app_copies(MAIN_ACCOUNT) == []
-    assert state["shared"]["deleted"] is True
+    assert state["intermediate"]["deleted"] is True
 
 
 def test_describe_source_names_the_copies_and_reads_the_retention(world: World) -> None:
@@ -187,9 +188,9 @@ def test_a_redelivered_event_makes_no_second_copy(world: World) -> None:
     )
     # When the same event arrives again and a second run goes through the same steps
     again = steps.describe_source(event, execution_arn=execution_arn("run-2"), settings=settings)
-    again["shared"] = steps.copy_shared(again, settings=settings)
-    again["shared"] = steps.check_copy(again, "shared", settings=settings)
-    again["shared"] = steps.share(again, settings=settings)
+    again["intermediate"] = steps.copy_intermediate(again, settings=settings)
+    again["intermediate"] = steps.check_copy(again, "intermediate", settings=settings)
+    again["intermediate"] = steps.share(again, settings=settings)
     again["backup"] = steps.copy_backup(again, settings=settings)
     # Then it finds the backup copy the first run made instead of making another
     assert again["backup"]["adopted"] is True
@@ -197,15 +198,22 @@ def test_a_redelivered_event_makes_no_second_copy(world: World) -> None:
     assert len(world.app_copies(BACKUP_ACCOUNT)) == 1
 
 
-def test_a_redelivered_event_during_the_first_copy_adopts_the_shared_copy(world: World) -> None:
+@pytest.mark.parametrize("role", [ROLE_INTERMEDIATE, ROLE_INTERMEDIATE_FORMERLY])
+def test_a_redelivered_event_during_the_first_copy_adopts_the_intermediate_copy(
+    world: World, role: str
+) -> None:
     event = db_event(world)
     settings = world.settings()
     first = steps.describe_source(event, execution_arn=execution_arn("run-1"), settings=settings)
-    first["shared"] = steps.copy_shared(first, settings=settings)
+    first["intermediate"] = steps.copy_intermediate(first, settings=settings)
+    # (made by this release, or by one before 0.2 that tagged it with the former role name)
+    world.main.client("rds").add_tags_to_resource(
+        ResourceName=first["intermediate"]["arn"], Tags=[{"Key": TAG_ROLE, "Value": role}]
+    )
     second = steps.describe_source(event, execution_arn=execution_arn("run-2"), settings=settings)
-    shared = steps.copy_shared(second, settings=settings)
-    assert shared["adopted"] is True
-    assert shared["arn"] == first["shared"]["arn"]
+    adopted = steps.copy_intermediate(second, settings=settings)
+    assert adopted["adopted"] is True
+    assert adopted["arn"] == first["intermediate"]["arn"]
     assert len(world.app_copies(MAIN_ACCOUNT)) == 1
 
 
@@ -221,7 +229,7 @@ def test_a_snapshot_with_the_apps_name_that_the_app_did_not_make_is_left_alone(
     )
     # When the run tries to copy
     with pytest.raises(errors.SnapshotNotOwned, match="was not made by rds-xacct") as raised:
-        steps.copy_shared(state, settings=settings)
+        steps.copy_intermediate(state, settings=settings)
     # Then the message names the snapshot and it is still there, untouched
     assert state["job"]["copyId"] in str(raised.value)
     cleanup = steps.cleanup(state, settings=settings)
@@ -280,7 +288,7 @@ def test_a_key_the_main_account_may_not_use_is_a_readable_failure(world: World) 
     # When the run copies with it
     # Then it fails with KeyNotAccessible, saying what to check, and nothing was made
     with pytest.raises(errors.KeyNotAccessible, match="key policy lets the main account"):
-        steps.copy_shared(state, settings=settings)
+        steps.copy_intermediate(state, settings=settings)
     assert world.app_copies(MAIN_ACCOUNT) == []
 
 
@@ -297,7 +305,7 @@ def test_throttling_that_outlasts_the_sdk_becomes_throttled(
     monkeypatch.setattr(RDSBackend, "copy_db_snapshot", always_throttled)
     monkeypatch.setattr("time.sleep", lambda seconds: None)
     with pytest.raises(errors.Throttled):
-        steps.copy_shared(state, settings=settings)
+        steps.copy_intermediate(state, settings=settings)
 
 
 @pytest.mark.parametrize(
@@ -367,7 +375,7 @@ def test_throttling_and_network_failures_are_retried_by_the_sdk(
     monkeypatch.setattr(RDSBackend, "copy_db_snapshot", failing_copy)
     monkeypatch.setattr("time.sleep", lambda seconds: None)  # the SDK's backoff, not for real
     # When the run copies, Then the SDK's own retries carry it through
-    shared = steps.copy_shared(state, settings=settings)
+    shared = steps.copy_intermediate(state, settings=settings)
     assert calls["n"] == 3
     assert shared["id"] == state["job"]["copyId"]
 
@@ -391,7 +399,7 @@ def test_a_network_failure_that_outlasts_the_sdk_becomes_network_error_which_is_
     with pytest.raises(
         errors.NetworkError, match=f"Copying DB snapshot .*{type(failure).__name__}"
     ):
-        steps.copy_shared(state, settings=settings)
+        steps.copy_intermediate(state, settings=settings)
     assert errors.NetworkError in errors.RETRYABLE
 
 
@@ -401,7 +409,7 @@ def test_quota_reached_is_a_readable_failure(world: World, monkeypatch: pytest.M
     state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
     monkeypatch.setattr(RDSBackend, "SNAPSHOT_QUOTA", 1)
     with pytest.raises(errors.QuotaExceeded, match="Service Quotas"):
-        steps.copy_shared(state, settings=settings)
+        steps.copy_intermediate(state, settings=settings)
 
 
 @pytest.mark.parametrize(
@@ -435,7 +443,7 @@ def test_quota_reached_is_a_readable_failure(world: World, monkeypatch: pytest.M
             errors.QuotaExceeded,
         ),
     ],
-    ids=["copies-at-a-time", "copies-across-regions", "manual-quota", "unknown", "shared"],
+    ids=["copies-at-a-time", "copies-across-regions", "manual-quota", "unknown", "intermediate"],
 )
 def test_snapshot_quota_exceeded_is_two_conditions_told_apart_by_the_message(
     code: str, message: str, kind: type[errors.PipelineError]
@@ -460,7 +468,7 @@ def test_snapshot_quota_exceeded_is_two_conditions_told_apart_by_the_message(
 def test_copies_in_progress_are_waited_for_and_a_full_quota_is_not(
     world: World, patches: MotoPatches
 ) -> None:
-    # Given a run about to make its shared copy, while 20 copies are in progress in the account
+    # Given a run about to make its intermediate copy, while 20 copies are in progress in the account
     event = db_event(world)
     settings = world.settings()
     state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
@@ -471,7 +479,7 @@ def test_copies_in_progress_are_waited_for_and_a_full_quota_is_not(
         rds.copy_db_snapshot(SourceDBSnapshotIdentifier="other", TargetDBSnapshotIdentifier=f"o{i}")
     # When the run copies, Then RDS's refusal is CopyLimitReached, which the state machine retries
     with pytest.raises(errors.CopyLimitReached, match="Cannot copy more than 20 snapshots"):
-        steps.copy_shared(state, settings=settings)
+        steps.copy_intermediate(state, settings=settings)
     assert errors.CopyLimitReached in errors.RETRYABLE
     assert RDS_LIMITS.rejected_copies == 1
     # Given instead a manual DB snapshot quota that is full
@@ -480,7 +488,7 @@ def test_copies_in_progress_are_waited_for_and_a_full_quota_is_not(
     # When the run copies, Then it is QuotaExceeded before any copy is tried, naming the
     # account, the quota, the usage and how to raise it
     with pytest.raises(errors.QuotaExceeded) as full:
-        steps.copy_shared(state, settings=settings)
+        steps.copy_intermediate(state, settings=settings)
     message = str(full.value)
     assert f"Account {MAIN_ACCOUNT}" in message
     assert "'Manual DB instance snapshots'" in message
@@ -497,7 +505,7 @@ def test_a_main_quota_full_of_the_apps_intermediate_copies_is_waited_for(world: 
     rds = world.main.client("rds")
     app: list[Any] = [
         {"Key": "rds-xacct:app", "Value": "rds-xacct"},
-        {"Key": "rds-xacct:role", "Value": "shared"},
+        {"Key": "rds-xacct:role", "Value": "intermediate"},
     ]
     rds.create_db_snapshot(
         DBInstanceIdentifier="orders-db", DBSnapshotIdentifier="xacct-o", Tags=app
@@ -505,26 +513,26 @@ def test_a_main_quota_full_of_the_apps_intermediate_copies_is_waited_for(world: 
     RDS_LIMITS.set_manual_snapshot_quota(MAIN_ACCOUNT, db=1)
     # When what fills it is another run's intermediate copy, Then the run waits (retried)
     with pytest.raises(errors.CopyLimitReached, match="intermediate copies of other runs"):
-        steps.copy_shared(state, settings=settings)
+        steps.copy_intermediate(state, settings=settings)
     # When instead it is full of snapshots that are not the app's, Then it fails at once
     rds.delete_db_snapshot(DBSnapshotIdentifier="xacct-o")
     rds.create_db_snapshot(DBInstanceIdentifier="orders-db", DBSnapshotIdentifier="by-hand")
     with pytest.raises(errors.QuotaExceeded, match="1 of 1 used"):
-        steps.copy_shared(state, settings=settings)
+        steps.copy_intermediate(state, settings=settings)
 
 
 def test_check_copy_reports_progress_and_times_out(world: World, clock: SimClock) -> None:
-    # Given a shared copy still being made
+    # Given a intermediate copy still being made
     event = db_event(world)
     settings = world.settings()
     state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
-    state["shared"] = steps.copy_shared(state, settings=settings)
+    state["intermediate"] = steps.copy_intermediate(state, settings=settings)
     snapshot = rds_backends[MAIN_ACCOUNT][REGION].database_snapshots[state["job"]["copyId"]]
     snapshot.status = "creating"
     snapshot.percent_progress = 40  # type: ignore[attr-defined]
     clock.advance(600)
     # When it is checked
-    checked = steps.check_copy(state, "shared", settings=settings)
+    checked = steps.check_copy(state, "intermediate", settings=settings)
     # Then it is not ready; at 40 % in 10 minutes it ends by 25 minutes: the next look is just
     # after that (the schedule itself is tested in test_polling.py)
     assert checked["ready"] is False
@@ -532,10 +540,10 @@ def test_check_copy_reports_progress_and_times_out(world: World, clock: SimClock
     assert checked["waitSeconds"] == next_look_seconds(600, 40, None) == 914
     assert checked["lastLook"] == {"elapsedSeconds": 600, "percent": 40}
     # And the next look estimates from the progress between the two looks
-    state["shared"] = checked
+    state["intermediate"] = checked
     snapshot.percent_progress = 70  # type: ignore[attr-defined]
     clock.advance(914)
-    checked = steps.check_copy(state, "shared", settings=settings)
+    checked = steps.check_copy(state, "intermediate", settings=settings)
     assert checked["polls"] == 2
     assert checked["lastLook"] == {"elapsedSeconds": 1514, "percent": 70}
     assert checked["waitSeconds"] == next_look_seconds(1514, 70, (600, 40))
@@ -543,17 +551,17 @@ def test_check_copy_reports_progress_and_times_out(world: World, clock: SimClock
     # And after a week it is a failure
     clock.advance(7 * 24 * 3600)
     with pytest.raises(errors.CopyTimedOut, match="still creating"):
-        steps.check_copy(state, "shared", settings=settings)
+        steps.check_copy(state, "intermediate", settings=settings)
 
 
 def test_a_failed_copy_is_reported(world: World) -> None:
     event = db_event(world)
     settings = world.settings()
     state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
-    state["shared"] = steps.copy_shared(state, settings=settings)
+    state["intermediate"] = steps.copy_intermediate(state, settings=settings)
     rds_backends[MAIN_ACCOUNT][REGION].database_snapshots[state["job"]["copyId"]].status = "failed"
     with pytest.raises(errors.SnapshotFailed, match="RDS could not make the copy"):
-        steps.check_copy(state, "shared", settings=settings)
+        steps.check_copy(state, "intermediate", settings=settings)
 
 
 def finished_run(world: World, settings: Settings, run: str = "run-1") -> State:
@@ -829,11 +837,11 @@ def test_retention_zero_writes_no_expiry(world: World) -> None:
 
 
 def run_with_an_unfinished_backup_copy(world: World, settings: Settings) -> State:
-    """Run run-1 that made its shared copy and a backup copy still being copied."""
+    """Run run-1 that made its intermediate copy and a backup copy still being copied."""
     event = db_event(world)
     state = steps.describe_source(event, execution_arn=execution_arn("run-1"), settings=settings)
-    state["shared"] = steps.copy_shared(state, settings=settings)
-    state["shared"] = steps.share(state, settings=settings)
+    state["intermediate"] = steps.copy_intermediate(state, settings=settings)
+    state["intermediate"] = steps.share(state, settings=settings)
     state["backup"] = steps.copy_backup(state, settings=settings)
     copy_id = state["job"]["copyId"]
     rds_backends[BACKUP_ACCOUNT][REGION].database_snapshots[copy_id].status = "copying"
@@ -843,24 +851,24 @@ def run_with_an_unfinished_backup_copy(world: World, settings: Settings) -> Stat
 def test_cleanup_deletes_this_runs_unfinished_copies_only(
     world: World, keeper_stand_in: KeeperStandIn
 ) -> None:
-    # Given a run that made its shared copy and a backup copy still in progress
+    # Given a run that made its intermediate copy and a backup copy still in progress
     settings = world.settings()
     state = run_with_an_unfinished_backup_copy(world, settings)
     copy_id = state["job"]["copyId"]
     # When a different run (a redelivery) cleans up after failing
     other = {**state, "job": {**state["job"], "execution": "run-2"}}
     assert [a.split(" arn:")[0] for a in steps.cleanup(other, settings=settings)["actions"]] == [
-        "left shared copy",
+        "left intermediate copy",
         "left backup copy",
     ]
     # Then nothing of run-1 was touched, nor the keeper asked
     assert keeper_stand_in.asked == []
-    # When run-1 cleans up, Then it deletes its shared copy itself and asks the backup
+    # When run-1 cleans up, Then it deletes its intermediate copy itself and asks the backup
     # account's keeper to abandon its unfinished backup copy, which goes
     cleaned = steps.cleanup(state, settings=settings)
     assert keeper_stand_in.asked == [("abandon", "db", copy_id, "run-1")]
     assert [a.split(" arn:")[0] for a in cleaned["actions"]] == [
-        "deleted shared copy",
+        "deleted intermediate copy",
         "deleted backup copy",
     ]
     assert cleaned["actions"][1].endswith("(copying) by the backup account")
@@ -902,7 +910,7 @@ def test_cleanup_does_everything_else_then_raises_when_the_keeper_is_throttled(
     # When run-1 cleans up, Then it raises Throttled for the state machine's Retry...
     with pytest.raises(errors.Throttled):
         steps.cleanup(state, settings=settings)
-    # ... after deleting the shared copy; the backup copy waits for the retry
+    # ... after deleting the intermediate copy; the backup copy waits for the retry
     assert world.app_copies(MAIN_ACCOUNT) == []
     assert len(world.app_copies(BACKUP_ACCOUNT)) == 1
     # When the retry runs and the keeper answers, Then the backup copy goes too
@@ -932,13 +940,13 @@ def test_selection_skips_with_a_reason(world: World) -> None:
 
 
 def test_an_event_about_the_apps_own_copy_starts_nothing(world: World) -> None:
-    # Given a finished shared copy (before it is deleted) and the manual-snapshot event RDS
+    # Given a finished intermediate copy (before it is deleted) and the manual-snapshot event RDS
     # sends for it
     event = db_event(world)
     settings = world.settings()
     state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
-    state["shared"] = steps.copy_shared(state, settings=settings)
-    own = rds_snapshot_event(state["shared"]["arn"], "RDS-EVENT-0042")
+    state["intermediate"] = steps.copy_intermediate(state, settings=settings)
+    own = rds_snapshot_event(state["intermediate"]["arn"], "RDS-EVENT-0042")
     # When a run starts from it
     job = steps.describe_source(own, execution_arn=execution_arn("loop"), settings=settings)["job"]
     # Then it is skipped as the app's own copy
@@ -959,7 +967,7 @@ def test_aurora_cluster_snapshot_is_copied(world: World) -> None:
     assert [c["kind"] for c in copies] == ["cluster"]
     assert copies[0]["tags"][TAG_ROLE] == ROLE_BACKUP
     assert world.app_copies(MAIN_ACCOUNT) == []
-    assert ROLE_SHARED == "shared"
+    assert ROLE_INTERMEDIATE == "intermediate"
 
 
 def test_two_runs_racing_to_make_the_same_copy_end_with_one(
@@ -977,18 +985,18 @@ def test_two_runs_racing_to_make_the_same_copy_end_with_one(
     def late_find(api: SnapshotApi, identifier: str) -> Any:
         looks["n"] += 1
         if looks["n"] == 1:
-            first["shared"] = steps.copy_shared(first, settings=settings)
+            first["intermediate"] = steps.copy_intermediate(first, settings=settings)
             return None
         return real_find(api, identifier)
 
     monkeypatch.setattr(SnapshotApi, "find", late_find)
     # When the second run copies, Then RDS refuses the duplicate and the step says to retry
     with pytest.raises(errors.CopyAlreadyExists):
-        steps.copy_shared(second, settings=settings)
+        steps.copy_intermediate(second, settings=settings)
     # When the state machine retries it, Then it carries on with the first run's copy
-    adopted = steps.copy_shared(second, settings=settings)
+    adopted = steps.copy_intermediate(second, settings=settings)
     assert adopted["adopted"] is True
-    assert adopted["arn"] == first["shared"]["arn"]
+    assert adopted["arn"] == first["intermediate"]["arn"]
     assert len(world.app_copies(MAIN_ACCOUNT)) == 1
 
 
@@ -1013,7 +1021,7 @@ def test_the_sweep_deletes_only_the_apps_stale_intermediate_copies(
         execution_arn=execution_arn("stale"),
         settings=settings,
     )
-    stale["shared"] = steps.copy_shared(stale, settings=settings)
+    stale["intermediate"] = steps.copy_intermediate(stale, settings=settings)
     world.main.client("rds").create_db_snapshot(
         DBInstanceIdentifier="orders-db", DBSnapshotIdentifier="xacct-looks-like-ours"
     )
@@ -1024,7 +1032,7 @@ def test_the_sweep_deletes_only_the_apps_stale_intermediate_copies(
     clock.advance(8 * 86400)
     result = sweep.sweep(settings=settings)
     # Then the stale intermediate copy is gone
-    assert result["deleted"] == [stale["shared"]["arn"]]
+    assert result["deleted"] == [stale["intermediate"]["arn"]]
     assert result["problems"] == []
     assert world.app_copies(MAIN_ACCOUNT) == []
     # And both backup copies are still there, the expired one too: they are the backup
@@ -1051,7 +1059,7 @@ def test_a_sweep_meeting_an_intermediate_copy_with_an_extreme_time_tag_goes_on(
             execution_arn=execution_arn(name),
             settings=settings,
         )
-        copies.append(steps.copy_shared(state, settings=settings)["arn"])
+        copies.append(steps.copy_intermediate(state, settings=settings)["arn"])
     world.main.client("rds").add_tags_to_resource(
         ResourceName=copies[0], Tags=[{"Key": TAG_MADE_AT, "Value": made_at}]
     )
@@ -1321,9 +1329,9 @@ def test_copy_backup_asks_the_keeper_to_record_the_copy_it_made_or_adopted(
     )
     copy_id = first["job"]["copyId"]
     again = steps.describe_source(event, execution_arn=execution_arn("run-2"), settings=settings)
-    again["shared"] = steps.copy_shared(again, settings=settings)
-    again["shared"] = steps.check_copy(again, "shared", settings=settings)
-    again["shared"] = steps.share(again, settings=settings)
+    again["intermediate"] = steps.copy_intermediate(again, settings=settings)
+    again["intermediate"] = steps.check_copy(again, "intermediate", settings=settings)
+    again["intermediate"] = steps.share(again, settings=settings)
     adopted = steps.copy_backup(again, settings=settings)
     # Then each told the keeper to record the copy, and says so
     assert told.told == [("record", "db", copy_id, "run-1"), ("record", "db", copy_id, "run-2")]

@@ -216,22 +216,22 @@ def test_a_function_that_died_is_retried_and_caught_under_every_name(asl: dict[s
 
 def test_a_retry_naming_only_one_name_of_a_died_function_is_reported(asl: dict[str, Any]) -> None:
     broken = json.loads(json.dumps(asl))
-    copy = broken["States"]["CopyShared"]
+    copy = broken["States"]["CopyIntermediate"]
     for retrier in copy["Retry"]:
         if "Sandbox.Timedout" in retrier["ErrorEquals"]:
             retrier["ErrorEquals"].remove("Sandbox.Timedout")
     every = "['Lambda.Unknown', 'Runtime.ExitError', 'Sandbox.Timedout']"
     assert died_rule_problems(broken) == [
-        f"CopyShared: a Retry names ['Lambda.Unknown', 'Runtime.ExitError'], not {every}",
-        f"CopyShared: no Retry for {every}",
+        f"CopyIntermediate: a Retry names ['Lambda.Unknown', 'Runtime.ExitError'], not {every}",
+        f"CopyIntermediate: no Retry for {every}",
     ]
     copy["Retry"] = [r for r in copy["Retry"] if "Lambda.Unknown" not in r["ErrorEquals"]]
-    assert died_rule_problems(broken) == [f"CopyShared: no Retry for {every}"]
+    assert died_rule_problems(broken) == [f"CopyIntermediate: no Retry for {every}"]
 
 
 def test_a_full_manual_snapshot_quota_fails_at_once(asl: dict[str, Any]) -> None:
     # It does not clear by itself (unlike copies in progress): no retry, straight to Cleanup
-    for name in ("CopyShared", "CopyBackup"):
+    for name in ("CopyIntermediate", "CopyBackup"):
         retried = {e for r in asl["States"][name]["Retry"] for e in r["ErrorEquals"]}
         assert "QuotaExceeded" not in retried, name
 
@@ -247,7 +247,7 @@ def test_the_service_integration_is_in_the_stacks_own_partition(template: dict[s
 def test_slot_waits_take_a_token_ask_again_and_give_back(asl: dict[str, Any]) -> None:
     states = asl["States"]
     for pool, wait, copy, ready, release in (
-        ("main", "WaitForMainSlot", "CopyShared", "SharedReady?", "ReleaseMainSlot"),
+        ("main", "WaitForMainSlot", "CopyIntermediate", "IntermediateReady?", "ReleaseMainSlot"),
         ("backup", "WaitForBackupSlot", "CopyBackup", "BackupReady?", "ReleaseBackupSlot"),
     ):
         # Given the slot wait before each copy
@@ -268,7 +268,7 @@ def test_slot_waits_take_a_token_ask_again_and_give_back(asl: dict[str, Any]) ->
 
 
 def test_copies_wait_when_rds_has_too_many_copies_in_progress(asl: dict[str, Any]) -> None:
-    for name in ("CopyShared", "CopyBackup"):
+    for name in ("CopyIntermediate", "CopyBackup"):
         rules = [r for r in asl["States"][name]["Retry"] if "CopyLimitReached" in r["ErrorEquals"]]
         assert rules, name
         # room comes back as copies finish, which takes minutes to hours: wait hours in all
@@ -464,7 +464,7 @@ def test_every_wait_reads_a_value_the_app_writes_in_the_format_step_functions_ne
         if state["Type"] == "Wait"
     }
     assert waits == {
-        "WaitShared": {"SecondsPath": "$.shared.waitSeconds"},
+        "WaitIntermediate": {"SecondsPath": "$.intermediate.waitSeconds"},
         "WaitBackup": {"SecondsPath": "$.backup.waitSeconds"},
         "WaitRetention": {"TimestampPath": "$.backup.expiresAt"},
     }

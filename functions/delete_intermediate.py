@@ -1,4 +1,4 @@
-"""DeleteShared: Delete the intermediate copy in the main account."""
+"""DeleteIntermediate: Delete the intermediate copy in the main account."""
 
 from typing import Any
 
@@ -9,6 +9,6 @@ from rds_xacct.observability import task_handler
 from rds_xacct.settings import Settings
 
 
-@task_handler("DeleteShared")
+@task_handler("DeleteIntermediate")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return steps.delete_shared(event, settings=Settings.from_env())
+    return steps.delete_intermediate(event, settings=Settings.from_env())

@@ -1,4 +1,4 @@
-"""CopyShared: copy the source in the main account, re-encrypted with the backup key."""
+"""CopyIntermediate: copy the source in the main account, re-encrypted with the backup key."""
 
 from typing import Any
 
@@ -9,6 +9,6 @@ from rds_xacct.observability import task_handler
 from rds_xacct.settings import Settings
 
 
-@task_handler("CopyShared")
+@task_handler("CopyIntermediate")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return steps.copy_shared(event, settings=Settings.from_env())
+    return steps.copy_intermediate(event, settings=Settings.from_env())
