@@ -12,7 +12,7 @@ Standard library and boto3 only (see rds_xacct.keeper)."""
 
 from typing import Any
 
-from rds_xacct import keeper
+from rds_xacct.keeper import keeper
 
 
 def handler(event: Any, context: object) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.kms.models import kms_backends
 
-from rds_xacct.constants import (
+from rds_xacct.model.constants import (
     APP_NAME,
     DEFAULT_MIN_RETENTION_DAYS,
     MAX_RETENTION_DAYS,
@@ -25,7 +25,7 @@ from rds_xacct.constants import (
     TAG_KEEP,
     TAG_ROLE,
 )
-from rds_xacct.snapshots import iso, parse_iso
+from rds_xacct.model.times import iso, parse_iso
 from tests.support.simulation import MakeSim, Simulation
 from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
 

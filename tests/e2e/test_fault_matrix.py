@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 from moto.rds.models import rds_backends
 
-from rds_xacct.constants import RETENTION_TAG, SLOT_LEASE_SECONDS, TAG_SOURCE_ARN
+from rds_xacct.model.constants import RETENTION_TAG, SLOT_LEASE_SECONDS, TAG_SOURCE_ARN
 from tests.support.faults import (
     ACCESS_DENIED,
     ASL,

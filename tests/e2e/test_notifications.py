@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rds_xacct.constants import TAG_EXPIRES_AT
-from rds_xacct.snapshots import parse_iso
+from rds_xacct.model.constants import TAG_EXPIRES_AT
+from rds_xacct.model.times import parse_iso
 from tests.support.moto_patches import event_matches
 from tests.support.simulation import SLACK_WEBHOOK, Simulation
 from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rds_xacct.constants import TAG_APP, TAG_EXPIRES_AT
+from rds_xacct.model.constants import TAG_APP, TAG_EXPIRES_AT
 from tests.support.events import load_event, rds_snapshot_event
 from tests.support.simulation import INJECTABLE_STEPS, MakeSim, outcomes
 from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION

@@ -8,7 +8,7 @@ import threading
 import uuid
 from datetime import timedelta
 
-from rds_xacct.constants import RECONCILED_FIELD, TAG_SOURCE_ARN
+from rds_xacct.model.constants import RECONCILED_FIELD, TAG_SOURCE_ARN
 from tests.support.events import backup_job_event
 from tests.support.moto_patches import event_matches
 from tests.support.simulation import MakeSim, Simulation, outcomes

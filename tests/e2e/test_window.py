@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from rds_xacct.snapshots import parse_iso
+from rds_xacct.model.times import parse_iso
 from tests.support.contention import DynamoDbContention
 from tests.support.moto_patches import RDS_LIMITS
 from tests.support.simulation import MakeSim, Simulation, outcomes

@@ -3,7 +3,7 @@
 Sections, in order, each with its verdict against the target:
 
 1. Cold start: each handler's import time against `import boto3` (tests/support/coldstart.py).
-2. Looks per copy: the polling schedule (rds_xacct/polling.py) on a model copy with linear
+2. Looks per copy: the polling schedule (tests/support/bench.py) on a model copy with linear
    progress, against the original tool's fixed 300-second polling. Pure arithmetic, no AWS.
 3. Single runs: for databases of several sizes, the whole pipeline (template, ASL, handlers) on
    moto: simulated duration, looks, how late a finished copy is noticed, state transitions, Lambda
@@ -40,7 +40,7 @@ from unittest import mock
 
 from moto.core.botocore_stubber import BotocoreStubber
 
-from rds_xacct.constants import (
+from rds_xacct.model.constants import (
     APP_NAME,
     DEFAULT_MAX_COPIES_IN_FLIGHT,
     DEFAULT_RETENTION_DAYS,
@@ -52,8 +52,8 @@ from rds_xacct.constants import (
     TAG_EXPIRES_AT,
     TAG_ROLE,
 )
-from rds_xacct.polling import next_look_seconds, tolerance_seconds
-from rds_xacct.snapshots import parse_iso
+from rds_xacct.model.times import parse_iso
+from rds_xacct.pipeline.polling import next_look_seconds, tolerance_seconds
 from tests.support import coldstart
 from tests.support.contention import DynamoDbContention
 from tests.support.moto_patches import RDS_LIMITS

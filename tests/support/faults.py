@@ -6,7 +6,7 @@ One source of truth for `tests/e2e/test_fault_matrix.py` and README's failure ta
   APIs' documented errors). A fault no call of a step can raise is "not applicable: the step
   makes no such call"; the test checks the inventory against the calls the steps really make.
 * `AWS_ERRORS`: per fault and service, the error code real AWS answers with, and the app's
-  exception it becomes (`rds_xacct.aws.classify`).
+  exception it becomes (`rds_xacct.aws.clients.classify`).
 * `MATRIX`: one `Cell` per step x fault, with what the run must end as.
 
 Faults are injected at the AWS call, not by making a handler raise: `AwsFaults` answers the
@@ -34,8 +34,8 @@ from urllib.parse import parse_qs, urlsplit
 from botocore.exceptions import EndpointConnectionError
 from moto.core.botocore_stubber import BotocoreStubber
 
-from rds_xacct.aws import SDK_CONFIG
-from rds_xacct.constants import DEFAULT_MIN_RETENTION_DAYS
+from rds_xacct.aws.clients import SDK_CONFIG
+from rds_xacct.model.constants import DEFAULT_MIN_RETENTION_DAYS
 
 # --- Faults -------------------------------------------------------------------------------------
 ACCESS_DENIED = "access-denied"
@@ -72,7 +72,7 @@ AROUND_THE_HANDLER = (LAMBDA_SERVICE, *LAMBDA_DIED, STOPPED)
 
 SDK_ATTEMPTS = 1 + int(SDK_CONFIG.retries["max_attempts"])  # type: ignore[attr-defined]
 """The SDK tries a throttled call this many times: once, then `max_attempts` retries
-(`rds_xacct.aws.SDK_CONFIG`; botocore's `max_attempts` does not count the first try)."""
+(`rds_xacct.aws.clients.SDK_CONFIG`; botocore's `max_attempts` does not count the first try)."""
 
 TIMES: dict[str, int | None] = {
     ACCESS_DENIED: None,  # IAM does not change its mind: every call
@@ -116,7 +116,7 @@ LAMBDA_SERVICE_ERROR = "Lambda.ServiceException"
 
 
 NETWORK_ERROR = "NetworkError"
-"""What a network failure that outlasts the SDK's retries becomes (`rds_xacct.aws.aws_call`)."""
+"""What a network failure that outlasts the SDK's retries becomes (`rds_xacct.aws.clients.aws_call`)."""
 
 
 def _network_failure(service: str) -> Exception:
@@ -131,7 +131,7 @@ class AwsError:
     message: str
     status: int
     app_error: str
-    """The exception the app raises for it (`rds_xacct.aws.classify`)."""
+    """The exception the app raises for it (`rds_xacct.aws.clients.classify`)."""
 
 
 _DENIED_MESSAGE = "User: arn:aws:sts::123456789012:assumed-role/rds-xacct-pipeline/run is not authorized to perform: {action}"
@@ -691,7 +691,7 @@ def _join(steps: list[str]) -> str:
 def failure_table() -> list[str]:
     """README's failure table, one row per error the matrix meets: where, what the app does,
     what to do (the failure notification's own hint)."""
-    from rds_xacct.summary import _HINTS
+    from rds_xacct.model.summary import _HINTS
 
     errors: dict[str, list[Cell]] = {}
     for cell in RUN:

@@ -51,7 +51,7 @@ from moto.kms.models import kms_backends
 from moto.rds.models import rds_backends
 from moto.sts.models import sts_backends
 
-from rds_xacct.aws import new_session
+from rds_xacct.aws.clients import new_session
 from tests.support.iam_policy import (
     Caller,
     Decision,

@@ -57,7 +57,7 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.utils import TMP_THREADS
 
-from rds_xacct.aws import forget_clients
+from rds_xacct.aws.clients import forget_clients
 
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
 

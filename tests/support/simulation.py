@@ -33,10 +33,10 @@ from moto import mock_aws
 from moto.sns.models import sns_backends
 from moto.stepfunctions.responses import get_backend
 
-from rds_xacct import keeper as keeper_module
-from rds_xacct.aws import new_session
-from rds_xacct.errors import AwsError
-from rds_xacct.observability import execution_of
+from rds_xacct.aws.clients import new_session
+from rds_xacct.aws.observability import execution_of
+from rds_xacct.keeper import keeper as keeper_module
+from rds_xacct.model.errors import AwsError
 from tests.support.events import backup_job_event
 from tests.support.faults import AwsFaults
 from tests.support.iam_enforcement import (
@@ -251,7 +251,7 @@ class Simulation:
     def _capture_logs(self) -> None:
         """The functions' structured logs go to `self.logs` (as CloudWatch would keep them),
         not to the terminal; moto's own error log of failed states is silenced."""
-        from rds_xacct.observability import logger as app_logger
+        from rds_xacct.aws.observability import logger as app_logger
 
         handler = app_logger.registered_handler
         assert isinstance(handler, logging.StreamHandler)

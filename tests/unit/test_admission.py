@@ -11,16 +11,17 @@ from typing import Any, cast
 
 import pytest
 
-from rds_xacct import admission, errors
-from rds_xacct.admission import Place, Pool, pool_key
-from rds_xacct.constants import (
+from rds_xacct.admission import slots as admission
+from rds_xacct.admission.slots import Place, Pool, pool_key
+from rds_xacct.model import errors
+from rds_xacct.model.constants import (
     POOL_BACKUP,
     POOL_MAIN,
     SLOT_BATCH_MINUTES,
     SLOT_LEASE_SECONDS,
     SLOT_WAIT_HOURS,
 )
-from rds_xacct.snapshots import iso, parse_iso
+from rds_xacct.model.times import iso, parse_iso
 from tests.support.moto_patches import SimClock
 from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World
 from tests.unit.conftest import TABLE, FakeSfn

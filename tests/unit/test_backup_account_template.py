@@ -20,8 +20,8 @@ import pytest
 from moto import mock_aws
 from moto.kms.models import kms_backends
 
-from rds_xacct import keeper
-from rds_xacct.constants import (
+from rds_xacct.keeper import keeper
+from rds_xacct.model.constants import (
     APP_NAME,
     BACKUP_COPY_TAG_KEYS,
     DEFAULT_MIN_RETENTION_DAYS,
@@ -34,8 +34,8 @@ from rds_xacct.constants import (
     TAG_KEEP,
     TAG_ROLE,
 )
-from rds_xacct.ownership import app_tags
-from rds_xacct.settings import Settings
+from rds_xacct.model.ownership import app_tags
+from rds_xacct.model.settings import Settings
 from tests.support.cfn_yaml import iam_actions, load_cfn_yaml
 from tests.support.iam_policy import Caller, Context, Decision, Statement, evaluate, parse_policy
 from tests.support.sam_template import (
@@ -1131,7 +1131,7 @@ def test_the_keepers_ledger_and_log_are_kept(template: dict[str, Any]) -> None:
     ledger, log = resources["KeeperLedger"], resources["KeeperLogGroup"]
 
     # When / Then both survive the stack, the ledger can't be deleted by mistake and is keyed
-    # by the copy's ARN (rds_xacct.keeper.Ledger)
+    # by the copy's ARN (rds_xacct.keeper.keeper.Ledger)
     for resource in (ledger, log):
         assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
     assert ledger["Properties"]["DeletionProtectionEnabled"] is True

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rds_xacct import accounts, backup_window, steps
-from rds_xacct.backup_window import (
+from rds_xacct.aws import accounts
+from rds_xacct.pipeline import backup_window, steps
+from rds_xacct.pipeline.backup_window import (
     estimated_copy_end,
     overlap_warning,
     parse_window,

@@ -17,8 +17,8 @@ import notify_run
 import pytest
 import share
 
-from rds_xacct import errors
-from rds_xacct.constants import MAX_RETENTION_DAYS
+from rds_xacct.model import errors
+from rds_xacct.model.constants import MAX_RETENTION_DAYS
 from tests.support.events import backup_job_event
 from tests.support.moto_patches import SimClock, make_fake_context
 from tests.support.world import BACKUP_ACCOUNT, KEEPER_ARN, MAIN_ACCOUNT, REGION, World

@@ -23,9 +23,13 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from moto.rds.models import rds_backends
 
-from rds_xacct import errors, keeper, keeper_rules
-from rds_xacct.aws import new_session
-from rds_xacct.constants import (
+from rds_xacct.aws.clients import new_session
+from rds_xacct.aws.snapshots import Kind
+from rds_xacct.keeper import keeper
+from rds_xacct.keeper import rules as keeper_rules
+from rds_xacct.keeper.keeper import KeeperSettings, Ledger
+from rds_xacct.model import errors
+from rds_xacct.model.constants import (
     COPY_DEADLINE_HOURS,
     MAX_RETENTION_DAYS,
     ROLE_BACKUP,
@@ -37,10 +41,9 @@ from rds_xacct.constants import (
     TAG_KEEP,
     TAG_ROLE,
 )
-from rds_xacct.keeper import KeeperSettings, Ledger
-from rds_xacct.ownership import app_tags
-from rds_xacct.settings import ConfigurationError
-from rds_xacct.snapshots import Kind, iso, parse_iso
+from rds_xacct.model.ownership import app_tags
+from rds_xacct.model.settings import ConfigurationError
+from rds_xacct.model.times import iso, parse_iso
 from tests.support.moto_patches import MotoPatches, SimClock, make_fake_context
 from tests.support.world import (
     BACKUP_ACCOUNT,

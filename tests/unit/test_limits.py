@@ -13,8 +13,11 @@ from typing import Any
 import pytest
 from moto.rds.models import rds_backends
 
-from rds_xacct import errors, keeper, steps, sweep
-from rds_xacct.constants import (
+from rds_xacct.aws.snapshots import SnapshotApi
+from rds_xacct.jobs import sweep
+from rds_xacct.keeper import keeper
+from rds_xacct.model import errors
+from rds_xacct.model.constants import (
     MAX_RETENTION_DAYS,
     RETENTION_TAG,
     TAG_EXECUTION,
@@ -22,9 +25,10 @@ from rds_xacct.constants import (
     TAG_SOURCE_ARN,
     TAG_VALUE_MAX_LENGTH,
 )
-from rds_xacct.naming import SOURCE_TAG_HASH_MARK, source_arn_tag
-from rds_xacct.polling import next_look_seconds
-from rds_xacct.snapshots import SnapshotApi, iso, parse_iso
+from rds_xacct.model.naming import SOURCE_TAG_HASH_MARK, source_arn_tag
+from rds_xacct.model.times import iso, parse_iso
+from rds_xacct.pipeline import steps
+from rds_xacct.pipeline.polling import next_look_seconds
 from tests.support.events import backup_job_event, rds_snapshot_event
 from tests.support.moto_patches import SimClock
 from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World

@@ -12,8 +12,9 @@ import requests
 import responses
 from moto.sns.models import sns_backends
 
-from rds_xacct import notify, reporting
-from rds_xacct.summary import build_summary, console_url, failed_step
+from rds_xacct.messages import notify
+from rds_xacct.model.summary import build_summary, console_url, failed_step
+from rds_xacct.pipeline import reporting
 from tests.support.world import MAIN_ACCOUNT, REGION, World
 
 WEBHOOK = "https://hooks.slack.com/services/T0000/B0000/secret-part"

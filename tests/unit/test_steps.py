@@ -22,9 +22,13 @@ from botocore.exceptions import (
 from moto.rds.exceptions import RDSClientError
 from moto.rds.models import RDSBackend, rds_backends
 
-from rds_xacct import accounts, errors, keeper, steps, sweep
-from rds_xacct.aws import KEEPER_CONFIG, SDK_CONFIG, aws_call, classify, new_session
-from rds_xacct.constants import (
+from rds_xacct.aws import accounts
+from rds_xacct.aws.clients import KEEPER_CONFIG, SDK_CONFIG, aws_call, classify, new_session
+from rds_xacct.aws.snapshots import Kind, SnapshotApi
+from rds_xacct.jobs import sweep
+from rds_xacct.keeper import keeper
+from rds_xacct.model import errors
+from rds_xacct.model.constants import (
     APP_NAME,
     ROLE_BACKUP,
     ROLE_INTERMEDIATE,
@@ -37,10 +41,11 @@ from rds_xacct.constants import (
     TAG_SOURCE_ACCOUNT,
     TAG_SOURCE_ARN,
 )
-from rds_xacct.naming import role_session_name
-from rds_xacct.polling import next_look_seconds
-from rds_xacct.settings import ConfigurationError, Settings
-from rds_xacct.snapshots import Kind, SnapshotApi, iso
+from rds_xacct.model.naming import role_session_name
+from rds_xacct.model.settings import ConfigurationError, Settings
+from rds_xacct.model.times import iso
+from rds_xacct.pipeline import steps
+from rds_xacct.pipeline.polling import next_look_seconds
 from tests.support.events import backup_job_event, load_event, rds_snapshot_event
 from tests.support.moto_patches import RDS_LIMITS, MotoPatches, SimClock
 from tests.support.world import (

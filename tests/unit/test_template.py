@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from rds_xacct import errors, reporting
-from rds_xacct.aws import KEEPER_CONFIG, SDK_CONFIG
-from rds_xacct.constants import (
+from rds_xacct.aws.clients import KEEPER_CONFIG, SDK_CONFIG
+from rds_xacct.model import errors
+from rds_xacct.model.constants import (
     APP_NAME,
     COPY_DEADLINE_HOURS,
     COPY_ID_PREFIX,
@@ -34,6 +34,7 @@ from rds_xacct.constants import (
     UNCATCHABLE_ERRORS,
     WORST_CASE_COPY_HOURS,
 )
+from rds_xacct.pipeline import reporting
 from tests.support.cfn_yaml import iam_actions, load_cfn_yaml
 from tests.support.faults import LAMBDA_DIED_ERRORS
 from tests.support.moto_patches import event_matches

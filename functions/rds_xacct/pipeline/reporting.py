@@ -21,14 +21,16 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from rds_xacct import notify, steps, sweep
-from rds_xacct.aws import aws_call, default_client
-from rds_xacct.constants import APP_NAME, UNCATCHABLE_ERRORS
-from rds_xacct.errors import RETRYABLE, PipelineError
-from rds_xacct.observability import logger, metrics
-from rds_xacct.settings import Settings
-from rds_xacct.snapshots import Clock, utc_now
-from rds_xacct.summary import OUTCOMES, build_summary
+from rds_xacct.aws.clients import aws_call, default_client
+from rds_xacct.aws.observability import logger, metrics
+from rds_xacct.jobs import sweep
+from rds_xacct.messages import notify
+from rds_xacct.model.constants import APP_NAME, UNCATCHABLE_ERRORS
+from rds_xacct.model.errors import RETRYABLE, PipelineError
+from rds_xacct.model.settings import Settings
+from rds_xacct.model.summary import OUTCOMES, build_summary
+from rds_xacct.model.times import Clock, utc_now
+from rds_xacct.pipeline import steps
 
 STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
 STOPPED_STATUSES = {"TIMED_OUT": "timed-out", "ABORTED": "aborted"}

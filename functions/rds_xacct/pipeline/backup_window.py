@@ -19,15 +19,15 @@ import re
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from rds_xacct import errors
-from rds_xacct.aws import aws_call
-from rds_xacct.constants import (
+from rds_xacct.aws.clients import aws_call
+from rds_xacct.aws.snapshots import Snapshot
+from rds_xacct.model import errors
+from rds_xacct.model.constants import (
     COPIES_PER_RUN,
     COPY_ESTIMATE_FIXED_MINUTES,
     COPY_ESTIMATE_MINUTES_PER_GIB,
 )
-from rds_xacct.events import ORIGIN_AWS_BACKUP
-from rds_xacct.snapshots import Snapshot
+from rds_xacct.pipeline.events import ORIGIN_AWS_BACKUP
 
 if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient

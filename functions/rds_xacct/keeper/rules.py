@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rds_xacct.constants import (
+from rds_xacct.aws.snapshots import Snapshot
+from rds_xacct.model.constants import (
     APP_NAME,
     COPY_ID_PREFIX,
     DEFAULT_MIN_RETENTION_DAYS,
@@ -30,9 +31,9 @@ from rds_xacct.constants import (
     TAG_KEEP,
     TAG_ROLE,
 )
-from rds_xacct.ownership import is_ours
-from rds_xacct.settings import ConfigurationError
-from rds_xacct.snapshots import Snapshot, iso, parse_iso
+from rds_xacct.model.ownership import is_ours
+from rds_xacct.model.settings import ConfigurationError
+from rds_xacct.model.times import iso, parse_iso
 
 logger = logging.getLogger(APP_NAME)
 

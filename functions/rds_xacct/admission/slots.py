@@ -38,18 +38,19 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from rds_xacct import contention, errors
-from rds_xacct.aws import NETWORK_ERRORS, aws_call, default_client, network_error
-from rds_xacct.constants import (
+from rds_xacct.admission import contention
+from rds_xacct.aws.clients import NETWORK_ERRORS, aws_call, default_client, network_error
+from rds_xacct.aws.observability import logger
+from rds_xacct.model import errors
+from rds_xacct.model.constants import (
     POOL_BACKUP,
     POOL_MAIN,
     SLOT_BATCH_MINUTES,
     SLOT_LEASE_SECONDS,
     SLOT_WAIT_HOURS,
 )
-from rds_xacct.observability import logger
-from rds_xacct.settings import Settings
-from rds_xacct.snapshots import Clock, iso, parse_iso, utc_now
+from rds_xacct.model.settings import Settings
+from rds_xacct.model.times import Clock, iso, parse_iso, utc_now
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

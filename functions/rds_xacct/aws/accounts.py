@@ -9,8 +9,8 @@ from typing import Any
 
 from botocore.config import Config
 
-from rds_xacct import errors, quotas
-from rds_xacct.aws import (
+from rds_xacct.aws import quotas
+from rds_xacct.aws.clients import (
     KEEPER_CONFIG,
     SDK_CONFIG,
     assumed_role_client,
@@ -19,10 +19,11 @@ from rds_xacct.aws import (
     default_client,
     rds_client,
 )
-from rds_xacct.constants import KEEPER_DECISIONS
-from rds_xacct.naming import role_session_name
-from rds_xacct.settings import ENV_BACKUP_KEEPER_ARN, ConfigurationError, Settings
-from rds_xacct.snapshots import Kind, SnapshotApi
+from rds_xacct.aws.snapshots import Kind, SnapshotApi
+from rds_xacct.model import errors
+from rds_xacct.model.constants import KEEPER_DECISIONS
+from rds_xacct.model.naming import role_session_name
+from rds_xacct.model.settings import ENV_BACKUP_KEEPER_ARN, ConfigurationError, Settings
 
 
 @dataclass

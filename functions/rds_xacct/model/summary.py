@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from rds_xacct.snapshots import iso, parse_iso
+from rds_xacct.model.times import iso, parse_iso
 
 OUTCOMES = ("succeeded", "failed", "skipped", "timed-out", "aborted")
 

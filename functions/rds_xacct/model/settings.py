@@ -7,13 +7,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from rds_xacct.constants import (
+from rds_xacct.model.constants import (
     DEFAULT_MAX_COPIES_IN_FLIGHT,
     DEFAULT_RETENTION_DAYS,
     MAX_RETENTION_DAYS,
     RDS_COPIES_IN_PROGRESS_LIMIT,
 )
-from rds_xacct.errors import PipelineError
+from rds_xacct.model.errors import PipelineError
 
 ENV_BACKUP_ACCOUNT_ID = "BACKUP_ACCOUNT_ID"
 ENV_BACKUP_KMS_KEY_ARN = "BACKUP_KMS_KEY_ARN"

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rds_xacct.aws import aws_call, default_client
-from rds_xacct.constants import APP_NAME
+from rds_xacct.aws.clients import aws_call, default_client
+from rds_xacct.model.constants import APP_NAME
 
 if TYPE_CHECKING:
     import requests

@@ -8,18 +8,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from rds_xacct import errors
-from rds_xacct.accounts import Accounts, run_still_going
-from rds_xacct.constants import (
+from rds_xacct.aws.accounts import Accounts, run_still_going
+from rds_xacct.aws.snapshots import Snapshot
+from rds_xacct.model import errors
+from rds_xacct.model.constants import (
     COPY_DEADLINE_HOURS,
     ROLE_INTERMEDIATE,
     SWEEP_GRACE_HOURS,
     TAG_EXECUTION,
     TAG_MADE_AT,
 )
-from rds_xacct.ownership import is_ours
-from rds_xacct.settings import Settings
-from rds_xacct.snapshots import Clock, Snapshot, iso, parse_iso, utc_now
+from rds_xacct.model.ownership import is_ours
+from rds_xacct.model.settings import Settings
+from rds_xacct.model.times import Clock, iso, parse_iso, utc_now
 
 State = dict[str, Any]
 

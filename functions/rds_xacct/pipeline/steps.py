@@ -18,10 +18,15 @@ import fnmatch
 from datetime import datetime, timedelta
 from typing import Any
 
-from rds_xacct import admission, backup_window, capacity, errors, quotas
-from rds_xacct.accounts import Accounts, run_still_going
-from rds_xacct.aws import aws_call
-from rds_xacct.constants import (
+from rds_xacct.admission import capacity
+from rds_xacct.admission import slots as admission
+from rds_xacct.aws import quotas
+from rds_xacct.aws.accounts import Accounts, run_still_going
+from rds_xacct.aws.clients import aws_call
+from rds_xacct.aws.observability import logger
+from rds_xacct.aws.snapshots import Kind, Snapshot, SnapshotApi
+from rds_xacct.model import errors
+from rds_xacct.model.constants import (
     APP_NAME,
     COPY_DEADLINE_HOURS,
     KEEPER_ABANDON,
@@ -42,13 +47,13 @@ from rds_xacct.constants import (
     TAG_EXECUTION,
     TAG_EXPIRES_AT,
 )
-from rds_xacct.events import OTHER_ENGINES, SnapshotArn, parse_event
-from rds_xacct.naming import copy_identifier
-from rds_xacct.observability import logger
-from rds_xacct.ownership import app_tags, is_app_snapshot, is_ours
-from rds_xacct.polling import next_look_seconds
-from rds_xacct.settings import ConfigurationError, Settings
-from rds_xacct.snapshots import Clock, Kind, Snapshot, SnapshotApi, iso, parse_iso, utc_now
+from rds_xacct.model.naming import copy_identifier
+from rds_xacct.model.ownership import app_tags, is_app_snapshot, is_ours
+from rds_xacct.model.settings import ConfigurationError, Settings
+from rds_xacct.model.times import Clock, iso, parse_iso, utc_now
+from rds_xacct.pipeline import backup_window
+from rds_xacct.pipeline.events import OTHER_ENGINES, SnapshotArn, parse_event
+from rds_xacct.pipeline.polling import next_look_seconds
 
 State = dict[str, Any]
 

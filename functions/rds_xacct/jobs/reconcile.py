@@ -41,10 +41,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from rds_xacct import errors, notify, steps
-from rds_xacct.accounts import Accounts
-from rds_xacct.aws import aws_call, default_client
-from rds_xacct.constants import (
+from rds_xacct.aws.accounts import Accounts
+from rds_xacct.aws.clients import aws_call, default_client
+from rds_xacct.aws.snapshots import Kind, Snapshot
+from rds_xacct.messages import notify
+from rds_xacct.model import errors
+from rds_xacct.model.constants import (
     APP_NAME,
     COPY_ID_PREFIX,
     MAX_EXECUTION_NAME,
@@ -57,7 +59,12 @@ from rds_xacct.constants import (
     RECONCILED_FIELD,
     TAG_SOURCE_ARN,
 )
-from rds_xacct.events import (
+from rds_xacct.model.naming import copy_identifier, sanitise, source_arn_tag
+from rds_xacct.model.ownership import is_app_snapshot
+from rds_xacct.model.settings import ENV_STATE_MACHINE_ARN, ConfigurationError, Settings
+from rds_xacct.model.times import Clock, iso, utc_now
+from rds_xacct.pipeline import steps
+from rds_xacct.pipeline.events import (
     BACKUP_DETAIL_TYPE,
     BACKUP_RESOURCE_TYPES,
     BACKUP_SOURCE,
@@ -72,10 +79,6 @@ from rds_xacct.events import (
     SNAPSHOT_TYPES,
     parse_event,
 )
-from rds_xacct.naming import copy_identifier, sanitise, source_arn_tag
-from rds_xacct.ownership import is_app_snapshot
-from rds_xacct.settings import ENV_STATE_MACHINE_ARN, ConfigurationError, Settings
-from rds_xacct.snapshots import Clock, Kind, Snapshot, iso, utc_now
 
 ENV_NATIVE: dict[tuple[Kind, str], str] = {
     ("db", ORIGIN_RDS_AUTOMATED): "COPY_RDS_AUTOMATED_SNAPSHOTS",

@@ -30,8 +30,8 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from rds_xacct import errors
-from rds_xacct.aws import aws_call, aws_code
+from rds_xacct.aws.clients import aws_call, aws_code
+from rds_xacct.model import errors
 
 T = TypeVar("T")
 

@@ -15,12 +15,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from rds_xacct import notify, quotas
-from rds_xacct.aws import NETWORK_ERRORS, default_client
-from rds_xacct.constants import APP_NAME, QUOTA_WARN_FRACTION
-from rds_xacct.errors import PipelineError
-from rds_xacct.observability import logger
-from rds_xacct.settings import Settings
+from rds_xacct.aws import quotas
+from rds_xacct.aws.clients import NETWORK_ERRORS, default_client
+from rds_xacct.aws.observability import logger
+from rds_xacct.messages import notify
+from rds_xacct.model.constants import APP_NAME, QUOTA_WARN_FRACTION
+from rds_xacct.model.errors import PipelineError
+from rds_xacct.model.settings import Settings
 
 
 def check_room(

@@ -6,14 +6,14 @@ this module works with `Snapshot` and `SnapshotApi` and never asks which kind it
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from rds_xacct import errors
-from rds_xacct.aws import aws_call
-from rds_xacct.constants import FAILED_STATUSES, STATUS_AVAILABLE
+from rds_xacct.aws.clients import aws_call
+from rds_xacct.model import errors
+from rds_xacct.model.constants import FAILED_STATUSES, STATUS_AVAILABLE
+from rds_xacct.model.times import iso
 
 if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
@@ -80,32 +80,6 @@ class Option:
     name: str
     persistent: bool
     permanent: bool
-
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    """ISO 8601 UTC with a Z, to the second: the format of every time this app writes."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(text: str) -> datetime:
-    """Read a time written by `iso` (or any ISO 8601 time with an offset), in UTC. A text that
-    is not such a time raises ValueError, including one that parses but is out of datetime's
-    range once in UTC (`9999-12-31T23:59:59-23:59`: comparing it with another time, or
-    converting it, would raise OverflowError far from here)."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError as error:
-        raise ValueError(f"{text!r} is out of range in UTC") from error
 
 
 def _tags(tag_list: list[Any] | None) -> dict[str, str]:

@@ -18,8 +18,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
-from rds_xacct import errors
-from rds_xacct.constants import APP_NAME, KEEPER_READ_TIMEOUT_SECONDS
+from rds_xacct.model import errors
+from rds_xacct.model.constants import APP_NAME, KEEPER_READ_TIMEOUT_SECONDS
 
 if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient

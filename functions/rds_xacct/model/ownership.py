@@ -3,7 +3,7 @@
 The app deletes only what carries its tags (`TAG_APP`), in the role the deleting step expects
 (`TAG_ROLE`: the intermediate copy in the main account, the backup copy in the backup account),
 made from the source the run copies (`TAG_SOURCE_ARN`). Every step, the sweep, reconciliation and
-the backup account's keeper ask here; the keeper adds rules of its own (rds_xacct.keeper_rules).
+the backup account's keeper ask here; the keeper adds rules of its own (rds_xacct.keeper.rules).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from rds_xacct.constants import (
+from rds_xacct.model.constants import (
     APP_NAME,
     ROLE_BACKUP,
     ROLE_INTERMEDIATE,
@@ -23,8 +23,8 @@ from rds_xacct.constants import (
     TAG_SOURCE_ACCOUNT,
     TAG_SOURCE_ARN,
 )
-from rds_xacct.naming import source_arn_tag
-from rds_xacct.snapshots import iso
+from rds_xacct.model.naming import source_arn_tag
+from rds_xacct.model.times import iso
 
 Tags = Mapping[str, str]
 

@@ -1,7 +1,7 @@
 """The backup account's keeper: the only code that deletes backup copies.
 
 It runs in the backup account (other/backup-account/backup-account.yaml), with a role of that
-account, and decides by its own rules (rds_xacct.keeper_rules), never by what the main account
+account, and decides by its own rules (rds_xacct.keeper.rules), never by what the main account
 says:
 
 * **Which snapshots are the app's copies**: tagged by the app as backup copies, named as the
@@ -38,14 +38,24 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from rds_xacct import errors
-from rds_xacct.aws import (
-    aws_call,
-    aws_code,
-    default_client,
-    rds_client,
+from rds_xacct.aws.clients import aws_call, aws_code, default_client, rds_client
+from rds_xacct.aws.snapshots import Kind, Snapshot, SnapshotApi
+from rds_xacct.keeper.rules import (
+    ENV_LEDGER_TABLE,
+    ENV_LONGEST_RETENTION_DAYS,
+    ENV_MAIN_ACCOUNT_ID,
+    ENV_MIN_RETENTION_DAYS,
+    Answer,
+    KeeperSettings,
+    Record,
+    answer,
+    kept_until,
+    not_a_copy,
+    not_before,
+    recorded_expiry,
 )
-from rds_xacct.constants import (
+from rds_xacct.model import errors
+from rds_xacct.model.constants import (
     APP_NAME,
     COPY_DEADLINE_HOURS,
     KEEPER_ABANDON,
@@ -60,22 +70,8 @@ from rds_xacct.constants import (
     TAG_EXECUTION,
     TAG_KEEP,
 )
-from rds_xacct.keeper_rules import (
-    ENV_LEDGER_TABLE,
-    ENV_LONGEST_RETENTION_DAYS,
-    ENV_MAIN_ACCOUNT_ID,
-    ENV_MIN_RETENTION_DAYS,
-    Answer,
-    KeeperSettings,
-    Record,
-    answer,
-    kept_until,
-    not_a_copy,
-    not_before,
-    recorded_expiry,
-)
-from rds_xacct.naming import is_valid_identifier
-from rds_xacct.snapshots import Clock, Kind, Snapshot, SnapshotApi, iso, parse_iso, utc_now
+from rds_xacct.model.naming import is_valid_identifier
+from rds_xacct.model.times import Clock, iso, parse_iso, utc_now
 
 __all__ = [
     "ENV_LEDGER_TABLE",

@@ -19,7 +19,7 @@ import hashlib
 import re
 from datetime import UTC, datetime
 
-from rds_xacct.constants import (
+from rds_xacct.model.constants import (
     APP_NAME,
     COPY_ID_PREFIX,
     MAX_CLUSTER_SNAPSHOT_ID,

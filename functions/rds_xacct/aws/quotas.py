@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from rds_xacct import errors
-from rds_xacct.constants import QUOTA_WARN_FRACTION
-from rds_xacct.observability import logger
-from rds_xacct.snapshots import Kind
+from rds_xacct.aws.observability import logger
+from rds_xacct.aws.snapshots import Kind
+from rds_xacct.model import errors
+from rds_xacct.model.constants import QUOTA_WARN_FRACTION
 
 if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient

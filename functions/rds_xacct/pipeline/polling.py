@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 
-from rds_xacct.constants import (
+from rds_xacct.model.constants import (
     POLL_AIM,
     POLL_FIRST_SECONDS,
     POLL_IDLE_FACTOR,

@@ -178,7 +178,7 @@ window drains, while a stuck pool still surfaces."""
 # --- Quotas ------------------------------------------------------------------------------------
 QUOTA_WARN_FRACTION: Final = 0.8
 """Warn when an account's manual snapshot quota is this full (used / max), before it refuses
-copies (`rds_xacct.quotas`)."""
+copies (`rds_xacct.aws.quotas`)."""
 
 # --- Snapshot states --------------------------------------------------------------------------
 STATUS_AVAILABLE: Final = "available"
