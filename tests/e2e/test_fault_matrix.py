@@ -45,8 +45,8 @@ from tests.support.faults import (
     STOPPED,
     THROTTLING,
     Cell,
+    documented_failure_table,
     failure_table,
-    readme_failure_table,
 )
 from tests.support.simulation import Simulation, outcomes
 from tests.support.world import (
@@ -300,9 +300,10 @@ def test_the_matrix_is_every_step_times_every_fault() -> None:
     assert all(c.reason == "" for c in RUN)
 
 
-def test_readmes_failure_table_is_the_matrixs() -> None:
-    # README's table (error, where, what the app does, what to do) is the one the matrix gives
-    assert readme_failure_table() == failure_table()
+def test_the_documented_failure_table_is_the_matrixs() -> None:
+    # The table in docs/operations.md (error, where, what the app does, what to do) is the one
+    # the matrix gives
+    assert documented_failure_table() == failure_table()
 
 
 def test_the_steps_are_the_state_machines_tasks() -> None:

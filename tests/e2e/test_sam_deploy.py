@@ -56,7 +56,7 @@ def test_the_sam_transform_gives_the_resources_the_app_needs(
     assert types.count("AWS::StepFunctions::StateMachine") == 1
     assert types.count("AWS::Events::Rule") == 4
     assert not [t for t in types if t.startswith("AWS::Serverless::")]
-    # And every function runs on the runtime and architecture the README names
+    # And every function runs on the runtime and architecture the docs name
     for resource in transformed["Resources"].values():
         if resource["Type"] == "AWS::Lambda::Function":
             assert resource["Properties"]["Runtime"] == "python3.13"

@@ -1,6 +1,7 @@
 """The fault matrix: every step of the state machine x every fault, injected where it happens.
 
-One source of truth for `tests/e2e/test_fault_matrix.py` and README's failure table:
+One source of truth for `tests/e2e/test_fault_matrix.py` and the failure table of
+`docs/operations.md` (`FAILURE_TABLE_DOC`):
 
 * `STEP_CALLS`: the AWS calls each step makes, and which faults each call can raise (from the
   APIs' documented errors). A fault no call of a step can raise is "not applicable: the step
@@ -640,9 +641,10 @@ __all__ = [
 ]
 
 
-# --- README's failure table ---------------------------------------------------------------------
+# --- The documented failure table (docs/operations.md) --------------------------------------------
 ASL = Path(__file__).resolve().parents[2] / "state-machine" / "copy-snapshot.asl.json"
-README = Path(__file__).resolve().parents[2] / "README.md"
+FAILURE_TABLE_DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+"""The document that holds the failure table, under `TABLE_HEADING`."""
 TABLE_HEADING = "### Failures, step by step"
 ASL_STATE = {"Notify": "NotifyCopied"}
 """The state of the ASL whose Retry a step's error meets (Notify: the copy's notification)."""
@@ -689,7 +691,7 @@ def _join(steps: list[str]) -> str:
 
 
 def failure_table() -> list[str]:
-    """README's failure table, one row per error the matrix meets: where, what the app does,
+    """The documented failure table, one row per error the matrix meets: where, what the app does,
     what to do (the failure notification's own hint)."""
     from rds_xacct.model.summary import _HINTS
 
@@ -751,9 +753,10 @@ def failure_table() -> list[str]:
     return rows
 
 
-def readme_failure_table() -> list[str]:
-    """The failure table as README.md has it (the lines after its heading, up to a blank)."""
-    lines = README.read_text().splitlines()
+def documented_failure_table() -> list[str]:
+    """The failure table as `FAILURE_TABLE_DOC` has it (the lines after its heading, up to a
+    blank)."""
+    lines = FAILURE_TABLE_DOC.read_text().splitlines()
     start = lines.index(TABLE_HEADING)
     table: list[str] = []
     for line in lines[start + 1 :]:

@@ -47,6 +47,11 @@ from tests.support.sam_template import (
     state_machine_resource,
 )
 
+README = ROOT / "README.md"
+DESIGN_DOC = ROOT / "docs" / "design.md"
+CAPACITY_DOC = ROOT / "docs" / "capacity-and-costs.md"
+"""Where the docs state the numbers these tests check against the code (limits in the last)."""
+
 LAMBDA_ERRORS = {
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
@@ -169,7 +174,8 @@ def test_a_notification_that_fails_never_changes_the_outcome(asl: dict[str, Any]
 
 NOT_RETRIED_WHEN_DIED = {"${NotifyFunctionArn}"}
 """Functions whose task is not retried when the function died: a notification whose answer was
-lost has sent its message (at most one message; README's failure table, at Notify)."""
+lost has sent its message (at most one message; the failure table of docs/operations.md, at
+Notify)."""
 
 
 def _is_lambda_task(state: dict[str, Any]) -> bool:
@@ -446,11 +452,13 @@ def test_the_longest_retention_fits_in_one_execution(
     longest = MAX_RETENTION_DAYS * 24 + WORST_CASE_COPY_HOURS + RUN_MARGIN_HOURS
     assert longest <= EXECUTION_LIMIT_DAYS * 24
     assert (MAX_RETENTION_DAYS + 1) * 24 + WORST_CASE_COPY_HOURS + RUN_MARGIN_HOURS > 8760
-    # And the template, its description and the README say the same number
+    # And the template, its description and the docs say the same number: the README's
+    # parameters at a glance, the parameters in full, and the limits that explain it
     retention = template["Parameters"]["RetentionDays"]
     assert retention["MaxValue"] == MAX_RETENTION_DAYS
     assert f"At most {MAX_RETENTION_DAYS}" in retention["Description"]
-    assert f"at most {MAX_RETENTION_DAYS}" in (ROOT / "README.md").read_text()
+    for doc in (README, DESIGN_DOC, CAPACITY_DOC):
+        assert f"at most {MAX_RETENTION_DAYS}" in doc.read_text(), doc
 
 
 def test_every_wait_reads_a_value_the_app_writes_in_the_format_step_functions_needs(
@@ -618,10 +626,10 @@ def test_a_run_waits_for_the_keepers_answer_longer_than_the_keeper_can_run(
         assert timeout >= KEEPER_CALLER_TIMEOUT_SECONDS > KEEPER_READ_TIMEOUT_SECONDS, logical_id
         if state is not None:
             assert asl["States"][state]["TimeoutSeconds"] > timeout, state
-    # And the README says the same numbers
-    readme = " ".join((ROOT / "README.md").read_text().split())
+    # And the limits in the docs say the same numbers
+    limits = " ".join(CAPACITY_DOC.read_text().split())
     assert (
         f"waits up to {KEEPER_READ_TIMEOUT_SECONDS} s for its answer (the keeper's timeout is "
         f"{KEEPER_TIMEOUT_SECONDS} s, and DeleteBackup and Cleanup may run "
         f"{KEEPER_CALLER_TIMEOUT_SECONDS} s)"
-    ) in readme
+    ) in limits
