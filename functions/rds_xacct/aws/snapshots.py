@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from rds_xacct.aws.clients import aws_call
 from rds_xacct.model import errors
+from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import FAILED_STATUSES, STATUS_AVAILABLE
 from rds_xacct.model.times import iso
 
@@ -55,7 +56,7 @@ class Snapshot:
 
     @property
     def account(self) -> str:
-        return self.arn.split(":")[4]
+        return Arn.parse(self.arn).account
 
     def summary(self) -> dict[str, Any]:
         """The JSON the state machine carries for this snapshot."""
@@ -180,6 +181,16 @@ class SnapshotApi:
         with aws_call(f"Listing the tags of {snapshot.arn}"):
             tag_list = self.client.list_tags_for_resource(ResourceName=snapshot.arn)["TagList"]
         return Snapshot(**{**snapshot.__dict__, "tags": _tags(list(tag_list))})
+
+    def database_tags(self, snapshot: Snapshot) -> dict[str, str]:
+        """Tags of the snapshot's database or cluster; empty if it no longer exists."""
+        arn = str(Arn.parse(snapshot.arn).with_resource(f"{snapshot.kind}:{snapshot.database}"))
+        try:
+            with aws_call(f"Reading the tags of {arn}"):
+                tag_list = self.client.list_tags_for_resource(ResourceName=arn)["TagList"]
+        except errors.SnapshotNotFound:
+            return {}
+        return _tags(list(tag_list))
 
     def list_manual(self) -> list[Snapshot]:
         """Every manual snapshot of this kind in the account, with tags."""

@@ -4,8 +4,8 @@ AWS Backup and RDS deliver their events to EventBridge on a best-effort basis: a
 never arrives means no run, no copy and no notification. Once a day this looks at the source
 snapshots of the last `RECONCILE_LOOKBACK_HOURS` that the deployment copies (AWS Backup
 snapshots always; native automated or manual ones when their `CopyRds…` parameter is on; the
-databases the include/exclude patterns and the selection tag choose, `steps.skip_reason`) and,
-for each that has
+databases the include/exclude patterns and the selection tag choose: rds_xacct.model.selection)
+and, for each that has
 
 * no copy made by the app (an intermediate copy in the main account or a backup copy in the
   backup account, by the `rds-xacct:source-arn` tag or the copy's deterministic name), and
@@ -61,9 +61,9 @@ from rds_xacct.model.constants import (
 )
 from rds_xacct.model.naming import copy_identifier, sanitise, source_arn_tag
 from rds_xacct.model.ownership import is_app_snapshot
+from rds_xacct.model.selection import skip_reason
 from rds_xacct.model.settings import ENV_STATE_MACHINE_ARN, ConfigurationError, Settings
 from rds_xacct.model.times import Clock, iso, utc_now
-from rds_xacct.pipeline import steps
 from rds_xacct.pipeline.events import (
     BACKUP_DETAIL_TYPE,
     BACKUP_RESOURCE_TYPES,
@@ -277,8 +277,8 @@ def candidates(
                     continue
                 key = (kind, snapshot.database)
                 if key not in tags_of:
-                    tags_of[key] = steps._database_tags(api, snapshot)
-                if steps.skip_reason(settings, snapshot.database, tags_of[key]):
+                    tags_of[key] = api.database_tags(snapshot)
+                if skip_reason(settings, snapshot.database, tags_of[key]):
                     excluded += 1
                     continue
                 found[snapshot.arn] = Candidate(snapshot, origin)

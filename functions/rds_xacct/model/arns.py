@@ -25,11 +25,9 @@ class Arn:
     @classmethod
     def parse(cls, text: str) -> Arn:
         """Read an ARN; a text that is not one raises ValueError."""
-        if not isinstance(text, str):
-            raise ValueError(f"{text!r} is not an ARN")
         try:
             return cls(**_PARSER.parse_arn(text))
-        except InvalidArnException as error:
+        except (InvalidArnException, AttributeError, TypeError) as error:
             raise ValueError(f"{text!r} is not an ARN") from error
 
     @classmethod

@@ -14,7 +14,6 @@ handles, and returns the piece of state its state writes (its `ResultPath`).
 
 from __future__ import annotations
 
-import fnmatch
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +21,6 @@ from rds_xacct.admission import capacity
 from rds_xacct.admission import slots as admission
 from rds_xacct.aws import quotas
 from rds_xacct.aws.accounts import Accounts, run_still_going
-from rds_xacct.aws.clients import aws_call
 from rds_xacct.aws.observability import logger
 from rds_xacct.aws.snapshots import Kind, Snapshot, SnapshotApi
 from rds_xacct.model import errors
@@ -36,11 +34,9 @@ from rds_xacct.model.constants import (
     KEEPER_GONE,
     KEEPER_RECORD,
     KEEPER_REFUSED,
-    MAX_RETENTION_DAYS,
     POLL_FIRST_SECONDS,
     POOL_BACKUP,
     POOL_MAIN,
-    RETENTION_TAG,
     ROLE_BACKUP,
     ROLE_INTERMEDIATE,
     SLOT_LEASE_SECONDS,
@@ -49,6 +45,7 @@ from rds_xacct.model.constants import (
 )
 from rds_xacct.model.naming import copy_identifier
 from rds_xacct.model.ownership import app_tags, is_app_snapshot, is_ours
+from rds_xacct.model.selection import retention_days, skip_reason
 from rds_xacct.model.settings import ConfigurationError, Settings
 from rds_xacct.model.times import Clock, iso, parse_iso, utc_now
 from rds_xacct.pipeline import backup_window
@@ -69,49 +66,6 @@ def _not_ours(snapshot: Snapshot, *, where: str, source_arn: str) -> errors.Snap
 
 
 # --- DescribeSource -------------------------------------------------------------------------------
-def _retention_days(settings: Settings, database_tags: dict[str, str]) -> int:
-    override = database_tags.get(RETENTION_TAG)
-    if override is None:
-        return settings.retention_days
-    try:
-        days = int(override.strip())
-    except ValueError:
-        days = -1
-    if not 0 <= days <= MAX_RETENTION_DAYS:
-        raise errors.UnsupportedEvent(
-            f"The database's {RETENTION_TAG} tag is {override!r}: it must be a whole number of "
-            f"days from 0 (keep for good) to {MAX_RETENTION_DAYS}"
-        )
-    return days
-
-
-def skip_reason(settings: Settings, database: str, database_tags: dict[str, str]) -> str | None:
-    """Why this database is not copied under the deployment's selection, or None."""
-    if settings.include and not any(fnmatch.fnmatchcase(database, p) for p in settings.include):
-        return f"{database} matches none of the included patterns {list(settings.include)}"
-    for pattern in settings.exclude:
-        if fnmatch.fnmatchcase(database, pattern):
-            return f"{database} matches the excluded pattern {pattern!r}"
-    if settings.selection_tag:
-        key, value = settings.selection_tag
-        if database_tags.get(key) != value:
-            return f"{database} does not carry the selection tag {key}={value}"
-    return None
-
-
-def _database_tags(api: SnapshotApi, snapshot: Snapshot) -> dict[str, str]:
-    """Tags of the source database or cluster; empty if it no longer exists."""
-    arn_type = "cluster" if snapshot.kind == "cluster" else "db"
-    parts = snapshot.arn.split(":")
-    arn = ":".join([*parts[:5], arn_type, snapshot.database])
-    try:
-        with aws_call(f"Reading the tags of {arn}"):
-            tag_list = api.client.list_tags_for_resource(ResourceName=arn)["TagList"]
-    except errors.SnapshotNotFound:
-        return {}
-    return {t["Key"]: t.get("Value", "") for t in tag_list}
-
-
 def describe_source(
     event: Any, *, execution_arn: str, settings: Settings, now: Clock = utc_now
 ) -> State:
@@ -160,7 +114,7 @@ def describe_source(
     if snapshot.created_at is None:  # pragma: no cover - RDS sets it once available
         raise errors.SnapshotNotReady(f"The source snapshot {source.arn} has no creation time")
 
-    database_tags = _database_tags(api, snapshot)
+    database_tags = api.database_tags(snapshot)
     source_summary = {
         **snapshot.summary(),
         "database": snapshot.database,
@@ -181,7 +135,7 @@ def describe_source(
         or _unshareable(api, snapshot),
     )
     if job["skipped"] is None:
-        job["retentionDays"] = _retention_days(settings, database_tags)
+        job["retentionDays"] = retention_days(settings, database_tags)
         if snapshot.kind == "cluster" and not snapshot.encrypted:
             job["notes"] = [UNENCRYPTED_CLUSTER_NOTE]
         warning = backup_window.automated_backup_warning(api.client, snapshot, job["origin"])
