@@ -6,9 +6,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from rds_xacct.aws.observability import task_handler
 from rds_xacct.model.settings import Settings
-from rds_xacct.pipeline import steps
+from rds_xacct.pipeline import copying
 
 
 @task_handler("Share")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return steps.share(event, settings=Settings.from_env())
+    return copying.share(event, settings=Settings.from_env())

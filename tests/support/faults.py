@@ -252,7 +252,7 @@ _KEEPER: dict[str, frozenset[str]] = {
     "dynamodb:UpdateItem": _DYNAMODB,
     "rds:DeleteDBSnapshot": _DELETE,
 }
-"""A step asking the backup account's keeper (`steps.Accounts.ask_keeper`): the Invoke, then
+"""A step asking the backup account's keeper (`copies.Accounts.ask_keeper`): the Invoke, then
 the keeper's calls, which are the step's from the run's point of view (the keeper answers within
 the invoke). An error the keeper raises comes back to the step under its own name when it clears
 by itself (`Throttled`, `SnapshotNotReady`: retried as before); any other as `AwsError` naming
@@ -291,7 +291,7 @@ STEP_CALLS: dict[str, dict[str, frozenset[str]]] = {
         "dynamodb:UpdateItem": _RENEW,
         "rds:CopyDBSnapshot": _COPY,
         **_WARNING,
-        # telling the keeper to record the copy (`steps._record`): an asynchronous invoke whose
+        # telling the keeper to record the copy (`backup_copy._record`): an asynchronous invoke whose
         # failure never fails the copy, and the keeper's own reads and write of its ledger
         # (the simulation runs it within the invoke); no fault is planned there
         "lambda:Invoke": frozenset(),

@@ -30,7 +30,7 @@ from rds_xacct.model.errors import RETRYABLE, PipelineError
 from rds_xacct.model.settings import Settings
 from rds_xacct.model.summary import OUTCOMES, build_summary
 from rds_xacct.model.times import Clock, utc_now
-from rds_xacct.pipeline import steps
+from rds_xacct.pipeline import failure, intake
 
 STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
 STOPPED_STATUSES = {"TIMED_OUT": "timed-out", "ABORTED": "aborted"}
@@ -133,15 +133,15 @@ def report_stopped(
     problems: list[str] = []
     try:
         source_event = json.loads(detail.get("input") or "null")
-        state = steps.describe_source(
+        state = intake.describe_source(
             source_event, execution_arn=execution_arn, settings=settings, now=now
         )
-        state["cleanup"] = steps.cleanup(state, settings=settings, now=now)
+        state["cleanup"] = failure.cleanup(state, settings=settings, now=now)
     except (PipelineError, ValueError) as error:
         problems.append(f"could not clean up after the stopped run: {error}")
         # Its copy slots go back all the same: they are the run's, whatever its source.
         job = {"execution": execution_arn.rsplit(":", 1)[-1], "executionArn": execution_arn}
-        state["cleanup"] = steps.cleanup({"job": job}, settings=settings, now=now)
+        state["cleanup"] = failure.cleanup({"job": job}, settings=settings, now=now)
     if problems:
         cleanup = state.setdefault("cleanup", {"actions": [], "problems": []})
         cleanup["problems"] = [*cleanup.get("problems", []), *problems]
