@@ -56,7 +56,7 @@ def test_the_handlers_carry_a_snapshot_through_the_flow(
 ) -> None:
     # Given the state machine's input for DescribeSource
     # When each handler runs with the state the previous one produced
-    state = describe_source.handler(
+    state: Any = describe_source.handler(
         {"event": event, "executionArn": EXECUTION}, ctx("describe-source")
     )
     assert state["job"]["copyId"].startswith("xacct-orders-db-")

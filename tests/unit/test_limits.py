@@ -34,7 +34,7 @@ from tests.support.moto_patches import SimClock
 from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World
 from tests.unit.test_steps import KeeperStandIn
 
-State = dict[str, Any]
+State = Any  # the run state as the tests build it, partial on purpose
 MACHINE = "rds-xacct-copy-snapshot"
 
 

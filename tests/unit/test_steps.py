@@ -58,7 +58,7 @@ from tests.support.world import (
     backup_key_policy,
 )
 
-State = dict[str, Any]
+State = Any  # the run state as the tests build it, partial on purpose
 JOB = "4f1c0a3e-8d2b-4b4e-9b0e-2f6a8c9d1e77"
 
 
@@ -172,9 +172,9 @@ def test_describe_source_names_the_copies_and_reads_the_retention(world: World) 
     # Given an AWS Backup snapshot of a database tagged with its own retention
     event = db_event(world, tags={"rds-xacct:retention-days": "30"})
     # When the source is described
-    job = intake.describe_source(event, execution_arn=execution_arn(), settings=world.settings())[
-        "job"
-    ]
+    job: Any = intake.describe_source(
+        event, execution_arn=execution_arn(), settings=world.settings()
+    )["job"]
     # Then the job names the copies after the database and keeps the tag's retention
     assert job["copyId"].startswith("xacct-orders-db-")
     assert job["retentionDays"] == 30
@@ -863,7 +863,7 @@ def test_cleanup_deletes_this_runs_unfinished_copies_only(
     state = run_with_an_unfinished_backup_copy(world, settings)
     copy_id = state["job"]["copyId"]
     # When a different run (a redelivery) cleans up after failing
-    other = {**state, "job": {**state["job"], "execution": "run-2"}}
+    other: Any = {**state, "job": {**state["job"], "execution": "run-2"}}
     assert [a.split(" arn:")[0] for a in failure.cleanup(other, settings=settings)["actions"]] == [
         "left intermediate copy",
         "left backup copy",
@@ -955,7 +955,9 @@ def test_an_event_about_the_apps_own_copy_starts_nothing(world: World) -> None:
     state["intermediate"] = copying.copy_intermediate(state, settings=settings)
     own = rds_snapshot_event(state["intermediate"]["arn"], "RDS-EVENT-0042")
     # When a run starts from it
-    job = intake.describe_source(own, execution_arn=execution_arn("loop"), settings=settings)["job"]
+    job: Any = intake.describe_source(own, execution_arn=execution_arn("loop"), settings=settings)[
+        "job"
+    ]
     # Then it is skipped as the app's own copy
     assert "copies are never copied again" in job["skipped"]
 
@@ -1169,9 +1171,9 @@ def test_a_snapshot_rds_will_not_share_is_skipped_before_any_copy(
     arn = world.backup_snapshot("ledger-db", JOB)
     event = backup_job_event(arn, f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:db:ledger-db")
     # When the source is described
-    job = intake.describe_source(event, execution_arn=execution_arn(), settings=world.settings())[
-        "job"
-    ]
+    job: Any = intake.describe_source(
+        event, execution_arn=execution_arn(), settings=world.settings()
+    )["job"]
     # Then the run is skipped with a reason naming the engine and option group, and nothing is
     # copied
     assert re.search(says, job["skipped"])
@@ -1196,9 +1198,9 @@ def test_a_neptune_snapshot_reported_as_aurora_is_skipped(world: World) -> None:
     world.main.client("rds").create_db_cluster(DBClusterIdentifier="graph", Engine="neptune")
     arn = world.backup_snapshot("graph", "9c8b7a6d", kind="cluster")
     event = backup_job_event(arn, f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:cluster:graph")
-    job = intake.describe_source(event, execution_arn=execution_arn(), settings=world.settings())[
-        "job"
-    ]
+    job: Any = intake.describe_source(
+        event, execution_arn=execution_arn(), settings=world.settings()
+    )["job"]
     assert "Amazon Neptune cluster (graph): this app copies RDS and Aurora" in job["skipped"]
 
 
@@ -1290,7 +1292,7 @@ def test_a_keeper_asked_again_after_it_deleted_is_done_for_the_run(
         "keptUntil": None,
     }
     reach_keeper(monkeypatch, FakeLambda(gone))
-    state = {
+    state: Any = {
         "job": {"execution": "run-1", "source": {"kind": "db"}},
         "backup": {"id": "xacct-orders-db-1"},
     }

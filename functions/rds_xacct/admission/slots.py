@@ -32,6 +32,7 @@ out (every SLOT_RECHECK_SECONDS), and its slot goes to the queue.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -430,7 +431,7 @@ class Place:
         return f"{iso(batch)}#{max(0, 10**10 - self.weight):011d}#{iso(self.arrived)}"
 
 
-def place_of(state: dict[str, Any], which: str) -> Place:
+def place_of(state: Mapping[str, Any], which: str) -> Place:
     """The main pool: from when the run started, weighed by the source's size; the backup pool:
     from when its intermediate copy became available, weighed by how long that copy took (the best
     estimate of the second copy's time)."""
@@ -444,7 +445,7 @@ def place_of(state: dict[str, Any], which: str) -> Place:
 
 
 # --- The states that take and give back slots ---------------------------------------------------
-def pools(job: dict[str, Any], settings: Settings) -> dict[str, Pool]:
+def pools(job: Mapping[str, Any], settings: Settings) -> dict[str, Pool]:
     """The run's two pools: `main` (first hop, main account) and `backup` (second hop)."""
     if not settings.admission_table:
         return {}
@@ -486,14 +487,14 @@ def release_slot(
     return {**(state.get("slots") or {}).get(which, {}), "released": released, "served": served}
 
 
-def renew_slot(job: dict[str, Any], which: str, until: datetime, *, settings: Settings) -> None:
+def renew_slot(job: Mapping[str, Any], which: str, until: datetime, *, settings: Settings) -> None:
     """A look at a copy in progress: its run is alive, extend its lease."""
     pool = pools(job, settings).get(which)
     if pool is not None and not pool.renew(job["execution"], until):
         logger.warning(f"{job['execution']} holds no slot of {pool.key} while copying")
 
 
-def give_back_everything(job: dict[str, Any], *, settings: Settings, now: datetime) -> list[str]:
+def give_back_everything(job: Mapping[str, Any], *, settings: Settings, now: datetime) -> list[str]:
     """After a failure or a stop: the run's slots and places in the queues, all given back."""
     actions = []
     for which, pool in pools(job, settings).items():

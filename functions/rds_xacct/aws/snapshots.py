@@ -14,6 +14,7 @@ from rds_xacct.aws.clients import aws_call
 from rds_xacct.model import errors
 from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import FAILED_STATUSES, STATUS_AVAILABLE
+from rds_xacct.model.state import SnapshotSummary
 from rds_xacct.model.times import iso
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ class Snapshot:
     def account(self) -> str:
         return Arn.parse(self.arn).account
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> SnapshotSummary:
         """The JSON the state machine carries for this snapshot."""
         return {
             "arn": self.arn,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -57,7 +58,7 @@ _HINTS = {
 }
 
 
-def failed_step(state: dict[str, Any]) -> str:
+def failed_step(state: Mapping[str, Any]) -> str:
     """The state that failed, read from which results the run had when it failed: each Task
     writes its result only when it succeeds."""
     intermediate, backup = state.get("intermediate") or {}, state.get("backup") or {}
@@ -79,7 +80,7 @@ def failed_step(state: dict[str, Any]) -> str:
     return "DeleteBackup"
 
 
-def _error(state: dict[str, Any]) -> tuple[str, str]:
+def _error(state: Mapping[str, Any]) -> tuple[str, str]:
     """(error name, plain message) from a Catch's `{"Error", "Cause"}`."""
     error = state.get("error") or {}
     name = str(error.get("Error", "Unknown"))
@@ -93,7 +94,7 @@ def _error(state: dict[str, Any]) -> tuple[str, str]:
     return name, str(cause or name)
 
 
-def _cleanup_failed(state: dict[str, Any]) -> dict[str, Any] | None:
+def _cleanup_failed(state: Mapping[str, Any]) -> dict[str, Any] | None:
     """What a failed Cleanup's Catch left (`cleanupError`), as a cleanup problem."""
     if not state.get("cleanupError"):
         return None
@@ -127,7 +128,7 @@ def _seconds_between(start: str | None, end: str | None) -> int | None:
 
 
 def build_summary(
-    state: dict[str, Any], *, outcome: str, execution_arn: str, now: datetime
+    state: Mapping[str, Any], *, outcome: str, execution_arn: str, now: datetime
 ) -> dict[str, Any]:
     """The summary of a run, from its state when it ended."""
     job = state.get("job") or {}

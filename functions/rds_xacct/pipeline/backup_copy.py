@@ -4,7 +4,6 @@ keeper is asked to record it at once."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from rds_xacct.admission import capacity
 from rds_xacct.admission import slots as admission
@@ -21,15 +20,13 @@ from rds_xacct.model.constants import (
 )
 from rds_xacct.model.ownership import app_tags
 from rds_xacct.model.settings import ConfigurationError, Settings
+from rds_xacct.model.state import BackupCopy, RecordAsked, RunState, kind_of
 from rds_xacct.model.times import Clock, iso, parse_iso, utc_now
 from rds_xacct.pipeline.copies import (
     copy_key,
     find_backup,
-    kind_of,
     lease,
 )
-
-State = dict[str, Any]
 
 
 def expiry_of(snapshot: Snapshot) -> datetime | None:
@@ -52,7 +49,7 @@ def expiry_of(snapshot: Snapshot) -> datetime | None:
         ) from None
 
 
-def _backup_summary(snapshot: Snapshot, started: datetime, adopted: bool) -> State:
+def _backup_summary(snapshot: Snapshot, started: datetime, adopted: bool) -> BackupCopy:
     expires = expiry_of(snapshot)
     return {
         **snapshot.summary(),
@@ -63,7 +60,7 @@ def _backup_summary(snapshot: Snapshot, started: datetime, adopted: bool) -> Sta
     }
 
 
-def copy_backup(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
+def copy_backup(state: RunState, *, settings: Settings, now: Clock = utc_now) -> BackupCopy:
     """Copy the intermediate copy into the backup account, encrypted with the backup key."""
     job, shared = state["job"], state["intermediate"]
     kind = kind_of(state)
@@ -97,7 +94,7 @@ def copy_backup(state: State, *, settings: Settings, now: Clock = utc_now) -> St
     return {**_backup_summary(created, started, adopted=False), **_record(accounts, created)}
 
 
-def _record(accounts: Accounts, snapshot: Snapshot) -> State:
+def _record(accounts: Accounts, snapshot: Snapshot) -> RecordAsked:
     """Ask the backup account's keeper to record the copy now, from its tags as made, before
     anyone can re-tag it (the keeper's hourly pass records any copy this misses). Idempotent,
     asynchronous, and never fails the copy: a problem is reported in the run's summary."""

@@ -5,7 +5,6 @@ backup copy is already there (made by another run of the same snapshot)."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from rds_xacct.aws.accounts import Accounts
 from rds_xacct.aws.snapshots import Kind, Snapshot
@@ -17,8 +16,7 @@ from rds_xacct.model.constants import (
 )
 from rds_xacct.model.ownership import is_ours
 from rds_xacct.model.settings import Settings
-
-State = dict[str, Any]
+from rds_xacct.model.state import Job
 
 
 def not_ours(snapshot: Snapshot, *, where: str, source_arn: str) -> errors.SnapshotNotOwned:
@@ -30,12 +28,7 @@ def not_ours(snapshot: Snapshot, *, where: str, source_arn: str) -> errors.Snaps
     )
 
 
-def kind_of(state: State) -> Kind:
-    kind: Kind = state["job"]["source"]["kind"]
-    return kind
-
-
-def copy_key(job: dict[str, Any], settings: Settings) -> str | None:
+def copy_key(job: Job, settings: Settings) -> str | None:
     """The key both copies are made with: the backup account's; none for an unencrypted cluster
     snapshot ("If you copy an unencrypted DB cluster snapshot and specify a value for the
     KmsKeyId parameter, an error is returned": API reference, CopyDBClusterSnapshot). An
@@ -51,7 +44,7 @@ def lease() -> timedelta:
     return timedelta(seconds=SLOT_LEASE_SECONDS)
 
 
-def find_backup(accounts: Accounts, job: dict[str, Any], kind: Kind) -> Snapshot | None:
+def find_backup(accounts: Accounts, job: Job, kind: Kind) -> Snapshot | None:
     """The backup copy of this source, if this app made it; raises if the name is taken."""
     api = accounts.backup(kind)
     existing = api.find(job["copyId"])
@@ -68,7 +61,7 @@ SERVED_BY_ANOTHER_RUN = (
 )
 
 
-def backup_already_made(accounts: Accounts, job: dict[str, Any], kind: Kind) -> bool:
+def backup_already_made(accounts: Accounts, job: Job, kind: Kind) -> bool:
     """When two runs copy one snapshot (a redelivered or late event, the reconciliation), they
     share the intermediate copy, and the first to finish deletes it once its backup copy is
     made. The other run then needs no intermediate copy: the backup copy is there to adopt."""

@@ -5,7 +5,7 @@ with the backup account."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Literal, overload
 
 from rds_xacct.admission import capacity
 from rds_xacct.admission import slots as admission
@@ -23,21 +23,29 @@ from rds_xacct.model.constants import (
 )
 from rds_xacct.model.ownership import app_tags, is_ours
 from rds_xacct.model.settings import Settings
+from rds_xacct.model.state import (
+    BackupCopy,
+    CopyProgress,
+    IntermediateCopy,
+    Look,
+    RunState,
+    Which,
+    kind_of,
+)
 from rds_xacct.model.times import Clock, iso, parse_iso, utc_now
 from rds_xacct.pipeline.copies import (
     SERVED_BY_ANOTHER_RUN,
     backup_already_made,
     copy_key,
-    kind_of,
     lease,
     not_ours,
 )
 from rds_xacct.pipeline.polling import next_look_seconds
 
-State = dict[str, Any]
 
-
-def copy_intermediate(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
+def copy_intermediate(
+    state: RunState, *, settings: Settings, now: Clock = utc_now
+) -> IntermediateCopy:
     """Copy the source in the main account, re-encrypted with the backup account's key."""
     job = state["job"]
     source_arn, copy_id = job["source"]["arn"], job["copyId"]
@@ -84,13 +92,15 @@ def copy_intermediate(state: State, *, settings: Settings, now: Clock = utc_now)
             made_at=started,
         ),
     )
-    return {
+    result: IntermediateCopy = {
         **created.summary(),
         "copyStartedAt": iso(started),
         "adopted": False,
         "waitSeconds": POLL_FIRST_SECONDS,
-        **({"quotaWarnings": warnings} if warnings else {}),
     }
+    if warnings:
+        result["quotaWarnings"] = warnings
+    return result
 
 
 def _wait_if_room_comes_back(api: SnapshotApi, usage: quotas.QuotaUsage) -> None:
@@ -105,13 +115,28 @@ def _wait_if_room_comes_back(api: SnapshotApi, usage: quotas.QuotaUsage) -> None
         )
 
 
-def check_copy(state: State, which: str, *, settings: Settings, now: Clock = utc_now) -> State:
+@overload
+def check_copy(
+    state: RunState, which: Literal["intermediate"], *, settings: Settings, now: Clock = ...
+) -> IntermediateCopy: ...
+
+
+@overload
+def check_copy(
+    state: RunState, which: Literal["backup"], *, settings: Settings, now: Clock = ...
+) -> BackupCopy: ...
+
+
+def check_copy(
+    state: RunState, which: Which, *, settings: Settings, now: Clock = utc_now
+) -> CopyProgress:
     """Look at a copy in progress: ready, or how long to wait before looking again.
 
     The look is kept as `lastLook` so that the next one can estimate the copy's end from the
     progress between the two (`polling.next_look_seconds`).
     """
-    job, summary = state["job"], state[which]
+    job = state["job"]
+    summary: CopyProgress = state[which]
     accounts = Accounts(settings, job["execution"])
     api = (
         accounts.main(kind_of(state))
@@ -139,8 +164,8 @@ def check_copy(state: State, which: str, *, settings: Settings, now: Clock = utc
         )
     started = parse_iso(summary["copyStartedAt"])
     elapsed = (now() - started).total_seconds()
-    look = {"elapsedSeconds": round(elapsed, 1), "percent": snapshot.percent}
-    result = {
+    look: Look = {"elapsedSeconds": round(elapsed, 1), "percent": snapshot.percent}
+    result: CopyProgress = {
         **summary,
         **snapshot.summary(),
         "polls": int(summary.get("polls", 0)) + 1,
@@ -161,7 +186,7 @@ def check_copy(state: State, which: str, *, settings: Settings, now: Clock = utc
     return {**result, "ready": False, "waitSeconds": wait}
 
 
-def share(state: State, *, settings: Settings) -> State:
+def share(state: RunState, *, settings: Settings) -> IntermediateCopy:
     """Let the backup account copy the intermediate copy."""
     job, summary = state["job"], state["intermediate"]
     accounts = Accounts(settings, job["execution"])

@@ -3,8 +3,6 @@ a complete backup copy), then give back its copy slots."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from rds_xacct.admission import slots as admission
 from rds_xacct.aws.accounts import Accounts
 from rds_xacct.aws.snapshots import Kind, Snapshot
@@ -20,15 +18,11 @@ from rds_xacct.model.constants import (
 )
 from rds_xacct.model.ownership import is_ours
 from rds_xacct.model.settings import Settings
+from rds_xacct.model.state import CleanupResult, Job, RunState, kind_of
 from rds_xacct.model.times import Clock, utc_now
-from rds_xacct.pipeline.copies import (
-    kind_of,
-)
-
-State = dict[str, Any]
 
 
-def _cleanup_one(accounts: Accounts, kind: Kind, job: dict[str, Any], role: str) -> str | None:
+def _cleanup_one(accounts: Accounts, kind: Kind, job: Job, role: str) -> str | None:
     api = accounts.main(kind) if role == ROLE_INTERMEDIATE else accounts.backup(kind)
     snapshot = api.find(job["copyId"])
     if snapshot is None:
@@ -60,7 +54,7 @@ def _abandon_backup(accounts: Accounts, snapshot: Snapshot) -> str | None:
     )
 
 
-def cleanup(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
+def cleanup(state: RunState, *, settings: Settings, now: Clock = utc_now) -> CleanupResult:
     """After a failure (or a stop), delete what this run made and did not finish, then give
     back its copy slots.
 

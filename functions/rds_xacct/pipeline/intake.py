@@ -15,19 +15,18 @@ from rds_xacct.model.naming import copy_identifier
 from rds_xacct.model.ownership import is_app_snapshot
 from rds_xacct.model.selection import retention_days, skip_reason
 from rds_xacct.model.settings import Settings
+from rds_xacct.model.state import Job, RunState, SourceSummary
 from rds_xacct.model.times import Clock, iso, utc_now
 from rds_xacct.pipeline import backup_window
 from rds_xacct.pipeline.events import OTHER_ENGINES, SnapshotArn, parse_event
 
-State = dict[str, Any]
-
 
 def describe_source(
     event: Any, *, execution_arn: str, settings: Settings, now: Clock = utc_now
-) -> State:
+) -> RunState:
     """Read the event and the source snapshot; decide what this run will do."""
     arn_parts = execution_arn.split(":")
-    job: dict[str, Any] = {
+    job: Job = {
         "execution": arn_parts[-1],
         "executionArn": execution_arn,
         "startedAt": iso(now()),
@@ -54,7 +53,7 @@ def describe_source(
             f"The snapshot {source.arn} is in account {source.account}, region {source.region}; "
             f"this deployment copies snapshots of account {account} in {region}"
         )
-    job.update(origin=source_event.origin, eventId=source_event.event_id)
+    job["origin"], job["eventId"] = source_event.origin, source_event.event_id
     accounts = Accounts(settings, job["execution"])
     api = accounts.main(source.kind)
     snapshot = api.get(source.identifier, source_event.snapshot_type)
@@ -71,31 +70,31 @@ def describe_source(
         raise errors.SnapshotNotReady(f"The source snapshot {source.arn} has no creation time")
 
     database_tags = api.database_tags(snapshot)
-    source_summary = {
+    source_summary: SourceSummary = {
         **snapshot.summary(),
         "database": snapshot.database,
         "engine": snapshot.engine,
         "region": source.region,
         "snapshotType": snapshot.snapshot_type,
     }
-    job.update(
-        source=source_summary,
-        copyId=copy_identifier(
-            source_arn=source.arn,
-            database=snapshot.database or source.identifier,
-            created_at=snapshot.created_at,
-            kind=source.kind,
-        ),
-        skipped=_other_engine(snapshot)
+    job["source"] = source_summary
+    job["copyId"] = copy_identifier(
+        source_arn=source.arn,
+        database=snapshot.database or source.identifier,
+        created_at=snapshot.created_at,
+        kind=source.kind,
+    )
+    job["skipped"] = (
+        _other_engine(snapshot)
         or skip_reason(settings, snapshot.database, database_tags)
-        or _unshareable(api, snapshot),
+        or _unshareable(api, snapshot)
     )
     if job["skipped"] is None:
         job["retentionDays"] = retention_days(settings, database_tags)
         if snapshot.kind == "cluster" and not snapshot.encrypted:
             job["notes"] = [UNENCRYPTED_CLUSTER_NOTE]
-        warning = backup_window.automated_backup_warning(api.client, snapshot, job["origin"])
-        job.update(warnings=[warning] if warning else [])
+        warning = backup_window.automated_backup_warning(api.client, snapshot, source_event.origin)
+        job["warnings"] = [warning] if warning else []
     return {"job": job}
 
 

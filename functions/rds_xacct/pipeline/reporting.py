@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -28,6 +28,7 @@ from rds_xacct.messages import notify
 from rds_xacct.model.constants import APP_NAME, UNCATCHABLE_ERRORS
 from rds_xacct.model.errors import RETRYABLE, PipelineError
 from rds_xacct.model.settings import Settings
+from rds_xacct.model.state import CaughtError, Job, RunState
 from rds_xacct.model.summary import OUTCOMES, build_summary
 from rds_xacct.model.times import Clock, utc_now
 from rds_xacct.pipeline import failure, intake
@@ -129,7 +130,7 @@ def report_stopped(
             "ignored": f"status {detail.get('status')!r} ({detail.get('error')}) is reported by "
             "the run itself"
         }
-    state: dict[str, Any] = {}
+    state: RunState = {}
     problems: list[str] = []
     try:
         source_event = json.loads(detail.get("input") or "null")
@@ -140,14 +141,15 @@ def report_stopped(
     except (PipelineError, ValueError) as error:
         problems.append(f"could not clean up after the stopped run: {error}")
         # Its copy slots go back all the same: they are the run's, whatever its source.
-        job = {"execution": execution_arn.rsplit(":", 1)[-1], "executionArn": execution_arn}
+        job: Job = {"execution": execution_arn.rsplit(":", 1)[-1], "executionArn": execution_arn}
         state["cleanup"] = failure.cleanup({"job": job}, settings=settings, now=now)
     if problems:
         cleanup = state.setdefault("cleanup", {"actions": [], "problems": []})
         cleanup["problems"] = [*cleanup.get("problems", []), *problems]
     if outcome == "failed":
         cause = str(detail.get("cause") or "")
-        state["error"] = {"Error": detail.get("error"), "Cause": cause}
+        # (a FAILED run's error, as Step Functions reports it: None only if it reports none)
+        state["error"] = cast(CaughtError, {"Error": detail.get("error"), "Cause": cause})
     summary = build_summary(state, outcome=outcome, execution_arn=execution_arn, now=now())
     if outcome == "failed" and summary.get("failure"):
         named = _STATE_IN_CAUSE.search(str(detail.get("cause") or ""))

@@ -18,16 +18,16 @@ from rds_xacct.model.constants import (
 )
 from rds_xacct.model.ownership import is_ours
 from rds_xacct.model.settings import Settings
+from rds_xacct.model.state import BackupCopy, IntermediateCopy, RunState, kind_of
 from rds_xacct.model.times import Clock, iso, parse_iso, utc_now
 from rds_xacct.pipeline.copies import (
-    kind_of,
     not_ours,
 )
 
-State = dict[str, Any]
 
-
-def delete_intermediate(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
+def delete_intermediate(
+    state: RunState, *, settings: Settings, now: Clock = utc_now
+) -> IntermediateCopy:
     """Delete the intermediate copy in the main account (it has served its purpose).
 
     A copy another run made (this run adopted it) is left to that run while it still runs: it
@@ -50,7 +50,7 @@ def delete_intermediate(state: State, *, settings: Settings, now: Clock = utc_no
 
 
 # --- DeleteBackup (after the retention) --------------------------------------------------------
-def delete_backup(state: State, *, settings: Settings, now: Clock = utc_now) -> State:
+def delete_backup(state: RunState, *, settings: Settings, now: Clock = utc_now) -> BackupCopy:
     """At the end of the retention, ask the backup account's keeper to delete the backup copy.
 
     The keeper decides by its own rules (rds_xacct.keeper); `action` is its answer, reported by
@@ -64,7 +64,7 @@ def delete_backup(state: State, *, settings: Settings, now: Clock = utc_now) -> 
         KEEPER_EXPIRE, kind_of(state), summary["id"]
     )
     _ask_again_if_nearly_due(answer, now())
-    result = {
+    result: BackupCopy = {
         **summary,
         "action": answer["decision"],
         "note": answer["reason"],
