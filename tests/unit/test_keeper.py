@@ -24,7 +24,6 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from moto.rds.models import rds_backends
 
 from rds_xacct.aws.clients import new_session
-from rds_xacct.aws.snapshots import Kind
 from rds_xacct.keeper import keeper
 from rds_xacct.keeper import rules as keeper_rules
 from rds_xacct.keeper.keeper import KeeperSettings, Ledger
@@ -43,6 +42,7 @@ from rds_xacct.model.constants import (
 )
 from rds_xacct.model.ownership import app_tags
 from rds_xacct.model.settings import ConfigurationError
+from rds_xacct.model.state import Kind
 from rds_xacct.model.times import iso, parse_iso
 from tests.support.moto_patches import MotoPatches, SimClock, make_fake_context
 from tests.support.world import (

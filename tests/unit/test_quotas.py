@@ -12,9 +12,9 @@ from botocore.stub import Stubber
 from rds_xacct.aws import quotas
 from rds_xacct.aws.clients import aws_call
 from rds_xacct.aws.quotas import QuotaUsage, ensure_room, manual_snapshot_usage
-from rds_xacct.aws.snapshots import Kind
 from rds_xacct.model import errors
 from rds_xacct.model.constants import QUOTA_WARN_FRACTION
+from rds_xacct.model.state import Kind
 from tests.support.moto_patches import RDS_LIMITS
 from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World
 

@@ -15,7 +15,6 @@ import pytest
 from moto import mock_aws
 
 from rds_xacct.aws import accounts
-from rds_xacct.aws.snapshots import Snapshot
 from rds_xacct.jobs import reconcile
 from rds_xacct.jobs.reconcile import Scope
 from rds_xacct.model import errors
@@ -30,6 +29,7 @@ from rds_xacct.model.constants import (
 )
 from rds_xacct.model.naming import copy_identifier
 from rds_xacct.model.settings import ConfigurationError, Settings
+from rds_xacct.model.snapshot import Snapshot
 from rds_xacct.pipeline.events import parse_event
 from tests.conftest import START
 from tests.support.events import backup_job_event

@@ -24,7 +24,7 @@ from moto.rds.models import RDSBackend, rds_backends
 
 from rds_xacct.aws import accounts
 from rds_xacct.aws.clients import KEEPER_CONFIG, SDK_CONFIG, aws_call, classify, new_session
-from rds_xacct.aws.snapshots import Kind, SnapshotApi
+from rds_xacct.aws.snapshots import SnapshotApi
 from rds_xacct.jobs import sweep
 from rds_xacct.keeper import keeper
 from rds_xacct.model import errors
@@ -43,6 +43,7 @@ from rds_xacct.model.constants import (
 )
 from rds_xacct.model.naming import role_session_name
 from rds_xacct.model.settings import ConfigurationError, Settings
+from rds_xacct.model.state import Kind
 from rds_xacct.model.times import iso
 from rds_xacct.pipeline import backup_copy, copying, failure, intake, retention
 from rds_xacct.pipeline.polling import next_look_seconds

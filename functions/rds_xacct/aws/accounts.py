@@ -19,11 +19,12 @@ from rds_xacct.aws.clients import (
     default_client,
     rds_client,
 )
-from rds_xacct.aws.snapshots import Kind, SnapshotApi
+from rds_xacct.aws.snapshots import SnapshotApi
 from rds_xacct.model import errors
 from rds_xacct.model.constants import KEEPER_DECISIONS
 from rds_xacct.model.naming import role_session_name
 from rds_xacct.model.settings import ENV_BACKUP_KEEPER_ARN, ConfigurationError, Settings
+from rds_xacct.model.state import Kind
 
 
 @dataclass

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from rds_xacct.aws.observability import logger
-from rds_xacct.aws.snapshots import Kind
 from rds_xacct.model import errors
 from rds_xacct.model.constants import QUOTA_WARN_FRACTION
+from rds_xacct.model.state import Kind
 
 if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient

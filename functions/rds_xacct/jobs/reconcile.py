@@ -43,7 +43,6 @@ from botocore.exceptions import ClientError
 
 from rds_xacct.aws.accounts import Accounts
 from rds_xacct.aws.clients import aws_call, default_client
-from rds_xacct.aws.snapshots import Kind, Snapshot
 from rds_xacct.messages import notify
 from rds_xacct.model import errors
 from rds_xacct.model.constants import (
@@ -63,6 +62,8 @@ from rds_xacct.model.naming import copy_identifier, sanitise, source_arn_tag
 from rds_xacct.model.ownership import is_app_snapshot
 from rds_xacct.model.selection import skip_reason
 from rds_xacct.model.settings import ENV_STATE_MACHINE_ARN, ConfigurationError, Settings
+from rds_xacct.model.snapshot import Snapshot
+from rds_xacct.model.state import Kind
 from rds_xacct.model.times import Clock, iso, utc_now
 from rds_xacct.pipeline.events import (
     BACKUP_DETAIL_TYPE,

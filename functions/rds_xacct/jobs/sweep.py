@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rds_xacct.aws.accounts import Accounts, run_still_going
-from rds_xacct.aws.snapshots import Snapshot
 from rds_xacct.model import errors
 from rds_xacct.model.constants import (
     COPY_DEADLINE_HOURS,
@@ -20,6 +19,7 @@ from rds_xacct.model.constants import (
 )
 from rds_xacct.model.ownership import is_ours
 from rds_xacct.model.settings import Settings
+from rds_xacct.model.snapshot import Snapshot
 from rds_xacct.model.times import Clock, iso, parse_iso, utc_now
 
 State = dict[str, Any]

@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rds_xacct.aws.clients import aws_call, aws_code, default_client, rds_client
-from rds_xacct.aws.snapshots import Kind, Snapshot, SnapshotApi
+from rds_xacct.aws.snapshots import SnapshotApi
 from rds_xacct.keeper.rules import (
     ENV_LEDGER_TABLE,
     ENV_LONGEST_RETENTION_DAYS,
@@ -71,6 +71,8 @@ from rds_xacct.model.constants import (
     TAG_KEEP,
 )
 from rds_xacct.model.naming import is_valid_identifier
+from rds_xacct.model.snapshot import Snapshot
+from rds_xacct.model.state import Kind
 from rds_xacct.model.times import Clock, iso, parse_iso, utc_now
 
 __all__ = [

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rds_xacct.aws.snapshots import Snapshot
 from rds_xacct.model.constants import (
     APP_NAME,
     COPY_ID_PREFIX,
@@ -33,6 +32,7 @@ from rds_xacct.model.constants import (
 )
 from rds_xacct.model.ownership import is_ours
 from rds_xacct.model.settings import ConfigurationError
+from rds_xacct.model.snapshot import Snapshot
 from rds_xacct.model.times import iso, parse_iso
 
 logger = logging.getLogger(APP_NAME)

@@ -9,7 +9,6 @@ from rds_xacct.admission import capacity
 from rds_xacct.admission import slots as admission
 from rds_xacct.aws.accounts import Accounts
 from rds_xacct.aws.observability import logger
-from rds_xacct.aws.snapshots import Snapshot
 from rds_xacct.model import errors
 from rds_xacct.model.constants import (
     KEEPER_RECORD,
@@ -20,13 +19,10 @@ from rds_xacct.model.constants import (
 )
 from rds_xacct.model.ownership import app_tags
 from rds_xacct.model.settings import ConfigurationError, Settings
+from rds_xacct.model.snapshot import Snapshot
 from rds_xacct.model.state import BackupCopy, RecordAsked, RunState, kind_of
 from rds_xacct.model.times import Clock, iso, parse_iso, utc_now
-from rds_xacct.pipeline.copies import (
-    copy_key,
-    find_backup,
-    lease,
-)
+from rds_xacct.pipeline.copies import copy_key, find_backup, lease
 
 
 def expiry_of(snapshot: Snapshot) -> datetime | None:

@@ -20,13 +20,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from rds_xacct.aws.clients import aws_call
-from rds_xacct.aws.snapshots import Snapshot
 from rds_xacct.model import errors
 from rds_xacct.model.constants import (
     COPIES_PER_RUN,
     COPY_ESTIMATE_FIXED_MINUTES,
     COPY_ESTIMATE_MINUTES_PER_GIB,
 )
+from rds_xacct.model.snapshot import Snapshot
 from rds_xacct.pipeline.events import ORIGIN_AWS_BACKUP
 
 if TYPE_CHECKING:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from rds_xacct.aws.accounts import Accounts
-from rds_xacct.aws.snapshots import Kind, Snapshot
 from rds_xacct.model import errors
 from rds_xacct.model.constants import (
     APP_NAME,
@@ -16,7 +15,8 @@ from rds_xacct.model.constants import (
 )
 from rds_xacct.model.ownership import is_ours
 from rds_xacct.model.settings import Settings
-from rds_xacct.model.state import Job
+from rds_xacct.model.snapshot import Snapshot
+from rds_xacct.model.state import Job, Kind
 
 
 def not_ours(snapshot: Snapshot, *, where: str, source_arn: str) -> errors.SnapshotNotOwned:

@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rds_xacct.aws.snapshots import Kind
 from rds_xacct.model.errors import EventSkipped, UnsupportedEvent
+from rds_xacct.model.state import Kind
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from rds_xacct.admission import slots as admission
 from rds_xacct.aws.accounts import Accounts
-from rds_xacct.aws.snapshots import Kind, Snapshot
 from rds_xacct.model import errors
 from rds_xacct.model.constants import (
     APP_NAME,
@@ -18,7 +17,8 @@ from rds_xacct.model.constants import (
 )
 from rds_xacct.model.ownership import is_ours
 from rds_xacct.model.settings import Settings
-from rds_xacct.model.state import CleanupResult, Job, RunState, kind_of
+from rds_xacct.model.snapshot import Snapshot
+from rds_xacct.model.state import CleanupResult, Job, Kind, RunState, kind_of
 from rds_xacct.model.times import Clock, utc_now
 
 

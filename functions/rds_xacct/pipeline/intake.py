@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from rds_xacct.aws.accounts import Accounts
-from rds_xacct.aws.snapshots import Snapshot, SnapshotApi
+from rds_xacct.aws.snapshots import SnapshotApi
 from rds_xacct.model import errors
 from rds_xacct.model.constants import (
     APP_NAME,
@@ -15,6 +15,7 @@ from rds_xacct.model.naming import copy_identifier
 from rds_xacct.model.ownership import is_app_snapshot
 from rds_xacct.model.selection import retention_days, skip_reason
 from rds_xacct.model.settings import Settings
+from rds_xacct.model.snapshot import Snapshot
 from rds_xacct.model.state import Job, RunState, SourceSummary
 from rds_xacct.model.times import Clock, iso, utc_now
 from rds_xacct.pipeline import backup_window

@@ -20,9 +20,7 @@ from rds_xacct.model.ownership import is_ours
 from rds_xacct.model.settings import Settings
 from rds_xacct.model.state import BackupCopy, IntermediateCopy, RunState, kind_of
 from rds_xacct.model.times import Clock, iso, parse_iso, utc_now
-from rds_xacct.pipeline.copies import (
-    not_ours,
-)
+from rds_xacct.pipeline.copies import not_ours
 
 
 def delete_intermediate(
