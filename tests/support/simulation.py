@@ -35,7 +35,9 @@ from moto.stepfunctions.responses import get_backend
 
 from rds_xacct.aws.clients import new_session
 from rds_xacct.aws.observability import execution_of
-from rds_xacct.keeper import keeper as keeper_module
+from rds_xacct.keeper import hourly as keeper_hourly
+from rds_xacct.keeper import ledger as keeper_ledger
+from rds_xacct.keeper import requests as keeper_requests
 from rds_xacct.model.errors import AwsError
 from tests.support.events import backup_job_event
 from tests.support.faults import AwsFaults
@@ -410,11 +412,12 @@ class Simulation:
         # its credentials are given to its own clients, not os.environ, which the main
         # account's functions share while they run at the same time.
         self._stack.enter_context(self.patches.environment(spec.environment))
+        for module in (keeper_requests, keeper_hourly):
+            self._stack.enter_context(
+                mock.patch.object(module, "rds_client", return_value=clients["rds"])
+            )
         self._stack.enter_context(
-            mock.patch.object(keeper_module, "rds_client", return_value=clients["rds"])
-        )
-        self._stack.enter_context(
-            mock.patch.object(keeper_module, "default_client", side_effect=clients.__getitem__)
+            mock.patch.object(keeper_ledger, "default_client", side_effect=clients.__getitem__)
         )
         code = io.BytesIO()
         with zipfile.ZipFile(code, "w") as archive:

@@ -20,7 +20,7 @@ import pytest
 from moto import mock_aws
 from moto.kms.models import kms_backends
 
-from rds_xacct.keeper import keeper
+from rds_xacct.keeper import rules as keeper
 from rds_xacct.model.constants import (
     APP_NAME,
     BACKUP_COPY_TAG_KEYS,
@@ -1131,7 +1131,7 @@ def test_the_keepers_ledger_and_log_are_kept(template: dict[str, Any]) -> None:
     ledger, log = resources["KeeperLedger"], resources["KeeperLogGroup"]
 
     # When / Then both survive the stack, the ledger can't be deleted by mistake and is keyed
-    # by the copy's ARN (rds_xacct.keeper.keeper.Ledger)
+    # by the copy's ARN (rds_xacct.keeper.ledger.Ledger)
     for resource in (ledger, log):
         assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
     assert ledger["Properties"]["DeletionProtectionEnabled"] is True

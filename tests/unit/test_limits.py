@@ -15,7 +15,7 @@ from moto.rds.models import rds_backends
 
 from rds_xacct.aws.snapshots import SnapshotApi
 from rds_xacct.jobs import sweep
-from rds_xacct.keeper import keeper
+from rds_xacct.keeper import requests as keeper
 from rds_xacct.model import errors
 from rds_xacct.model.constants import (
     MAX_RETENTION_DAYS,

@@ -26,7 +26,7 @@ from rds_xacct.aws import accounts
 from rds_xacct.aws.clients import KEEPER_CONFIG, SDK_CONFIG, aws_call, classify, new_session
 from rds_xacct.aws.snapshots import SnapshotApi
 from rds_xacct.jobs import sweep
-from rds_xacct.keeper import keeper
+from rds_xacct.keeper import requests as keeper
 from rds_xacct.model import errors
 from rds_xacct.model.constants import (
     APP_NAME,

@@ -1,6 +1,15 @@
 """The backup account's keeper, its rules: which snapshots are the app's copies, what a copy's
-tags may say, and how long a copy is kept (pure functions; rds_xacct.keeper applies them with
-RDS and the ledger).
+tags may say, and how long a copy is kept (pure functions; rds_xacct.keeper.requests and
+rds_xacct.keeper.hourly apply them with RDS and the ledger).
+
+* **Which snapshots are the app's copies** (`not_a_copy`): tagged by the app as backup copies,
+  named as the app names them (`xacct-...`), and copied from the main account, as RDS records it
+  (`Snapshot.copied_from`, set by RDS and never changed). Anything else is never touched.
+* **How long a copy is kept** (`recorded_expiry`, `kept_until`, `due`): the expiry it was made
+  with, recorded at first sight, never earlier than RDS's creation time plus the backup
+  account's minimum retention. Tags rewritten later can move it later (up to the longest
+  retention), never earlier; `rds-xacct:keep` written after the copy was recorded keeps it for
+  good. At delete time RDS's creation time plus the minimum is checked again.
 
 Every tag of a copy may have been written by an attacker holding the main account (its role
 here may tag the app's copies with the app's keys, and RDS may carry a source's tags onto a
@@ -19,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import (
     APP_NAME,
     COPY_ID_PREFIX,
@@ -147,8 +157,7 @@ def not_a_copy(snapshot: Snapshot, settings: KeeperSettings) -> str | None:
         return f"it does not carry the tags {TAG_APP}={APP_NAME} and {TAG_ROLE}={ROLE_BACKUP}"
     if not snapshot.identifier.startswith(f"{COPY_ID_PREFIX}-"):
         return f"its name does not start with {COPY_ID_PREFIX}-, as every copy of the app's does"
-    source_account = (snapshot.copied_from or "").split(":")[4:5]
-    if source_account != [settings.main_account_id]:
+    if Arn.account_of(snapshot.copied_from) != settings.main_account_id:
         return (
             f"RDS records it as copied from {snapshot.copied_from or 'no other account'}, not "
             f"from the main account {settings.main_account_id}"
@@ -254,3 +263,23 @@ def not_before(snapshot: Snapshot, until: datetime, settings: KeeperSettings) ->
     if snapshot.created_at is None:
         return None
     return max(until, snapshot.created_at + settings.min_retention)
+
+
+def due(
+    snapshot: Snapshot, record: Record, settings: KeeperSettings, now: datetime
+) -> tuple[bool, datetime | None, str]:
+    """May the copy be deleted now, until when is it kept (None: for good), and why. Never a
+    second before its kept-until time, nor before RDS's creation time (read now) plus the
+    minimum retention, whatever the ledger says."""
+    until, why = kept_until(snapshot, record, settings)
+    if until is None:
+        return False, None, why
+    earliest = not_before(snapshot, until, settings)
+    if earliest is None:
+        return False, until, f"{why}; RDS reports no creation time for it yet"
+    if earliest > until:
+        why = (
+            f"the backup account's minimum retention, {settings.min_retention_days} days from "
+            f"its creation at {iso(earliest - settings.min_retention)} (RDS's)"
+        )
+    return earliest <= now, earliest, why
