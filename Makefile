@@ -74,3 +74,10 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .sam-venv .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache
+
+# The ASL's retriers (state-machine/copy-snapshot.asl.json, from copy-snapshot.source.json) and
+# the troubleshooting table of docs/operations.md, written from the error table and the retry
+# policies (functions/rds_xacct/model/error_table.py, retry_policy.py).
+.PHONY: asl
+asl: $(STAMP)
+	PYTHONPATH=functions $(BIN)/python -m rds_xacct.model.generate

@@ -36,6 +36,7 @@ from botocore.exceptions import EndpointConnectionError
 from moto.core.botocore_stubber import BotocoreStubber
 
 from rds_xacct.aws.clients import SDK_CONFIG
+from rds_xacct.model import error_table
 from rds_xacct.model.constants import DEFAULT_MIN_RETENTION_DAYS
 
 # --- Faults -------------------------------------------------------------------------------------
@@ -693,8 +694,6 @@ def _join(steps: list[str]) -> str:
 def failure_table() -> list[str]:
     """The documented failure table, one row per error the matrix meets: where, what the app does,
     what to do (the failure notification's own hint)."""
-    from rds_xacct.model.summary import _HINTS
-
     errors: dict[str, list[Cell]] = {}
     for cell in RUN:
         if cell.app_error and cell.step != "Cleanup":
@@ -734,7 +733,7 @@ def failure_table() -> list[str]:
             does.append(f"At {step}: the run goes on; {GOES_ON[step](error)}.")
         if nothing:
             does.append(f"At {_join(nothing)}: already gone, nothing to do; the run goes on.")
-        hint = _HINTS.get(error, "See the execution in the console for details.")
+        hint = error_table.hint(error)
         rows.append(f"| `{error}` | {_join(steps)} | {' '.join(does)} | {hint} |")
     cleanup = [c.fault for c in RUN if c.step == "Cleanup" and c.fault != STOPPED]
     rows.append(

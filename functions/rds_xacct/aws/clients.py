@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -18,7 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
-from rds_xacct.model import errors
+from rds_xacct.model import error_table, errors
 from rds_xacct.model.constants import APP_NAME, KEEPER_READ_TIMEOUT_SECONDS
 
 if TYPE_CHECKING:
@@ -48,111 +47,16 @@ retried"). Every failure goes to the state machine instead, named (`Throttled`, 
 retried with backoff): the keeper's requests are safe to repeat (a copy it already deleted is
 answered `gone`)."""
 
-_NOT_FOUND = {
-    "DBSnapshotNotFound",
-    "DBSnapshotNotFoundFault",
-    "DBClusterSnapshotNotFoundFault",
-    "DBInstanceNotFound",
-    "DBInstanceNotFoundFault",
-    "DBClusterNotFoundFault",
-}
-_NOT_READY = {
-    "InvalidDBSnapshotState",
-    "InvalidDBSnapshotStateFault",
-    "InvalidDBClusterSnapshotStateFault",
-}
-_EXISTS = {
-    "DBSnapshotAlreadyExists",
-    "DBSnapshotAlreadyExistsFault",
-    "DBClusterSnapshotAlreadyExistsFault",
-}
-_KEY = {"KMSKeyNotAccessibleFault", "KMSKeyNotAccessible", "InvalidKMSKeyFault"}
-_QUOTA = {
-    "SnapshotQuotaExceeded",
-    "SnapshotQuotaExceededFault",
-    "SharedSnapshotQuotaExceeded",
-    "SharedSnapshotQuotaExceededFault",
-}
-_DENIED = {
-    "AccessDenied",
-    "AccessDeniedException",
-    "UnauthorizedOperation",
-    "AuthorizationError",
-    "InvalidClientTokenId",
-}
-_THROTTLED = {
-    "Throttling",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "RequestThrottled",
-    # DynamoDB's throttling of reads and writes ("The request was denied due to request
-    # throttling", API reference; ThrottlingException is its control plane's)
-    "ProvisionedThroughputExceededException",
-}
-
-_KINDS: tuple[tuple[set[str], type[errors.PipelineError]], ...] = (
-    (_NOT_FOUND, errors.SnapshotNotFound),
-    (_NOT_READY, errors.SnapshotNotReady),
-    (_EXISTS, errors.CopyAlreadyExists),
-    (_KEY, errors.KeyNotAccessible),
-    (_QUOTA, errors.QuotaExceeded),
-    (_DENIED, errors.AccessDenied),
-    (_THROTTLED, errors.Throttled),
-)
-"""AWS error codes → the app's exception (anything else is AwsError)."""
-
-_HINTS: dict[type[errors.PipelineError], str] = {
-    errors.KeyNotAccessible: (
-        "RDS could not use the KMS key. Check that the key exists and is enabled, and that its "
-        "key policy lets the main account (and the backup-account role) use it for RDS: "
-        "kms:Encrypt, kms:Decrypt, kms:ReEncrypt*, kms:GenerateDataKey*, kms:DescribeKey and "
-        "kms:CreateGrant with kms:GrantIsForAWSResource (other/backup-account sets this up)."
-    ),
-    errors.QuotaExceeded: (
-        "The account's manual snapshot quota is reached in this region (Service Quotas: "
-        "'Manual DB instance snapshots' or 'Manual DB cluster snapshots', 100 by default): "
-        "delete old manual snapshots or ask for a higher quota in Service Quotas."
-    ),
-    errors.CopyLimitReached: (
-        "RDS allows up to 20 snapshot copies in progress per account and destination region; "
-        "this clears as copies finish, so the run waits and tries again. If a run still fails "
-        "with it, copies (this app's and any other tool's) filled the limit for hours: start "
-        "the run again later."
-    ),
-    errors.AccessDenied: (
-        "An IAM permission is missing. Check the pipeline role in the main stack and the "
-        "backup-account role's policy and trust (other/backup-account)."
-    ),
-}
-
-
-_SERVER_ERROR = 500
-
-_SNAPSHOT_QUOTA = {"SnapshotQuotaExceeded", "SnapshotQuotaExceededFault"}
-_COPY_LIMIT_MESSAGE = re.compile(r"cannot copy more than|copies in progress|at a time", re.I)
-"""RDS answers `SnapshotQuotaExceeded` for two conditions, told apart only by the message:
-too many copies in progress ("Cannot copy more than 20 snapshots at a time ...", formerly
-"Cannot copy more than 5 snapshots across regions"), which clears as copies finish, and a full
-manual snapshot quota ("Cannot create more than 100 manual snapshots"), which does not. Any
-other message is taken as the quota: the condition that needs an operator."""
-
 
 def classify(error: ClientError, action: str) -> errors.PipelineError:
-    """The app exception for an AWS error raised while doing `action`."""
+    """The app exception for an AWS error raised while doing `action`: the error table's row for
+    its code (`error_table.for_aws_error`), with the row's words for the operator."""
     code = error.response.get("Error", {}).get("Code", "Unknown")
     message = error.response.get("Error", {}).get("Message", str(error))
     status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-    kind = next((k for codes, k in _KINDS if code in codes), errors.AwsError)
-    if kind is errors.AwsError and status >= _SERVER_ERROR:
-        # The service failed on its side (5xx), through the SDK's retries of it (botocore's
-        # standard mode retries every 500, 502, 503 and 504 answer): it clears by itself
-        kind = errors.ServiceUnavailable
-    if code in _SNAPSHOT_QUOTA and _COPY_LIMIT_MESSAGE.search(message):
-        kind = errors.CopyLimitReached
-    hint = _HINTS.get(kind)
+    row = error_table.for_aws_error(code, message, status)
     text = f"{action} failed: {code}: {message.rstrip('. ')}"
-    return kind(f"{text}. {hint}" if hint else text)
+    return errors.exception(row.name)(f"{text}. {row.detail}" if row.detail else text)
 
 
 NETWORK_ERRORS: tuple[type[Exception], ...] = (BotocoreConnectionError, HTTPClientError)

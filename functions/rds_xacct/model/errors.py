@@ -1,11 +1,16 @@
 """Exceptions the handlers raise. Each class name is an error name the state machine acts on.
 
+Which of them clear by themselves (retried), the AWS codes that become each and what to do about
+each are in the error table (`rds_xacct.model.error_table`); the comments below follow it.
+
 A handler never returns an error object: it raises one of these, Lambda reports the class name
 as `errorType`, and the ASL's `Retry`/`Catch` `ErrorEquals` lists these names. The message is
 what an operator reads in the failure notification, so it says what happened and what to do.
 """
 
 from __future__ import annotations
+
+from rds_xacct.model import error_table
 
 
 class PipelineError(Exception):
@@ -105,11 +110,16 @@ class AwsError(PipelineError):
     """Any other AWS error, with the service's code and message."""
 
 
-RETRYABLE: tuple[type[PipelineError], ...] = (
-    SnapshotNotReady,
-    Throttled,
-    NetworkError,
-    ServiceUnavailable,
-    CopyAlreadyExists,
-    CopyLimitReached,
+def exception(name: str) -> type[PipelineError]:
+    """The exception class of an app error name of the error table (but ConfigurationError,
+    which `rds_xacct.model.settings` defines)."""
+    cls = globals().get(name)
+    if not (isinstance(cls, type) and issubclass(cls, PipelineError)):
+        raise KeyError(name)
+    return cls
+
+
+RETRYABLE: tuple[type[PipelineError], ...] = tuple(
+    exception(name) for name in error_table.retried_app_errors()
 )
+"""The exceptions the state machine retries (they clear by themselves): the error table's."""

@@ -7,55 +7,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from rds_xacct.model import error_table
 from rds_xacct.model.times import iso, parse_iso
 
 OUTCOMES = ("succeeded", "failed", "skipped", "timed-out", "aborted")
-
-_HINTS = {
-    "UnsupportedEvent": "The event is not one this app copies; nothing was made.",
-    "SnapshotNotFound": "A snapshot the run needed is missing; check that the source still exists.",
-    "SnapshotFailed": "RDS reported the snapshot or copy as failed; start the run again.",
-    "SnapshotNotOwned": "A snapshot with the app's name exists but is not the app's; it was left "
-    "alone. Rename or delete it, then start the run again.",
-    "KeyNotAccessible": "Fix the backup key's policy or grants (other/backup-account), then start "
-    "the run again.",
-    "AccessDenied": "Fix the IAM role or trust policy named in the message, then start again.",
-    "QuotaExceeded": "Delete old manual snapshots or raise the quota, then start again.",
-    "CopyLimitReached": "RDS's limit of 20 copies in progress stayed full for hours; start the "
-    "run again later.",
-    "CopyTimedOut": "The copy took longer than the deadline; check the RDS console.",
-    "States.Timeout": "A step ran out of time; start the run again.",
-    "States.Runtime": "Step Functions could not process the run's data (an error no Catch can "
-    "handle); what the run made was cleaned up. Look at the execution's history, then start the "
-    "run again.",
-    "States.DataLimitExceeded": "The run's data grew past Step Functions' payload limit (an error "
-    "no Catch can handle); what the run made was cleaned up. Start the run again.",
-    "UnreadableTag": "Fix or remove the tag named in the message; the copy was left alone.",
-    "ConfigurationError": "Fix the stack's parameters (sam deploy --guided).",
-    "Throttled": "AWS kept throttling the app's calls through every retry; start the run again "
-    "later, and look for other tools calling the same API.",
-    "NetworkError": "AWS could not be reached through every retry (a network or endpoint "
-    "outage); check the AWS Health Dashboard and the functions' network, then start the run "
-    "again.",
-    "ServiceUnavailable": "AWS (or the backup account's keeper) kept failing on its side through "
-    "every retry; check the AWS Health Dashboard (and the keeper's log in the backup account), "
-    "then start the run again.",
-    "SnapshotNotReady": "The snapshot stayed unavailable through every retry; check its status "
-    "in the RDS console, then start the run again.",
-    "AwsError": "AWS refused a call (the message names it and the error code); fix what it "
-    "names, then start the run again.",
-    "Lambda.ServiceException": "Lambda failed to run the step through every retry; check the "
-    "AWS Health Dashboard, then start the run again.",
-    # A function that died: Step Functions' name for it (out of memory; timeouts on older
-    # runtimes) and the one current runtimes give a timeout ("Troubleshoot invocation issues in
-    # Lambda", Sandbox.Timedout). The ASL retries both alike.
-    "Lambda.Unknown": "The step's function timed out or ran out of memory twice; look at its "
-    "log, then start the run again (what the run made was cleaned up).",
-    "Sandbox.Timedout": "The step's function timed out twice; look at its log, then start the "
-    "run again (what the run made was cleaned up).",
-    "Runtime.ExitError": "The step's function was killed twice (out of memory, most often); look "
-    "at its log, then start the run again (what the run made was cleaned up).",
-}
 
 
 def failed_step(state: Mapping[str, Any]) -> str:
@@ -209,6 +164,6 @@ def build_summary(
             "step": failed_step(state),
             "error": name,
             "message": message,
-            "hint": _HINTS.get(name, "See the execution in the console for details."),
+            "hint": error_table.hint(name),
         }
     return summary
