@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rds_xacct.model.errors import EventSkipped, UnsupportedEvent
+from rds_xacct.model.rds_arns import SnapshotArn
 from rds_xacct.model.state import Kind
 
 if TYPE_CHECKING:
@@ -81,46 +82,6 @@ SNAPSHOT_TYPES: dict[tuple[str, Kind], str | None] = {
 snapshot by identifier only with SnapshotType=automated, an AWS Backup DB snapshot only with
 `awsbackup`; "the awsbackup type does not apply to Aurora", whose AWS Backup snapshots are
 found without a type (API reference, DescribeDBSnapshots and DescribeDBClusterSnapshots)."""
-
-_ARN_TYPES: dict[str, Kind] = {"snapshot": "db", "cluster-snapshot": "cluster"}
-
-
-@dataclass(frozen=True)
-class SnapshotArn:
-    """The parts of an RDS snapshot ARN. The identifier may contain colons
-    (`awsbackup:job-…`, `rds:mydb-2026-11-24-02-10`)."""
-
-    arn: str
-    partition: str
-    region: str
-    account: str
-    kind: Kind
-    identifier: str
-
-    @classmethod
-    def parse(cls, arn: Any) -> SnapshotArn:
-        if not isinstance(arn, str):
-            raise UnsupportedEvent(f"{arn!r} is not an RDS snapshot ARN")
-        parts = arn.split(":", 6)
-        if len(parts) != 7 or parts[0] != "arn" or parts[2] != "rds" or parts[5] not in _ARN_TYPES:
-            raise UnsupportedEvent(f"{arn!r} is not an RDS snapshot or cluster snapshot ARN")
-        if not parts[6]:
-            raise UnsupportedEvent(f"{arn!r} has no snapshot identifier")
-        return cls(
-            arn=arn,
-            partition=parts[1],
-            region=parts[3],
-            account=parts[4],
-            kind=_ARN_TYPES[parts[5]],
-            identifier=parts[6],
-        )
-
-    @classmethod
-    def build(
-        cls, *, partition: str, region: str, account: str, kind: Kind, identifier: str
-    ) -> str:
-        arn_type = "cluster-snapshot" if kind == "cluster" else "snapshot"
-        return f"arn:{partition}:rds:{region}:{account}:{arn_type}:{identifier}"
 
 
 @dataclass(frozen=True)
@@ -219,23 +180,13 @@ def _backup_event(event: EventBridgeEvent) -> SourceEvent:
     # detail.recoveryPointArn; otherwise it is in resources, or named after the job id.
     candidates = [recovery_point, *_resources(event)]
     for candidate in candidates:
-        if isinstance(candidate, str) and candidate.split(":")[5:6] in ([t] for t in _ARN_TYPES):
+        if SnapshotArn.names_one(candidate):
             snapshot = SnapshotArn.parse(candidate)
             break
     else:
         job_id = _require(detail.get("backupJobId"), "detail.backupJobId or recovery point ARN")
-        database = ResourceArn.from_resource(
-            _require(detail.get("resourceArn"), "detail.resourceArn")
-        )
-        snapshot = SnapshotArn.parse(
-            SnapshotArn.build(
-                partition=database.partition,
-                region=database.region,
-                account=database.account,
-                kind=kind,
-                identifier=f"awsbackup:job-{job_id}",
-            )
-        )
+        database_arn = _require(detail.get("resourceArn"), "detail.resourceArn")
+        snapshot = SnapshotArn.of_backup_job(database_arn, kind, job_id)
     if snapshot.kind != kind:
         raise UnsupportedEvent(
             f"AWS Backup says {resource_type!r} but the recovery point {snapshot.arn} is a "
@@ -259,24 +210,6 @@ def _copy_job_event(event: EventBridgeEvent) -> SourceEvent:
         f"snapshot: this app copies when the backup job completes, nothing to do",
         resource,
     )
-
-
-@dataclass(frozen=True)
-class ResourceArn:
-    """Partition, region and account of any RDS resource ARN (a database or cluster)."""
-
-    partition: str
-    region: str
-    account: str
-
-    @classmethod
-    def from_resource(cls, arn: Any) -> ResourceArn:
-        if not isinstance(arn, str):
-            raise UnsupportedEvent(f"{arn!r} is not an RDS resource ARN")
-        parts = arn.split(":")
-        if len(parts) < 7 or parts[0] != "arn" or parts[2] != "rds":
-            raise UnsupportedEvent(f"{arn!r} is not an RDS resource ARN")
-        return cls(partition=parts[1], region=parts[3], account=parts[4])
 
 
 def _rds_event(event: EventBridgeEvent) -> SourceEvent:

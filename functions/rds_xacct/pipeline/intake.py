@@ -13,13 +13,14 @@ from rds_xacct.model.constants import (
 )
 from rds_xacct.model.naming import copy_identifier
 from rds_xacct.model.ownership import is_app_snapshot
+from rds_xacct.model.rds_arns import SnapshotArn
 from rds_xacct.model.selection import retention_days, skip_reason
 from rds_xacct.model.settings import Settings
 from rds_xacct.model.snapshot import Snapshot
 from rds_xacct.model.state import Job, RunState, SourceSummary
 from rds_xacct.model.times import Clock, iso, utc_now
 from rds_xacct.pipeline import backup_window
-from rds_xacct.pipeline.events import OTHER_ENGINES, SnapshotArn, parse_event
+from rds_xacct.pipeline.events import OTHER_ENGINES, parse_event
 
 
 def describe_source(
