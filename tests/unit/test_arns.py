@@ -1,12 +1,19 @@
-"""The one ARN parser (rds_xacct.model.arns, rds_xacct.model.rds_arns)."""
+"""The one ARN parser (rds_xacct.model.arns, rds_xacct.model.rds_arns), and a guard that no
+module of functions/ splits an ARN by hand again."""
 
 from __future__ import annotations
+
+import ast
+from pathlib import Path
 
 import pytest
 
 from rds_xacct.model.arns import Arn
 from rds_xacct.model.errors import UnsupportedEvent
 from rds_xacct.model.rds_arns import SnapshotArn
+
+FUNCTIONS = Path(__file__).parents[2] / "functions"
+
 
 ROLE = "arn:aws:iam::222222222222:role/service-role/rds-xacct-backup-copy"
 KEY = "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -144,3 +151,79 @@ def test_an_aws_backup_job_names_its_snapshot_in_its_databases_account_and_regio
     for wrong in ("arn:aws:ec2:eu-west-1:111111111111:volume/vol-1", "orders", None):
         with pytest.raises(UnsupportedEvent, match="is not an RDS resource ARN"):
             SnapshotArn.of_backup_job(wrong, "db", "4f2a")
+
+
+# --- No ARN split by hand -----------------------------------------------------------------------
+PARSER = "rds_xacct/model/arns.py"
+NOT_AN_ARN = "# not an ARN"
+"""A line that splits some other text on colons says so with this comment."""
+PENDING = {
+    "rds_xacct/pipeline/intake.py",
+    "rds_xacct/pipeline/copying.py",
+    "rds_xacct/admission/slots.py",
+}
+"""Modules whose owners are moving them to the parser (issue 19). Once a module has no hand
+split left (or is gone), the guard below says to take it off this list."""
+
+
+def _hand_splits(path: Path, root: Path = FUNCTIONS) -> list[str]:
+    """`text.split(":")`, `.rsplit(":", …)`, `.partition(":")`, `":".join(…)` in a module."""
+    source = path.read_text()
+    lines = source.splitlines()
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        name, owner = node.func.attr, node.func.value
+        colon_arg = bool(node.args) and _is_colon(node.args[0])
+        splits = name in ("split", "rsplit", "partition", "rpartition") and colon_arg
+        joins = name == "join" and _is_colon(owner)
+        if (splits or joins) and NOT_AN_ARN not in lines[node.lineno - 1]:
+            found.append(f"{path.relative_to(root)}:{node.lineno}: {ast.unparse(node)}")
+    return sorted(found, key=lambda line: int(line.split(":")[1]))
+
+
+def _is_colon(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value == ":"
+
+
+def test_no_module_splits_an_arn_by_hand() -> None:
+    # Every module of functions/ but the parser reads ARNs with rds_xacct.model.arns.Arn
+    found = [
+        split
+        for path in sorted(FUNCTIONS.rglob("*.py"))
+        if str(path.relative_to(FUNCTIONS)) not in {PARSER, *PENDING}
+        for split in _hand_splits(path)
+    ]
+    assert found == [], "Read ARNs with rds_xacct.model.arns.Arn:\n" + "\n".join(found)
+
+
+def test_the_modules_still_pending_still_split_by_hand() -> None:
+    done = [
+        p
+        for p in sorted(PENDING)
+        if not (FUNCTIONS / p).exists() or not _hand_splits(FUNCTIONS / p)
+    ]
+    assert done == [], f"No hand split left in {done}: take them off PENDING"
+
+
+def test_the_guard_sees_a_hand_split(tmp_path: Path) -> None:
+    module = tmp_path / "module.py"
+    module.write_text(
+        "def account(arn):\n"
+        "    return arn.split(':')[4]\n"
+        "def name(execution_arn):\n"
+        "    return execution_arn.rsplit(':', 1)[-1]\n"
+        "def database(parts):\n"
+        "    return ':'.join([*parts[:5], 'db', 'orders'])\n"
+        "def key(key_arn):\n"
+        "    return key_arn.partition(':')\n"
+        "def tag(text):\n"
+        "    return text.split(':')  # not an ARN: a tag of key:value\n"
+    )
+    assert [line.split(": ", 1)[0] for line in _hand_splits(module, tmp_path)] == [
+        "module.py:2",
+        "module.py:4",
+        "module.py:6",
+        "module.py:8",
+    ]

@@ -21,9 +21,15 @@ from rds_xacct.aws.clients import (
 )
 from rds_xacct.aws.snapshots import SnapshotApi
 from rds_xacct.model import errors
+from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import KEEPER_DECISIONS
 from rds_xacct.model.naming import role_session_name
-from rds_xacct.model.settings import ENV_BACKUP_KEEPER_ARN, ConfigurationError, Settings
+from rds_xacct.model.settings import (
+    ENV_BACKUP_KEEPER_ARN,
+    ENV_STATE_MACHINE_ARN,
+    ConfigurationError,
+    Settings,
+)
 from rds_xacct.model.state import Kind
 
 
@@ -125,8 +131,12 @@ def run_still_going(execution: str | None, settings: Settings) -> bool:
     (DescribeExecution); a run it no longer knows (closed runs are kept 90 days) is not."""
     if not execution or not settings.state_machine_arn:
         return False
-    machine = settings.state_machine_arn
-    execution_arn = f"{machine.replace(':stateMachine:', ':execution:', 1)}:{execution}"
+    try:
+        machine = Arn.parse(settings.state_machine_arn)
+    except ValueError as error:
+        raise ConfigurationError(f"{ENV_STATE_MACHINE_ARN} must be a state machine ARN") from error
+    # A run's ARN: the machine's, with `execution:<machine>:<run>` for `stateMachine:<machine>`.
+    execution_arn = str(machine.with_resource(f"execution:{machine.resource_id}:{execution}"))
     try:
         with aws_call(f"Asking Step Functions whether run {execution} still runs"):
             client = default_client("stepfunctions")

@@ -45,6 +45,7 @@ from rds_xacct.aws.accounts import Accounts
 from rds_xacct.aws.clients import aws_call, default_client
 from rds_xacct.messages import notify
 from rds_xacct.model import errors
+from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import (
     APP_NAME,
     COPY_ID_PREFIX,
@@ -60,6 +61,7 @@ from rds_xacct.model.constants import (
 )
 from rds_xacct.model.naming import copy_identifier, sanitise, source_arn_tag
 from rds_xacct.model.ownership import is_app_snapshot
+from rds_xacct.model.rds_arns import SnapshotArn
 from rds_xacct.model.selection import skip_reason
 from rds_xacct.model.settings import ENV_STATE_MACHINE_ARN, ConfigurationError, Settings
 from rds_xacct.model.snapshot import Snapshot
@@ -108,7 +110,11 @@ class Scope:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Scope:
         env = os.environ if env is None else env
         arn = env.get(ENV_STATE_MACHINE_ARN, "")
-        if not arn.startswith("arn:") or ":stateMachine:" not in arn:
+        try:
+            is_machine = Arn.parse(arn).typed("stateMachine")
+        except ValueError:
+            is_machine = False
+        if not is_machine:
             raise ConfigurationError(f"{ENV_STATE_MACHINE_ARN} must be a state machine ARN")
         native = frozenset(
             key for key, name in ENV_NATIVE.items() if env.get(name, "").lower() == "true"
@@ -156,28 +162,22 @@ def execution_name(snapshot: Snapshot) -> str:
     return f"{RECONCILE_EXECUTION_PREFIX}-{middle}{suffix}"
 
 
-def _database_arn(snapshot: Snapshot) -> str:
-    parts = snapshot.arn.split(":")
-    arn_type = "cluster" if snapshot.kind == "cluster" else "db"
-    return ":".join([*parts[:5], arn_type, snapshot.database])
-
-
 def build_event(candidate: Candidate, look: str = "") -> dict[str, Any]:
     """The EventBridge event the source would have sent for this snapshot, in the shape AWS
     Backup or RDS delivers (tests/events), marked as built by reconciliation `look` (its id, in
     the mark's text). Deterministic: the same snapshot and look always give the same event."""
     snapshot = candidate.snapshot
     assert snapshot.created_at is not None
-    parts = snapshot.arn.split(":")
+    arn = SnapshotArn.parse(snapshot.arn)
     when = iso(snapshot.created_at)
     by = f"the daily {APP_NAME} reconciliation" + (f" {look}" if look else "")
     mark = {RECONCILED_FIELD: f"no event arrived; built by {by}"}
     common = {
         "version": "0",
         "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{APP_NAME}:reconcile:{snapshot.arn}")),
-        "account": parts[4],
+        "account": arn.account,
         "time": when,
-        "region": parts[3],
+        "region": arn.region,
         "resources": [snapshot.arn],
     }
     if candidate.origin == ORIGIN_AWS_BACKUP:
@@ -189,7 +189,7 @@ def build_event(candidate: Candidate, look: str = "") -> dict[str, Any]:
             "detail": {
                 "backupJobId": snapshot.identifier.removeprefix(f"{_AWS_BACKUP_PREFIX}job-"),
                 "creationDate": when,
-                "resourceArn": _database_arn(snapshot),
+                "resourceArn": arn.database_arn(snapshot.database),
                 "resourceType": resource_type,
                 "state": "COMPLETED",
                 "percentDone": "100.0",

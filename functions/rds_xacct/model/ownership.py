@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import (
     APP_NAME,
     ROLE_BACKUP,
@@ -34,7 +35,7 @@ def app_tags(*, source_arn: str, role: str, execution: str, made_at: datetime) -
     return {
         TAG_APP: APP_NAME,
         TAG_SOURCE_ARN: source_arn_tag(source_arn),
-        TAG_SOURCE_ACCOUNT: source_arn.split(":")[4],
+        TAG_SOURCE_ACCOUNT: Arn.parse(source_arn).account,
         TAG_ROLE: role,
         TAG_EXECUTION: execution,
         TAG_MADE_AT: iso(made_at),

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import (
     DEFAULT_MAX_COPIES_IN_FLIGHT,
     DEFAULT_RETENTION_DAYS,
@@ -50,9 +51,10 @@ def _key_problems(key: str, account: str, region: str | None) -> list[str]:
     here, not in the template's Rules: rules cannot read inside a string.)"""
     if not _KEY_ARN.match(key):
         return [f"{ENV_BACKUP_KMS_KEY_ARN} must be a full KMS key ARN"]
-    if key.split(":")[4] != account:
+    arn = Arn.parse(key)
+    if arn.account != account:
         return [f"{ENV_BACKUP_KMS_KEY_ARN} must be a key in the backup account"]
-    if region and key.split(":")[3] != region:
+    if region and arn.region != region:
         return [
             f"{ENV_BACKUP_KMS_KEY_ARN} must be a key in this region ({region}): RDS copies a "
             "snapshot with a key of its own region"
@@ -65,9 +67,10 @@ def _keeper_problems(keeper: str, account: str, region: str | None) -> list[str]
     asks it to delete backup copies)."""
     if not _FUNCTION_ARN.match(keeper):
         return [f"{ENV_BACKUP_KEEPER_ARN} must be a Lambda function ARN"]
-    if keeper.split(":")[4] != account:
+    arn = Arn.parse(keeper)
+    if arn.account != account:
         return [f"{ENV_BACKUP_KEEPER_ARN} must be a function in the backup account"]
-    if region and keeper.split(":")[3] != region:
+    if region and arn.region != region:
         return [f"{ENV_BACKUP_KEEPER_ARN} must be a function in this region ({region})"]
     return []
 
@@ -105,7 +108,7 @@ class Settings:
         problems.extend(_key_problems(key, account, env.get(ENV_REGION)))
         if not _ROLE_ARN.match(role):
             problems.append(f"{ENV_BACKUP_ROLE_ARN} must be an IAM role ARN")
-        elif role.split(":")[4] != account:
+        elif Arn.parse(role).account != account:
             problems.append(f"{ENV_BACKUP_ROLE_ARN} must be a role in the backup account")
         keeper = env.get(ENV_BACKUP_KEEPER_ARN, "")
         problems.extend(_keeper_problems(keeper, account, env.get(ENV_REGION)))

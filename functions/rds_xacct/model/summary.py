@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from rds_xacct.model import error_table
+from rds_xacct.model.arns import Arn
 from rds_xacct.model.times import iso, parse_iso
 
 OUTCOMES = ("succeeded", "failed", "skipped", "timed-out", "aborted")
@@ -69,9 +70,11 @@ _CONSOLES = {
 
 def console_url(execution_arn: str) -> str:
     """The run in the Step Functions console of the execution's own partition and region."""
-    parts = execution_arn.split(":")
-    partition = parts[1] if len(parts) > 3 else "aws"
-    region = parts[3] if len(parts) > 3 else "us-east-1"
+    try:
+        arn = Arn.parse(execution_arn)
+        partition, region = arn.partition, arn.region
+    except ValueError:
+        partition, region = "aws", "us-east-1"
     host = _CONSOLES.get(partition, _CONSOLES["aws"]).format(region=region)
     return f"https://{host}/states/home?region={region}#/v2/executions/details/{execution_arn}"
 
@@ -95,7 +98,7 @@ def build_summary(
     summary: dict[str, Any] = {
         "outcome": outcome,
         "execution": {
-            "name": execution_arn.rsplit(":", 1)[-1],
+            "name": Arn.name_of(execution_arn),
             "arn": execution_arn,
             "consoleUrl": console_url(execution_arn),
         },

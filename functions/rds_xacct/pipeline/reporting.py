@@ -25,6 +25,7 @@ from rds_xacct.aws.clients import aws_call, default_client
 from rds_xacct.aws.observability import logger, metrics
 from rds_xacct.jobs import sweep
 from rds_xacct.messages import notify
+from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import APP_NAME, UNCATCHABLE_ERRORS
 from rds_xacct.model.errors import RETRYABLE, PipelineError
 from rds_xacct.model.settings import Settings
@@ -141,7 +142,7 @@ def report_stopped(
     except (PipelineError, ValueError) as error:
         problems.append(f"could not clean up after the stopped run: {error}")
         # Its copy slots go back all the same: they are the run's, whatever its source.
-        job: Job = {"execution": execution_arn.rsplit(":", 1)[-1], "executionArn": execution_arn}
+        job: Job = {"execution": Arn.name_of(execution_arn), "executionArn": execution_arn}
         state["cleanup"] = failure.cleanup({"job": job}, settings=settings, now=now)
     if problems:
         cleanup = state.setdefault("cleanup", {"actions": [], "problems": []})
