@@ -15,8 +15,8 @@ import pytest
 from moto import mock_aws
 
 from rds_xacct.aws import accounts
-from rds_xacct.jobs import reconcile
-from rds_xacct.jobs.reconcile import Scope
+from rds_xacct.jobs import reconcile, reconcile_events
+from rds_xacct.jobs.reconcile_sources import Candidate, Scope
 from rds_xacct.model import errors
 from rds_xacct.model.constants import (
     APP_NAME,
@@ -321,10 +321,10 @@ def test_execution_names_follow_step_functions_rules() -> None:
             snapshot_type="awsbackup",
         )
         # Then each name is at most 80 letters, digits and hyphens, and the same every time
-        name = reconcile.execution_name(snapshot)
+        name = reconcile_events.execution_name(snapshot)
         assert len(name) <= MAX_EXECUTION_NAME
         assert re.fullmatch(r"reconcile-[a-z0-9-]+-\d{14}-[0-9a-f]{8}", name)
-        assert name == reconcile.execution_name(snapshot)
+        assert name == reconcile_events.execution_name(snapshot)
 
 
 def test_scope_reads_the_template_environment() -> None:
@@ -396,7 +396,7 @@ def test_a_neptune_backup_is_never_started(world: World, scope: Scope) -> None:
     assert result["looked"] == 1
 
 
-def _candidate(database: str = "orders-db") -> reconcile.Candidate:
+def _candidate(database: str = "orders-db") -> Candidate:
     snapshot = Snapshot(
         kind="db",
         identifier="awsbackup:job-1",
@@ -411,7 +411,7 @@ def _candidate(database: str = "orders-db") -> reconcile.Candidate:
         percent=100,
         snapshot_type="awsbackup",
     )
-    return reconcile.Candidate(snapshot, "aws-backup")
+    return Candidate(snapshot, "aws-backup")
 
 
 @pytest.fixture
@@ -444,7 +444,7 @@ def test_two_reconciliations_at_once_start_one_run_and_count_it_apart(
     # And the second look's start, its input marked with its own id, is refused
     # (ExecutionAlreadyExists): not counted as a run it started
     name, new = reconcile._start(sfn, waiting_scope, candidate, "look-b")
-    assert (name, new) == (reconcile.execution_name(candidate.snapshot), False)
+    assert (name, new) == (reconcile_events.execution_name(candidate.snapshot), False)
     listed = sfn.list_executions(stateMachineArn=waiting_scope.state_machine_arn)["executions"]
     assert [e["executionArn"] for e in listed] == [arn]
 
@@ -459,7 +459,10 @@ def test_each_look_marks_its_events_with_its_own_id(world: World, scope: Scope) 
     assert "look-1" in run_input(world, started["executionArn"])["detail"][RECONCILED_FIELD]
     # (the rest of the event is the same for every look: the snapshot's)
     candidate = _candidate()
-    one, two = reconcile.build_event(candidate, "a"), reconcile.build_event(candidate, "b")
+    one, two = (
+        reconcile_events.build_event(candidate, "a"),
+        reconcile_events.build_event(candidate, "b"),
+    )
     assert one["detail"][RECONCILED_FIELD] != two["detail"][RECONCILED_FIELD]
     one["detail"].pop(RECONCILED_FIELD)
     two["detail"].pop(RECONCILED_FIELD)

@@ -1,5 +1,10 @@
 """The main account's scheduled jobs: the daily reconciliation (a run for every source snapshot
 whose event went missing) and the daily sweep (intermediate copies no run will delete any more).
 
-They sit on top: they may import the pipeline and everything under it.
+`reconcile` is the reconciliation's look and the runs it starts; `reconcile_sources` what it
+looks at (source snapshots, copies, runs); `reconcile_events` the events it builds and its runs'
+names; `sweep` the sweep; `reports` what both tell the notification topic.
+
+They sit on top: they may import the pipeline and everything under it; nothing under them
+imports them.
 """

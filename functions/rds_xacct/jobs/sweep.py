@@ -8,7 +8,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from rds_xacct.aws.accounts import Accounts, run_still_going
+from rds_xacct.aws.observability import logger, metrics
+from rds_xacct.jobs import reports
 from rds_xacct.model import errors
 from rds_xacct.model.constants import (
     COPY_DEADLINE_HOURS,
@@ -72,3 +76,12 @@ def sweep(*, settings: Settings, now: Clock = utc_now) -> State:
         except errors.PipelineError as error:
             problems.append(f"{ROLE_INTERMEDIATE} {kind} snapshots: {error}")
     return {"deleted": deleted, "left": left, "problems": problems, "sweptAt": iso(moment)}
+
+
+def run(*, settings: Settings, now: Clock = utc_now) -> State:
+    """Sweep and report (the handler's work): tell SNS when it deleted something or hit a
+    problem."""
+    result = sweep(settings=settings, now=now)
+    metrics.add_metric(name="SweptCopies", unit=MetricUnit.Count, value=len(result["deleted"]))
+    logger.info("Sweep", extra={"sweep": result})
+    return reports.report_sweep(result, settings)

@@ -23,10 +23,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from rds_xacct.aws.clients import aws_call, default_client
 from rds_xacct.aws.observability import logger, metrics
-from rds_xacct.jobs import sweep
 from rds_xacct.messages import notify
 from rds_xacct.model.arns import Arn
-from rds_xacct.model.constants import APP_NAME, UNCATCHABLE_ERRORS
+from rds_xacct.model.constants import UNCATCHABLE_ERRORS
 from rds_xacct.model.errors import RETRYABLE, PipelineError
 from rds_xacct.model.settings import Settings
 from rds_xacct.model.state import CaughtError, Job, RunState
@@ -159,29 +158,6 @@ def report_stopped(
         )
     summary["notifications"] = send(summary, settings)
     return summary
-
-
-def report_sweep(*, settings: Settings, now: Clock = utc_now) -> dict[str, Any]:
-    """Run the daily sweep; tell SNS when it deleted something or hit a problem."""
-    result = sweep.sweep(settings=settings, now=now)
-    deleted, problems = result["deleted"], result["problems"]
-    metrics.add_metric(name="SweptCopies", unit=MetricUnit.Count, value=len(deleted))
-    logger.info("Sweep", extra={"sweep": result})
-    if settings.topic_arn and (deleted or problems):
-        headline = f"[{APP_NAME}] Swept: {len(deleted)} copies past their time deleted"
-        body = "\n".join(
-            [
-                "Copies no run would delete any more (a stopped or lost run), deleted by the "
-                "daily sweep:",
-                *[f"  deleted  {arn}" for arn in deleted],
-                *[f"  problem  {problem}" for problem in problems],
-            ]
-        )
-        outcome = "swept" if not problems else "sweep-problems"
-        result["sns"] = notify.publish(
-            settings.topic_arn, headline[: notify.SUBJECT_LIMIT], body, {"outcome": outcome}
-        )
-    return result
 
 
 def handle(event: dict[str, Any], *, settings: Settings) -> dict[str, Any]:
