@@ -44,7 +44,8 @@ from botocore.exceptions import ClientError
 from rds_xacct.aws.accounts import Accounts
 from rds_xacct.aws.clients import aws_call, default_client
 from rds_xacct.aws.snapshots import Kind, Snapshot
-from rds_xacct.messages import notify
+from rds_xacct.messages import words
+from rds_xacct.messages.delivery import deliver
 from rds_xacct.model import errors
 from rds_xacct.model.constants import (
     APP_NAME,
@@ -450,37 +451,12 @@ def reconcile(
 
 def report(result: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """One SNS message when reconciliation started runs, left some over or hit a problem."""
-    started, over, problems = result["started"], result["overCap"], result["problems"]
-    if not settings.topic_arn or not (started or over or problems):
-        return result
-    headline = f"[{APP_NAME}] Reconciled: {len(started)} runs started for missed events"
-    lines = [
-        f"The daily reconciliation looked at {result['looked']} source snapshots made from "
-        f"{result['from']} to {result['to']} ({result['copied']} already copied, "
-        f"{result['runs']} with a run, {result['excluded']} left out by the selection"
-        f"{_already(result)}).",
-        *[
-            f"  started   {s['database']}: {s['source']} (made {s['createdAt']}, no event "
-            f"arrived) -> {s['execution']}"
-            for s in started
-        ],
-        *[
-            f"  not yet   {arn}: over the limit of {RECONCILE_MAX_STARTS_PER_DAY} runs a day; "
-            f'tomorrow, invoke the reconciler with {{"lookbackHours": 50}} to start it'
-            for arn in over
-        ],
-        *[f"  problem   {problem}" for problem in problems],
-    ]
-    outcome = "reconcile-problems" if problems or over else "reconciled"
-    result["sns"] = notify.publish(
-        settings.topic_arn, headline[: notify.SUBJECT_LIMIT], "\n".join(lines), {"outcome": outcome}
-    )
+    message = words.reconcile_report(result)
+    if message is not None:
+        sns = deliver(message, settings).settle()["sns"]
+        if sns is not None:
+            result["sns"] = sns
     return result
-
-
-def _already(result: dict[str, Any]) -> str:
-    count = len(result["alreadyStarted"])
-    return f"; {count} already started by another reconciliation" if count else ""
 
 
 def run(
