@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import boto3
 import pytest
@@ -13,6 +13,7 @@ import responses
 from moto.sns.models import sns_backends
 
 from rds_xacct.messages import delivery, words
+from rds_xacct.model.errors import PipelineError
 from rds_xacct.model.summary import build_summary, console_url, failed_step
 from rds_xacct.pipeline import reporting
 from tests.support.world import MAIN_ACCOUNT, REGION, World
@@ -305,3 +306,50 @@ def test_a_run_that_failed_on_its_event_says_what_arrived() -> None:
     assert result["event"]["detailType"] == "Backup Job State Change"
     assert "volume/vol-1" in words.sns_body(result)
     assert "not an RDS database" in words.sns_body(result)
+
+
+class _Teams:
+    """A channel as a newcomer would add one: a class, and its line in CHANNELS."""
+
+    name: ClassVar[str] = "teams"
+    sent: ClassVar[list[words.Message]] = []
+
+    @classmethod
+    def configured(cls, settings: Any, *, sleep: Any = None) -> _Teams:
+        return cls()
+
+    def send(self, message: words.Message) -> str:
+        self.sent.append(message)
+        return "posted"
+
+
+def test_a_new_channel_is_one_class_and_one_line(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a deployment with a topic, and a third channel added to the list
+    topic = boto3.client("sns").create_topic(Name="rds-xacct-notifications")["TopicArn"]
+    monkeypatch.setattr(delivery, "CHANNELS", (*delivery.CHANNELS, _Teams))
+    _Teams.sent.clear()
+    # When a run reports
+    delivered = reporting.send(summary(), world.settings(topic_arn=topic))
+    # Then every channel got the one message, each saying what became of it
+    assert set(delivered) == {"sns", "slack", "teams"}
+    assert (delivered["slack"], delivered["teams"]) == (None, "posted")
+    assert [m.subject for m in _Teams.sent] == [words.subject(summary())]
+    assert len(_topic_messages(topic)) == 1
+
+
+def test_sns_refusing_for_good_still_lets_the_other_channels_tell(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a topic that is gone, and another channel after it
+    monkeypatch.setattr(delivery, "CHANNELS", (*delivery.CHANNELS, _Teams))
+    _Teams.sent.clear()
+    settings = world.settings(topic_arn=f"arn:aws:sns:{REGION}:{MAIN_ACCOUNT}:gone")
+    # When a message is delivered
+    result = delivery.deliver(words.run_message(summary()), settings)
+    # Then the other channel told, and settling raises SNS's refusal
+    assert len(_Teams.sent) == 1
+    assert str(result.channels["sns"]).startswith("not delivered: ")
+    with pytest.raises(PipelineError):
+        result.settle()
