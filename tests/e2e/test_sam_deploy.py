@@ -49,10 +49,10 @@ def test_the_sam_transform_gives_the_resources_the_app_needs(
     # When the SAM transform runs
     transformed = transform(packaged_template(), PARAMETERS, NoManagedPolicies())
     # Then it holds thirteen functions (eleven for the flow, the sweep, the reconciliation), one
-    # state machine, the copy-slot table and the rules, with no SAM types left
+    # state machine, the copy-slot and notices tables and the rules, with no SAM types left
     types = [r["Type"] for r in transformed["Resources"].values()]
     assert types.count("AWS::Lambda::Function") == 13
-    assert types.count("AWS::DynamoDB::Table") == 1
+    assert types.count("AWS::DynamoDB::Table") == 2
     assert types.count("AWS::StepFunctions::StateMachine") == 1
     assert types.count("AWS::Events::Rule") == 4
     assert not [t for t in types if t.startswith("AWS::Serverless::")]

@@ -88,6 +88,12 @@ class Resolver:
             return self.values[name]
         if name in self.refs:
             return self.refs[name]
+        resource = self.template.get("Resources", {}).get(name, {})
+        if resource.get("Type") == "AWS::DynamoDB::Table" and "TableName" in resource.get(
+            "Properties", {}
+        ):
+            # Ref of a table is its name (CloudFormation, AWS::DynamoDB::Table, "Return values")
+            return self.resolve(resource["Properties"]["TableName"])
         raise KeyError(f"Ref {name}: no parameter or known resource of that name")
 
     def get_att(self, logical_id: str, attribute: str) -> str:

@@ -338,7 +338,8 @@ class Simulation:
         }
         topic_name = "rds-xacct-notifications"
         self.topic_arn = main.client("sns").create_topic(Name=topic_name)["TopicArn"]
-        self.table_name = self._create_table(main, parameters)
+        tables = self._create_tables(main, parameters)
+        self.table_name = tables["AdmissionTable"]
         if self.slack:
             main.client("ssm").put_parameter(
                 Name=SLACK_PARAMETER, Value=SLACK_WEBHOOK, Type="SecureString"
@@ -347,7 +348,7 @@ class Simulation:
             parameters,
             account=MAIN_ACCOUNT,
             region=REGION,
-            refs={"NotificationTopic": self.topic_arn, "AdmissionTable": self.table_name},
+            refs={"NotificationTopic": self.topic_arn, **tables},
         )
         self._run_as_the_templates_roles(main)
         role = main.client("iam").create_role(
@@ -535,19 +536,24 @@ class Simulation:
             if rule in given
         }
 
-    def _create_table(self, main: Any, parameters: dict[str, str]) -> str:
-        """The copy-slot table, as template.yaml declares it."""
+    def _create_tables(self, main: Any, parameters: dict[str, str]) -> dict[str, str]:
+        """Every DynamoDB table of template.yaml (the copy slots, the notices), as it declares
+        them; their names by logical id."""
         template = load_template()
         resolver = Resolver(template, parameters, account=MAIN_ACCOUNT, region=REGION, refs={})
-        properties = resolver.resolve(template["Resources"]["AdmissionTable"]["Properties"])
-        name = str(properties["TableName"])
-        main.client("dynamodb").create_table(
-            TableName=name,
-            BillingMode=properties["BillingMode"],
-            AttributeDefinitions=properties["AttributeDefinitions"],
-            KeySchema=properties["KeySchema"],
-        )
-        return name
+        names = {}
+        for logical_id, resource in template["Resources"].items():
+            if resource["Type"] != "AWS::DynamoDB::Table":
+                continue
+            properties = resolver.resolve(resource["Properties"])
+            names[logical_id] = str(properties["TableName"])
+            main.client("dynamodb").create_table(
+                TableName=names[logical_id],
+                BillingMode=properties["BillingMode"],
+                AttributeDefinitions=properties["AttributeDefinitions"],
+                KeySchema=properties["KeySchema"],
+            )
+        return names
 
     # -- the source database ---------------------------------------------------------------------
     def backup_event(

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from rds_xacct.admission import slots as admission
+from rds_xacct.admission import pool
 from rds_xacct.aws.clients import default_client
 from tests.support.moto_patches import MotoPatches
 from tests.support.sam_template import load_template
@@ -80,7 +80,7 @@ def sfn(monkeypatch: pytest.MonkeyPatch) -> FakeSfn:
     fake = FakeSfn()
     real = default_client
     monkeypatch.setattr(
-        admission,
+        pool,
         "default_client",
         lambda service: fake if service == "stepfunctions" else real(service),
     )

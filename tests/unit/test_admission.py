@@ -12,7 +12,8 @@ from typing import Any, cast
 import pytest
 
 from rds_xacct.admission import slots as admission
-from rds_xacct.admission.slots import Place, Pool, pool_key
+from rds_xacct.admission.pool import Place, Pool
+from rds_xacct.admission.slots import pool_key
 from rds_xacct.model import errors
 from rds_xacct.model.constants import (
     POOL_BACKUP,

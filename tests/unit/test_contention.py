@@ -25,7 +25,7 @@ from hypothesis.stateful import (
 )
 
 from rds_xacct.admission import contention
-from rds_xacct.admission.slots import Place, Pool
+from rds_xacct.admission.pool import Place, Pool
 from rds_xacct.model import errors
 from rds_xacct.model.constants import SLOT_LEASE_SECONDS
 from tests.support.contention import DynamoDbContention

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import boto3
 import pytest
@@ -12,7 +12,8 @@ import requests
 import responses
 from moto.sns.models import sns_backends
 
-from rds_xacct.messages import notify
+from rds_xacct.messages import delivery, words
+from rds_xacct.model.errors import PipelineError
 from rds_xacct.model.summary import build_summary, console_url, failed_step
 from rds_xacct.pipeline import reporting
 from tests.support.world import MAIN_ACCOUNT, REGION, World
@@ -76,7 +77,7 @@ def test_success_summary_has_what_an_operator_needs() -> None:
     assert result["execution"]["consoleUrl"].startswith(
         "https://eu-west-1.console.aws.amazon.com/states/"
     )
-    body = notify.sns_body(result)
+    body = words.sns_body(result)
     for text in ("orders-db (postgres, db)", "Expires", "2026-12-01T02:53:00Z", "23m 00s"):
         assert text in body
 
@@ -121,7 +122,7 @@ def test_failure_summary_names_the_step_error_and_what_to_do() -> None:
     assert result["failure"]["error"] == "KeyNotAccessible"
     assert "KMSKeyNotAccessibleFault" in result["failure"]["message"]
     assert "key's policy" in result["failure"]["hint"]
-    assert notify.subject(result) == "[rds-xacct] FAILED: orders-db at CopyBackup"
+    assert words.subject(result) == "[rds-xacct] FAILED: orders-db at CopyBackup"
 
 
 MAIN = {"main": {"outcome": "granted"}}
@@ -162,14 +163,14 @@ def test_failed_step_is_read_from_the_results(results: dict[str, Any], step: str
 def test_subject_is_ascii_one_line_and_under_100_characters() -> None:
     long = summary()
     long["source"]["database"] = "データベース-" + "x" * 200
-    text = notify.subject(long)
+    text = words.subject(long)
     assert len(text) < 100
     assert text.isascii()
     assert "\n" not in text
 
 
 def test_slack_message_is_block_kit_with_a_button_to_the_execution() -> None:
-    message = notify.slack_blocks(summary())
+    message = words.slack_blocks(summary())
     assert message["blocks"][0]["type"] == "header"
     assert any(b["type"] == "section" for b in message["blocks"])
     button = message["blocks"][-1]["elements"][0]
@@ -181,7 +182,7 @@ def test_slack_message_is_block_kit_with_a_button_to_the_execution() -> None:
 def test_slack_200_is_delivered_once() -> None:
     responses.add(responses.POST, WEBHOOK, status=200, body="ok")
     waits: list[float] = []
-    result = notify.post_slack(WEBHOOK, {"text": "hi"}, sleep=waits.append)
+    result = delivery.post_slack(WEBHOOK, {"text": "hi"}, sleep=waits.append)
     assert (result.delivered, result.attempts, waits) == (True, 1, [])
 
 
@@ -192,7 +193,7 @@ def test_slack_429_waits_for_retry_after() -> None:
     )
     responses.add(responses.POST, WEBHOOK, status=200, body="ok")
     waits: list[float] = []
-    result = notify.post_slack(WEBHOOK, {"text": "hi"}, sleep=waits.append)
+    result = delivery.post_slack(WEBHOOK, {"text": "hi"}, sleep=waits.append)
     assert (result.delivered, result.attempts, waits) == (True, 2, [7.0])
 
 
@@ -201,16 +202,16 @@ def test_slack_retry_after_is_capped() -> None:
     responses.add(responses.POST, WEBHOOK, status=429, headers={"Retry-After": "3600"})
     responses.add(responses.POST, WEBHOOK, status=200)
     waits: list[float] = []
-    notify.post_slack(WEBHOOK, {"text": "hi"}, sleep=waits.append)
-    assert waits == [notify.SLACK_MAX_RETRY_AFTER_SECONDS]
+    delivery.post_slack(WEBHOOK, {"text": "hi"}, sleep=waits.append)
+    assert waits == [delivery.SLACK_MAX_RETRY_AFTER_SECONDS]
 
 
 @responses.activate
 def test_slack_500_is_retried_with_backoff_then_given_up() -> None:
     responses.add(responses.POST, WEBHOOK, status=500, body="oops")
     waits: list[float] = []
-    result = notify.post_slack(WEBHOOK, {"text": "hi"}, sleep=waits.append)
-    assert (result.delivered, result.attempts) == (False, notify.SLACK_ATTEMPTS)
+    result = delivery.post_slack(WEBHOOK, {"text": "hi"}, sleep=waits.append)
+    assert (result.delivered, result.attempts) == (False, delivery.SLACK_ATTEMPTS)
     assert waits == [1.0, 2.0, 4.0]
     assert "HTTP 500" in result.detail
 
@@ -219,16 +220,16 @@ def test_slack_500_is_retried_with_backoff_then_given_up() -> None:
 def test_slack_timeout_is_retried_then_given_up() -> None:
     responses.add(responses.POST, WEBHOOK, body=requests.Timeout("read timed out"))
     waits: list[float] = []
-    result = notify.post_slack(WEBHOOK, {"text": "hi"}, sleep=waits.append)
-    assert (result.delivered, result.attempts) == (False, notify.SLACK_ATTEMPTS)
+    result = delivery.post_slack(WEBHOOK, {"text": "hi"}, sleep=waits.append)
+    assert (result.delivered, result.attempts) == (False, delivery.SLACK_ATTEMPTS)
     assert result.detail == "network error: Timeout"
-    assert len(responses.calls) == notify.SLACK_ATTEMPTS
+    assert len(responses.calls) == delivery.SLACK_ATTEMPTS
 
 
 @responses.activate
 def test_a_revoked_webhook_is_not_retried() -> None:
     responses.add(responses.POST, WEBHOOK, status=404, body="no_service")
-    result = notify.post_slack(WEBHOOK, {"text": "hi"}, sleep=lambda s: None)
+    result = delivery.post_slack(WEBHOOK, {"text": "hi"}, sleep=lambda s: None)
     assert (result.delivered, result.attempts) == (False, 1)
 
 
@@ -276,7 +277,7 @@ def test_a_slack_outage_is_logged_and_never_raises(
 
 
 def test_redact_removes_webhooks() -> None:
-    assert notify.redact(f"posting to {WEBHOOK} failed") == (
+    assert delivery.redact(f"posting to {WEBHOOK} failed") == (
         "posting to https://hooks.slack.com/<redacted> failed"
     )
 
@@ -303,5 +304,52 @@ def test_a_run_that_failed_on_its_event_says_what_arrived() -> None:
     # Then the summary names the event and the reason
     assert result["failure"]["step"] == "DescribeSource"
     assert result["event"]["detailType"] == "Backup Job State Change"
-    assert "volume/vol-1" in notify.sns_body(result)
-    assert "not an RDS database" in notify.sns_body(result)
+    assert "volume/vol-1" in words.sns_body(result)
+    assert "not an RDS database" in words.sns_body(result)
+
+
+class _Teams:
+    """A channel as a newcomer would add one: a class, and its line in CHANNELS."""
+
+    name: ClassVar[str] = "teams"
+    sent: ClassVar[list[words.Message]] = []
+
+    @classmethod
+    def configured(cls, settings: Any, *, sleep: Any = None) -> _Teams:
+        return cls()
+
+    def send(self, message: words.Message) -> str:
+        self.sent.append(message)
+        return "posted"
+
+
+def test_a_new_channel_is_one_class_and_one_line(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a deployment with a topic, and a third channel added to the list
+    topic = boto3.client("sns").create_topic(Name="rds-xacct-notifications")["TopicArn"]
+    monkeypatch.setattr(delivery, "CHANNELS", (*delivery.CHANNELS, _Teams))
+    _Teams.sent.clear()
+    # When a run reports
+    delivered = reporting.send(summary(), world.settings(topic_arn=topic))
+    # Then every channel got the one message, each saying what became of it
+    assert set(delivered) == {"sns", "slack", "teams"}
+    assert (delivered["slack"], delivered["teams"]) == (None, "posted")
+    assert [m.subject for m in _Teams.sent] == [words.subject(summary())]
+    assert len(_topic_messages(topic)) == 1
+
+
+def test_sns_refusing_for_good_still_lets_the_other_channels_tell(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a topic that is gone, and another channel after it
+    monkeypatch.setattr(delivery, "CHANNELS", (*delivery.CHANNELS, _Teams))
+    _Teams.sent.clear()
+    settings = world.settings(topic_arn=f"arn:aws:sns:{REGION}:{MAIN_ACCOUNT}:gone")
+    # When a message is delivered
+    result = delivery.deliver(words.run_message(summary()), settings)
+    # Then the other channel told, and settling raises SNS's refusal
+    assert len(_Teams.sent) == 1
+    assert str(result.channels["sns"]).startswith("not delivered: ")
+    with pytest.raises(PipelineError):
+        result.settle()

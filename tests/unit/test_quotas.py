@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
+from moto.sns.models import sns_backends
 
+from rds_xacct.admission import capacity
 from rds_xacct.aws import quotas
 from rds_xacct.aws.clients import aws_call
 from rds_xacct.aws.quotas import QuotaUsage, ensure_room, manual_snapshot_usage
@@ -16,6 +19,7 @@ from rds_xacct.model import errors
 from rds_xacct.model.constants import QUOTA_WARN_FRACTION
 from rds_xacct.model.state import Kind
 from tests.support.moto_patches import RDS_LIMITS
+from tests.support.sam_template import load_template
 from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World
 
 
@@ -167,3 +171,45 @@ def test_the_quota_names_come_from_one_table() -> None:
         "db": "ManualSnapshots",
         "cluster": "ManualClusterSnapshots",
     }
+
+
+def test_a_quota_warning_goes_out_once_a_day_marked_in_the_notices_table(world: World) -> None:
+    # Given the notices table as template.yaml declares it, a topic, and a quota 90 % full
+    properties = load_template()["Resources"]["NoticeTable"]["Properties"]
+    dynamodb = world.main.client("dynamodb")
+    dynamodb.create_table(
+        TableName="rds-xacct-notices",
+        BillingMode=properties["BillingMode"],
+        AttributeDefinitions=properties["AttributeDefinitions"],
+        KeySchema=properties["KeySchema"],
+    )
+    topic = world.main.client("sns").create_topic(Name="rds-xacct-notifications")["TopicArn"]
+    settings = world.settings(topic_arn=topic, notice_table="rds-xacct-notices")
+    usage = QuotaUsage(
+        MAIN_ACCOUNT, REGION, "db", "Manual DB instance snapshots", "L-272F1212", 9, 10
+    )
+    morning = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
+    # When three runs notice it that day, and one the next day
+    sent = [
+        capacity.warn_once(usage, settings=settings, now=morning),
+        capacity.warn_once(usage, settings=settings, now=morning + timedelta(hours=5)),
+        capacity.warn_once(usage, settings=settings, now=morning + timedelta(hours=20)),
+        capacity.warn_once(usage, settings=settings, now=morning + timedelta(days=1)),
+    ]
+    # Then one warning a day went out, to SNS
+    assert sent == [True, False, False, True]
+    messages: list[Any] = list(sns_backends[MAIN_ACCOUNT][REGION].topics[topic].sent_notifications)
+    assert [m[3]["outcome"]["Value"] for m in messages] == ["quota-warning"] * 2
+    assert (
+        messages[0][2]
+        == f"[rds-xacct] Warning: account {MAIN_ACCOUNT} manual snapshot quota 90% full"
+    )
+    # And the notices table holds one item per account, quota and day, each expiring two days on
+    items = dynamodb.scan(TableName="rds-xacct-notices")["Items"]
+    assert sorted(item["notice"]["S"] for item in items) == [
+        f"quota-warning#{MAIN_ACCOUNT}#{REGION}#L-272F1212#2026-11-24",
+        f"quota-warning#{MAIN_ACCOUNT}#{REGION}#L-272F1212#2026-11-25",
+    ]
+    assert int(min(item["expiresAt"]["N"] for item in items)) == int(
+        (morning + timedelta(days=2)).timestamp()
+    )

@@ -27,6 +27,7 @@ ENV_SELECTION_TAG = "SELECTION_TAG"
 ENV_TOPIC_ARN = "NOTIFY_TOPIC_ARN"
 ENV_SLACK_PARAMETER = "SLACK_WEBHOOK_PARAMETER"
 ENV_ADMISSION_TABLE = "ADMISSION_TABLE"
+ENV_NOTICE_TABLE = "NOTICE_TABLE"
 ENV_MAX_COPIES = "MAX_COPIES_IN_FLIGHT"
 ENV_STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
 ENV_REGION = "AWS_REGION"
@@ -89,6 +90,9 @@ class Settings:
     admission_table: str | None = None
     """The DynamoDB table of the copy-slot pools (admission control); None: no admission
     control (unit tests of single steps)."""
+    notice_table: str | None = None
+    """The DynamoDB table of the notices sent once a day (a quota warning); None: each run that
+    notices warns (unit tests of single steps)."""
     max_copies_in_flight: int = DEFAULT_MAX_COPIES_IN_FLIGHT
     state_machine_arn: str | None = None
     """The copy runs' state machine: the sweep asks it whether a copy's run is still going."""
@@ -148,6 +152,7 @@ class Settings:
             topic_arn=env.get(ENV_TOPIC_ARN) or None,
             slack_parameter=env.get(ENV_SLACK_PARAMETER) or None,
             admission_table=env.get(ENV_ADMISSION_TABLE) or None,
+            notice_table=env.get(ENV_NOTICE_TABLE) or None,
             max_copies_in_flight=max_copies,
             state_machine_arn=env.get(ENV_STATE_MACHINE_ARN) or None,
             backup_keeper_arn=keeper,

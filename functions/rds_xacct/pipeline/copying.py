@@ -13,6 +13,7 @@ from rds_xacct.aws import quotas
 from rds_xacct.aws.accounts import Accounts
 from rds_xacct.aws.snapshots import SnapshotApi
 from rds_xacct.model import errors
+from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import (
     APP_NAME,
     COPY_DEADLINE_HOURS,
@@ -68,7 +69,8 @@ def copy_intermediate(
     # Room in both accounts' manual snapshot quotas, before the first copy is made
     kind = kind_of(state)
     accounts = Accounts(settings, job["execution"])
-    main_usage = quotas.manual_snapshot_usage(api.client, job["executionArn"].split(":")[4], kind)
+    main_account = Arn.parse(job["executionArn"]).account
+    main_usage = quotas.manual_snapshot_usage(api.client, main_account, kind)
     if main_usage is not None and main_usage.room == 0:
         _wait_if_room_comes_back(api, main_usage)
     warnings = capacity.check_room(

@@ -8,6 +8,7 @@ from typing import Any
 from rds_xacct.aws.accounts import Accounts
 from rds_xacct.aws.snapshots import SnapshotApi
 from rds_xacct.model import errors
+from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import (
     APP_NAME,
 )
@@ -27,9 +28,8 @@ def describe_source(
     event: Any, *, execution_arn: str, settings: Settings, now: Clock = utc_now
 ) -> RunState:
     """Read the event and the source snapshot; decide what this run will do."""
-    arn_parts = execution_arn.split(":")
     job: Job = {
-        "execution": arn_parts[-1],
+        "execution": Arn.name_of(execution_arn),
         "executionArn": execution_arn,
         "startedAt": iso(now()),
         "backupAccountId": settings.backup_account_id,
@@ -49,7 +49,11 @@ def describe_source(
             }
         }
     source = source_event.snapshot
-    region, account = (arn_parts[3], arn_parts[4]) if len(arn_parts) > 4 else ("", "")
+    try:
+        run = Arn.parse(execution_arn)
+        region, account = run.region, run.account
+    except ValueError:  # not run by the state machine: no account copies here
+        region, account = "", ""
     if (source.region, source.account) != (region, account):
         raise errors.UnsupportedEvent(
             f"The snapshot {source.arn} is in account {source.account}, region {source.region}; "

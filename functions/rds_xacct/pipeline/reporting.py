@@ -23,10 +23,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from rds_xacct.aws.clients import aws_call, default_client
 from rds_xacct.aws.observability import logger, metrics
-from rds_xacct.messages import notify
+from rds_xacct.messages import words
+from rds_xacct.messages.delivery import deliver
 from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import UNCATCHABLE_ERRORS
-from rds_xacct.model.errors import RETRYABLE, PipelineError
+from rds_xacct.model.errors import PipelineError
 from rds_xacct.model.settings import Settings
 from rds_xacct.model.state import CaughtError, Job, RunState
 from rds_xacct.model.summary import OUTCOMES, build_summary
@@ -42,40 +43,16 @@ _STATE_IN_CAUSE = re.compile(r"state '([^']+)'")
 def send(
     summary: dict[str, Any], settings: Settings, *, sleep: Callable[[float], None] | None = None
 ) -> dict[str, Any]:
-    """Send one SNS message and, if configured, one Slack message. Returns what was delivered.
+    """Send the run's message to every configured channel (SNS; Slack if configured). Returns
+    what was delivered.
 
     SNS refusing for good (a permission, its key, the topic gone) does not keep Slack from
     telling: Slack is sent, then the SNS error raised. An SNS error the state machine retries
-    (`Throttled`) is raised at once, so that the retry sends each message once."""
-    delivered: dict[str, Any] = {"sns": None, "slack": None}
-    sns_error: PipelineError | None = None
-    if settings.topic_arn:
-        try:
-            delivered["sns"] = notify.publish_sns(settings.topic_arn, summary)
-        except PipelineError as error:
-            if isinstance(error, RETRYABLE):
-                raise
-            sns_error = error
-            delivered["sns"] = f"not delivered: {error}"
-    if settings.slack_parameter:
-        webhook = notify.slack_webhook(settings.slack_parameter)
-        if webhook is None:
-            delivered["slack"] = "not delivered: the webhook parameter could not be read"
-        else:
-            result = notify.post_slack(webhook, notify.slack_blocks(summary), sleep=sleep)
-            delivered["slack"] = (
-                f"delivered after {result.attempts} attempt(s)"
-                if result.delivered
-                else f"not delivered after {result.attempts} attempt(s): {result.detail}"
-            )
-            if not result.delivered:
-                logger.error(f"Slack notification not delivered: {notify.redact(result.detail)}")
-                metrics.add_metric(name="SlackDeliveryFailed", unit=MetricUnit.Count, value=1)
+    (`Throttled`) is raised at once, so that the retry sends each message once (`deliver`)."""
+    delivery = deliver(words.run_message(summary), settings, sleep=sleep)
     metrics.add_metric(name=f"Run-{summary['outcome']}", unit=MetricUnit.Count, value=1)
-    logger.info("Run summary", extra={"summary": summary, "delivered": delivered})
-    if sns_error is not None:
-        raise sns_error
-    return delivered
+    logger.info("Run summary", extra={"summary": summary, "delivered": delivery.channels})
+    return delivery.settle()
 
 
 def report_run(

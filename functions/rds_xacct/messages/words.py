@@ -1,37 +1,24 @@
-"""Telling people how a run went: one SNS message and, when configured, one Slack message.
+"""The words of every message the app sends, in one shape: a `Message`.
 
-A notification never changes a run's outcome: a Slack outage is retried within bounds, then
-logged and counted, and the run still ends as it really ended.
+A run's summary gives the run's message (`run_message`: the SNS subject and body people read,
+with the summary as JSON for machines, and a Slack Block Kit message). Notices give theirs:
+a manual snapshot quota past its mark (`quota_warning`), the daily sweep (`sweep_report`) and
+the daily reconciliation (`reconcile_report`). Nothing here sends anything: `delivery` does.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
-import re
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rds_xacct.aws.clients import aws_call, default_client
-from rds_xacct.model.constants import APP_NAME
+from rds_xacct.model.constants import APP_NAME, QUOTA_WARN_FRACTION, RECONCILE_MAX_STARTS_PER_DAY
 
 if TYPE_CHECKING:
-    import requests
-
-# `requests` and Powertools' parameters are imported where Slack needs them, not here: together
-# they add a sixth of an `import boto3` to the cold start of every function that imports this
-# module, and most of those functions (and runs without Slack) never use them.
-
-logger = logging.getLogger(__name__)
+    from rds_xacct.aws.quotas import QuotaUsage
 
 SUBJECT_LIMIT = 99
-SLACK_TIMEOUT_SECONDS = 5
-SLACK_ATTEMPTS = 4
-SLACK_BACKOFF_SECONDS = 1.0
-SLACK_MAX_RETRY_AFTER_SECONDS = 30.0
+"""SNS subjects are under 100 characters."""
 
 _TITLES = {
     "succeeded": "Succeeded",
@@ -47,14 +34,23 @@ _EMOJI = {
     "timed-out": ":hourglass:",
     "aborted": ":octagonal_sign:",
 }
-_WEBHOOK = re.compile(r"https://hooks\.slack\.com/\S+")
 
 
-def redact(text: str) -> str:
-    """Remove any Slack webhook URL from text that will be logged."""
-    return _WEBHOOK.sub("https://hooks.slack.com/<redacted>", text)
+@dataclass(frozen=True)
+class Message:
+    """One message, as every channel needs it."""
+
+    subject: str
+    """One line (SNS's subject: ASCII, under 100 characters for a run's message)."""
+    body: str
+    """Plain text people read."""
+    attributes: dict[str, str] = field(default_factory=dict)
+    """Filterable attributes (SNS message attributes; empty values are left out)."""
+    slack: dict[str, Any] | None = None
+    """The Slack payload (Block Kit, or plain `text`); None: the message is not for chat."""
 
 
+# --- A run's message --------------------------------------------------------------------------
 def _database(summary: dict[str, Any]) -> str:
     source = summary.get("source") or {}
     return str(source.get("database") or source.get("arn") or "unknown source")
@@ -146,34 +142,6 @@ def sns_body(summary: dict[str, Any]) -> str:
     return f"{text}\n\n--- summary (JSON) ---\n{json.dumps(summary, indent=2, default=str)}"
 
 
-def publish(topic_arn: str, subject_line: str, body: str, attributes: dict[str, str]) -> str:
-    """Publish one message with string attributes; returns the message id."""
-    sns = default_client("sns")
-    with aws_call(f"Publishing to {topic_arn}"):
-        response = sns.publish(
-            TopicArn=topic_arn,
-            Subject=subject_line,
-            Message=body,
-            MessageAttributes={
-                name: {"DataType": "String", "StringValue": value}
-                for name, value in attributes.items()
-                if value
-            },
-        )
-    return str(response["MessageId"])
-
-
-def publish_sns(topic_arn: str, summary: dict[str, Any]) -> str:
-    """Publish a run's notification; returns the message id."""
-    engine = (summary.get("source") or {}).get("engine")
-    attributes = {
-        "outcome": str(summary["outcome"]),
-        "database": _database(summary),
-        "engine": str(engine or ""),
-    }
-    return publish(topic_arn, subject(summary), sns_body(summary), attributes)
-
-
 def slack_blocks(summary: dict[str, Any]) -> dict[str, Any]:
     """A Block Kit message: a header, the facts, and a link to the execution."""
     outcome = summary["outcome"]
@@ -210,62 +178,90 @@ def slack_blocks(summary: dict[str, Any]) -> dict[str, Any]:
     return {"text": title, "blocks": blocks}
 
 
-@dataclass
-class SlackResult:
-    delivered: bool
-    attempts: int
-    detail: str
+def run_message(summary: dict[str, Any]) -> Message:
+    """A run's message: to SNS (filterable by outcome, database and engine) and to Slack."""
+    engine = (summary.get("source") or {}).get("engine")
+    return Message(
+        subject=subject(summary),
+        body=sns_body(summary),
+        attributes={
+            "outcome": str(summary["outcome"]),
+            "database": _database(summary),
+            "engine": str(engine or ""),
+        },
+        slack=slack_blocks(summary),
+    )
 
 
-def post_slack(
-    webhook_url: str,
-    message: dict[str, Any],
-    *,
-    sleep: Callable[[float], None] | None = None,
-    session: requests.Session | None = None,
-) -> SlackResult:
-    """Post to an incoming webhook with bounded retries.
-
-    429 waits for Retry-After (capped), 5xx and network errors back off exponentially; other
-    4xx are not retried (the webhook is wrong or revoked). Never raises.
-    """
-    import requests  # noqa: PLC0415 - Slack only: see the imports
-
-    http = session or requests.Session()
-    pause = sleep or time.sleep  # looked up at call time, so a simulated clock can replace it
-    detail = ""
-    for attempt in range(1, SLACK_ATTEMPTS + 1):
-        delay = SLACK_BACKOFF_SECONDS * 2 ** (attempt - 1)
-        try:
-            response = http.post(webhook_url, json=message, timeout=SLACK_TIMEOUT_SECONDS)
-        except requests.RequestException as error:
-            detail = f"network error: {type(error).__name__}"
-        else:
-            if response.status_code < 300:
-                return SlackResult(True, attempt, f"HTTP {response.status_code}")
-            detail = f"HTTP {response.status_code}: {response.text[:200]}"
-            if response.status_code == 429:
-                with contextlib.suppress(ValueError):
-                    delay = float(response.headers.get("Retry-After", delay))
-                delay = min(max(delay, 0.0), SLACK_MAX_RETRY_AFTER_SECONDS)
-            elif response.status_code < 500:
-                return SlackResult(False, attempt, detail)
-        if attempt < SLACK_ATTEMPTS:
-            pause(delay)
-    return SlackResult(False, SLACK_ATTEMPTS, detail)
+# --- Notices ----------------------------------------------------------------------------------
+def quota_warning(usage: QuotaUsage) -> Message:
+    """A manual snapshot quota past QUOTA_WARN_FRACTION: to SNS and, as plain text, to Slack."""
+    headline = (
+        f"[{APP_NAME}] Warning: account {usage.account} manual snapshot quota "
+        f"{round(100 * usage.fraction)}% full"
+    )
+    body = "\n".join(
+        [
+            f"{usage.text}: past {round(100 * QUOTA_WARN_FRACTION)} %.",
+            f"Copies are refused once it is full ({usage.room} more fit). Delete old manual "
+            "snapshots there, or raise the quota: Service Quotas console, Amazon RDS, "
+            f"'{usage.name}', or `aws service-quotas request-service-quota-increase "
+            f"--service-code rds --quota-code {usage.code} --desired-value "
+            f"{2 * usage.max} --region {usage.region}`.",
+            "This warning is sent once a day per account and quota while it stays this full.",
+        ]
+    )
+    return Message(
+        subject=headline[:SUBJECT_LIMIT],
+        body=body,
+        attributes={"outcome": "quota-warning"},
+        slack={"text": f"{headline}\n{body}"},
+    )
 
 
-def slack_webhook(parameter_name: str) -> str | None:
-    """The webhook URL from its SSM SecureString, cached for 5 minutes by Powertools."""
-    from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - see the imports
-
-    try:
-        value = parameters.get_parameter(parameter_name, decrypt=True, max_age=300)
-    except parameters.exceptions.GetParameterError as error:
-        logger.error(  # noqa: TRY400 - the traceback adds nothing an operator can act on
-            "Could not read the Slack webhook parameter %s: %s",
-            parameter_name,
-            type(error).__name__,
-        )
+def sweep_report(result: dict[str, Any]) -> Message | None:
+    """The daily sweep, when it deleted something or hit a problem (SNS only); else None."""
+    deleted, problems = result["deleted"], result["problems"]
+    if not (deleted or problems):
         return None
-    return str(value).strip() or None
+    headline = f"[{APP_NAME}] Swept: {len(deleted)} copies past their time deleted"
+    body = "\n".join(
+        [
+            "Copies no run would delete any more (a stopped or lost run), deleted by the "
+            "daily sweep:",
+            *[f"  deleted  {arn}" for arn in deleted],
+            *[f"  problem  {problem}" for problem in problems],
+        ]
+    )
+    outcome = "swept" if not problems else "sweep-problems"
+    return Message(headline[:SUBJECT_LIMIT], body, {"outcome": outcome})
+
+
+def reconcile_report(result: dict[str, Any]) -> Message | None:
+    """The daily reconciliation, when it started runs, left some over or hit a problem (SNS
+    only); else None."""
+    started, over, problems = result["started"], result["overCap"], result["problems"]
+    if not (started or over or problems):
+        return None
+    headline = f"[{APP_NAME}] Reconciled: {len(started)} runs started for missed events"
+    count = len(result["alreadyStarted"])
+    already = f"; {count} already started by another reconciliation" if count else ""
+    body = [
+        f"The daily reconciliation looked at {result['looked']} source snapshots made from "
+        f"{result['from']} to {result['to']} ({result['copied']} already copied, "
+        f"{result['runs']} with a run, {result['excluded']} left out by the selection"
+        f"{already}).",
+        *[
+            f"  started   {s['database']}: {s['source']} (made {s['createdAt']}, no event "
+            f"arrived) -> {s['execution']}"
+            for s in started
+        ],
+        *[
+            f"  not yet   {arn}: over the limit of {RECONCILE_MAX_STARTS_PER_DAY} runs a day; "
+            f'tomorrow, invoke the reconciler with {{"lookbackHours": 50}} to start it'
+            for arn in over
+        ],
+        *[f"  problem   {problem}" for problem in problems],
+    ]
+    outcome = "reconcile-problems" if problems or over else "reconciled"
+    return Message(headline[:SUBJECT_LIMIT], "\n".join(body), {"outcome": outcome})
