@@ -7,10 +7,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from rds_xacct.aws.observability import task_handler
 from rds_xacct.model.settings import Settings
 from rds_xacct.model.state import CopyProgress, Which
-from rds_xacct.pipeline import copying
+from rds_xacct.pipeline import checking
 
 
 @task_handler("CheckCopy")
 def handler(event: dict[str, Any], context: LambdaContext) -> CopyProgress:
     which: Which = event["which"]
-    return copying.check_copy(event["state"], which, settings=Settings.from_env())
+    return checking.check_copy(event["state"], which, settings=Settings.from_env())

@@ -5,9 +5,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from rds_xacct.aws.observability import task_handler
 from rds_xacct.model.settings import Settings
 from rds_xacct.model.state import IntermediateCopy, RunState
-from rds_xacct.pipeline import copying
+from rds_xacct.pipeline import sharing
 
 
 @task_handler("Share")
 def handler(event: RunState, context: LambdaContext) -> IntermediateCopy:
-    return copying.share(event, settings=Settings.from_env())
+    return sharing.share(event, settings=Settings.from_env())

@@ -27,7 +27,7 @@ from rds_xacct.model.constants import (
 )
 from rds_xacct.model.naming import SOURCE_TAG_HASH_MARK, source_arn_tag
 from rds_xacct.model.times import iso, parse_iso
-from rds_xacct.pipeline import backup_copy, copying, intake, retention
+from rds_xacct.pipeline import backup_copy, checking, copying, intake, retention, sharing
 from rds_xacct.pipeline.polling import next_look_seconds
 from tests.support.events import backup_job_event, rds_snapshot_event
 from tests.support.moto_patches import SimClock
@@ -52,10 +52,10 @@ def long_manual_snapshot(world: World, database: str = "orders-db", ending: str 
 
 def copy_through(state: State, settings: Any) -> State:
     state["intermediate"] = copying.copy_intermediate(state, settings=settings)
-    state["intermediate"] = copying.check_copy(state, "intermediate", settings=settings)
-    state["intermediate"] = copying.share(state, settings=settings)
+    state["intermediate"] = checking.check_copy(state, "intermediate", settings=settings)
+    state["intermediate"] = sharing.share(state, settings=settings)
     state["backup"] = backup_copy.copy_backup(state, settings=settings)
-    state["backup"] = copying.check_copy(state, "backup", settings=settings)
+    state["backup"] = checking.check_copy(state, "backup", settings=settings)
     state["intermediate"] = retention.delete_intermediate(state, settings=settings)
     return state
 

@@ -45,7 +45,7 @@ from rds_xacct.model.naming import role_session_name
 from rds_xacct.model.settings import ConfigurationError, Settings
 from rds_xacct.model.state import Kind
 from rds_xacct.model.times import iso
-from rds_xacct.pipeline import backup_copy, copying, failure, intake, retention
+from rds_xacct.pipeline import backup_copy, checking, copying, failure, intake, retention, sharing
 from rds_xacct.pipeline.polling import next_look_seconds
 from tests.support.events import backup_job_event, load_event, rds_snapshot_event
 from tests.support.moto_patches import RDS_LIMITS, MotoPatches, SimClock
@@ -77,11 +77,11 @@ def copy_through(state: State, settings: Settings) -> State:
     """Run CopyIntermediate → CheckIntermediate → Share → CopyBackup → CheckBackup → DeleteIntermediate, as the
     state machine does when every copy is available at once."""
     state["intermediate"] = copying.copy_intermediate(state, settings=settings)
-    state["intermediate"] = copying.check_copy(state, "intermediate", settings=settings)
+    state["intermediate"] = checking.check_copy(state, "intermediate", settings=settings)
     assert state["intermediate"]["ready"] is True
-    state["intermediate"] = copying.share(state, settings=settings)
+    state["intermediate"] = sharing.share(state, settings=settings)
     state["backup"] = backup_copy.copy_backup(state, settings=settings)
-    state["backup"] = copying.check_copy(state, "backup", settings=settings)
+    state["backup"] = checking.check_copy(state, "backup", settings=settings)
     assert state["backup"]["ready"] is True
     state["intermediate"] = retention.delete_intermediate(state, settings=settings)
     return state
@@ -195,8 +195,8 @@ def test_a_redelivered_event_makes_no_second_copy(world: World) -> None:
     # When the same event arrives again and a second run goes through the same steps
     again = intake.describe_source(event, execution_arn=execution_arn("run-2"), settings=settings)
     again["intermediate"] = copying.copy_intermediate(again, settings=settings)
-    again["intermediate"] = copying.check_copy(again, "intermediate", settings=settings)
-    again["intermediate"] = copying.share(again, settings=settings)
+    again["intermediate"] = checking.check_copy(again, "intermediate", settings=settings)
+    again["intermediate"] = sharing.share(again, settings=settings)
     again["backup"] = backup_copy.copy_backup(again, settings=settings)
     # Then it finds the backup copy the first run made instead of making another
     assert again["backup"]["adopted"] is True
@@ -538,7 +538,7 @@ def test_check_copy_reports_progress_and_times_out(world: World, clock: SimClock
     snapshot.percent_progress = 40  # type: ignore[attr-defined]
     clock.advance(600)
     # When it is checked
-    checked = copying.check_copy(state, "intermediate", settings=settings)
+    checked = checking.check_copy(state, "intermediate", settings=settings)
     # Then it is not ready; at 40 % in 10 minutes it ends by 25 minutes: the next look is just
     # after that (the schedule itself is tested in test_polling.py)
     assert checked["ready"] is False
@@ -549,7 +549,7 @@ def test_check_copy_reports_progress_and_times_out(world: World, clock: SimClock
     state["intermediate"] = checked
     snapshot.percent_progress = 70  # type: ignore[attr-defined]
     clock.advance(914)
-    checked = copying.check_copy(state, "intermediate", settings=settings)
+    checked = checking.check_copy(state, "intermediate", settings=settings)
     assert checked["polls"] == 2
     assert checked["lastLook"] == {"elapsedSeconds": 1514, "percent": 70}
     assert checked["waitSeconds"] == next_look_seconds(1514, 70, (600, 40))
@@ -557,7 +557,7 @@ def test_check_copy_reports_progress_and_times_out(world: World, clock: SimClock
     # And after a week it is a failure
     clock.advance(7 * 24 * 3600)
     with pytest.raises(errors.CopyTimedOut, match="still creating"):
-        copying.check_copy(state, "intermediate", settings=settings)
+        checking.check_copy(state, "intermediate", settings=settings)
 
 
 def test_a_failed_copy_is_reported(world: World) -> None:
@@ -567,7 +567,7 @@ def test_a_failed_copy_is_reported(world: World) -> None:
     state["intermediate"] = copying.copy_intermediate(state, settings=settings)
     rds_backends[MAIN_ACCOUNT][REGION].database_snapshots[state["job"]["copyId"]].status = "failed"
     with pytest.raises(errors.SnapshotFailed, match="RDS could not make the copy"):
-        copying.check_copy(state, "intermediate", settings=settings)
+        checking.check_copy(state, "intermediate", settings=settings)
 
 
 def finished_run(world: World, settings: Settings, run: str = "run-1") -> State:
@@ -849,7 +849,7 @@ def run_with_an_unfinished_backup_copy(world: World, settings: Settings) -> Stat
     event = db_event(world)
     state = intake.describe_source(event, execution_arn=execution_arn("run-1"), settings=settings)
     state["intermediate"] = copying.copy_intermediate(state, settings=settings)
-    state["intermediate"] = copying.share(state, settings=settings)
+    state["intermediate"] = sharing.share(state, settings=settings)
     state["backup"] = backup_copy.copy_backup(state, settings=settings)
     copy_id = state["job"]["copyId"]
     rds_backends[BACKUP_ACCOUNT][REGION].database_snapshots[copy_id].status = "copying"
@@ -1340,8 +1340,8 @@ def test_copy_backup_asks_the_keeper_to_record_the_copy_it_made_or_adopted(
     copy_id = first["job"]["copyId"]
     again = intake.describe_source(event, execution_arn=execution_arn("run-2"), settings=settings)
     again["intermediate"] = copying.copy_intermediate(again, settings=settings)
-    again["intermediate"] = copying.check_copy(again, "intermediate", settings=settings)
-    again["intermediate"] = copying.share(again, settings=settings)
+    again["intermediate"] = checking.check_copy(again, "intermediate", settings=settings)
+    again["intermediate"] = sharing.share(again, settings=settings)
     adopted = backup_copy.copy_backup(again, settings=settings)
     # Then each told the keeper to record the copy, and says so
     assert told.told == [("record", "db", copy_id, "run-1"), ("record", "db", copy_id, "run-2")]

@@ -18,8 +18,6 @@ from botocore.exceptions import ClientError
 from rds_xacct.aws import quotas
 from rds_xacct.aws.clients import NETWORK_ERRORS, default_client
 from rds_xacct.aws.observability import logger
-from rds_xacct.messages import words
-from rds_xacct.messages.delivery import deliver
 from rds_xacct.model.errors import PipelineError
 from rds_xacct.model.settings import Settings
 
@@ -69,6 +67,10 @@ def warn_once(usage: quotas.QuotaUsage, *, settings: Settings, now: datetime) ->
     """Send the day's warning about this quota, unless another run already did."""
     if not _first_today(usage, settings, now):
         return False
+    # Imported here: warnings are rare, and every copy step imports this module.
+    from rds_xacct.messages import words  # noqa: PLC0415
+    from rds_xacct.messages.delivery import deliver  # noqa: PLC0415
+
     message = words.quota_warning(usage)
     logger.warning(message.body)
     try:
