@@ -10,11 +10,13 @@ export SAM_CLI_TELEMETRY := 0
 SAM_VERSION := 1.170.0
 ASL_VALIDATOR_VERSION := 4.0.0
 UV_VERSION := 0.13.9
-# uv installs the venvs (a fresh clone's in seconds, where pip takes a minute): the uv on PATH, else
-# the pinned one pip brings into .tools/uv once. Without either, scripts/venv-install uses pip.
+# uv installs the venvs (a fresh clone's in seconds, where pip takes half a minute each): the uv on
+# PATH, else the pinned one pip brings into .tools/uv once. Without either, scripts/venv-install
+# uses pip.
 UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/uv/bin/uv)
 # `make test` runs its checks side by side, each one's output printed whole when it ends (make 4+;
-# make 3.81, macOS's, runs them one after the other). 3 jobs keep 2 cores busy beside pytest -n 2.
+# make 3.81, macOS's, runs them one after the other, as TEST_JOBS=1 does, with output as it comes).
+# 3 jobs keep 2 cores busy beside pytest -n 2.
 TEST_JOBS ?= 3
 
 .PHONY: help venv demo test checks lint typecheck cfn-lint sam-validate asl-validate unit bench clean
@@ -73,7 +75,7 @@ unit: $(STAMP)
 
 # pytest first: it is the longest, and the other checks fit beside it.
 CHECKS := unit typecheck sam-validate cfn-lint lint asl-validate
-PARALLEL := $(if $(filter 3.%,$(MAKE_VERSION)),,-j$(TEST_JOBS) --output-sync=target)
+PARALLEL := $(if $(filter 3.%,$(MAKE_VERSION)),,$(if $(filter-out 1,$(TEST_JOBS)),-j$(TEST_JOBS) --output-sync=target))
 
 test:
 	@echo "make test: $(CHECKS)$(if $(PARALLEL), side by side: each one's output shows when it ends)"
