@@ -9,8 +9,17 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 export SAM_CLI_TELEMETRY := 0
 SAM_VERSION := 1.170.0
 ASL_VALIDATOR_VERSION := 4.0.0
+UV_VERSION := 0.13.9
+# uv installs the venvs (a fresh clone's in seconds, where pip takes half a minute each): the uv on
+# PATH, else the pinned one pip brings into .tools/uv once. Without either, scripts/venv-install
+# uses pip.
+UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/uv/bin/uv)
+# `make test` runs its checks side by side, each one's output printed whole when it ends (make 4+;
+# make 3.81, macOS's, runs them one after the other, as TEST_JOBS=1 does, with output as it comes).
+# 3 jobs keep 2 cores busy beside pytest -n 2.
+TEST_JOBS ?= 3
 
-.PHONY: help venv demo test lint typecheck imports cfn-lint sam-validate asl-validate unit bench clean
+.PHONY: help venv demo test checks lint typecheck imports cfn-lint sam-validate asl-validate unit bench clean
 
 help:
 	@echo "make demo   - simulate both accounts on moto and run the pipeline end to end"
@@ -18,12 +27,15 @@ help:
 	@echo "make bench  - measure run time, API calls and state transitions (cost)"
 	@echo "make sam-validate - sam validate --lint (aws-sam-cli in its own .sam-venv)"
 
-$(STAMP): requirements-dev.txt functions/requirements.txt
+# pip comes along so that `.venv/bin/pip` works as in any venv (uv makes venvs without it).
+$(STAMP): requirements-dev.txt functions/requirements.txt | $(UV)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required (found $$($(PYTHON) --version))"; exit 1; }
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	UV=$(UV) PYTHON=$(PYTHON) scripts/venv-install $(VENV) -r requirements-dev.txt pip
 	touch $(STAMP)
+
+.tools/uv/bin/uv:
+	@out=$$(PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --disable-pip-version-check --no-deps --only-binary :all: --target .tools/uv uv==$(UV_VERSION) 2>&1) \
+	  || { echo "$$out" | tail -n 5; echo "uv $(UV_VERSION) could not be installed: pip will install the packages instead (slower)"; }
 
 venv: $(STAMP)
 
@@ -47,10 +59,8 @@ sam-validate: .sam-venv/.installed
 	.sam-venv/bin/sam validate --lint --region $(AWS_DEFAULT_REGION) --template other/backup-account/backup-account.yaml
 
 # aws-sam-cli pins its own cfn-lint and translator: it gets a venv of its own.
-.sam-venv/.installed:
-	test -x .sam-venv/bin/python || $(PYTHON) -m venv .sam-venv
-	.sam-venv/bin/python -m pip install --quiet --upgrade pip
-	.sam-venv/bin/python -m pip install --quiet aws-sam-cli==$(SAM_VERSION)
+.sam-venv/.installed: | $(UV)
+	UV=$(UV) PYTHON=$(PYTHON) scripts/venv-install .sam-venv aws-sam-cli==$(SAM_VERSION)
 	touch $@
 
 asl-validate: .tools/node_modules/.bin/asl-validator
@@ -64,10 +74,20 @@ asl-validate: .tools/node_modules/.bin/asl-validator
 imports: $(STAMP)
 	cd functions && ../$(BIN)/lint-imports --config ../pyproject.toml --no-cache
 
-unit: $(STAMP)
+# (aws-sam-cli first: a test builds the backup-account template with it)
+unit: $(STAMP) .sam-venv/.installed
 	$(BIN)/pytest -n 2
 
-test: lint typecheck imports cfn-lint sam-validate asl-validate unit
+# pytest first: it is the longest, and the other checks fit beside it.
+CHECKS := unit typecheck imports sam-validate cfn-lint lint asl-validate
+PARALLEL := $(if $(filter 3.%,$(MAKE_VERSION)),,$(if $(filter-out 1,$(TEST_JOBS)),-j$(TEST_JOBS) --output-sync=target))
+
+test:
+	@echo "make test: $(CHECKS)$(if $(PARALLEL), side by side: each one's output shows when it ends)"
+	@$(MAKE) --no-print-directory $(PARALLEL) --keep-going checks \
+	  || { echo "make test: FAILED: the 'Error' lines above name the checks that failed"; exit 1; }
+
+checks: $(CHECKS)
 
 bench: $(STAMP)
 	PYTHONPATH=functions:. $(BIN)/python -m tests.support.bench $(ARGS)

@@ -233,10 +233,10 @@ def test_the_bundle_of_a_keeper_of_boto3_and_the_standard_library_is_built(tmp_p
     )
 
 
-@pytest.mark.skipif(not SAM.exists(), reason="aws-sam-cli is installed by `make sam-validate`")
 def test_sam_build_of_the_backup_account_template_ships_the_bundle(
     built: Path, tmp_path: Path
 ) -> None:
+    assert SAM.exists(), "aws-sam-cli is missing: `make test` installs it (.sam-venv) before pytest"
     # When SAM builds the backup-account template (offline: nothing to download)
     env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "eu-west-1"}
     subprocess.run(  # noqa: S603 - the project's own SAM CLI
