@@ -28,7 +28,7 @@ $(STAMP): requirements-dev.txt functions/requirements.txt
 venv: $(STAMP)
 
 demo: $(STAMP)
-	PYTHONPATH=functions:. $(BIN)/python -m tests.support.demo $(ARGS)
+	PYTHONPATH=functions:. $(BIN)/python -m simulation.demo $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -66,7 +66,7 @@ unit: $(STAMP)
 test: lint typecheck cfn-lint sam-validate asl-validate unit
 
 bench: $(STAMP)
-	PYTHONPATH=functions:. $(BIN)/python -m tests.support.bench $(ARGS)
+	PYTHONPATH=functions:. $(BIN)/python -m simulation.bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) .sam-venv .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,5 @@
-"""The IAM policy checker the simulation enforces permissions with (tests/support/iam_policy.py)
-and the resources it derives from requests (tests/support/iam_enforcement.py)."""
+"""The IAM policy checker the simulation enforces permissions with (simulation/iam_policy.py)
+and the resources it derives from requests (simulation/iam_enforcement.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.iam_enforcement import RequestInfo, UnknownOperation, requests_of
-from tests.support.iam_policy import (
+from simulation.iam_enforcement import RequestInfo, UnknownOperation, requests_of
+from simulation.iam_policy import (
     Caller,
     UnsupportedCondition,
     action_matches,

@@ -41,8 +41,8 @@ from rds_xacct.keeper import KeeperSettings, Ledger
 from rds_xacct.settings import ConfigurationError
 from rds_xacct.snapshots import Kind, iso, parse_iso
 from rds_xacct.steps import app_tags
-from tests.support.moto_patches import MotoPatches, SimClock, make_fake_context
-from tests.support.world import (
+from simulation.moto_patches import MotoPatches, SimClock, make_fake_context
+from simulation.world import (
     BACKUP_ACCOUNT,
     MAIN_ACCOUNT,
     REGION,
@@ -68,7 +68,7 @@ def _session() -> boto3.Session:
 
 
 def client_in(account: str, service: str) -> Any:
-    """A client acting in `account`, as tests.support.world.session_in makes one (moto maps
+    """A client acting in `account`, as simulation.world.session_in makes one (moto maps
     assumed-role credentials to the role's account)."""
     if account == MAIN_ACCOUNT:
         return _session().client(service)  # type: ignore[call-overload]

@@ -1,6 +1,6 @@
 """AWS's limits and formats: tag values, a run's one-year life, Wait timestamps, live runs' copies.
 
-Each test fails on moto made as strict as AWS (tests/support/moto_patches.py) if the app does not
+Each test fails on moto made as strict as AWS (simulation/moto_patches.py) if the app does not
 respect the limit."""
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from rds_xacct.constants import (
 from rds_xacct.naming import SOURCE_TAG_HASH_MARK, source_arn_tag
 from rds_xacct.polling import next_look_seconds
 from rds_xacct.snapshots import SnapshotApi, iso, parse_iso
-from tests.support.events import backup_job_event, rds_snapshot_event
-from tests.support.moto_patches import SimClock
-from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World
+from simulation.events import backup_job_event, rds_snapshot_event
+from simulation.moto_patches import SimClock
+from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World
 from tests.unit.test_steps import KeeperStandIn
 
 State = dict[str, Any]

@@ -14,7 +14,7 @@ from moto.sns.models import sns_backends
 
 from rds_xacct import notify, reporting
 from rds_xacct.summary import build_summary, console_url, failed_step
-from tests.support.world import MAIN_ACCOUNT, REGION, World
+from simulation.world import MAIN_ACCOUNT, REGION, World
 
 WEBHOOK = "https://hooks.slack.com/services/T0000/B0000/secret-part"
 EXECUTION = f"arn:aws:states:{REGION}:{MAIN_ACCOUNT}:execution:rds-xacct-copy-snapshot:run-1"

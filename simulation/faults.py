@@ -641,8 +641,8 @@ __all__ = [
 
 
 # --- README's failure table ---------------------------------------------------------------------
-ASL = Path(__file__).resolve().parents[2] / "state-machine" / "copy-snapshot.asl.json"
-README = Path(__file__).resolve().parents[2] / "README.md"
+ASL = Path(__file__).resolve().parents[1] / "state-machine" / "copy-snapshot.asl.json"
+README = Path(__file__).resolve().parents[1] / "README.md"
 TABLE_HEADING = "### Failures, step by step"
 ASL_STATE = {"Notify": "NotifyCopied"}
 """The state of the ASL whose Retry a step's error meets (Notify: the copy's notification)."""

@@ -52,7 +52,7 @@ from moto.rds.models import rds_backends
 from moto.sts.models import sts_backends
 
 from rds_xacct.aws import new_session
-from tests.support.iam_policy import (
+from simulation.iam_policy import (
     Caller,
     Decision,
     Statement,
@@ -60,7 +60,7 @@ from tests.support.iam_policy import (
     evaluate,
     parse_policy,
 )
-from tests.support.sam_template import Resolver
+from simulation.sam_template import Resolver
 
 MAIN_SOURCE = "template.yaml"
 BACKUP_SOURCE = "other/backup-account/backup-account.yaml"
@@ -616,7 +616,7 @@ class Enforcement:
                 role.label(),
                 str(error),
                 "?",
-                "tests/support/iam_enforcement.py does not know which resources this operation "
+                "simulation/iam_enforcement.py does not know which resources this operation "
                 "touches: add it there (Service Authorization Reference: its resource types)",
                 request,
             )
@@ -867,7 +867,7 @@ def _sam_policy_templates(
         topic = f"arn:aws:sns:{region}:{account}:{arguments['TopicName']}"
         return {"Statement": [{"Effect": "Allow", "Action": ["sns:Publish"], "Resource": topic}]}
     raise NotSimulated(
-        f"SAM policy template {name} is not expanded by tests/support/iam_enforcement.py: add it"
+        f"SAM policy template {name} is not expanded by simulation/iam_enforcement.py: add it"
     )
 
 
