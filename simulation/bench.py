@@ -57,7 +57,7 @@ from rds_xacct.snapshots import parse_iso
 from simulation import coldstart
 from simulation.contention import DynamoDbContention
 from simulation.driver import RunResult, Simulation
-from simulation.moto_patches import RDS_LIMITS
+from simulation.moto import RDS_LIMITS
 from simulation.window import WindowReport, run_window
 from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT
 

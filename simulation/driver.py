@@ -50,7 +50,7 @@ from simulation.iam_enforcement import (
     service_credentials,
     template_attributes,
 )
-from simulation.moto_patches import (
+from simulation.moto import (
     MOTO_CONFIG,
     MotoPatches,
     SimClock,

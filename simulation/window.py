@@ -28,7 +28,7 @@ from rds_xacct.constants import (
 from rds_xacct.snapshots import parse_iso
 from simulation.contention import DynamoDbContention
 from simulation.driver import Simulation
-from simulation.moto_patches import RDS_LIMITS
+from simulation.moto import RDS_LIMITS
 from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
 
 COPY_BASE_MINUTES = 3.0

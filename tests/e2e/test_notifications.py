@@ -10,7 +10,7 @@ import pytest
 from rds_xacct.constants import TAG_EXPIRES_AT
 from rds_xacct.snapshots import parse_iso
 from simulation.driver import SLACK_WEBHOOK, Simulation
-from simulation.moto_patches import event_matches
+from simulation.moto import event_matches
 from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT
 
 

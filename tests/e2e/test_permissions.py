@@ -25,7 +25,7 @@ from simulation.driver import Simulation, outcomes
 from simulation.events import backup_job_event
 from simulation.iam_enforcement import Permission, declared_permissions, used_permissions
 from simulation.iam_policy import glob
-from simulation.moto_patches import RDS_LIMITS
+from simulation.moto import RDS_LIMITS
 from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
 
 NEEDED_ONLY_BY_REAL_AWS: dict[str, str] = {

@@ -11,7 +11,7 @@ from datetime import timedelta
 from rds_xacct.constants import RECONCILED_FIELD, TAG_SOURCE_ARN
 from simulation.driver import MakeSim, Simulation, outcomes
 from simulation.events import backup_job_event
-from simulation.moto_patches import event_matches
+from simulation.moto import event_matches
 from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
 
 MAIN_POOL = f"copies#{MAIN_ACCOUNT}#{REGION}"

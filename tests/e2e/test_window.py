@@ -12,7 +12,7 @@ import pytest
 from rds_xacct.snapshots import parse_iso
 from simulation.contention import DynamoDbContention
 from simulation.driver import MakeSim, Simulation, outcomes
-from simulation.moto_patches import RDS_LIMITS
+from simulation.moto import RDS_LIMITS
 from simulation.window import run_window
 from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT
 

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from rds_xacct import admission
 from rds_xacct.aws import default_client
-from simulation.moto_patches import MotoPatches
+from simulation.moto import MotoPatches
 from simulation.sam_template import load_template
 from simulation.world import REGION
 

@@ -21,7 +21,7 @@ from rds_xacct.constants import (
     SLOT_WAIT_HOURS,
 )
 from rds_xacct.snapshots import iso, parse_iso
-from simulation.moto_patches import SimClock
+from simulation.moto import SimClock
 from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World
 from tests.unit.conftest import TABLE, FakeSfn
 

@@ -28,7 +28,7 @@ from rds_xacct import contention, errors
 from rds_xacct.admission import Place, Pool
 from rds_xacct.constants import SLOT_LEASE_SECONDS
 from simulation.contention import DynamoDbContention
-from simulation.moto_patches import SimClock
+from simulation.moto import SimClock
 from tests.unit.conftest import TABLE, FakeSfn
 from tests.unit.test_admission import ask, execution_arn, make_pool
 

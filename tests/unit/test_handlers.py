@@ -20,7 +20,7 @@ import share
 from rds_xacct import errors
 from rds_xacct.constants import MAX_RETENTION_DAYS
 from simulation.events import backup_job_event
-from simulation.moto_patches import SimClock, make_fake_context
+from simulation.moto import SimClock, make_fake_context
 from simulation.world import BACKUP_ACCOUNT, KEEPER_ARN, MAIN_ACCOUNT, REGION, World
 from tests.unit.test_steps import KeeperStandIn
 

@@ -41,7 +41,7 @@ from rds_xacct.keeper import KeeperSettings, Ledger
 from rds_xacct.settings import ConfigurationError
 from rds_xacct.snapshots import Kind, iso, parse_iso
 from rds_xacct.steps import app_tags
-from simulation.moto_patches import MotoPatches, SimClock, make_fake_context
+from simulation.moto import MotoPatches, SimClock, make_fake_context
 from simulation.world import (
     BACKUP_ACCOUNT,
     MAIN_ACCOUNT,

@@ -1,6 +1,6 @@
 """AWS's limits and formats: tag values, a run's one-year life, Wait timestamps, live runs' copies.
 
-Each test fails on moto made as strict as AWS (simulation/moto_patches.py) if the app does not
+Each test fails on moto made as strict as AWS (simulation/moto/) if the app does not
 respect the limit."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from rds_xacct.naming import SOURCE_TAG_HASH_MARK, source_arn_tag
 from rds_xacct.polling import next_look_seconds
 from rds_xacct.snapshots import SnapshotApi, iso, parse_iso
 from simulation.events import backup_job_event, rds_snapshot_event
-from simulation.moto_patches import SimClock
+from simulation.moto import SimClock
 from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World
 from tests.unit.test_steps import KeeperStandIn
 

@@ -1,4 +1,4 @@
-"""Each patch in simulation/moto_patches.py at work: if moto changes, these say where."""
+"""Each patch in simulation/moto/ at work: if moto changes, these say where."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.rds.models import RDSBackend, rds_backends
 
-from simulation.moto_patches import (
+from simulation.moto import (
     RDS_LIMITS,
     MotoPatches,
     SimClock,

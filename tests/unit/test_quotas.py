@@ -14,7 +14,7 @@ from rds_xacct.aws import aws_call
 from rds_xacct.constants import QUOTA_WARN_FRACTION
 from rds_xacct.quotas import QuotaUsage, ensure_room, manual_snapshot_usage
 from rds_xacct.snapshots import Kind
-from simulation.moto_patches import RDS_LIMITS
+from simulation.moto import RDS_LIMITS
 from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World
 
 

@@ -41,7 +41,7 @@ from rds_xacct.polling import next_look_seconds
 from rds_xacct.settings import ConfigurationError, Settings
 from rds_xacct.snapshots import Kind, SnapshotApi, iso
 from simulation.events import backup_job_event, load_event, rds_snapshot_event
-from simulation.moto_patches import RDS_LIMITS, MotoPatches, SimClock
+from simulation.moto import RDS_LIMITS, MotoPatches, SimClock
 from simulation.world import (
     BACKUP_ACCOUNT,
     BACKUP_ROLE_ARN,

@@ -36,7 +36,7 @@ from rds_xacct.constants import (
 )
 from simulation.cfn_yaml import iam_actions, load_cfn_yaml
 from simulation.faults import LAMBDA_DIED_ERRORS
-from simulation.moto_patches import event_matches
+from simulation.moto import event_matches
 from simulation.sam_template import (
     BACKUP_TEMPLATE,
     ROOT,
