@@ -39,7 +39,7 @@ from rds_xacct.errors import AwsError
 from rds_xacct.observability import execution_of
 from simulation.events import backup_job_event
 from simulation.faults import AwsFaults
-from simulation.iam_enforcement import (
+from simulation.iam import (
     BACKUP_SOURCE,
     Enforcement,
     deploy_main_roles,
@@ -224,7 +224,7 @@ class Simulation:
         self.patches = self._stack.enter_context(MotoPatches(self.clock))
         self._stack.enter_context(self.aws_faults.installed())
         self.permissions = self._stack.enter_context(enforced(Enforcement()))
-        """The templates' permissions, enforced (simulation/iam_enforcement.py)."""
+        """The templates' permissions, enforced (simulation/iam/)."""
         _forget_parameter_providers()
         self._stack.callback(_forget_parameter_providers)
         self.patches.simulate_copy_progress()

@@ -369,7 +369,7 @@ PATCHES: tuple[Patch, ...] = (
     ),
     # --- IAM: the templates' permissions enforced -----------------------------------------------
     Patch(
-        "simulation.iam_enforcement._authorize_patch",
+        "simulation.iam.enforcement._authorize_patch",
         "aws rule",
         (
             _f(

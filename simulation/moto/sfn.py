@@ -140,7 +140,7 @@ def _reused_clients(credentials: Callable[[], dict[str, str] | None]) -> Callabl
     # moto's Step Functions calls Lambda with fake keys ("ak"/"sk"). Real Step Functions calls
     # with the state machine's execution role ("Step Functions: IAM policies for integrated
     # services"): `credentials()` gives that role's keys when the simulation has them (with
-    # permissions enforced, simulation/iam_enforcement.py).
+    # permissions enforced, simulation/iam/).
     # Also for speed, no change of behaviour: moto makes a new boto3 client for every Lambda task
     # it runs (about 15 ms each, most of a simulated run's real time); the clients are alike
     # (same credentials, region and config): reuse one per region.

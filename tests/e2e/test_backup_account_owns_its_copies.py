@@ -1,6 +1,6 @@
 """The backup account owns its copies: whoever holds the main account's pipeline role can copy
 in and ask, never delete, untag, re-share or shorten (issue "The backup account owns its
-copies"). Both templates' permissions are enforced (simulation/iam_enforcement.py); the
+copies"). Both templates' permissions are enforced (simulation/iam/); the
 attacker's requests go through the same enforcement as the app's."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Permissions proven by running: every permission the templates give is used by some run.
 
-Every end-to-end run enforces the templates' permissions (simulation/iam_enforcement.py): a
+Every end-to-end run enforces the templates' permissions (simulation/iam/): a
 call they don't allow fails its test, naming the action, the resource and the role. This test
 asserts the converse. It runs the scenarios that together take every path (a database and a
 cluster copied and deleted after their retention, a failure cleaned up, stopped runs swept, a
@@ -23,8 +23,8 @@ import pytest
 
 from simulation.driver import Simulation, outcomes
 from simulation.events import backup_job_event
-from simulation.iam_enforcement import Permission, declared_permissions, used_permissions
-from simulation.iam_policy import glob
+from simulation.iam import Permission, declared_permissions, used_permissions
+from simulation.iam.policy import glob
 from simulation.moto import RDS_LIMITS
 from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
 

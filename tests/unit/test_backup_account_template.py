@@ -3,7 +3,7 @@ its copies as it makes them and asks the keeper, but never deletes, untags, re-s
 administers the key; the keeper alone deletes, only the app's copies; the stack created in
 moto's CloudFormation.
 
-Permissions are evaluated as IAM and KMS would (simulation/iam_policy.py) on the policies as
+Permissions are evaluated as IAM and KMS would (simulation/iam/policy.py) on the policies as
 CloudFormation sends them (intrinsics resolved), rather than read as strings."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from rds_xacct.constants import (
 from rds_xacct.settings import Settings
 from rds_xacct.steps import app_tags
 from simulation.cfn_yaml import iam_actions, load_cfn_yaml
-from simulation.iam_policy import Caller, Context, Decision, Statement, evaluate, parse_policy
+from simulation.iam.policy import Caller, Context, Decision, Statement, evaluate, parse_policy
 from simulation.sam_template import (
     BACKUP_TEMPLATE,
     ROOT,

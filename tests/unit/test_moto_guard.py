@@ -20,7 +20,7 @@ import simulation
 from simulation import guard
 from simulation.contention import DynamoDbContention
 from simulation.faults import FAULTS, AwsFaults
-from simulation.iam_enforcement import Enforcement, enforced
+from simulation.iam import Enforcement, enforced
 from simulation.moto import MOTO_CONFIG, MotoPatches, SimClock
 from simulation.moto_apis import PATCHES, Api, Patch
 from tests.conftest import START
