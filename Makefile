@@ -10,7 +10,7 @@ export SAM_CLI_TELEMETRY := 0
 SAM_VERSION := 1.170.0
 ASL_VALIDATOR_VERSION := 4.0.0
 
-.PHONY: help venv demo test lint typecheck cfn-lint sam-validate asl-validate unit bench clean
+.PHONY: help venv demo test lint typecheck imports cfn-lint sam-validate asl-validate unit bench clean
 
 help:
 	@echo "make demo   - simulate both accounts on moto and run the pipeline end to end"
@@ -60,13 +60,24 @@ asl-validate: .tools/node_modules/.bin/asl-validator
 	@command -v npm >/dev/null || { echo "npm (Node.js) is needed for the ASL validator"; exit 1; }
 	npm install --silent --no-save --no-audit --no-fund --prefix .tools asl-validator@$(ASL_VALIDATOR_VERSION)
 
+# The floors of functions/rds_xacct: import-linter's contracts in pyproject.toml.
+imports: $(STAMP)
+	cd functions && ../$(BIN)/lint-imports --config ../pyproject.toml --no-cache
+
 unit: $(STAMP)
 	$(BIN)/pytest -n 2
 
-test: lint typecheck cfn-lint sam-validate asl-validate unit
+test: lint typecheck imports cfn-lint sam-validate asl-validate unit
 
 bench: $(STAMP)
 	PYTHONPATH=functions:. $(BIN)/python -m simulation.bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) .sam-venv .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache
+
+# The ASL's retriers (state-machine/copy-snapshot.asl.json, from copy-snapshot.source.json) and
+# the troubleshooting table of docs/operations.md, written from the error table and the retry
+# policies (functions/rds_xacct/model/error_table.py, retry_policy.py).
+.PHONY: asl
+asl: $(STAMP)
+	PYTHONPATH=functions $(BIN)/python -m rds_xacct.model.generate

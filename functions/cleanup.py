@@ -1,14 +1,13 @@
 """Cleanup: after a failure, delete what this run made and did not finish."""
 
-from typing import Any
-
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from rds_xacct import steps
-from rds_xacct.observability import task_handler
-from rds_xacct.settings import Settings
+from rds_xacct.aws.observability import task_handler
+from rds_xacct.model.settings import Settings
+from rds_xacct.model.state import CleanupResult, RunState
+from rds_xacct.pipeline import failure
 
 
 @task_handler("Cleanup")
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return steps.cleanup(event, settings=Settings.from_env())
+def handler(event: RunState, context: LambdaContext) -> CleanupResult:
+    return failure.cleanup(event, settings=Settings.from_env())

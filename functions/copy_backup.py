@@ -1,14 +1,13 @@
-"""CopyBackup: In the backup account, copy the shared copy with the backup key."""
-
-from typing import Any
+"""CopyBackup: In the backup account, copy the intermediate copy with the backup key."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from rds_xacct import steps
-from rds_xacct.observability import task_handler
-from rds_xacct.settings import Settings
+from rds_xacct.aws.observability import task_handler
+from rds_xacct.model.settings import Settings
+from rds_xacct.model.state import BackupCopy, RunState
+from rds_xacct.pipeline import backup_copy
 
 
 @task_handler("CopyBackup")
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return steps.copy_backup(event, settings=Settings.from_env())
+def handler(event: RunState, context: LambdaContext) -> BackupCopy:
+    return backup_copy.copy_backup(event, settings=Settings.from_env())

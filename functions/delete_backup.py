@@ -1,14 +1,13 @@
 """DeleteBackup: At the end of the retention, delete the backup copy (tags permitting)."""
 
-from typing import Any
-
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from rds_xacct import steps
-from rds_xacct.observability import task_handler
-from rds_xacct.settings import Settings
+from rds_xacct.aws.observability import task_handler
+from rds_xacct.model.settings import Settings
+from rds_xacct.model.state import BackupCopy, RunState
+from rds_xacct.pipeline import retention
 
 
 @task_handler("DeleteBackup")
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return steps.delete_backup(event, settings=Settings.from_env())
+def handler(event: RunState, context: LambdaContext) -> BackupCopy:
+    return retention.delete_backup(event, settings=Settings.from_env())

@@ -4,13 +4,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from rds_xacct import steps
-from rds_xacct.observability import task_handler
-from rds_xacct.settings import Settings
+from rds_xacct.aws.observability import task_handler
+from rds_xacct.model.settings import Settings
+from rds_xacct.model.state import RunState
+from rds_xacct.pipeline import intake
 
 
 @task_handler("DescribeSource")
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return steps.describe_source(
+def handler(event: dict[str, Any], context: LambdaContext) -> RunState:
+    return intake.describe_source(
         event["event"], execution_arn=event["executionArn"], settings=Settings.from_env()
     )

@@ -8,16 +8,19 @@ functions of the backup-account stack sharing this code:
   `lambda:InvokeFunction` names the keeper alone) records new copies and deletes those whose
   kept-until time has come.
 
-Standard library and boto3 only (see rds_xacct.keeper)."""
+Standard library and boto3 only, and its functions ship only this file and the rds_xacct
+modules it imports (see rds_xacct.keeper)."""
 
 from typing import Any
 
-from rds_xacct import keeper
+from rds_xacct.keeper import hourly as hourly_pass
+from rds_xacct.keeper import requests
+from rds_xacct.keeper.rules import KeeperSettings
 
 
 def handler(event: Any, context: object) -> dict[str, Any]:
-    return keeper.handle_request(event, settings=keeper.KeeperSettings.from_env())
+    return requests.handle_request(event, settings=KeeperSettings.from_env())
 
 
 def hourly(event: Any, context: object) -> dict[str, Any]:
-    return keeper.keep(settings=keeper.KeeperSettings.from_env())
+    return hourly_pass.keep(settings=KeeperSettings.from_env())

@@ -6,9 +6,9 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from rds_xacct import reconcile
-from rds_xacct.observability import logger, metrics, task_handler
-from rds_xacct.settings import Settings
+from rds_xacct.aws.observability import logger, metrics, task_handler
+from rds_xacct.jobs import reconcile
+from rds_xacct.model.settings import Settings
 
 
 @task_handler("Reconcile")

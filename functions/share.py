@@ -1,14 +1,13 @@
 """Share: Share the copy with the backup account."""
 
-from typing import Any
-
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from rds_xacct import steps
-from rds_xacct.observability import task_handler
-from rds_xacct.settings import Settings
+from rds_xacct.aws.observability import task_handler
+from rds_xacct.model.settings import Settings
+from rds_xacct.model.state import IntermediateCopy, RunState
+from rds_xacct.pipeline import copying
 
 
 @task_handler("Share")
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return steps.share(event, settings=Settings.from_env())
+def handler(event: RunState, context: LambdaContext) -> IntermediateCopy:
+    return copying.share(event, settings=Settings.from_env())

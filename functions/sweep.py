@@ -4,9 +4,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from rds_xacct import reporting
-from rds_xacct.observability import task_handler
-from rds_xacct.settings import Settings
+from rds_xacct.aws.observability import task_handler
+from rds_xacct.model.settings import Settings
+from rds_xacct.pipeline import reporting
 
 
 @task_handler("Sweep")

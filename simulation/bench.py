@@ -3,7 +3,7 @@
 Sections, in order, each with its verdict against the target:
 
 1. Cold start: each handler's import time against `import boto3` (simulation/coldstart.py).
-2. Looks per copy: the polling schedule (rds_xacct/polling.py) on a model copy with linear
+2. Looks per copy: the polling schedule (simulation/bench.py) on a model copy with linear
    progress, against the original tool's fixed 300-second polling. Pure arithmetic, no AWS.
 3. Single runs: for databases of several sizes, the whole pipeline (template, ASL, handlers) on
    moto: simulated duration, looks, how late a finished copy is noticed, state transitions, Lambda
@@ -40,7 +40,7 @@ from unittest import mock
 
 from moto.core.botocore_stubber import BotocoreStubber
 
-from rds_xacct.constants import (
+from rds_xacct.model.constants import (
     APP_NAME,
     DEFAULT_MAX_COPIES_IN_FLIGHT,
     DEFAULT_RETENTION_DAYS,
@@ -52,8 +52,8 @@ from rds_xacct.constants import (
     TAG_EXPIRES_AT,
     TAG_ROLE,
 )
-from rds_xacct.polling import next_look_seconds, tolerance_seconds
-from rds_xacct.snapshots import parse_iso
+from rds_xacct.model.times import parse_iso
+from rds_xacct.pipeline.polling import next_look_seconds, tolerance_seconds
 from simulation import coldstart
 from simulation.contention import DynamoDbContention
 from simulation.driver import RunResult, Simulation
@@ -97,8 +97,8 @@ BEFORE_FAILED_RUNS = 111  # QuotaExceeded after their 5 tries
 BEFORE_REJECTED_CALLS = 1000  # "~1,000 rejected CopyDBSnapshot calls"
 
 # The path of one run that copies and keeps nothing (RetentionDays 0, as in the window), with no
-# look: Receive, DescribeSource, Skipped?, WaitForMainSlot, CopyShared, ReleaseMainSlot, Share,
-# WaitForBackupSlot, CopyBackup, ReleaseBackupSlot, DeleteShared, NotifyCopied, Retention?,
+# look: Receive, DescribeSource, Skipped?, WaitForMainSlot, CopyIntermediate, ReleaseMainSlot, Share,
+# WaitForBackupSlot, CopyBackup, ReleaseBackupSlot, DeleteIntermediate, NotifyCopied, Retention?,
 # Summarize, Succeeded. Of those, 11 are Lambda invocations. Each look adds a Wait, a Task (one
 # invocation) and a Choice.
 RUN_STATES_WITHOUT_LOOKS = 15
@@ -287,15 +287,15 @@ def looks_per_copy(copy_minutes: list[float]) -> bool:
 
 # -- 3. Single runs -----------------------------------------------------------------------------
 def _our_polling(result: RunResult) -> tuple[float, float]:
-    """(looks, minutes late) per copy, measured: CheckShared and CheckBackup entries (halved),
+    """(looks, minutes late) per copy, measured: CheckIntermediate and CheckBackup entries (halved),
     and, averaged over both copies, the time from a copy's end by the model to the look that
     saw it available (its availableAt, counted from its copyStartedAt, so that time waiting for
     a copy slot does not count)."""
-    looks = sum(1 for state in result.states if state in ("CheckShared", "CheckBackup")) / 2
+    looks = sum(1 for state in result.states if state in ("CheckIntermediate", "CheckBackup")) / 2
     summary = result.summary or {}
     size = int((summary.get("source") or {}).get("sizeGiB") or 0)
     lates = []
-    for key in ("sharedCopy", "backupCopy"):
+    for key in ("intermediateCopy", "backupCopy"):
         copy = summary.get(key) or {}
         started, available = copy.get("copyStartedAt"), copy.get("availableAt")
         if started and available:
@@ -370,7 +370,7 @@ def single_runs(sizes: list[int], retention: int) -> tuple[bool, list[dict[str, 
         3,
         "Single runs (simulation)",
         f"One run alone per database size, the whole pipeline on moto (retention {retention} "
-        f"d); per copy: looks (CheckShared/CheckBackup) and minutes late, beside the original "
+        f"d); per copy: looks (CheckIntermediate/CheckBackup) and minutes late, beside the original "
         f"tool's {FIXED_POLL_SECONDS} s polling on the same steps.",
     )
     rows = [run(size, retention) for size in sizes]

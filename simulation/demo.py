@@ -25,7 +25,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from rds_xacct.constants import DEFAULT_MIN_RETENTION_DAYS, DEFAULT_RETENTION_DAYS
+from rds_xacct.model.constants import DEFAULT_MIN_RETENTION_DAYS, DEFAULT_RETENTION_DAYS
 from simulation.driver import INJECTABLE_STEPS, RunResult, Simulation
 from simulation.events import DEFAULT_EVENT, EVENTS_DIR, load_event
 from simulation.world import BACKUP_ACCOUNT
@@ -53,8 +53,8 @@ def _time(moment: datetime, start: datetime) -> str:
 
 def prepare_source(sim: Simulation, event: dict[str, Any]) -> None:
     """Create, in the simulated main account, the database and snapshot the event names."""
-    from rds_xacct.errors import UnsupportedEvent
-    from rds_xacct.events import parse_event
+    from rds_xacct.model.errors import UnsupportedEvent
+    from rds_xacct.pipeline.events import parse_event
 
     try:
         source = parse_event(event)
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         prepare_source(sim, event)
         if args.fail_at:
             sim.inject_failure(args.fail_at)
-        sim.after_step["DeleteShared"] = lambda: attempt_early_delete(sim)
+        sim.after_step["DeleteIntermediate"] = lambda: attempt_early_delete(sim)
         result = sim.deliver(event, name="demo-run")
         print_run(result)
         leftover = sim.world.app_copies(BACKUP_ACCOUNT)

@@ -33,10 +33,12 @@ from moto import mock_aws
 from moto.sns.models import sns_backends
 from moto.stepfunctions.responses import get_backend
 
-from rds_xacct import keeper as keeper_module
-from rds_xacct.aws import new_session
-from rds_xacct.errors import AwsError
-from rds_xacct.observability import execution_of
+from rds_xacct.aws.clients import new_session
+from rds_xacct.aws.observability import execution_of
+from rds_xacct.keeper import hourly as keeper_hourly
+from rds_xacct.keeper import ledger as keeper_ledger
+from rds_xacct.keeper import requests as keeper_requests
+from rds_xacct.model.errors import AwsError
 from simulation.events import backup_job_event
 from simulation.faults import AwsFaults
 from simulation.iam import (
@@ -84,10 +86,10 @@ KEEPER_PASS_FUNCTION = "KeeperPassFunction"
 
 STEP_OF_FUNCTION = {
     "DescribeSourceFunction": "DescribeSource",
-    "CopySharedFunction": "CopyShared",
+    "CopyIntermediateFunction": "CopyIntermediate",
     "ShareFunction": "Share",
     "CopyBackupFunction": "CopyBackup",
-    "DeleteSharedFunction": "DeleteShared",
+    "DeleteIntermediateFunction": "DeleteIntermediate",
     "DeleteBackupFunction": "DeleteBackup",
     "CleanupFunction": "Cleanup",
     "NotifyFunction": "Notify",
@@ -98,22 +100,22 @@ STEP_OF_FUNCTION = {
 }
 INJECTABLE_STEPS = (
     "DescribeSource",
-    "CopyShared",
-    "CheckShared",
+    "CopyIntermediate",
+    "CheckIntermediate",
     "Share",
     "CopyBackup",
     "CheckBackup",
-    "DeleteShared",
+    "DeleteIntermediate",
     "DeleteBackup",
 )
 
 
 def step_name(logical_id: str, event: Any) -> str:
-    """The state a function was called for (one function serves CheckShared and CheckBackup,
+    """The state a function was called for (one function serves CheckIntermediate and CheckBackup,
     one WaitForMainSlot and WaitForBackupSlot, ...)."""
     arguments = event if isinstance(event, dict) else {}
     if logical_id == "CheckCopyFunction":
-        return "CheckShared" if arguments.get("which") == "shared" else "CheckBackup"
+        return "CheckIntermediate" if arguments.get("which") == "intermediate" else "CheckBackup"
     if logical_id in ("AcquireSlotFunction", "ReleaseSlotFunction"):
         pool = "Main" if arguments.get("pool") == "main" else "Backup"
         verb = "WaitFor" if logical_id == "AcquireSlotFunction" else "Release"
@@ -251,7 +253,7 @@ class Simulation:
     def _capture_logs(self) -> None:
         """The functions' structured logs go to `self.logs` (as CloudWatch would keep them),
         not to the terminal; moto's own error log of failed states is silenced."""
-        from rds_xacct.observability import logger as app_logger
+        from rds_xacct.aws.observability import logger as app_logger
 
         handler = app_logger.registered_handler
         assert isinstance(handler, logging.StreamHandler)
@@ -410,11 +412,12 @@ class Simulation:
         # its credentials are given to its own clients, not os.environ, which the main
         # account's functions share while they run at the same time.
         self._stack.enter_context(self.patches.environment(spec.environment))
+        for module in (keeper_requests, keeper_hourly):
+            self._stack.enter_context(
+                mock.patch.object(module, "rds_client", return_value=clients["rds"])
+            )
         self._stack.enter_context(
-            mock.patch.object(keeper_module, "rds_client", return_value=clients["rds"])
-        )
-        self._stack.enter_context(
-            mock.patch.object(keeper_module, "default_client", side_effect=clients.__getitem__)
+            mock.patch.object(keeper_ledger, "default_client", side_effect=clients.__getitem__)
         )
         code = io.BytesIO()
         with zipfile.ZipFile(code, "w") as archive:
@@ -579,7 +582,7 @@ class Simulation:
 
     def corrupt_result(self, step: str, **fields: Any) -> None:
         """Overwrite `fields` in what the handler of `step` returns (every time), as a bug in it
-        would: e.g. `waitSeconds="soon"` at CheckShared makes the next Wait state fail with
+        would: e.g. `waitSeconds="soon"` at CheckIntermediate makes the next Wait state fail with
         `States.Runtime`, which no Catch handles."""
         self.corruptions[step] = fields
 
@@ -939,11 +942,11 @@ def describe_result(step: str, result: Any) -> str:
             f"DescribeSource: {source.get('database')} ({source.get('engine')}, "
             f"{source.get('sizeGiB')} GiB, {source.get('kind')}) -> copies named {job.get('copyId')}"
         )
-    if step in ("CheckShared", "CheckBackup"):
+    if step in ("CheckIntermediate", "CheckBackup"):
         if result.get("ready"):
             return f"{step}: available after {result.get('polls')} look(s)"
         return f"{step}: {result.get('status')} {result.get('percent')}%, next look in {result.get('waitSeconds')} s"
-    if step in ("CopyShared", "CopyBackup"):
+    if step in ("CopyIntermediate", "CopyBackup"):
         verb = "found its earlier copy" if result.get("adopted") else "started copy"
         return f"{step}: {verb} {result.get('arn')}"
     if step.startswith("WaitFor"):
@@ -953,8 +956,8 @@ def describe_result(step: str, result: Any) -> str:
         return f"{step}: slot given back" + (f", handed to {', '.join(served)}" if served else "")
     if step == "Share":
         return f"Share: shared with account {result.get('sharedWith')}"
-    if step == "DeleteShared":
-        return f"DeleteShared: deleted {result.get('id')} in the main account"
+    if step == "DeleteIntermediate":
+        return f"DeleteIntermediate: deleted {result.get('id')} in the main account"
     if step == "DeleteBackup":
         return (
             f"DeleteBackup: asked the backup account's keeper to delete {result.get('id')}: "

@@ -1,12 +1,13 @@
 """The fault matrix: every step of the state machine x every fault, injected where it happens.
 
-One source of truth for `tests/e2e/test_fault_matrix.py` and README's failure table:
+One source of truth for `tests/e2e/test_fault_matrix.py` and the failure table of
+`docs/operations.md` (`FAILURE_TABLE_DOC`):
 
 * `STEP_CALLS`: the AWS calls each step makes, and which faults each call can raise (from the
   APIs' documented errors). A fault no call of a step can raise is "not applicable: the step
   makes no such call"; the test checks the inventory against the calls the steps really make.
 * `AWS_ERRORS`: per fault and service, the error code real AWS answers with, and the app's
-  exception it becomes (`rds_xacct.aws.classify`).
+  exception it becomes (`rds_xacct.aws.clients.classify`).
 * `MATRIX`: one `Cell` per step x fault, with what the run must end as.
 
 Faults are injected at the AWS call, not by making a handler raise: `AwsFaults` answers the
@@ -34,8 +35,9 @@ from urllib.parse import parse_qs, urlsplit
 from botocore.exceptions import EndpointConnectionError
 from moto.core.botocore_stubber import BotocoreStubber
 
-from rds_xacct.aws import SDK_CONFIG
-from rds_xacct.constants import DEFAULT_MIN_RETENTION_DAYS
+from rds_xacct.aws.clients import SDK_CONFIG
+from rds_xacct.model import error_table
+from rds_xacct.model.constants import DEFAULT_MIN_RETENTION_DAYS
 
 # --- Faults -------------------------------------------------------------------------------------
 ACCESS_DENIED = "access-denied"
@@ -72,7 +74,7 @@ AROUND_THE_HANDLER = (LAMBDA_SERVICE, *LAMBDA_DIED, STOPPED)
 
 SDK_ATTEMPTS = 1 + int(SDK_CONFIG.retries["max_attempts"])  # type: ignore[attr-defined]
 """The SDK tries a throttled call this many times: once, then `max_attempts` retries
-(`rds_xacct.aws.SDK_CONFIG`; botocore's `max_attempts` does not count the first try)."""
+(`rds_xacct.aws.clients.SDK_CONFIG`; botocore's `max_attempts` does not count the first try)."""
 
 TIMES: dict[str, int | None] = {
     ACCESS_DENIED: None,  # IAM does not change its mind: every call
@@ -116,7 +118,7 @@ LAMBDA_SERVICE_ERROR = "Lambda.ServiceException"
 
 
 NETWORK_ERROR = "NetworkError"
-"""What a network failure that outlasts the SDK's retries becomes (`rds_xacct.aws.aws_call`)."""
+"""What a network failure that outlasts the SDK's retries becomes (`rds_xacct.aws.clients.aws_call`)."""
 
 
 def _network_failure(service: str) -> Exception:
@@ -131,7 +133,7 @@ class AwsError:
     message: str
     status: int
     app_error: str
-    """The exception the app raises for it (`rds_xacct.aws.classify`)."""
+    """The exception the app raises for it (`rds_xacct.aws.clients.classify`)."""
 
 
 _DENIED_MESSAGE = "User: arn:aws:sts::123456789012:assumed-role/rds-xacct-pipeline/run is not authorized to perform: {action}"
@@ -251,7 +253,7 @@ _KEEPER: dict[str, frozenset[str]] = {
     "dynamodb:UpdateItem": _DYNAMODB,
     "rds:DeleteDBSnapshot": _DELETE,
 }
-"""A step asking the backup account's keeper (`steps.Accounts.ask_keeper`): the Invoke, then
+"""A step asking the backup account's keeper (`copies.Accounts.ask_keeper`): the Invoke, then
 the keeper's calls, which are the step's from the run's point of view (the keeper answers within
 the invoke). An error the keeper raises comes back to the step under its own name when it clears
 by itself (`Throttled`, `SnapshotNotReady`: retried as before); any other as `AwsError` naming
@@ -266,7 +268,7 @@ STEP_CALLS: dict[str, dict[str, frozenset[str]]] = {
         "rds:DescribeOptionGroups": _RDS_READ,
     },
     "WaitForMainSlot": _SLOTS,
-    "CopyShared": {
+    "CopyIntermediate": {
         # (the copy's own name, looked up before copying, is rightly not found)
         "rds:DescribeDBSnapshots": _RDS_READ,
         "rds:DescribeAccountAttributes": _RDS_READ,
@@ -275,7 +277,7 @@ STEP_CALLS: dict[str, dict[str, frozenset[str]]] = {
         "rds:CopyDBSnapshot": _COPY,
         **_WARNING,
     },
-    "CheckShared": {"rds:DescribeDBSnapshots": _FIND, "dynamodb:UpdateItem": _RENEW},
+    "CheckIntermediate": {"rds:DescribeDBSnapshots": _FIND, "dynamodb:UpdateItem": _RENEW},
     "ReleaseMainSlot": _SLOTS,
     "Share": {
         "rds:DescribeDBSnapshots": _FIND,
@@ -290,7 +292,7 @@ STEP_CALLS: dict[str, dict[str, frozenset[str]]] = {
         "dynamodb:UpdateItem": _RENEW,
         "rds:CopyDBSnapshot": _COPY,
         **_WARNING,
-        # telling the keeper to record the copy (`steps._record`): an asynchronous invoke whose
+        # telling the keeper to record the copy (`backup_copy._record`): an asynchronous invoke whose
         # failure never fails the copy, and the keeper's own reads and write of its ledger
         # (the simulation runs it within the invoke); no fault is planned there
         "lambda:Invoke": frozenset(),
@@ -303,7 +305,7 @@ STEP_CALLS: dict[str, dict[str, frozenset[str]]] = {
         "dynamodb:UpdateItem": _RENEW,
     },
     "ReleaseBackupSlot": _SLOTS,
-    "DeleteShared": {
+    "DeleteIntermediate": {
         "rds:DescribeDBSnapshots": _RDS_READ,
         "rds:DeleteDBSnapshot": _DELETE,
         # (a redelivered run adopted the intermediate copy: is the run that made it still going?)
@@ -640,9 +642,10 @@ __all__ = [
 ]
 
 
-# --- README's failure table ---------------------------------------------------------------------
+# --- The documented failure table (docs/operations.md) --------------------------------------------
 ASL = Path(__file__).resolve().parents[1] / "state-machine" / "copy-snapshot.asl.json"
-README = Path(__file__).resolve().parents[1] / "README.md"
+FAILURE_TABLE_DOC = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
+"""The document that holds the failure table, under `TABLE_HEADING`."""
 TABLE_HEADING = "### Failures, step by step"
 ASL_STATE = {"Notify": "NotifyCopied"}
 """The state of the ASL whose Retry a step's error meets (Notify: the copy's notification)."""
@@ -689,10 +692,8 @@ def _join(steps: list[str]) -> str:
 
 
 def failure_table() -> list[str]:
-    """README's failure table, one row per error the matrix meets: where, what the app does,
+    """The documented failure table, one row per error the matrix meets: where, what the app does,
     what to do (the failure notification's own hint)."""
-    from rds_xacct.summary import _HINTS
-
     errors: dict[str, list[Cell]] = {}
     for cell in RUN:
         if cell.app_error and cell.step != "Cleanup":
@@ -732,7 +733,7 @@ def failure_table() -> list[str]:
             does.append(f"At {step}: the run goes on; {GOES_ON[step](error)}.")
         if nothing:
             does.append(f"At {_join(nothing)}: already gone, nothing to do; the run goes on.")
-        hint = _HINTS.get(error, "See the execution in the console for details.")
+        hint = error_table.hint(error)
         rows.append(f"| `{error}` | {_join(steps)} | {' '.join(does)} | {hint} |")
     cleanup = [c.fault for c in RUN if c.step == "Cleanup" and c.fault != STOPPED]
     rows.append(
@@ -751,9 +752,10 @@ def failure_table() -> list[str]:
     return rows
 
 
-def readme_failure_table() -> list[str]:
-    """The failure table as README.md has it (the lines after its heading, up to a blank)."""
-    lines = README.read_text().splitlines()
+def documented_failure_table() -> list[str]:
+    """The failure table as `FAILURE_TABLE_DOC` has it (the lines after its heading, up to a
+    blank)."""
+    lines = FAILURE_TABLE_DOC.read_text().splitlines()
     start = lines.index(TABLE_HEADING)
     table: list[str] = []
     for line in lines[start + 1 :]:

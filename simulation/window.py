@@ -17,15 +17,15 @@ from unittest import mock
 from moto.dynamodb.models import dynamodb_backends
 from moto.rds.models import RDSBackend, rds_backends
 
-from rds_xacct.admission import pool_key
-from rds_xacct.constants import (
+from rds_xacct.admission.slots import pool_key
+from rds_xacct.model.constants import (
     DEFAULT_MAX_COPIES_IN_FLIGHT,
     RDS_COPIES_IN_PROGRESS_LIMIT,
     ROLE_BACKUP,
     TAG_ROLE,
     TAG_SOURCE_ARN,
 )
-from rds_xacct.snapshots import parse_iso
+from rds_xacct.model.times import parse_iso
 from simulation.contention import DynamoDbContention
 from simulation.driver import Simulation
 from simulation.moto import RDS_LIMITS
@@ -273,7 +273,7 @@ def _report(
             for e in history
             if "stateEnteredEventDetails" in e
         ]
-        looks.append(sum(1 for name in entered if name in ("CheckShared", "CheckBackup")) / 2)
+        looks.append(sum(1 for name in entered if name in ("CheckIntermediate", "CheckBackup")) / 2)
     work = sum(minutes.values())
     shortest = min(minutes.values())
     floor = work / rds_limit + shortest

@@ -13,10 +13,10 @@ from typing import Any
 import boto3
 from moto.rds.models import rds_backends
 
-from rds_xacct.aws import new_session
-from rds_xacct.constants import APP_NAME, TAG_APP
-from rds_xacct.settings import Settings
-from rds_xacct.snapshots import iso
+from rds_xacct.aws.clients import new_session
+from rds_xacct.model.constants import APP_NAME, TAG_APP
+from rds_xacct.model.settings import Settings
+from rds_xacct.model.times import iso
 
 MAIN_ACCOUNT = "123456789012"
 BACKUP_ACCOUNT = "222222222222"

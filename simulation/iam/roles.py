@@ -20,7 +20,7 @@ from moto.iam.models import iam_backends
 from moto.kms.models import kms_backends
 from moto.sts.models import sts_backends
 
-from rds_xacct.aws import new_session
+from rds_xacct.aws.clients import new_session
 from simulation.iam.enforcement import Enforcement
 from simulation.iam.policy import (
     Statement,

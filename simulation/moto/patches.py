@@ -13,7 +13,7 @@ from typing import Any
 
 from moto.core.config import DefaultConfig
 
-from rds_xacct.aws import forget_clients
+from rds_xacct.aws.clients import forget_clients
 from simulation.moto import core, lambda_, rds, sfn
 from simulation.moto.clock import SimClock
 from simulation.moto.lambda_ import LambdaHandler, Routes, environment

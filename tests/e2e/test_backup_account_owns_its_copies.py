@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.kms.models import kms_backends
 
-from rds_xacct.constants import (
+from rds_xacct.model.constants import (
     APP_NAME,
     DEFAULT_MIN_RETENTION_DAYS,
     MAX_RETENTION_DAYS,
@@ -25,7 +25,7 @@ from rds_xacct.constants import (
     TAG_KEEP,
     TAG_ROLE,
 )
-from rds_xacct.snapshots import iso, parse_iso
+from rds_xacct.model.times import iso, parse_iso
 from simulation.driver import MakeSim, Simulation
 from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
 
@@ -48,7 +48,7 @@ def _kept_copy(make_sim: MakeSim, retention_days: int) -> tuple[Simulation, dict
     operator's StopExecution would): the copy stays, with its expiry tag."""
     sim = make_sim(parameters={"RetentionDays": str(retention_days)})
     event = sim.backup_event("orders-db")
-    sim.stop_run_after("DeleteShared", "ABORTED")
+    sim.stop_run_after("DeleteIntermediate", "ABORTED")
     result = sim.deliver(event)
     assert result.status == "ABORTED"
     return sim, _copy(sim)

@@ -62,7 +62,7 @@ def test_an_oracle_tde_snapshot_is_skipped_before_any_copy(make_sim: MakeSim) ->
     result = sim.deliver(event)
     # Then the run is skipped at once, saying why, and no copy was made
     assert result.status == "SUCCEEDED"
-    assert "CopyShared" not in result.states
+    assert "CopyIntermediate" not in result.states
     assert outcomes(result.sns) == ["skipped"]
     assert "Transparent Data Encryption" in result.sns[0]["message"]
     assert sim.world.app_copies(MAIN_ACCOUNT) == []

@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 from moto.rds.models import rds_backends
 
-from rds_xacct.constants import RETENTION_TAG, SLOT_LEASE_SECONDS, TAG_SOURCE_ARN
+from rds_xacct.model.constants import RETENTION_TAG, SLOT_LEASE_SECONDS, TAG_SOURCE_ARN
 from simulation.driver import Simulation, outcomes
 from simulation.faults import (
     ACCESS_DENIED,
@@ -46,8 +46,8 @@ from simulation.faults import (
     STOPPED,
     THROTTLING,
     Cell,
+    documented_failure_table,
     failure_table,
-    readme_failure_table,
 )
 from simulation.world import (
     BACKUP_ACCOUNT,
@@ -300,9 +300,10 @@ def test_the_matrix_is_every_step_times_every_fault() -> None:
     assert all(c.reason == "" for c in RUN)
 
 
-def test_readmes_failure_table_is_the_matrixs() -> None:
-    # README's table (error, where, what the app does, what to do) is the one the matrix gives
-    assert readme_failure_table() == failure_table()
+def test_the_documented_failure_table_is_the_matrixs() -> None:
+    # The table in docs/operations.md (error, where, what the app does, what to do) is the one
+    # the matrix gives
+    assert documented_failure_table() == failure_table()
 
 
 def test_the_steps_are_the_state_machines_tasks() -> None:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rds_xacct.constants import TAG_EXPIRES_AT
-from rds_xacct.snapshots import parse_iso
+from rds_xacct.model.constants import TAG_EXPIRES_AT
+from rds_xacct.model.times import parse_iso
 from simulation.driver import SLACK_WEBHOOK, Simulation
 from simulation.moto import event_matches
 from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT
@@ -138,12 +138,12 @@ def test_a_sweep_with_nothing_to_do_sends_nothing(sim: Simulation) -> None:
 def test_a_run_that_fails_with_states_runtime_is_cleaned_up_and_reported_once(
     sim: Simulation, lean: bool
 ) -> None:
-    # Given a run whose CheckShared hands its Wait a number of seconds that is not a number (a
+    # Given a run whose CheckIntermediate hands its Wait a number of seconds that is not a number (a
     # bug): Step Functions fails the run with States.Runtime, which no Catch handles; its
     # status-change event names the error, or not (then the function asks DescribeExecution)
     sim.lean_status_events = lean
     event = sim.backup_event("orders-db")
-    sim.corrupt_result("CheckShared", waitSeconds="soon")
+    sim.corrupt_result("CheckIntermediate", waitSeconds="soon")
     # When it runs
     result = sim.deliver(event)
     # Then it ended FAILED without passing through its own Cleanup and notification

@@ -96,7 +96,7 @@ def _stopped_runs_swept(sim: Simulation) -> None:
     # account's sweep deletes the intermediate copy, the backup account's keeper the other
     sim.stop_run_after("Notify", "ABORTED")
     sim.deliver(sim.backup_event("crm-db"))
-    sim.stop_run_after("CopyShared", "ABORTED", reported=False)  # a lost run: no cleanup
+    sim.stop_run_after("CopyIntermediate", "ABORTED", reported=False)  # a lost run: no cleanup
     sim.deliver(sim.backup_event("hr-db"))
     sim.stop_after = None
     sim.clock.advance(9 * 86400)
@@ -134,7 +134,7 @@ def _customer_key_source(sim: Simulation) -> None:
 
 
 def _uncaught_failure_reported(sim: Simulation) -> None:
-    sim.corrupt_result("CheckShared", waitSeconds="soon")
+    sim.corrupt_result("CheckIntermediate", waitSeconds="soon")
     result = sim.deliver(sim.backup_event("ledger-db"))
     sim.corruptions.clear()
     assert result.status == "FAILED"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rds_xacct.constants import TAG_APP, TAG_EXPIRES_AT
+from rds_xacct.model.constants import TAG_APP, TAG_EXPIRES_AT
 from simulation.driver import INJECTABLE_STEPS, MakeSim, outcomes
 from simulation.events import load_event, rds_snapshot_event
 from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
@@ -26,10 +26,10 @@ def test_success_path_copies_notifies_once_and_deletes_after_the_retention(
     assert result.matched_rules == ["AwsBackupJobCompletedRule"]
     assert result.status == "SUCCEEDED"
     for state in (
-        "CopyShared",
+        "CopyIntermediate",
         "Share",
         "CopyBackup",
-        "DeleteShared",
+        "DeleteIntermediate",
         "WaitRetention",
         "DeleteBackup",
     ):
@@ -71,11 +71,11 @@ def test_a_failure_at_any_step_cleans_up_notifies_and_fails(make_sim: MakeSim, s
     assert outcomes(result.sns) == expected
     assert f"at {step}" in result.sns[-1]["subject"]
     assert len(result.slack) == len(expected)
-    # And no shared copy is left in the main account, nor a half-made backup copy
+    # And no intermediate copy is left in the main account, nor a half-made backup copy
     assert sim.world.app_copies(MAIN_ACCOUNT) == []
     backup_copies = sim.world.app_copies(BACKUP_ACCOUNT)
     assert all(copy["status"] == "available" for copy in backup_copies)
-    if step in ("DeleteShared", "DeleteBackup"):
+    if step in ("DeleteIntermediate", "DeleteBackup"):
         # a complete backup copy is never deleted by a cleanup
         assert len(backup_copies) == 1
     else:
@@ -207,7 +207,7 @@ def test_a_database_tag_overrides_the_retention(make_sim: MakeSim) -> None:
 
 
 def test_a_copy_rds_fails_is_cleaned_up(make_sim: MakeSim) -> None:
-    # Given RDS fails the next copy (the shared copy) after a few minutes
+    # Given RDS fails the next copy (the intermediate copy) after a few minutes
     sim = make_sim()
     event = sim.backup_event("orders-db")
     sim.patches.fail_next_copy()

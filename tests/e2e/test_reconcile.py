@@ -8,7 +8,7 @@ import threading
 import uuid
 from datetime import timedelta
 
-from rds_xacct.constants import RECONCILED_FIELD, TAG_SOURCE_ARN
+from rds_xacct.model.constants import RECONCILED_FIELD, TAG_SOURCE_ARN
 from simulation.driver import MakeSim, Simulation, outcomes
 from simulation.events import backup_job_event
 from simulation.moto import event_matches

@@ -12,9 +12,9 @@ import boto3
 import pytest
 from samtranslator.translator.transform import transform
 
-from rds_xacct import keeper
-from rds_xacct.constants import DEFAULT_MIN_RETENTION_DAYS, KEEPER_SCHEDULE
-from rds_xacct.settings import Settings
+from rds_xacct.keeper import rules as keeper
+from rds_xacct.model.constants import DEFAULT_MIN_RETENTION_DAYS, KEEPER_SCHEDULE
+from rds_xacct.model.settings import Settings
 from simulation.cfn_yaml import load_cfn_yaml
 from simulation.sam_template import ROOT, TEMPLATE
 from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, session_in
@@ -56,7 +56,7 @@ def test_the_sam_transform_gives_the_resources_the_app_needs(
     assert types.count("AWS::StepFunctions::StateMachine") == 1
     assert types.count("AWS::Events::Rule") == 4
     assert not [t for t in types if t.startswith("AWS::Serverless::")]
-    # And every function runs on the runtime and architecture the README names
+    # And every function runs on the runtime and architecture the docs name
     for resource in transformed["Resources"].values():
         if resource["Type"] == "AWS::Lambda::Function":
             assert resource["Properties"]["Runtime"] == "python3.13"

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from rds_xacct.snapshots import parse_iso
+from rds_xacct.model.times import parse_iso
 from simulation.contention import DynamoDbContention
 from simulation.driver import MakeSim, Simulation, outcomes
 from simulation.moto import RDS_LIMITS
@@ -56,7 +56,7 @@ def test_a_freed_slot_goes_at_once_to_the_next_run_after_a_failure(make_sim: Mak
     # cleanup gave it back: the second's copy started then, not at its next look
     assert [r["status"] for r in runs] == ["FAILED", "SUCCEEDED"]
     failed_at = runs[0]["stopDate"]
-    started = parse_iso(json.loads(runs[1]["output"])["sharedCopy"]["copyStartedAt"])
+    started = parse_iso(json.loads(runs[1]["output"])["intermediateCopy"]["copyStartedAt"])
     assert timedelta(0) <= started - failed_at <= timedelta(seconds=5)
     assert sorted(outcomes(sim.sns_messages())) == ["failed", "succeeded"]
     _all_back(sim)
@@ -65,7 +65,7 @@ def test_a_freed_slot_goes_at_once_to_the_next_run_after_a_failure(make_sim: Mak
 def test_an_aborted_run_gives_its_slot_back(make_sim: MakeSim) -> None:
     # Given one slot per account and a run stopped by an operator while its copy is made
     sim = make_sim(parameters={"RetentionDays": "0", "MaxCopiesInFlight": "1"}, slack=False)
-    sim.stop_run_after("CopyShared")
+    sim.stop_run_after("CopyIntermediate")
     aborted = sim.deliver(sim.backup_event("first-db"))
     assert aborted.status == "ABORTED"
     # Then the stopped-run path cleaned up and gave the slot back
@@ -81,7 +81,7 @@ def test_a_lost_run_gives_its_slot_back_when_its_lease_lapses(make_sim: MakeSim)
     # Given one slot per account, held by a run that was stopped and whose status-change event
     # never arrived: nothing gave its slot back
     sim = make_sim(parameters={"RetentionDays": "0", "MaxCopiesInFlight": "1"}, slack=False)
-    sim.stop_run_after("CopyShared", reported=False)
+    sim.stop_run_after("CopyIntermediate", reported=False)
     lost = sim.deliver(sim.backup_event("lost-db"))
     assert lost.status == "ABORTED"
     main_pool = f"copies#{MAIN_ACCOUNT}#eu-west-1"
@@ -93,7 +93,7 @@ def test_a_lost_run_gives_its_slot_back_when_its_lease_lapses(make_sim: MakeSim)
     # again every half hour, reaped the slot and went on; the lost copy was never touched
     assert result.status == "SUCCEEDED"
     assert 2 <= result.states.count("WaitForMainSlot") <= 4
-    started = parse_iso(result.output["sharedCopy"]["copyStartedAt"])
+    started = parse_iso(result.output["intermediateCopy"]["copyStartedAt"])
     assert timedelta(hours=1) <= started - result.started_at <= timedelta(hours=2)
     _all_back(sim)
 

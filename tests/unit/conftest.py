@@ -11,8 +11,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from rds_xacct import admission
-from rds_xacct.aws import default_client
+from rds_xacct.admission import slots as admission
+from rds_xacct.aws.clients import default_client
 from simulation.moto import MotoPatches
 from simulation.sam_template import load_template
 from simulation.world import REGION

@@ -11,16 +11,17 @@ from typing import Any, cast
 
 import pytest
 
-from rds_xacct import admission, errors
-from rds_xacct.admission import Place, Pool, pool_key
-from rds_xacct.constants import (
+from rds_xacct.admission import slots as admission
+from rds_xacct.admission.slots import Place, Pool, pool_key
+from rds_xacct.model import errors
+from rds_xacct.model.constants import (
     POOL_BACKUP,
     POOL_MAIN,
     SLOT_BATCH_MINUTES,
     SLOT_LEASE_SECONDS,
     SLOT_WAIT_HOURS,
 )
-from rds_xacct.snapshots import iso, parse_iso
+from rds_xacct.model.times import iso, parse_iso
 from simulation.moto import SimClock
 from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World
 from tests.unit.conftest import TABLE, FakeSfn
@@ -69,7 +70,10 @@ def epoch(moment: datetime) -> int:
 
 
 def job_state(
-    name: str, started: datetime, size_gib: int | None = 20, shared: dict[str, Any] | None = None
+    name: str,
+    started: datetime,
+    size_gib: int | None = 20,
+    intermediate: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The run's state as the WaitFor…Slot states pass it (`state.$: $`)."""
     state: dict[str, Any] = {
@@ -80,8 +84,8 @@ def job_state(
             "source": {"sizeGiB": size_gib},
         }
     }
-    if shared is not None:
-        state["shared"] = shared
+    if intermediate is not None:
+        state["intermediate"] = intermediate
     return state
 
 
@@ -448,7 +452,7 @@ def test_acquire_and_release_slot_steps(
     assert got_first == {"pool": MAIN, "outcome": "granted"}
     assert got_second == {"pool": MAIN, "outcome": "queued"}
     assert sfn.tokens() == ["t-1"]
-    # When the first run's shared copy is available (the grant is in its state as slots.main)
+    # When the first run's intermediate copy is available (the grant is in its state as slots.main)
     clock.advance(600)
     first["slots"] = {POOL_MAIN: sfn.sent[0][1]}
     released = admission.release_slot(first, POOL_MAIN, settings=settings, now=clock.now)
@@ -468,7 +472,7 @@ def test_the_backup_pool_is_the_backup_accounts(
     settings = world.settings(admission_table=table, max_copies_in_flight=1)
     run = job_state("run-1", clock.now())
     admission.acquire_slot(run, POOL_MAIN, "main-token", settings=settings, now=clock.now)
-    run["shared"] = {"copyStartedAt": iso(clock.now()), "availableAt": iso(clock.now())}
+    run["intermediate"] = {"copyStartedAt": iso(clock.now()), "availableAt": iso(clock.now())}
     # When it asks for a backup-account slot
     outcome = admission.acquire_slot(run, POOL_BACKUP, "b-token", settings=settings, now=clock.now)
     # Then it is given one: the backup account's pool is its own
@@ -487,11 +491,11 @@ def test_give_back_everything_leaves_both_queues_and_hands_on_its_slots(
     settings = world.settings(admission_table=table, max_copies_in_flight=1)
     now = clock.now()
     zero = job_state("run-0", now - timedelta(hours=2))
-    zero["shared"] = {"copyStartedAt": iso(now - timedelta(hours=1)), "availableAt": iso(now)}
+    zero["intermediate"] = {"copyStartedAt": iso(now - timedelta(hours=1)), "availableAt": iso(now)}
     admission.acquire_slot(zero, POOL_BACKUP, "zero-backup", settings=settings, now=clock.now)
     one = job_state("run-1", now)
     admission.acquire_slot(one, POOL_MAIN, "one-main", settings=settings, now=clock.now)
-    one["shared"] = {"copyStartedAt": iso(now), "availableAt": iso(now)}
+    one["intermediate"] = {"copyStartedAt": iso(now), "availableAt": iso(now)}
     waits = admission.acquire_slot(one, POOL_BACKUP, "one-backup", settings=settings, now=clock.now)
     assert waits["outcome"] == "queued"
     two = job_state("run-2", now + timedelta(minutes=1))
@@ -563,15 +567,18 @@ def test_place_of_the_main_pool_is_the_run_start_weighed_by_the_source_size() ->
 
 
 def test_place_of_the_backup_pool_is_the_shared_copy_weighed_by_its_copy_time() -> None:
-    # Given a run whose shared copy took 90 minutes and became available at 03:12:00
+    # Given a run whose intermediate copy took 90 minutes and became available at 03:12:00
     state = job_state(
         "run-1",
         parse_iso("2026-11-24T01:30:00Z"),
-        shared={"copyStartedAt": "2026-11-24T01:42:00Z", "availableAt": "2026-11-24T03:12:00Z"},
+        intermediate={
+            "copyStartedAt": "2026-11-24T01:42:00Z",
+            "availableAt": "2026-11-24T03:12:00Z",
+        },
     )
     # When its place in the backup pool is read
     place = admission.place_of(state, POOL_BACKUP)
-    # Then it arrived when the shared copy became available, weighing its copy time
+    # Then it arrived when the intermediate copy became available, weighing its copy time
     assert place == Place(parse_iso("2026-11-24T03:12:00Z"), 90 * 60)
     assert place.key.startswith("2026-11-24T03:00:00Z#")
 

@@ -20,22 +20,22 @@ import pytest
 from moto import mock_aws
 from moto.kms.models import kms_backends
 
-from rds_xacct import keeper
-from rds_xacct.constants import (
+from rds_xacct.keeper import rules as keeper
+from rds_xacct.model.constants import (
     APP_NAME,
     BACKUP_COPY_TAG_KEYS,
     DEFAULT_MIN_RETENTION_DAYS,
     KEEPER_SCHEDULE,
     MAX_RETENTION_DAYS,
     ROLE_BACKUP,
-    ROLE_SHARED,
+    ROLE_INTERMEDIATE,
     TAG_APP,
     TAG_EXPIRES_AT,
     TAG_KEEP,
     TAG_ROLE,
 )
-from rds_xacct.settings import Settings
-from rds_xacct.steps import app_tags
+from rds_xacct.model.ownership import app_tags
+from rds_xacct.model.settings import Settings
 from simulation.cfn_yaml import iam_actions, load_cfn_yaml
 from simulation.iam.policy import Caller, Context, Decision, Statement, evaluate, parse_policy
 from simulation.sam_template import (
@@ -609,7 +609,7 @@ def test_what_the_role_may_do_it_may_only_do_as_the_template_says_whatever_is_at
         (copy, {**app_tags, "owner": "attacker"}),
         (copy, {**app_tags, "rds-xacct:keep": "yes"}),
         (copy, {"rds-xacct:expires-at": "2030-01-01T00:00:00Z"}),
-        (copy, {**app_tags, "rds-xacct:role": "shared"}),
+        (copy, {**app_tags, "rds-xacct:role": "intermediate"}),
         (_rds_arn("snapshot", "not-the-apps"), app_tags),
     ]
     for resource, tags in refused:
@@ -664,7 +664,7 @@ def test_the_cross_account_role_may_only_invoke_the_keeper(
         ),
         pytest.param(
             _rds_arn("snapshot", COPY_ID),
-            {**CREATION_TAGS, TAG_ROLE: ROLE_SHARED},
+            {**CREATION_TAGS, TAG_ROLE: ROLE_INTERMEDIATE},
             False,
             id="role-shared",
         ),
@@ -1131,7 +1131,7 @@ def test_the_keepers_ledger_and_log_are_kept(template: dict[str, Any]) -> None:
     ledger, log = resources["KeeperLedger"], resources["KeeperLogGroup"]
 
     # When / Then both survive the stack, the ledger can't be deleted by mistake and is keyed
-    # by the copy's ARN (rds_xacct.keeper.Ledger)
+    # by the copy's ARN (rds_xacct.keeper.ledger.Ledger)
     for resource in (ledger, log):
         assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
     assert ledger["Properties"]["DeletionProtectionEnabled"] is True

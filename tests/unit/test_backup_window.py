@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rds_xacct import accounts, backup_window, steps
-from rds_xacct.backup_window import (
+from rds_xacct.aws import accounts
+from rds_xacct.pipeline import backup_window, intake
+from rds_xacct.pipeline.backup_window import (
     estimated_copy_end,
     overlap_warning,
     parse_window,
@@ -98,7 +99,7 @@ def _warnings(
             database, f"rds:{database}-2026-11-24-02-10", snapshot_type="automated", created_at=made
         )
         event = rds_snapshot_event(arn, "RDS-EVENT-0091")
-    state = steps.describe_source(
+    state = intake.describe_source(
         event,
         execution_arn=f"arn:aws:states:{REGION}:{MAIN_ACCOUNT}:execution:sm:run-{database}",
         settings=world.settings(),

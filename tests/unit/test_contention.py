@@ -1,4 +1,4 @@
-"""DynamoDB's answers to concurrent writers (rds_xacct.contention), and the copy-slot pools under
+"""DynamoDB's answers to concurrent writers (rds_xacct.admission.contention), and the copy-slot pools under
 them: a conflict or throttling is tried again, a failed condition is the answer, and under any
 interleaving of requests, grants, renewals, releases, reaps, timeouts, retries and stopped runs
 the copies in progress never exceed the slots."""
@@ -24,9 +24,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from rds_xacct import contention, errors
-from rds_xacct.admission import Place, Pool
-from rds_xacct.constants import SLOT_LEASE_SECONDS
+from rds_xacct.admission import contention
+from rds_xacct.admission.slots import Place, Pool
+from rds_xacct.model import errors
+from rds_xacct.model.constants import SLOT_LEASE_SECONDS
 from simulation.contention import DynamoDbContention
 from simulation.moto import SimClock
 from tests.unit.conftest import TABLE, FakeSfn

@@ -11,8 +11,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rds_xacct.errors import UnsupportedEvent
-from rds_xacct.events import SourceEvent, parse_event
+from rds_xacct.model.errors import UnsupportedEvent
+from rds_xacct.pipeline.events import SourceEvent, parse_event
 
 EVENTS = sorted((Path(__file__).parent.parent / "events").glob("*.json"))
 RECORDED = [json.loads(path.read_text()) for path in EVENTS]

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from rds_xacct.errors import EventSkipped, UnsupportedEvent
-from rds_xacct.events import SnapshotArn, parse_event
+from rds_xacct.model.errors import EventSkipped, UnsupportedEvent
+from rds_xacct.pipeline.events import SnapshotArn, parse_event
 
 EVENTS = Path(__file__).parent.parent / "events"
 

@@ -9,16 +9,16 @@ import boto3
 import check_copy
 import cleanup
 import copy_backup
-import copy_shared
+import copy_intermediate
 import delete_backup
-import delete_shared
+import delete_intermediate
 import describe_source
 import notify_run
 import pytest
 import share
 
-from rds_xacct import errors
-from rds_xacct.constants import MAX_RETENTION_DAYS
+from rds_xacct.model import errors
+from rds_xacct.model.constants import MAX_RETENTION_DAYS
 from simulation.events import backup_job_event
 from simulation.moto import SimClock, make_fake_context
 from simulation.world import BACKUP_ACCOUNT, KEEPER_ARN, MAIN_ACCOUNT, REGION, World
@@ -56,16 +56,18 @@ def test_the_handlers_carry_a_snapshot_through_the_flow(
 ) -> None:
     # Given the state machine's input for DescribeSource
     # When each handler runs with the state the previous one produced
-    state = describe_source.handler(
+    state: Any = describe_source.handler(
         {"event": event, "executionArn": EXECUTION}, ctx("describe-source")
     )
     assert state["job"]["copyId"].startswith("xacct-orders-db-")
-    state["shared"] = copy_shared.handler(state, ctx("copy-shared"))
-    state["shared"] = check_copy.handler({"state": state, "which": "shared"}, ctx("check-copy"))
-    state["shared"] = share.handler(state, ctx("share"))
+    state["intermediate"] = copy_intermediate.handler(state, ctx("copy-intermediate"))
+    state["intermediate"] = check_copy.handler(
+        {"state": state, "which": "intermediate"}, ctx("check-copy")
+    )
+    state["intermediate"] = share.handler(state, ctx("share"))
     state["backup"] = copy_backup.handler(state, ctx("copy-backup"))
     state["backup"] = check_copy.handler({"state": state, "which": "backup"}, ctx("check-copy"))
-    state["shared"] = delete_shared.handler(state, ctx("delete-shared"))
+    state["intermediate"] = delete_intermediate.handler(state, ctx("delete-intermediate"))
     summary = notify_run.handler(
         {"outcome": "succeeded", "state": state, "executionArn": EXECUTION}, ctx("notify")
     )
@@ -124,28 +126,28 @@ def test_a_deployment_without_the_keeper_fails_on_its_first_step(
 def test_cleanup_handler_after_a_failure(
     environment: dict[str, str], event: dict[str, Any], world: World
 ) -> None:
-    # Given a run that made its shared copy and then failed
+    # Given a run that made its intermediate copy and then failed
     state = describe_source.handler(
         {"event": event, "executionArn": EXECUTION}, ctx("describe-source")
     )
-    state["shared"] = copy_shared.handler(state, ctx("copy-shared"))
+    state["intermediate"] = copy_intermediate.handler(state, ctx("copy-intermediate"))
     state["error"] = {"Error": "AwsError", "Cause": "{}"}
     # When Cleanup runs
     result = cleanup.handler(state, ctx("cleanup"))
-    # Then the shared copy is gone
+    # Then the intermediate copy is gone
     assert result["problems"] == []
-    assert result["actions"][0].startswith("deleted shared copy")
+    assert result["actions"][0].startswith("deleted intermediate copy")
     assert world.app_copies(MAIN_ACCOUNT) == []
 
 
 def test_notify_handler_reports_a_stopped_run(
     environment: dict[str, str], event: dict[str, Any], world: World
 ) -> None:
-    # Given a run that was aborted after making its shared copy
+    # Given a run that was aborted after making its intermediate copy
     state = describe_source.handler(
         {"event": event, "executionArn": EXECUTION}, ctx("describe-source")
     )
-    copy_shared.handler(state, ctx("copy-shared"))
+    copy_intermediate.handler(state, ctx("copy-intermediate"))
     import json
 
     status_event = {
@@ -157,5 +159,5 @@ def test_notify_handler_reports_a_stopped_run(
     summary = notify_run.handler(status_event, ctx("notify"))
     # Then it cleaned up and reported the run as aborted
     assert summary["outcome"] == "aborted"
-    assert summary["cleanup"]["actions"][0].startswith("deleted shared copy")
+    assert summary["cleanup"]["actions"][0].startswith("deleted intermediate copy")
     assert world.app_copies(MAIN_ACCOUNT) == []

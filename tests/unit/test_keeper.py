@@ -23,13 +23,18 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from moto.rds.models import rds_backends
 
-from rds_xacct import errors, keeper, keeper_rules
-from rds_xacct.aws import new_session
-from rds_xacct.constants import (
+from rds_xacct.aws.clients import new_session
+from rds_xacct.keeper import hourly as keeper_hourly
+from rds_xacct.keeper import requests as keeper_requests
+from rds_xacct.keeper import rules as keeper_rules
+from rds_xacct.keeper.ledger import Ledger
+from rds_xacct.keeper.rules import KeeperSettings
+from rds_xacct.model import errors
+from rds_xacct.model.constants import (
     COPY_DEADLINE_HOURS,
     MAX_RETENTION_DAYS,
     ROLE_BACKUP,
-    ROLE_SHARED,
+    ROLE_INTERMEDIATE,
     SWEEP_GRACE_HOURS,
     TAG_APP,
     TAG_EXECUTION,
@@ -37,10 +42,10 @@ from rds_xacct.constants import (
     TAG_KEEP,
     TAG_ROLE,
 )
-from rds_xacct.keeper import KeeperSettings, Ledger
-from rds_xacct.settings import ConfigurationError
-from rds_xacct.snapshots import Kind, iso, parse_iso
-from rds_xacct.steps import app_tags
+from rds_xacct.model.ownership import app_tags
+from rds_xacct.model.settings import ConfigurationError
+from rds_xacct.model.state import Kind
+from rds_xacct.model.times import iso, parse_iso
 from simulation.moto import MotoPatches, SimClock, make_fake_context
 from simulation.world import (
     BACKUP_ACCOUNT,
@@ -268,7 +273,7 @@ class BackupAccount:
         return self.request(request, at=at, rds=rds)
 
     def request(self, request: Any, *, at: datetime, rds: Any = None) -> Answer:
-        return keeper.handle_request(
+        return keeper_requests.handle_request(
             request,
             settings=self.settings,
             now=lambda: at,
@@ -277,7 +282,7 @@ class BackupAccount:
         )
 
     def keep(self, *, at: datetime, rds: Any = None) -> Answer:
-        return keeper.keep(
+        return keeper_hourly.keep(
             settings=self.settings, now=lambda: at, rds=rds or self.rds, ledger=self.ledger
         )
 
@@ -747,7 +752,7 @@ NOT_COPIES: dict[str, dict[str, Any]] = {
     "no app tag": {"without": (TAG_APP,)},
     "another app's tag": {"tags": {TAG_APP: "other-app"}},
     "no role tag": {"without": (TAG_ROLE,)},
-    "the shared role": {"tags": {TAG_ROLE: ROLE_SHARED}},
+    "the shared role": {"tags": {TAG_ROLE: ROLE_INTERMEDIATE}},
     "not named xacct-": {"identifier": "orders-db-copy-1"},
     "named xacct without the dash": {"identifier": "xacctorders-db-1"},
     "copied from another account": {"source_account": OTHER_ACCOUNT},
@@ -1100,7 +1105,7 @@ def test_no_request_crashes_the_keeper(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise OverflowError("date value out of range")
 
-    monkeypatch.setattr(keeper, "kept_until", broken)
+    monkeypatch.setattr(keeper_rules, "kept_until", broken)
     # When asked about the other, Then it is refused with the error's name, nothing deleted
     refused = backup.ask("expire", other, at=at)
     assert refused["decision"] == "refused"
@@ -1299,8 +1304,8 @@ def test_the_request_entry_never_runs_the_pass_and_the_pass_entry_only_runs_it(
         calls.append(("request", settings))
         return {"decision": "refused"}
 
-    monkeypatch.setattr(keeper, "keep", keep)
-    monkeypatch.setattr(keeper, "handle_request", handle_request)
+    monkeypatch.setattr(keeper_hourly, "keep", keep)
+    monkeypatch.setattr(keeper_requests, "handle_request", handle_request)
     context = make_fake_context("rds-xacct-keeper")
     # When anything arrives at the keeper, the schedule's event included, Then it is answered
     # as a request, with the environment's settings
@@ -1336,7 +1341,7 @@ def test_the_handler_fails_without_its_settings(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_the_keeper_imports_no_third_party_code_but_boto3() -> None:
-    # The backup-account stack deploys the keeper without a build: no Powertools, no requests
+    # The keeper ships no third-party package (rds_xacct.keeper.bundle): no Powertools, no requests
     script = (
         "import sys; sys.path.insert(0, 'functions'); import keeper; "
         "print(sorted(m for m in sys.modules "

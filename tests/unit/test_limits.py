@@ -13,8 +13,11 @@ from typing import Any
 import pytest
 from moto.rds.models import rds_backends
 
-from rds_xacct import errors, keeper, steps, sweep
-from rds_xacct.constants import (
+from rds_xacct.aws.snapshots import SnapshotApi
+from rds_xacct.jobs import sweep
+from rds_xacct.keeper import requests as keeper
+from rds_xacct.model import errors
+from rds_xacct.model.constants import (
     MAX_RETENTION_DAYS,
     RETENTION_TAG,
     TAG_EXECUTION,
@@ -22,15 +25,16 @@ from rds_xacct.constants import (
     TAG_SOURCE_ARN,
     TAG_VALUE_MAX_LENGTH,
 )
-from rds_xacct.naming import SOURCE_TAG_HASH_MARK, source_arn_tag
-from rds_xacct.polling import next_look_seconds
-from rds_xacct.snapshots import SnapshotApi, iso, parse_iso
+from rds_xacct.model.naming import SOURCE_TAG_HASH_MARK, source_arn_tag
+from rds_xacct.model.times import iso, parse_iso
+from rds_xacct.pipeline import backup_copy, copying, intake, retention
+from rds_xacct.pipeline.polling import next_look_seconds
 from simulation.events import backup_job_event, rds_snapshot_event
 from simulation.moto import SimClock
 from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World
 from tests.unit.test_steps import KeeperStandIn
 
-State = dict[str, Any]
+State = Any  # the run state as the tests build it, partial on purpose
 MACHINE = "rds-xacct-copy-snapshot"
 
 
@@ -47,12 +51,12 @@ def long_manual_snapshot(world: World, database: str = "orders-db", ending: str 
 
 
 def copy_through(state: State, settings: Any) -> State:
-    state["shared"] = steps.copy_shared(state, settings=settings)
-    state["shared"] = steps.check_copy(state, "shared", settings=settings)
-    state["shared"] = steps.share(state, settings=settings)
-    state["backup"] = steps.copy_backup(state, settings=settings)
-    state["backup"] = steps.check_copy(state, "backup", settings=settings)
-    state["shared"] = steps.delete_shared(state, settings=settings)
+    state["intermediate"] = copying.copy_intermediate(state, settings=settings)
+    state["intermediate"] = copying.check_copy(state, "intermediate", settings=settings)
+    state["intermediate"] = copying.share(state, settings=settings)
+    state["backup"] = backup_copy.copy_backup(state, settings=settings)
+    state["backup"] = copying.check_copy(state, "backup", settings=settings)
+    state["intermediate"] = retention.delete_intermediate(state, settings=settings)
     return state
 
 
@@ -79,20 +83,22 @@ def test_a_manual_snapshot_with_a_255_character_name_is_copied_and_owned(
     event = rds_snapshot_event(source_arn, "RDS-EVENT-0042")
     settings = world.settings()
     # When a run copies it (RDS refuses a tag value over 256 characters)
-    state = steps.describe_source(event, execution_arn=execution_arn("long"), settings=settings)
+    state = intake.describe_source(event, execution_arn=execution_arn("long"), settings=settings)
     state = copy_through(state, settings)
     # Then the backup copy carries the shortened source tag
     [backup] = world.app_copies(BACKUP_ACCOUNT)
     assert backup["tags"][TAG_SOURCE_ARN] == source_arn_tag(source_arn)
     assert len(backup["tags"][TAG_SOURCE_ARN]) <= TAG_VALUE_MAX_LENGTH
     # And every ownership check compares like with like: a redelivery adopts the copy...
-    again = steps.describe_source(event, execution_arn=execution_arn("again"), settings=settings)
-    assert steps.copy_backup({**again, "shared": state["shared"]}, settings=settings)["adopted"]
+    again = intake.describe_source(event, execution_arn=execution_arn("again"), settings=settings)
+    assert backup_copy.copy_backup(
+        {**again, "intermediate": state["intermediate"]}, settings=settings
+    )["adopted"]
     # ... and at expiry the run asks the backup account's keeper about the copy by the copy's
     # own name (at most 63 characters), never the source's
     keeper_stand_in = KeeperStandIn.install(world, monkeypatch)
     after_expiry = parse_iso(backup["tags"][TAG_EXPIRES_AT]) + timedelta(minutes=5)
-    deleted = steps.delete_backup(state, settings=settings, now=lambda: after_expiry)
+    deleted = retention.delete_backup(state, settings=settings, now=lambda: after_expiry)
     assert keeper_stand_in.asked == [("expire", "db", backup["id"], "long")]
     assert len(backup["id"]) <= 63
     assert deleted["action"] == "deleted"
@@ -109,11 +115,11 @@ def test_a_database_retention_tag_is_held_to_what_fits_in_one_run(world: World) 
         event = backup_job_event(arn, f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:db:{name}")
         run = execution_arn(name)
         if allowed:
-            state = steps.describe_source(event, execution_arn=run, settings=settings)
+            state = intake.describe_source(event, execution_arn=run, settings=settings)
             assert state["job"]["retentionDays"] == MAX_RETENTION_DAYS
         else:
             with pytest.raises(errors.UnsupportedEvent, match=f"0 .keep for good. to {days - 1}"):
-                steps.describe_source(event, execution_arn=run, settings=settings)
+                intake.describe_source(event, execution_arn=run, settings=settings)
 
 
 # --- A Wait's timestamp is always RFC 3339 ---------------------------------------------------------
@@ -124,7 +130,7 @@ def adopted_backup(world: World, expiry: str) -> tuple[State, Any]:
     arn = world.backup_snapshot("orders-db", "j1")
     event = backup_job_event(arn, f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:db:orders-db")
     state = copy_through(
-        steps.describe_source(event, execution_arn=execution_arn("first"), settings=settings),
+        intake.describe_source(event, execution_arn=execution_arn("first"), settings=settings),
         settings,
     )
     snapshot = rds_backends[BACKUP_ACCOUNT][REGION].database_snapshots[state["backup"]["id"]]
@@ -147,14 +153,14 @@ def test_a_hand_edited_expiry_is_given_to_the_wait_in_the_apps_own_format(
     # Given a backup copy whose expiry an operator rewrote in another ISO 8601 form
     state, settings = adopted_backup(world, edited)
     # When a redelivered run adopts it
-    adopted = steps.copy_backup(state, settings=settings)
+    adopted = backup_copy.copy_backup(state, settings=settings)
     # Then the retention's Wait state (TimestampPath $.backup.expiresAt) gets RFC 3339 UTC
     # with a Z (else States.Runtime, which nothing catches)
     assert adopted["expiresAt"] == written
     assert adopted["adopted"] is True
     # And it is the time the operator meant
     copy = SnapshotApi(world.backup.client("rds"), "db").get(state["backup"]["id"])
-    assert steps.expiry_of(copy) == parse_iso(written)
+    assert backup_copy.expiry_of(copy) == parse_iso(written)
 
 
 def test_an_expiry_that_is_not_a_time_is_refused_with_what_to_do(
@@ -164,14 +170,14 @@ def test_an_expiry_that_is_not_a_time_is_refused_with_what_to_do(
     state, settings = adopted_backup(world, "next tuesday")
     # When a redelivered run adopts it, Then it fails saying what to write, before any Wait
     with pytest.raises(errors.UnreadableTag, match="'next tuesday', which is not a time"):
-        steps.copy_backup(state, settings=settings)
+        backup_copy.copy_backup(state, settings=settings)
     # And the copy is left alone
     assert len(world.app_copies(BACKUP_ACCOUNT)) == 1
     # When the first run's retention ends, Then DeleteBackup does not read the tag: the backup
     # account's keeper decides by its ledger (it keeps a copy it can't read the expiry of)
     keeper_stand_in = KeeperStandIn.install(world, monkeypatch)
     keeper_stand_in.decision = keeper.REFUSED
-    result = steps.delete_backup(state, settings=settings)
+    result = retention.delete_backup(state, settings=settings)
     assert keeper_stand_in.asked == [("expire", "db", state["backup"]["id"], "first")]
     assert result["action"] == "refused"
     assert len(world.app_copies(BACKUP_ACCOUNT)) == 1
@@ -214,10 +220,10 @@ def test_the_sweep_leaves_an_intermediate_copy_whose_run_still_runs(
         ]
         copies = {}
         for run, event in zip(("live", "gone"), events, strict=True):
-            state = steps.describe_source(
+            state = intake.describe_source(
                 event, execution_arn=execution_arn(run), settings=settings
             )
-            copies[run] = steps.copy_shared(state, settings=settings)["arn"]
+            copies[run] = copying.copy_intermediate(state, settings=settings)["arn"]
         # When the sweep runs 9 days later (past the copy deadline and its grace day)
         clock.advance(9 * 86400)
         assert sfn.describe_execution(executionArn=live_run)["status"] == "RUNNING"

@@ -660,7 +660,7 @@ def test_moto_answers_start_execution_with_a_running_executions_name_as_aws_does
     # workflow, if you call StartExecution with the same name and input as a running execution,
     # the call succeeds and return the same response as the original request. If the execution
     # is closed or if the input is different, it returns a 400 ExecutionAlreadyExists error").
-    # This test says so if moto changes (rds_xacct.reconcile relies on it).
+    # This test says so if moto changes (rds_xacct.jobs.reconcile relies on it).
 
     with mock_aws():  # (its runs stay RUNNING: it does not execute them)
         sfn, machine = _state_machine({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from rds_xacct.constants import MAX_CLUSTER_SNAPSHOT_ID, MAX_DB_SNAPSHOT_ID
-from rds_xacct.naming import copy_identifier, is_valid_identifier, role_session_name, sanitise
+from rds_xacct.model.constants import MAX_CLUSTER_SNAPSHOT_ID, MAX_DB_SNAPSHOT_ID
+from rds_xacct.model.naming import copy_identifier, is_valid_identifier, role_session_name, sanitise
 
 CREATED = datetime(2026, 11, 24, 2, 10, 4, tzinfo=UTC)
 ARN = "arn:aws:rds:eu-west-1:123456789012:snapshot:awsbackup:job-4f1c0a3e"

@@ -12,8 +12,9 @@ import requests
 import responses
 from moto.sns.models import sns_backends
 
-from rds_xacct import notify, reporting
-from rds_xacct.summary import build_summary, console_url, failed_step
+from rds_xacct.messages import notify
+from rds_xacct.model.summary import build_summary, console_url, failed_step
+from rds_xacct.pipeline import reporting
 from simulation.world import MAIN_ACCOUNT, REGION, World
 
 WEBHOOK = "https://hooks.slack.com/services/T0000/B0000/secret-part"
@@ -39,8 +40,8 @@ def state(**extra: Any) -> dict[str, Any]:
             },
         },
         "slots": {"main": {"outcome": "granted"}, "backup": {"outcome": "granted"}},
-        "shared": {
-            "arn": "arn:shared",
+        "intermediate": {
+            "arn": "arn:intermediate",
             "copyStartedAt": "2026-11-24T02:30:00Z",
             "availableAt": "2026-11-24T02:53:00Z",
             "ready": True,
@@ -68,7 +69,7 @@ def test_success_summary_has_what_an_operator_needs() -> None:
     assert result["backupCopy"]["arn"].endswith("xacct-orders-db-1")
     assert result["expiresAt"] == "2026-12-01T02:53:00Z"
     assert result["durations"] == {
-        "sharedCopySeconds": 23 * 60,
+        "intermediateCopySeconds": 23 * 60,
         "backupCopySeconds": 23 * 60,
         "totalSeconds": 50 * 60,
     }
@@ -132,19 +133,22 @@ BOTH = {**MAIN, "backup": {"outcome": "granted"}}
     [
         ({}, "DescribeSource"),
         ({"job": {}}, "WaitForMainSlot"),
-        ({"job": {}, "slots": MAIN}, "CopyShared"),
-        ({"job": {}, "slots": MAIN, "shared": {"id": "x"}}, "CheckShared"),
-        ({"job": {}, "slots": MAIN, "shared": {"ready": True}}, "Share"),
+        ({"job": {}, "slots": MAIN}, "CopyIntermediate"),
+        ({"job": {}, "slots": MAIN, "intermediate": {"id": "x"}}, "CheckIntermediate"),
+        ({"job": {}, "slots": MAIN, "intermediate": {"ready": True}}, "Share"),
         (
-            {"job": {}, "slots": MAIN, "shared": {"ready": True, "sharedWith": "2"}},
+            {"job": {}, "slots": MAIN, "intermediate": {"ready": True, "sharedWith": "2"}},
             "WaitForBackupSlot",
         ),
-        ({"job": {}, "slots": BOTH, "shared": {"ready": True, "sharedWith": "2"}}, "CopyBackup"),
+        (
+            {"job": {}, "slots": BOTH, "intermediate": {"ready": True, "sharedWith": "2"}},
+            "CopyBackup",
+        ),
         (
             {
                 "job": {},
                 "slots": BOTH,
-                "shared": {"ready": True, "sharedWith": "2"},
+                "intermediate": {"ready": True, "sharedWith": "2"},
                 "backup": {"id": "x"},
             },
             "CheckBackup",

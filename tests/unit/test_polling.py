@@ -13,13 +13,13 @@ from collections.abc import Callable
 
 import pytest
 
-from rds_xacct.constants import (
+from rds_xacct.model.constants import (
     POLL_FIRST_SECONDS,
     POLL_IDLE_FACTOR,
     POLL_MAX_SECONDS,
     POLL_MIN_SECONDS,
 )
-from rds_xacct.polling import end_bounds, next_look_seconds, tolerance_seconds
+from rds_xacct.pipeline.polling import end_bounds, next_look_seconds, tolerance_seconds
 
 Progress = Callable[[float], int | None]
 """Percent a copy reports `t` seconds after it started, or None once it is available."""

@@ -9,11 +9,12 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 
-from rds_xacct import errors, quotas
-from rds_xacct.aws import aws_call
-from rds_xacct.constants import QUOTA_WARN_FRACTION
-from rds_xacct.quotas import QuotaUsage, ensure_room, manual_snapshot_usage
-from rds_xacct.snapshots import Kind
+from rds_xacct.aws import quotas
+from rds_xacct.aws.clients import aws_call
+from rds_xacct.aws.quotas import QuotaUsage, ensure_room, manual_snapshot_usage
+from rds_xacct.model import errors
+from rds_xacct.model.constants import QUOTA_WARN_FRACTION
+from rds_xacct.model.state import Kind
 from simulation.moto import RDS_LIMITS
 from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World
 

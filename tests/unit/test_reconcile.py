@@ -14,8 +14,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from rds_xacct import accounts, errors, reconcile
-from rds_xacct.constants import (
+from rds_xacct.aws import accounts
+from rds_xacct.jobs import reconcile
+from rds_xacct.jobs.reconcile import Scope
+from rds_xacct.model import errors
+from rds_xacct.model.constants import (
     APP_NAME,
     MAX_EXECUTION_NAME,
     RECONCILED_FIELD,
@@ -24,11 +27,10 @@ from rds_xacct.constants import (
     TAG_ROLE,
     TAG_SOURCE_ARN,
 )
-from rds_xacct.events import parse_event
-from rds_xacct.naming import copy_identifier
-from rds_xacct.reconcile import Scope
-from rds_xacct.settings import ConfigurationError, Settings
-from rds_xacct.snapshots import Snapshot
+from rds_xacct.model.naming import copy_identifier
+from rds_xacct.model.settings import ConfigurationError, Settings
+from rds_xacct.model.snapshot import Snapshot
+from rds_xacct.pipeline.events import parse_event
 from simulation.events import backup_job_event
 from simulation.sam_template import load_app
 from simulation.world import (

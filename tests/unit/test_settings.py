@@ -2,8 +2,8 @@
 
 import pytest
 
-from rds_xacct.constants import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
-from rds_xacct.settings import ConfigurationError, Settings
+from rds_xacct.model.constants import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
+from rds_xacct.model.settings import ConfigurationError, Settings
 
 GOOD = {
     "BACKUP_ACCOUNT_ID": "222222222222",

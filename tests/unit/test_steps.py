@@ -22,12 +22,17 @@ from botocore.exceptions import (
 from moto.rds.exceptions import RDSClientError
 from moto.rds.models import RDSBackend, rds_backends
 
-from rds_xacct import accounts, errors, keeper, steps, sweep
-from rds_xacct.aws import KEEPER_CONFIG, SDK_CONFIG, aws_call, classify, new_session
-from rds_xacct.constants import (
+from rds_xacct.aws import accounts
+from rds_xacct.aws.clients import KEEPER_CONFIG, SDK_CONFIG, aws_call, classify, new_session
+from rds_xacct.aws.snapshots import SnapshotApi
+from rds_xacct.jobs import sweep
+from rds_xacct.keeper import requests as keeper
+from rds_xacct.model import errors
+from rds_xacct.model.constants import (
     APP_NAME,
     ROLE_BACKUP,
-    ROLE_SHARED,
+    ROLE_INTERMEDIATE,
+    ROLE_INTERMEDIATE_FORMERLY,
     TAG_APP,
     TAG_EXECUTION,
     TAG_EXPIRES_AT,
@@ -36,10 +41,12 @@ from rds_xacct.constants import (
     TAG_SOURCE_ACCOUNT,
     TAG_SOURCE_ARN,
 )
-from rds_xacct.naming import role_session_name
-from rds_xacct.polling import next_look_seconds
-from rds_xacct.settings import ConfigurationError, Settings
-from rds_xacct.snapshots import Kind, SnapshotApi, iso
+from rds_xacct.model.naming import role_session_name
+from rds_xacct.model.settings import ConfigurationError, Settings
+from rds_xacct.model.state import Kind
+from rds_xacct.model.times import iso
+from rds_xacct.pipeline import backup_copy, copying, failure, intake, retention
+from rds_xacct.pipeline.polling import next_look_seconds
 from simulation.events import backup_job_event, load_event, rds_snapshot_event
 from simulation.moto import RDS_LIMITS, MotoPatches, SimClock
 from simulation.world import (
@@ -52,7 +59,7 @@ from simulation.world import (
     backup_key_policy,
 )
 
-State = dict[str, Any]
+State = Any  # the run state as the tests build it, partial on purpose
 JOB = "4f1c0a3e-8d2b-4b4e-9b0e-2f6a8c9d1e77"
 
 
@@ -67,16 +74,16 @@ def db_event(world: World, database: str = "orders-db", job: str = JOB, **db: An
 
 
 def copy_through(state: State, settings: Settings) -> State:
-    """Run CopyShared → CheckShared → Share → CopyBackup → CheckBackup → DeleteShared, as the
+    """Run CopyIntermediate → CheckIntermediate → Share → CopyBackup → CheckBackup → DeleteIntermediate, as the
     state machine does when every copy is available at once."""
-    state["shared"] = steps.copy_shared(state, settings=settings)
-    state["shared"] = steps.check_copy(state, "shared", settings=settings)
-    assert state["shared"]["ready"] is True
-    state["shared"] = steps.share(state, settings=settings)
-    state["backup"] = steps.copy_backup(state, settings=settings)
-    state["backup"] = steps.check_copy(state, "backup", settings=settings)
+    state["intermediate"] = copying.copy_intermediate(state, settings=settings)
+    state["intermediate"] = copying.check_copy(state, "intermediate", settings=settings)
+    assert state["intermediate"]["ready"] is True
+    state["intermediate"] = copying.share(state, settings=settings)
+    state["backup"] = backup_copy.copy_backup(state, settings=settings)
+    state["backup"] = copying.check_copy(state, "backup", settings=settings)
     assert state["backup"]["ready"] is True
-    state["shared"] = steps.delete_shared(state, settings=settings)
+    state["intermediate"] = retention.delete_intermediate(state, settings=settings)
     return state
 
 
@@ -140,7 +147,7 @@ def test_a_backup_snapshot_ends_in_the_backup_account_encrypted_with_its_key(
     event = db_event(world, encryption=encryption)
     settings = world.settings()
     # When the run describes the source and copies it through
-    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    state = intake.describe_source(event, execution_arn=execution_arn(), settings=settings)
     state = copy_through(state, settings)
     # Then the backup account has one copy, encrypted with the backup key, tagged by the app
     copies = world.app_copies(BACKUP_ACCOUNT)
@@ -159,16 +166,16 @@ def test_a_backup_snapshot_ends_in_the_backup_account_encrypted_with_its_key(
     assert described["KmsKeyId"] == world.backup_key_arn
     # And the shared intermediate copy is gone from the main account
     assert world.app_copies(MAIN_ACCOUNT) == []
-    assert state["shared"]["deleted"] is True
+    assert state["intermediate"]["deleted"] is True
 
 
 def test_describe_source_names_the_copies_and_reads_the_retention(world: World) -> None:
     # Given an AWS Backup snapshot of a database tagged with its own retention
     event = db_event(world, tags={"rds-xacct:retention-days": "30"})
     # When the source is described
-    job = steps.describe_source(event, execution_arn=execution_arn(), settings=world.settings())[
-        "job"
-    ]
+    job: Any = intake.describe_source(
+        event, execution_arn=execution_arn(), settings=world.settings()
+    )["job"]
     # Then the job names the copies after the database and keeps the tag's retention
     assert job["copyId"].startswith("xacct-orders-db-")
     assert job["retentionDays"] == 30
@@ -182,30 +189,37 @@ def test_a_redelivered_event_makes_no_second_copy(world: World) -> None:
     event = db_event(world)
     settings = world.settings()
     first = copy_through(
-        steps.describe_source(event, execution_arn=execution_arn("run-1"), settings=settings),
+        intake.describe_source(event, execution_arn=execution_arn("run-1"), settings=settings),
         settings,
     )
     # When the same event arrives again and a second run goes through the same steps
-    again = steps.describe_source(event, execution_arn=execution_arn("run-2"), settings=settings)
-    again["shared"] = steps.copy_shared(again, settings=settings)
-    again["shared"] = steps.check_copy(again, "shared", settings=settings)
-    again["shared"] = steps.share(again, settings=settings)
-    again["backup"] = steps.copy_backup(again, settings=settings)
+    again = intake.describe_source(event, execution_arn=execution_arn("run-2"), settings=settings)
+    again["intermediate"] = copying.copy_intermediate(again, settings=settings)
+    again["intermediate"] = copying.check_copy(again, "intermediate", settings=settings)
+    again["intermediate"] = copying.share(again, settings=settings)
+    again["backup"] = backup_copy.copy_backup(again, settings=settings)
     # Then it finds the backup copy the first run made instead of making another
     assert again["backup"]["adopted"] is True
     assert again["backup"]["arn"] == first["backup"]["arn"]
     assert len(world.app_copies(BACKUP_ACCOUNT)) == 1
 
 
-def test_a_redelivered_event_during_the_first_copy_adopts_the_shared_copy(world: World) -> None:
+@pytest.mark.parametrize("role", [ROLE_INTERMEDIATE, ROLE_INTERMEDIATE_FORMERLY])
+def test_a_redelivered_event_during_the_first_copy_adopts_the_intermediate_copy(
+    world: World, role: str
+) -> None:
     event = db_event(world)
     settings = world.settings()
-    first = steps.describe_source(event, execution_arn=execution_arn("run-1"), settings=settings)
-    first["shared"] = steps.copy_shared(first, settings=settings)
-    second = steps.describe_source(event, execution_arn=execution_arn("run-2"), settings=settings)
-    shared = steps.copy_shared(second, settings=settings)
-    assert shared["adopted"] is True
-    assert shared["arn"] == first["shared"]["arn"]
+    first = intake.describe_source(event, execution_arn=execution_arn("run-1"), settings=settings)
+    first["intermediate"] = copying.copy_intermediate(first, settings=settings)
+    # (made by this release, or by one before 0.2 that tagged it with the former role name)
+    world.main.client("rds").add_tags_to_resource(
+        ResourceName=first["intermediate"]["arn"], Tags=[{"Key": TAG_ROLE, "Value": role}]
+    )
+    second = intake.describe_source(event, execution_arn=execution_arn("run-2"), settings=settings)
+    adopted = copying.copy_intermediate(second, settings=settings)
+    assert adopted["adopted"] is True
+    assert adopted["arn"] == first["intermediate"]["arn"]
     assert len(world.app_copies(MAIN_ACCOUNT)) == 1
 
 
@@ -215,16 +229,16 @@ def test_a_snapshot_with_the_apps_name_that_the_app_did_not_make_is_left_alone(
     # Given someone else's snapshot already using the name the app would choose
     event = db_event(world)
     settings = world.settings()
-    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    state = intake.describe_source(event, execution_arn=execution_arn(), settings=settings)
     world.main.client("rds").create_db_snapshot(
         DBInstanceIdentifier="orders-db", DBSnapshotIdentifier=state["job"]["copyId"]
     )
     # When the run tries to copy
     with pytest.raises(errors.SnapshotNotOwned, match="was not made by rds-xacct") as raised:
-        steps.copy_shared(state, settings=settings)
+        copying.copy_intermediate(state, settings=settings)
     # Then the message names the snapshot and it is still there, untouched
     assert state["job"]["copyId"] in str(raised.value)
-    cleanup = steps.cleanup(state, settings=settings)
+    cleanup = failure.cleanup(state, settings=settings)
     assert cleanup["actions"] == [
         f"left {raised.value.args[0].split('(')[1].split(')')[0]}: "
         "not made by rds-xacct for this source"
@@ -241,7 +255,7 @@ def test_a_failed_source_snapshot_is_a_readable_failure(world: World) -> None:
     # When the run describes it
     # Then it fails saying so
     with pytest.raises(errors.SnapshotFailed, match="is failed"):
-        steps.describe_source(event, execution_arn=execution_arn(), settings=world.settings())
+        intake.describe_source(event, execution_arn=execution_arn(), settings=world.settings())
 
 
 def test_a_source_still_being_made_is_retried(world: World) -> None:
@@ -250,7 +264,7 @@ def test_a_source_still_being_made_is_retried(world: World) -> None:
         f"awsbackup:job-{JOB}"
     ].status = "creating"
     with pytest.raises(errors.SnapshotNotReady):
-        steps.describe_source(event, execution_arn=execution_arn(), settings=world.settings())
+        intake.describe_source(event, execution_arn=execution_arn(), settings=world.settings())
 
 
 def test_a_missing_source_snapshot_is_a_readable_failure(world: World) -> None:
@@ -259,7 +273,7 @@ def test_a_missing_source_snapshot_is_a_readable_failure(world: World) -> None:
         f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:db:orders-db",
     )
     with pytest.raises(errors.SnapshotNotFound, match="awsbackup:job-gone"):
-        steps.describe_source(event, execution_arn=execution_arn(), settings=world.settings())
+        intake.describe_source(event, execution_arn=execution_arn(), settings=world.settings())
 
 
 def test_an_event_from_another_account_is_refused(world: World) -> None:
@@ -268,7 +282,7 @@ def test_an_event_from_another_account_is_refused(world: World) -> None:
         f"arn:aws:rds:{REGION}:999999999999:db:orders-db",
     )
     with pytest.raises(errors.UnsupportedEvent, match="account 999999999999"):
-        steps.describe_source(event, execution_arn=execution_arn(), settings=world.settings())
+        intake.describe_source(event, execution_arn=execution_arn(), settings=world.settings())
 
 
 def test_a_key_the_main_account_may_not_use_is_a_readable_failure(world: World) -> None:
@@ -276,11 +290,11 @@ def test_a_key_the_main_account_may_not_use_is_a_readable_failure(world: World) 
     key = world.backup.client("kms").create_key(Policy=backup_key_policy())["KeyMetadata"]["Arn"]
     event = db_event(world)
     settings = world.settings(backup_kms_key_arn=key)
-    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    state = intake.describe_source(event, execution_arn=execution_arn(), settings=settings)
     # When the run copies with it
     # Then it fails with KeyNotAccessible, saying what to check, and nothing was made
     with pytest.raises(errors.KeyNotAccessible, match="key policy lets the main account"):
-        steps.copy_shared(state, settings=settings)
+        copying.copy_intermediate(state, settings=settings)
     assert world.app_copies(MAIN_ACCOUNT) == []
 
 
@@ -289,7 +303,7 @@ def test_throttling_that_outlasts_the_sdk_becomes_throttled(
 ) -> None:
     event = db_event(world)
     settings = world.settings()
-    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    state = intake.describe_source(event, execution_arn=execution_arn(), settings=settings)
 
     def always_throttled(self: RDSBackend, *args: Any, **kwargs: Any) -> Any:
         raise RDSClientError("Throttling", "Rate exceeded")
@@ -297,7 +311,7 @@ def test_throttling_that_outlasts_the_sdk_becomes_throttled(
     monkeypatch.setattr(RDSBackend, "copy_db_snapshot", always_throttled)
     monkeypatch.setattr("time.sleep", lambda seconds: None)
     with pytest.raises(errors.Throttled):
-        steps.copy_shared(state, settings=settings)
+        copying.copy_intermediate(state, settings=settings)
 
 
 @pytest.mark.parametrize(
@@ -354,7 +368,7 @@ def test_throttling_and_network_failures_are_retried_by_the_sdk(
     # Given RDS throttles the first two copy requests, or they never get an answer
     event = db_event(world)
     settings = world.settings()
-    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    state = intake.describe_source(event, execution_arn=execution_arn(), settings=settings)
     real_copy = RDSBackend.copy_db_snapshot
     calls = {"n": 0}
 
@@ -367,7 +381,7 @@ def test_throttling_and_network_failures_are_retried_by_the_sdk(
     monkeypatch.setattr(RDSBackend, "copy_db_snapshot", failing_copy)
     monkeypatch.setattr("time.sleep", lambda seconds: None)  # the SDK's backoff, not for real
     # When the run copies, Then the SDK's own retries carry it through
-    shared = steps.copy_shared(state, settings=settings)
+    shared = copying.copy_intermediate(state, settings=settings)
     assert calls["n"] == 3
     assert shared["id"] == state["job"]["copyId"]
 
@@ -378,7 +392,7 @@ def test_a_network_failure_that_outlasts_the_sdk_becomes_network_error_which_is_
 ) -> None:
     event = db_event(world)
     settings = world.settings()
-    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    state = intake.describe_source(event, execution_arn=execution_arn(), settings=settings)
 
     def unreachable(self: RDSBackend, *args: Any, **kwargs: Any) -> Any:
         raise failure
@@ -391,17 +405,17 @@ def test_a_network_failure_that_outlasts_the_sdk_becomes_network_error_which_is_
     with pytest.raises(
         errors.NetworkError, match=f"Copying DB snapshot .*{type(failure).__name__}"
     ):
-        steps.copy_shared(state, settings=settings)
+        copying.copy_intermediate(state, settings=settings)
     assert errors.NetworkError in errors.RETRYABLE
 
 
 def test_quota_reached_is_a_readable_failure(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     event = db_event(world)
     settings = world.settings()
-    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    state = intake.describe_source(event, execution_arn=execution_arn(), settings=settings)
     monkeypatch.setattr(RDSBackend, "SNAPSHOT_QUOTA", 1)
     with pytest.raises(errors.QuotaExceeded, match="Service Quotas"):
-        steps.copy_shared(state, settings=settings)
+        copying.copy_intermediate(state, settings=settings)
 
 
 @pytest.mark.parametrize(
@@ -435,7 +449,7 @@ def test_quota_reached_is_a_readable_failure(world: World, monkeypatch: pytest.M
             errors.QuotaExceeded,
         ),
     ],
-    ids=["copies-at-a-time", "copies-across-regions", "manual-quota", "unknown", "shared"],
+    ids=["copies-at-a-time", "copies-across-regions", "manual-quota", "unknown", "intermediate"],
 )
 def test_snapshot_quota_exceeded_is_two_conditions_told_apart_by_the_message(
     code: str, message: str, kind: type[errors.PipelineError]
@@ -460,10 +474,10 @@ def test_snapshot_quota_exceeded_is_two_conditions_told_apart_by_the_message(
 def test_copies_in_progress_are_waited_for_and_a_full_quota_is_not(
     world: World, patches: MotoPatches
 ) -> None:
-    # Given a run about to make its shared copy, while 20 copies are in progress in the account
+    # Given a run about to make its intermediate copy, while 20 copies are in progress in the account
     event = db_event(world)
     settings = world.settings()
-    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    state = intake.describe_source(event, execution_arn=execution_arn(), settings=settings)
     patches.simulate_copy_progress(minutes_per_gib=0, base_minutes=30)
     rds = world.main.client("rds")
     rds.create_db_snapshot(DBInstanceIdentifier="orders-db", DBSnapshotIdentifier="other")
@@ -471,7 +485,7 @@ def test_copies_in_progress_are_waited_for_and_a_full_quota_is_not(
         rds.copy_db_snapshot(SourceDBSnapshotIdentifier="other", TargetDBSnapshotIdentifier=f"o{i}")
     # When the run copies, Then RDS's refusal is CopyLimitReached, which the state machine retries
     with pytest.raises(errors.CopyLimitReached, match="Cannot copy more than 20 snapshots"):
-        steps.copy_shared(state, settings=settings)
+        copying.copy_intermediate(state, settings=settings)
     assert errors.CopyLimitReached in errors.RETRYABLE
     assert RDS_LIMITS.rejected_copies == 1
     # Given instead a manual DB snapshot quota that is full
@@ -480,7 +494,7 @@ def test_copies_in_progress_are_waited_for_and_a_full_quota_is_not(
     # When the run copies, Then it is QuotaExceeded before any copy is tried, naming the
     # account, the quota, the usage and how to raise it
     with pytest.raises(errors.QuotaExceeded) as full:
-        steps.copy_shared(state, settings=settings)
+        copying.copy_intermediate(state, settings=settings)
     message = str(full.value)
     assert f"Account {MAIN_ACCOUNT}" in message
     assert "'Manual DB instance snapshots'" in message
@@ -493,11 +507,11 @@ def test_a_main_quota_full_of_the_apps_intermediate_copies_is_waited_for(world: 
     # Given a run about to copy, and a main account whose manual snapshot quota is full
     event = db_event(world)
     settings = world.settings()
-    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    state = intake.describe_source(event, execution_arn=execution_arn(), settings=settings)
     rds = world.main.client("rds")
     app: list[Any] = [
         {"Key": "rds-xacct:app", "Value": "rds-xacct"},
-        {"Key": "rds-xacct:role", "Value": "shared"},
+        {"Key": "rds-xacct:role", "Value": "intermediate"},
     ]
     rds.create_db_snapshot(
         DBInstanceIdentifier="orders-db", DBSnapshotIdentifier="xacct-o", Tags=app
@@ -505,26 +519,26 @@ def test_a_main_quota_full_of_the_apps_intermediate_copies_is_waited_for(world: 
     RDS_LIMITS.set_manual_snapshot_quota(MAIN_ACCOUNT, db=1)
     # When what fills it is another run's intermediate copy, Then the run waits (retried)
     with pytest.raises(errors.CopyLimitReached, match="intermediate copies of other runs"):
-        steps.copy_shared(state, settings=settings)
+        copying.copy_intermediate(state, settings=settings)
     # When instead it is full of snapshots that are not the app's, Then it fails at once
     rds.delete_db_snapshot(DBSnapshotIdentifier="xacct-o")
     rds.create_db_snapshot(DBInstanceIdentifier="orders-db", DBSnapshotIdentifier="by-hand")
     with pytest.raises(errors.QuotaExceeded, match="1 of 1 used"):
-        steps.copy_shared(state, settings=settings)
+        copying.copy_intermediate(state, settings=settings)
 
 
 def test_check_copy_reports_progress_and_times_out(world: World, clock: SimClock) -> None:
-    # Given a shared copy still being made
+    # Given a intermediate copy still being made
     event = db_event(world)
     settings = world.settings()
-    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
-    state["shared"] = steps.copy_shared(state, settings=settings)
+    state = intake.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    state["intermediate"] = copying.copy_intermediate(state, settings=settings)
     snapshot = rds_backends[MAIN_ACCOUNT][REGION].database_snapshots[state["job"]["copyId"]]
     snapshot.status = "creating"
     snapshot.percent_progress = 40  # type: ignore[attr-defined]
     clock.advance(600)
     # When it is checked
-    checked = steps.check_copy(state, "shared", settings=settings)
+    checked = copying.check_copy(state, "intermediate", settings=settings)
     # Then it is not ready; at 40 % in 10 minutes it ends by 25 minutes: the next look is just
     # after that (the schedule itself is tested in test_polling.py)
     assert checked["ready"] is False
@@ -532,10 +546,10 @@ def test_check_copy_reports_progress_and_times_out(world: World, clock: SimClock
     assert checked["waitSeconds"] == next_look_seconds(600, 40, None) == 914
     assert checked["lastLook"] == {"elapsedSeconds": 600, "percent": 40}
     # And the next look estimates from the progress between the two looks
-    state["shared"] = checked
+    state["intermediate"] = checked
     snapshot.percent_progress = 70  # type: ignore[attr-defined]
     clock.advance(914)
-    checked = steps.check_copy(state, "shared", settings=settings)
+    checked = copying.check_copy(state, "intermediate", settings=settings)
     assert checked["polls"] == 2
     assert checked["lastLook"] == {"elapsedSeconds": 1514, "percent": 70}
     assert checked["waitSeconds"] == next_look_seconds(1514, 70, (600, 40))
@@ -543,23 +557,25 @@ def test_check_copy_reports_progress_and_times_out(world: World, clock: SimClock
     # And after a week it is a failure
     clock.advance(7 * 24 * 3600)
     with pytest.raises(errors.CopyTimedOut, match="still creating"):
-        steps.check_copy(state, "shared", settings=settings)
+        copying.check_copy(state, "intermediate", settings=settings)
 
 
 def test_a_failed_copy_is_reported(world: World) -> None:
     event = db_event(world)
     settings = world.settings()
-    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
-    state["shared"] = steps.copy_shared(state, settings=settings)
+    state = intake.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    state["intermediate"] = copying.copy_intermediate(state, settings=settings)
     rds_backends[MAIN_ACCOUNT][REGION].database_snapshots[state["job"]["copyId"]].status = "failed"
     with pytest.raises(errors.SnapshotFailed, match="RDS could not make the copy"):
-        steps.check_copy(state, "shared", settings=settings)
+        copying.check_copy(state, "intermediate", settings=settings)
 
 
 def finished_run(world: World, settings: Settings, run: str = "run-1") -> State:
     """A run that made its backup copy (1-day retention) and deleted its intermediate copy."""
     return copy_through(
-        steps.describe_source(db_event(world), execution_arn=execution_arn(run), settings=settings),
+        intake.describe_source(
+            db_event(world), execution_arn=execution_arn(run), settings=settings
+        ),
         settings,
     )
 
@@ -594,7 +610,7 @@ def test_delete_backup_asks_the_keeper_to_expire_the_copy_and_reports_its_answer
     keeper_stand_in.kept_until = kept_until
     # When the retention is over and DeleteBackup runs
     clock.advance(86400)
-    result = steps.delete_backup(state, settings=settings)
+    result = retention.delete_backup(state, settings=settings)
     # Then it asked the keeper to expire this run's copy, by its identifier, once
     assert keeper_stand_in.asked == [("expire", "db", state["job"]["copyId"], "run-1")]
     # And it reports the keeper's answer with the copy's summary
@@ -615,9 +631,9 @@ def test_delete_backup_asks_about_a_cluster_copy_as_a_cluster_snapshot(
     event = backup_job_event(arn, f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:cluster:billing-aurora")
     settings = world.settings()
     state = copy_through(
-        steps.describe_source(event, execution_arn=execution_arn(), settings=settings), settings
+        intake.describe_source(event, execution_arn=execution_arn(), settings=settings), settings
     )
-    result = steps.delete_backup(state, settings=settings)
+    result = retention.delete_backup(state, settings=settings)
     assert keeper_stand_in.asked == [("expire", "cluster", state["job"]["copyId"], "run-1")]
     assert result["action"] == "deleted"
     assert world.app_copies(BACKUP_ACCOUNT) == []
@@ -633,7 +649,7 @@ def test_what_the_keeper_raises_when_it_clears_by_itself_is_raised_for_the_retry
     keeper_stand_in.raises = raised("The backup account's keeper: Rate exceeded")
     # When DeleteBackup runs, Then it raises the same error, which the state machine retries
     with pytest.raises(raised, match="keeper"):
-        steps.delete_backup(state, settings=settings)
+        retention.delete_backup(state, settings=settings)
     assert raised in errors.RETRYABLE
     # And the copy is untouched
     assert len(world.app_copies(BACKUP_ACCOUNT)) == 1
@@ -822,19 +838,19 @@ def test_retention_zero_writes_no_expiry(world: World) -> None:
     event = db_event(world)
     settings = world.settings(retention_days=0)
     state = copy_through(
-        steps.describe_source(event, execution_arn=execution_arn(), settings=settings), settings
+        intake.describe_source(event, execution_arn=execution_arn(), settings=settings), settings
     )
     assert state["backup"]["expiresAt"] is None
     assert TAG_EXPIRES_AT not in world.app_copies(BACKUP_ACCOUNT)[0]["tags"]
 
 
 def run_with_an_unfinished_backup_copy(world: World, settings: Settings) -> State:
-    """Run run-1 that made its shared copy and a backup copy still being copied."""
+    """Run run-1 that made its intermediate copy and a backup copy still being copied."""
     event = db_event(world)
-    state = steps.describe_source(event, execution_arn=execution_arn("run-1"), settings=settings)
-    state["shared"] = steps.copy_shared(state, settings=settings)
-    state["shared"] = steps.share(state, settings=settings)
-    state["backup"] = steps.copy_backup(state, settings=settings)
+    state = intake.describe_source(event, execution_arn=execution_arn("run-1"), settings=settings)
+    state["intermediate"] = copying.copy_intermediate(state, settings=settings)
+    state["intermediate"] = copying.share(state, settings=settings)
+    state["backup"] = backup_copy.copy_backup(state, settings=settings)
     copy_id = state["job"]["copyId"]
     rds_backends[BACKUP_ACCOUNT][REGION].database_snapshots[copy_id].status = "copying"
     return state
@@ -843,24 +859,24 @@ def run_with_an_unfinished_backup_copy(world: World, settings: Settings) -> Stat
 def test_cleanup_deletes_this_runs_unfinished_copies_only(
     world: World, keeper_stand_in: KeeperStandIn
 ) -> None:
-    # Given a run that made its shared copy and a backup copy still in progress
+    # Given a run that made its intermediate copy and a backup copy still in progress
     settings = world.settings()
     state = run_with_an_unfinished_backup_copy(world, settings)
     copy_id = state["job"]["copyId"]
     # When a different run (a redelivery) cleans up after failing
-    other = {**state, "job": {**state["job"], "execution": "run-2"}}
-    assert [a.split(" arn:")[0] for a in steps.cleanup(other, settings=settings)["actions"]] == [
-        "left shared copy",
+    other: Any = {**state, "job": {**state["job"], "execution": "run-2"}}
+    assert [a.split(" arn:")[0] for a in failure.cleanup(other, settings=settings)["actions"]] == [
+        "left intermediate copy",
         "left backup copy",
     ]
     # Then nothing of run-1 was touched, nor the keeper asked
     assert keeper_stand_in.asked == []
-    # When run-1 cleans up, Then it deletes its shared copy itself and asks the backup
+    # When run-1 cleans up, Then it deletes its intermediate copy itself and asks the backup
     # account's keeper to abandon its unfinished backup copy, which goes
-    cleaned = steps.cleanup(state, settings=settings)
+    cleaned = failure.cleanup(state, settings=settings)
     assert keeper_stand_in.asked == [("abandon", "db", copy_id, "run-1")]
     assert [a.split(" arn:")[0] for a in cleaned["actions"]] == [
-        "deleted shared copy",
+        "deleted intermediate copy",
         "deleted backup copy",
     ]
     assert cleaned["actions"][1].endswith("(copying) by the backup account")
@@ -878,7 +894,7 @@ def test_cleanup_reports_the_keepers_refusal_and_says_nothing_of_a_copy_gone(
     reason = "it was made at 2026-11-24T02:30:00Z, more than the copy deadline (168 h) ago"
     keeper_stand_in.decision, keeper_stand_in.reason = keeper.REFUSED, reason
     # When run-1 cleans up
-    cleaned = steps.cleanup(state, settings=settings)
+    cleaned = failure.cleanup(state, settings=settings)
     # Then the refusal is reported with the keeper's reason, and the copy left
     (left,) = [a for a in cleaned["actions"] if "backup copy" in a]
     assert left == (
@@ -889,7 +905,7 @@ def test_cleanup_reports_the_keepers_refusal_and_says_nothing_of_a_copy_gone(
     # When the keeper answers that it is gone (its hourly pass got there first), Then Cleanup
     # has nothing to say about it
     keeper_stand_in.decision = keeper.GONE
-    assert [a for a in steps.cleanup(state, settings=settings)["actions"] if "backup" in a] == []
+    assert [a for a in failure.cleanup(state, settings=settings)["actions"] if "backup" in a] == []
 
 
 def test_cleanup_does_everything_else_then_raises_when_the_keeper_is_throttled(
@@ -901,13 +917,13 @@ def test_cleanup_does_everything_else_then_raises_when_the_keeper_is_throttled(
     keeper_stand_in.raises = errors.Throttled("The backup account's keeper: Rate exceeded")
     # When run-1 cleans up, Then it raises Throttled for the state machine's Retry...
     with pytest.raises(errors.Throttled):
-        steps.cleanup(state, settings=settings)
-    # ... after deleting the shared copy; the backup copy waits for the retry
+        failure.cleanup(state, settings=settings)
+    # ... after deleting the intermediate copy; the backup copy waits for the retry
     assert world.app_copies(MAIN_ACCOUNT) == []
     assert len(world.app_copies(BACKUP_ACCOUNT)) == 1
     # When the retry runs and the keeper answers, Then the backup copy goes too
     keeper_stand_in.raises = None
-    cleaned = steps.cleanup(state, settings=settings)
+    cleaned = failure.cleanup(state, settings=settings)
     assert [a.split(" arn:")[0] for a in cleaned["actions"]] == ["deleted backup copy"]
     assert world.app_copies(BACKUP_ACCOUNT) == []
 
@@ -917,7 +933,7 @@ def test_cleanup_never_deletes_a_complete_backup_copy(
 ) -> None:
     settings = world.settings()
     state = finished_run(world, settings)
-    cleaned = steps.cleanup(state, settings=settings)
+    cleaned = failure.cleanup(state, settings=settings)
     assert any("kept backup copy" in action for action in cleaned["actions"])
     assert len(world.app_copies(BACKUP_ACCOUNT)) == 1
     # (the keeper is not even asked: it would refuse to abandon a complete copy as well)
@@ -927,20 +943,22 @@ def test_cleanup_never_deletes_a_complete_backup_copy(
 def test_selection_skips_with_a_reason(world: World) -> None:
     event = db_event(world, database="orders-test")
     settings = world.settings(exclude=("*-test",))
-    job = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)["job"]
+    job = intake.describe_source(event, execution_arn=execution_arn(), settings=settings)["job"]
     assert job["skipped"] == "orders-test matches the excluded pattern '*-test'"
 
 
 def test_an_event_about_the_apps_own_copy_starts_nothing(world: World) -> None:
-    # Given a finished shared copy (before it is deleted) and the manual-snapshot event RDS
+    # Given a finished intermediate copy (before it is deleted) and the manual-snapshot event RDS
     # sends for it
     event = db_event(world)
     settings = world.settings()
-    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
-    state["shared"] = steps.copy_shared(state, settings=settings)
-    own = rds_snapshot_event(state["shared"]["arn"], "RDS-EVENT-0042")
+    state = intake.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    state["intermediate"] = copying.copy_intermediate(state, settings=settings)
+    own = rds_snapshot_event(state["intermediate"]["arn"], "RDS-EVENT-0042")
     # When a run starts from it
-    job = steps.describe_source(own, execution_arn=execution_arn("loop"), settings=settings)["job"]
+    job: Any = intake.describe_source(own, execution_arn=execution_arn("loop"), settings=settings)[
+        "job"
+    ]
     # Then it is skipped as the app's own copy
     assert "copies are never copied again" in job["skipped"]
 
@@ -951,7 +969,7 @@ def test_aurora_cluster_snapshot_is_copied(world: World) -> None:
     event = backup_job_event(arn, f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:cluster:billing-aurora")
     settings = world.settings()
     state = copy_through(
-        steps.describe_source(event, execution_arn=execution_arn(), settings=settings), settings
+        intake.describe_source(event, execution_arn=execution_arn(), settings=settings), settings
     )
     assert state["job"]["source"]["kind"] == "cluster"
     assert len(state["job"]["copyId"]) <= 63
@@ -959,7 +977,7 @@ def test_aurora_cluster_snapshot_is_copied(world: World) -> None:
     assert [c["kind"] for c in copies] == ["cluster"]
     assert copies[0]["tags"][TAG_ROLE] == ROLE_BACKUP
     assert world.app_copies(MAIN_ACCOUNT) == []
-    assert ROLE_SHARED == "shared"
+    assert ROLE_INTERMEDIATE == "intermediate"
 
 
 def test_two_runs_racing_to_make_the_same_copy_end_with_one(
@@ -969,26 +987,26 @@ def test_two_runs_racing_to_make_the_same_copy_end_with_one(
     # makes it
     event = db_event(world)
     settings = world.settings()
-    first = steps.describe_source(event, execution_arn=execution_arn("run-1"), settings=settings)
-    second = steps.describe_source(event, execution_arn=execution_arn("run-2"), settings=settings)
+    first = intake.describe_source(event, execution_arn=execution_arn("run-1"), settings=settings)
+    second = intake.describe_source(event, execution_arn=execution_arn("run-2"), settings=settings)
     real_find = SnapshotApi.find
     looks = {"n": 0}
 
     def late_find(api: SnapshotApi, identifier: str) -> Any:
         looks["n"] += 1
         if looks["n"] == 1:
-            first["shared"] = steps.copy_shared(first, settings=settings)
+            first["intermediate"] = copying.copy_intermediate(first, settings=settings)
             return None
         return real_find(api, identifier)
 
     monkeypatch.setattr(SnapshotApi, "find", late_find)
     # When the second run copies, Then RDS refuses the duplicate and the step says to retry
     with pytest.raises(errors.CopyAlreadyExists):
-        steps.copy_shared(second, settings=settings)
+        copying.copy_intermediate(second, settings=settings)
     # When the state machine retries it, Then it carries on with the first run's copy
-    adopted = steps.copy_shared(second, settings=settings)
+    adopted = copying.copy_intermediate(second, settings=settings)
     assert adopted["adopted"] is True
-    assert adopted["arn"] == first["shared"]["arn"]
+    assert adopted["arn"] == first["intermediate"]["arn"]
     assert len(world.app_copies(MAIN_ACCOUNT)) == 1
 
 
@@ -1001,19 +1019,19 @@ def test_the_sweep_deletes_only_the_apps_stale_intermediate_copies(
     lost = finished_run(world, settings, "lost")
     kept_settings = world.settings(retention_days=0)
     kept = copy_through(
-        steps.describe_source(
+        intake.describe_source(
             db_event(world, database="kept-db", job="j2"),
             execution_arn=execution_arn("kept"),
             settings=kept_settings,
         ),
         kept_settings,
     )
-    stale = steps.describe_source(
+    stale = intake.describe_source(
         db_event(world, database="stale-db", job="j3"),
         execution_arn=execution_arn("stale"),
         settings=settings,
     )
-    stale["shared"] = steps.copy_shared(stale, settings=settings)
+    stale["intermediate"] = copying.copy_intermediate(stale, settings=settings)
     world.main.client("rds").create_db_snapshot(
         DBInstanceIdentifier="orders-db", DBSnapshotIdentifier="xacct-looks-like-ours"
     )
@@ -1024,7 +1042,7 @@ def test_the_sweep_deletes_only_the_apps_stale_intermediate_copies(
     clock.advance(8 * 86400)
     result = sweep.sweep(settings=settings)
     # Then the stale intermediate copy is gone
-    assert result["deleted"] == [stale["shared"]["arn"]]
+    assert result["deleted"] == [stale["intermediate"]["arn"]]
     assert result["problems"] == []
     assert world.app_copies(MAIN_ACCOUNT) == []
     # And both backup copies are still there, the expired one too: they are the backup
@@ -1046,12 +1064,12 @@ def test_a_sweep_meeting_an_intermediate_copy_with_an_extreme_time_tag_goes_on(
     settings = world.settings()
     copies = []
     for name in ("odd-db", "plain-db"):
-        state = steps.describe_source(
+        state = intake.describe_source(
             db_event(world, database=name, job=name),
             execution_arn=execution_arn(name),
             settings=settings,
         )
-        copies.append(steps.copy_shared(state, settings=settings)["arn"])
+        copies.append(copying.copy_intermediate(state, settings=settings)["arn"])
     world.main.client("rds").add_tags_to_resource(
         ResourceName=copies[0], Tags=[{"Key": TAG_MADE_AT, "Value": made_at}]
     )
@@ -1104,7 +1122,7 @@ def test_a_native_snapshot_is_described_with_the_type_its_event_implies(
     database = world.cluster("billing-aurora") if kind == "cluster" else world.database("orders-db")
     arn = world.native_snapshot(database, identifier, kind=kind)
     # When its event starts a run, Then the source is found and read
-    job = steps.describe_source(
+    job = intake.describe_source(
         rds_snapshot_event(arn, event_id), execution_arn=execution_arn(), settings=world.settings()
     )["job"]
     assert job["source"]["arn"] == arn
@@ -1118,22 +1136,22 @@ def test_an_unencrypted_aurora_snapshot_is_copied_without_a_key_and_says_so(worl
     event = backup_job_event(arn, f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:cluster:billing-aurora")
     settings = world.settings()
     # When it is copied through both hops
-    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    state = intake.describe_source(event, execution_arn=execution_arn(), settings=settings)
     state = copy_through(state, settings)
     # Then the backup copy exists, unencrypted (RDS refuses a key for such a copy), and the run
     # carries the one-line reason for its summary and notification
     copies = world.app_copies(BACKUP_ACCOUNT)
     assert [c["kind"] for c in copies] == ["cluster"]
     assert state["backup"]["encrypted"] is False
-    assert state["job"]["notes"] == [steps.UNENCRYPTED_CLUSTER_NOTE]
-    assert "RDS cannot encrypt a copy" in steps.UNENCRYPTED_CLUSTER_NOTE
+    assert state["job"]["notes"] == [intake.UNENCRYPTED_CLUSTER_NOTE]
+    assert "RDS cannot encrypt a copy" in intake.UNENCRYPTED_CLUSTER_NOTE
 
 
 def test_an_encrypted_aurora_snapshot_carries_no_note(world: World) -> None:
     world.cluster("billing-aurora")
     arn = world.backup_snapshot("billing-aurora", "9c8b7a6d", kind="cluster")
     event = backup_job_event(arn, f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:cluster:billing-aurora")
-    job = steps.describe_source(event, execution_arn=execution_arn(), settings=world.settings())
+    job = intake.describe_source(event, execution_arn=execution_arn(), settings=world.settings())
     assert "notes" not in job["job"]
 
 
@@ -1154,9 +1172,9 @@ def test_a_snapshot_rds_will_not_share_is_skipped_before_any_copy(
     arn = world.backup_snapshot("ledger-db", JOB)
     event = backup_job_event(arn, f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:db:ledger-db")
     # When the source is described
-    job = steps.describe_source(event, execution_arn=execution_arn(), settings=world.settings())[
-        "job"
-    ]
+    job: Any = intake.describe_source(
+        event, execution_arn=execution_arn(), settings=world.settings()
+    )["job"]
     # Then the run is skipped with a reason naming the engine and option group, and nothing is
     # copied
     assert re.search(says, job["skipped"])
@@ -1171,7 +1189,7 @@ def test_a_snapshot_with_only_ordinary_options_is_copied(world: World) -> None:
     arn = world.backup_snapshot("audit-db", JOB)
     event = backup_job_event(arn, f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:db:audit-db")
     settings = world.settings()
-    state = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)
+    state = intake.describe_source(event, execution_arn=execution_arn(), settings=settings)
     assert state["job"]["skipped"] is None
     copy_through(state, settings)
     assert len(world.app_copies(BACKUP_ACCOUNT)) == 1
@@ -1181,9 +1199,9 @@ def test_a_neptune_snapshot_reported_as_aurora_is_skipped(world: World) -> None:
     world.main.client("rds").create_db_cluster(DBClusterIdentifier="graph", Engine="neptune")
     arn = world.backup_snapshot("graph", "9c8b7a6d", kind="cluster")
     event = backup_job_event(arn, f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:cluster:graph")
-    job = steps.describe_source(event, execution_arn=execution_arn(), settings=world.settings())[
-        "job"
-    ]
+    job: Any = intake.describe_source(
+        event, execution_arn=execution_arn(), settings=world.settings()
+    )["job"]
     assert "Amazon Neptune cluster (graph): this app copies RDS and Aurora" in job["skipped"]
 
 
@@ -1210,7 +1228,7 @@ def test_an_event_shape_not_copied_is_a_skip_not_a_failure(event_file: str) -> N
         retention_days=1,
     )
     # When a run starts from it
-    job = steps.describe_source(event, execution_arn=execution_arn(), settings=settings)["job"]
+    job = intake.describe_source(event, execution_arn=execution_arn(), settings=settings)["job"]
     # Then DescribeSource returns a skip with the reason and the resource, reading nothing else
     assert job["skipped"]
     detail = event["detail"]
@@ -1275,12 +1293,12 @@ def test_a_keeper_asked_again_after_it_deleted_is_done_for_the_run(
         "keptUntil": None,
     }
     reach_keeper(monkeypatch, FakeLambda(gone))
-    state = {
+    state: Any = {
         "job": {"execution": "run-1", "source": {"kind": "db"}},
         "backup": {"id": "xacct-orders-db-1"},
     }
     # When DeleteBackup runs again, Then the run goes on, reporting the copy gone
-    result = steps.delete_backup(state, settings=KEEPER_SETTINGS)
+    result = retention.delete_backup(state, settings=KEEPER_SETTINGS)
     assert result["action"] == "gone"
 
 
@@ -1316,15 +1334,15 @@ def test_copy_backup_asks_the_keeper_to_record_the_copy_it_made_or_adopted(
     # When a run makes its backup copy, and a second run of the same event adopts it
     event = db_event(world)
     first = copy_through(
-        steps.describe_source(event, execution_arn=execution_arn("run-1"), settings=settings),
+        intake.describe_source(event, execution_arn=execution_arn("run-1"), settings=settings),
         settings,
     )
     copy_id = first["job"]["copyId"]
-    again = steps.describe_source(event, execution_arn=execution_arn("run-2"), settings=settings)
-    again["shared"] = steps.copy_shared(again, settings=settings)
-    again["shared"] = steps.check_copy(again, "shared", settings=settings)
-    again["shared"] = steps.share(again, settings=settings)
-    adopted = steps.copy_backup(again, settings=settings)
+    again = intake.describe_source(event, execution_arn=execution_arn("run-2"), settings=settings)
+    again["intermediate"] = copying.copy_intermediate(again, settings=settings)
+    again["intermediate"] = copying.check_copy(again, "intermediate", settings=settings)
+    again["intermediate"] = copying.share(again, settings=settings)
+    adopted = backup_copy.copy_backup(again, settings=settings)
     # Then each told the keeper to record the copy, and says so
     assert told.told == [("record", "db", copy_id, "run-1"), ("record", "db", copy_id, "run-2")]
     assert first["backup"]["recordAsked"] is True
@@ -1389,7 +1407,7 @@ def test_delete_backup_asks_again_when_refused_a_moment_too_early(
     if asks_again:
         # Then it raises SnapshotNotReady, which the state machine retries
         with pytest.raises(errors.SnapshotNotReady, match="asking again"):
-            steps.delete_backup(state, settings=settings)
+            retention.delete_backup(state, settings=settings)
     else:
         # Then (the kept-until time further away) it reports the refusal
-        assert steps.delete_backup(state, settings=settings)["action"] == keeper.REFUSED
+        assert retention.delete_backup(state, settings=settings)["action"] == keeper.REFUSED

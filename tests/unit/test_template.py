@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from rds_xacct import errors, reporting
-from rds_xacct.aws import KEEPER_CONFIG, SDK_CONFIG
-from rds_xacct.constants import (
+from rds_xacct.aws.clients import KEEPER_CONFIG, SDK_CONFIG
+from rds_xacct.model import errors
+from rds_xacct.model.constants import (
     APP_NAME,
     COPY_DEADLINE_HOURS,
     COPY_ID_PREFIX,
@@ -34,6 +34,7 @@ from rds_xacct.constants import (
     UNCATCHABLE_ERRORS,
     WORST_CASE_COPY_HOURS,
 )
+from rds_xacct.pipeline import reporting
 from simulation.cfn_yaml import iam_actions, load_cfn_yaml
 from simulation.faults import LAMBDA_DIED_ERRORS
 from simulation.moto import event_matches
@@ -45,6 +46,11 @@ from simulation.sam_template import (
     load_app,
     state_machine_resource,
 )
+
+README = ROOT / "README.md"
+DESIGN_DOC = ROOT / "docs" / "design.md"
+CAPACITY_DOC = ROOT / "docs" / "capacity-and-costs.md"
+"""Where the docs state the numbers these tests check against the code (limits in the last)."""
 
 LAMBDA_ERRORS = {
     "Lambda.ServiceException",
@@ -168,7 +174,8 @@ def test_a_notification_that_fails_never_changes_the_outcome(asl: dict[str, Any]
 
 NOT_RETRIED_WHEN_DIED = {"${NotifyFunctionArn}"}
 """Functions whose task is not retried when the function died: a notification whose answer was
-lost has sent its message (at most one message; README's failure table, at Notify)."""
+lost has sent its message (at most one message; the failure table of docs/operations.md, at
+Notify)."""
 
 
 def _is_lambda_task(state: dict[str, Any]) -> bool:
@@ -216,22 +223,22 @@ def test_a_function_that_died_is_retried_and_caught_under_every_name(asl: dict[s
 
 def test_a_retry_naming_only_one_name_of_a_died_function_is_reported(asl: dict[str, Any]) -> None:
     broken = json.loads(json.dumps(asl))
-    copy = broken["States"]["CopyShared"]
+    copy = broken["States"]["CopyIntermediate"]
     for retrier in copy["Retry"]:
         if "Sandbox.Timedout" in retrier["ErrorEquals"]:
             retrier["ErrorEquals"].remove("Sandbox.Timedout")
     every = "['Lambda.Unknown', 'Runtime.ExitError', 'Sandbox.Timedout']"
     assert died_rule_problems(broken) == [
-        f"CopyShared: a Retry names ['Lambda.Unknown', 'Runtime.ExitError'], not {every}",
-        f"CopyShared: no Retry for {every}",
+        f"CopyIntermediate: a Retry names ['Lambda.Unknown', 'Runtime.ExitError'], not {every}",
+        f"CopyIntermediate: no Retry for {every}",
     ]
     copy["Retry"] = [r for r in copy["Retry"] if "Lambda.Unknown" not in r["ErrorEquals"]]
-    assert died_rule_problems(broken) == [f"CopyShared: no Retry for {every}"]
+    assert died_rule_problems(broken) == [f"CopyIntermediate: no Retry for {every}"]
 
 
 def test_a_full_manual_snapshot_quota_fails_at_once(asl: dict[str, Any]) -> None:
     # It does not clear by itself (unlike copies in progress): no retry, straight to Cleanup
-    for name in ("CopyShared", "CopyBackup"):
+    for name in ("CopyIntermediate", "CopyBackup"):
         retried = {e for r in asl["States"][name]["Retry"] for e in r["ErrorEquals"]}
         assert "QuotaExceeded" not in retried, name
 
@@ -247,7 +254,7 @@ def test_the_service_integration_is_in_the_stacks_own_partition(template: dict[s
 def test_slot_waits_take_a_token_ask_again_and_give_back(asl: dict[str, Any]) -> None:
     states = asl["States"]
     for pool, wait, copy, ready, release in (
-        ("main", "WaitForMainSlot", "CopyShared", "SharedReady?", "ReleaseMainSlot"),
+        ("main", "WaitForMainSlot", "CopyIntermediate", "IntermediateReady?", "ReleaseMainSlot"),
         ("backup", "WaitForBackupSlot", "CopyBackup", "BackupReady?", "ReleaseBackupSlot"),
     ):
         # Given the slot wait before each copy
@@ -268,7 +275,7 @@ def test_slot_waits_take_a_token_ask_again_and_give_back(asl: dict[str, Any]) ->
 
 
 def test_copies_wait_when_rds_has_too_many_copies_in_progress(asl: dict[str, Any]) -> None:
-    for name in ("CopyShared", "CopyBackup"):
+    for name in ("CopyIntermediate", "CopyBackup"):
         rules = [r for r in asl["States"][name]["Retry"] if "CopyLimitReached" in r["ErrorEquals"]]
         assert rules, name
         # room comes back as copies finish, which takes minutes to hours: wait hours in all
@@ -445,11 +452,13 @@ def test_the_longest_retention_fits_in_one_execution(
     longest = MAX_RETENTION_DAYS * 24 + WORST_CASE_COPY_HOURS + RUN_MARGIN_HOURS
     assert longest <= EXECUTION_LIMIT_DAYS * 24
     assert (MAX_RETENTION_DAYS + 1) * 24 + WORST_CASE_COPY_HOURS + RUN_MARGIN_HOURS > 8760
-    # And the template, its description and the README say the same number
+    # And the template, its description and the docs say the same number: the README's
+    # parameters at a glance, the parameters in full, and the limits that explain it
     retention = template["Parameters"]["RetentionDays"]
     assert retention["MaxValue"] == MAX_RETENTION_DAYS
     assert f"At most {MAX_RETENTION_DAYS}" in retention["Description"]
-    assert f"at most {MAX_RETENTION_DAYS}" in (ROOT / "README.md").read_text()
+    for doc in (README, DESIGN_DOC, CAPACITY_DOC):
+        assert f"at most {MAX_RETENTION_DAYS}" in doc.read_text(), doc
 
 
 def test_every_wait_reads_a_value_the_app_writes_in_the_format_step_functions_needs(
@@ -464,7 +473,7 @@ def test_every_wait_reads_a_value_the_app_writes_in_the_format_step_functions_ne
         if state["Type"] == "Wait"
     }
     assert waits == {
-        "WaitShared": {"SecondsPath": "$.shared.waitSeconds"},
+        "WaitIntermediate": {"SecondsPath": "$.intermediate.waitSeconds"},
         "WaitBackup": {"SecondsPath": "$.backup.waitSeconds"},
         "WaitRetention": {"TimestampPath": "$.backup.expiresAt"},
     }
@@ -617,10 +626,10 @@ def test_a_run_waits_for_the_keepers_answer_longer_than_the_keeper_can_run(
         assert timeout >= KEEPER_CALLER_TIMEOUT_SECONDS > KEEPER_READ_TIMEOUT_SECONDS, logical_id
         if state is not None:
             assert asl["States"][state]["TimeoutSeconds"] > timeout, state
-    # And the README says the same numbers
-    readme = " ".join((ROOT / "README.md").read_text().split())
+    # And the limits in the docs say the same numbers
+    limits = " ".join(CAPACITY_DOC.read_text().split())
     assert (
         f"waits up to {KEEPER_READ_TIMEOUT_SECONDS} s for its answer (the keeper's timeout is "
         f"{KEEPER_TIMEOUT_SECONDS} s, and DeleteBackup and Cleanup may run "
         f"{KEEPER_CALLER_TIMEOUT_SECONDS} s)"
-    ) in readme
+    ) in limits

@@ -1,0 +1,285 @@
+"""The backup account's keeper, its rules: which snapshots are the app's copies, what a copy's
+tags may say, and how long a copy is kept (pure functions; rds_xacct.keeper.requests and
+rds_xacct.keeper.hourly apply them with RDS and the ledger).
+
+* **Which snapshots are the app's copies** (`not_a_copy`): tagged by the app as backup copies,
+  named as the app names them (`xacct-...`), and copied from the main account, as RDS records it
+  (`Snapshot.copied_from`, set by RDS and never changed). Anything else is never touched.
+* **How long a copy is kept** (`recorded_expiry`, `kept_until`, `due`): the expiry it was made
+  with, recorded at first sight, never earlier than RDS's creation time plus the backup
+  account's minimum retention. Tags rewritten later can move it later (up to the longest
+  retention), never earlier; `rds-xacct:keep` written after the copy was recorded keeps it for
+  good. At delete time RDS's creation time plus the minimum is checked again.
+
+Every tag of a copy may have been written by an attacker holding the main account (its role
+here may tag the app's copies with the app's keys, and RDS may carry a source's tags onto a
+copy made with `CopyTags`), so a tag is read as a claim: a time outside a sane range is
+unreadable, an unreadable tag never shortens anything, and `rds-xacct:keep` counts only when it
+changed after the keeper recorded the copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rds_xacct.model.arns import Arn
+from rds_xacct.model.constants import (
+    APP_NAME,
+    COPY_ID_PREFIX,
+    DEFAULT_MIN_RETENTION_DAYS,
+    MAX_RETENTION_DAYS,
+    ROLE_BACKUP,
+    TAG_APP,
+    TAG_EXPIRES_AT,
+    TAG_KEEP,
+    TAG_ROLE,
+)
+from rds_xacct.model.ownership import is_ours
+from rds_xacct.model.settings import ConfigurationError
+from rds_xacct.model.snapshot import Snapshot
+from rds_xacct.model.times import iso, parse_iso
+
+logger = logging.getLogger(APP_NAME)
+
+Answer = dict[str, Any]
+
+ENV_MAIN_ACCOUNT_ID = "MAIN_ACCOUNT_ID"
+ENV_MIN_RETENTION_DAYS = "MIN_RETENTION_DAYS"
+ENV_LONGEST_RETENTION_DAYS = "LONGEST_RETENTION_DAYS"
+ENV_LEDGER_TABLE = "LEDGER_TABLE"
+
+LONGEST_RETENTION_LIMIT_DAYS = 3650
+"""The most a backup-account operator may set as the longest retention (ten years)."""
+
+EARLIEST_TAG_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+"""An expiry tag before this is not a time the app wrote: unreadable."""
+TAG_MARGIN = timedelta(days=1)
+"""An expiry tag may lie this far past creation + the longest retention a run can ask for: the
+run writes its tag from the moment it started the copy (at most seconds before RDS's creation
+time), and clocks differ by seconds. Anything later is unreadable, not trusted."""
+
+_ACCOUNT = re.compile(r"^\d{12}$")
+
+
+@dataclass(frozen=True)
+class KeeperSettings:
+    """The keeper's settings, read from its environment (set by the backup-account stack)."""
+
+    main_account_id: str
+    min_retention_days: int
+    ledger_table: str
+    longest_retention_days: int = 0
+    """How long a copy the main account made without an expiry tag is kept; 0 (the default): for
+    good, as the main account's RetentionDays 0 asks. A backup account that will not trust the
+    main account with its snapshot quota sets a number of days. (A copy with an unreadable expiry
+    tag is never kept for good: `longest_retention`.)"""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> KeeperSettings:
+        env = os.environ if env is None else env
+        account = env.get(ENV_MAIN_ACCOUNT_ID, "")
+        table = env.get(ENV_LEDGER_TABLE, "")
+        problems = []
+        if not _ACCOUNT.match(account):
+            problems.append(f"{ENV_MAIN_ACCOUNT_ID} must be a 12-digit account id")
+        days = _whole(env.get(ENV_MIN_RETENTION_DAYS, str(DEFAULT_MIN_RETENTION_DAYS)))
+        if not 1 <= days <= MAX_RETENTION_DAYS:
+            problems.append(
+                f"{ENV_MIN_RETENTION_DAYS} must be a whole number from 1 to {MAX_RETENTION_DAYS}"
+            )
+        longest = _whole(env.get(ENV_LONGEST_RETENTION_DAYS, "0"))
+        if not 0 <= longest <= LONGEST_RETENTION_LIMIT_DAYS:
+            problems.append(
+                f"{ENV_LONGEST_RETENTION_DAYS} must be a whole number from 0 to "
+                f"{LONGEST_RETENTION_LIMIT_DAYS}"
+            )
+        if not table:
+            problems.append(f"{ENV_LEDGER_TABLE} must name the ledger table")
+        if problems:
+            raise ConfigurationError("Invalid keeper settings: " + "; ".join(problems))
+        return cls(
+            main_account_id=account,
+            min_retention_days=days,
+            ledger_table=table,
+            longest_retention_days=longest,
+        )
+
+    @property
+    def min_retention(self) -> timedelta:
+        return timedelta(days=self.min_retention_days)
+
+    @property
+    def longest_retention(self) -> timedelta:
+        """How long a copy without a readable expiry is kept (at least the minimum)."""
+        days = self.longest_retention_days or MAX_RETENTION_DAYS
+        return max(timedelta(days=days), self.min_retention)
+
+    @property
+    def tag_horizon(self) -> timedelta:
+        """The latest expiry tag read, from a copy's creation; later ones are unreadable."""
+        return max(timedelta(days=MAX_RETENTION_DAYS), self.longest_retention) + TAG_MARGIN
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return -1
+
+
+def answer(decision: str, snapshot: str, reason: str, kept_until: datetime | None = None) -> Answer:
+    """One answer of the keeper (to a request, or for one copy in the hourly pass). Its
+    `keptUntil` is written to the second rounded up (RDS's creation times carry fractions): a
+    run that asks again at that time is never a moment early (written down, it was up to a
+    second early, and such a run took the refusal as final)."""
+    if kept_until is not None and kept_until.microsecond:
+        kept_until = kept_until.replace(microsecond=0) + timedelta(seconds=1)
+    return {
+        "decision": decision,
+        "snapshot": snapshot,
+        "reason": reason,
+        "keptUntil": iso(kept_until) if kept_until else None,
+    }
+
+
+# --- Which snapshots are the app's copies ---------------------------------------------------------
+def not_a_copy(snapshot: Snapshot, settings: KeeperSettings) -> str | None:
+    """Why the keeper must leave this snapshot alone, or None if it is one of the app's backup
+    copies: app tags, the app's name, and copied from the main account (RDS's record)."""
+    tags = snapshot.tags
+    if not is_ours(tags, role=ROLE_BACKUP):
+        return f"it does not carry the tags {TAG_APP}={APP_NAME} and {TAG_ROLE}={ROLE_BACKUP}"
+    if not snapshot.identifier.startswith(f"{COPY_ID_PREFIX}-"):
+        return f"its name does not start with {COPY_ID_PREFIX}-, as every copy of the app's does"
+    if Arn.account_of(snapshot.copied_from) != settings.main_account_id:
+        return (
+            f"RDS records it as copied from {snapshot.copied_from or 'no other account'}, not "
+            f"from the main account {settings.main_account_id}"
+        )
+    return None
+
+
+# --- Reading a copy's tags ------------------------------------------------------------------------
+def read_expiry(text: str, created: datetime, settings: KeeperSettings) -> datetime | None:
+    """An expiry tag as a time, or None if it is unreadable: not an ISO 8601 time, out of
+    datetime's range in UTC, before 2000, or later than the copy's creation plus the longest
+    retention anyone may ask (`tag_horizon`)."""
+    try:
+        moment = parse_iso(text.strip())
+        if EARLIEST_TAG_TIME <= moment <= created + settings.tag_horizon:
+            return moment
+    except (ValueError, OverflowError):
+        pass
+    return None
+
+
+# --- What the ledger holds, and how long a copy is kept -------------------------------------------
+@dataclass(frozen=True)
+class Record:
+    """What the ledger holds for one copy: recorded once, at first sight (the run asks the
+    keeper to record its copy right after making it; the hourly pass records any other)."""
+
+    arn: str
+    created_at: datetime
+    """RDS's creation time of the copy; the keeper's first sight when RDS reported none yet (a
+    copy still being made): later than the truth, so the minimum retention only grows."""
+    keep_until: datetime | None
+    """None: kept for good (made without an expiry, where this account allows that)."""
+    first_seen: datetime
+    expiry_tagged: bool = True
+    """Did the copy carry a readable expiry tag when recorded? (Its removal later is then an
+    operator of this account keeping it: the main account's role can't remove tags.)"""
+    keep_tag: str | None = None
+    """The value of `rds-xacct:keep` the copy carried when recorded (RDS's `CopyTags` can carry
+    a source's tags, which the main account chose): only a different value counts."""
+
+
+def recorded_expiry(
+    snapshot: Snapshot, settings: KeeperSettings, now: datetime
+) -> tuple[datetime | None, bool]:
+    """The kept-until time to record for a copy seen for the first time, and whether it came
+    from a readable expiry tag: its expiry tag (the retention it was made with), never earlier
+    than RDS's creation time plus the minimum retention. No expiry tag: kept the longest
+    retention (or for good, where this account allows it). An unreadable expiry tag (logged)
+    is not trusted either way: kept the longest retention."""
+    created = snapshot.created_at or now
+    floor = created + settings.min_retention
+    longest = max(created + settings.longest_retention, floor)
+    if TAG_EXPIRES_AT not in snapshot.tags:
+        return (None if settings.longest_retention_days == 0 else longest), False
+    text = snapshot.tags[TAG_EXPIRES_AT]
+    tagged = read_expiry(text, created, settings)
+    if tagged is None:
+        logger.warning(
+            "Unreadable expiry tag: the copy is kept the longest retention",
+            extra={"snapshot": snapshot.arn, "tag": text[:100], "keepUntil": iso(longest)},
+        )
+        return longest, False
+    return max(tagged, floor), True
+
+
+def kept_until(
+    snapshot: Snapshot, record: Record, settings: KeeperSettings
+) -> tuple[datetime | None, str]:
+    """When the copy may be deleted (None: never), and why. The record is the floor; a tag
+    can only move it later: a readable expiry tag later than the record, or the expiry tag
+    removed (by an operator of this account: the main account can't), or `rds-xacct:keep`
+    written after the copy was recorded."""
+    keep = snapshot.tags.get(TAG_KEEP)
+    if keep is not None and keep != record.keep_tag:
+        return None, f"it is tagged {TAG_KEEP}: kept for good"
+    if record.keep_until is None:
+        return None, "it was made without an expiry: kept for good"
+    text = snapshot.tags.get(TAG_EXPIRES_AT)
+    if text is None and record.expiry_tagged:
+        return None, f"its {TAG_EXPIRES_AT} tag was removed: kept for good"
+    tagged = read_expiry(text, record.created_at, settings) if text is not None else None
+    if tagged is not None and tagged > record.keep_until:
+        return tagged, f"its {TAG_EXPIRES_AT} tag keeps it until {iso(tagged)}"
+    minimum = settings.min_retention
+    if record.keep_until <= record.created_at + minimum:
+        why = f"the backup account's minimum retention, {minimum.days} days from its creation at"
+        return record.keep_until, (
+            f"the backup account keeps it until {iso(record.keep_until)}: {why} "
+            f"{iso(record.created_at)}"
+        )
+    how = "the expiry it was made with" if record.expiry_tagged else "the longest retention"
+    return record.keep_until, (
+        f"the backup account keeps it until {iso(record.keep_until)}: {how}, recorded when the "
+        f"keeper first saw it"
+    )
+
+
+def not_before(snapshot: Snapshot, until: datetime, settings: KeeperSettings) -> datetime | None:
+    """The earliest time the copy may be deleted, checked again against RDS at delete time:
+    its kept-until time, and never before RDS's creation time plus the minimum retention
+    (whatever the ledger says). None: RDS reports no creation time, so no delete."""
+    if snapshot.created_at is None:
+        return None
+    return max(until, snapshot.created_at + settings.min_retention)
+
+
+def due(
+    snapshot: Snapshot, record: Record, settings: KeeperSettings, now: datetime
+) -> tuple[bool, datetime | None, str]:
+    """May the copy be deleted now, until when is it kept (None: for good), and why. Never a
+    second before its kept-until time, nor before RDS's creation time (read now) plus the
+    minimum retention, whatever the ledger says."""
+    until, why = kept_until(snapshot, record, settings)
+    if until is None:
+        return False, None, why
+    earliest = not_before(snapshot, until, settings)
+    if earliest is None:
+        return False, until, f"{why}; RDS reports no creation time for it yet"
+    if earliest > until:
+        why = (
+            f"the backup account's minimum retention, {settings.min_retention_days} days from "
+            f"its creation at {iso(earliest - settings.min_retention)} (RDS's)"
+        )
+    return earliest <= now, earliest, why

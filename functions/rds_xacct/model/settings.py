@@ -1,0 +1,151 @@
+"""The deployment's settings, read from the functions' environment (set by template.yaml)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from rds_xacct.model.constants import (
+    DEFAULT_MAX_COPIES_IN_FLIGHT,
+    DEFAULT_RETENTION_DAYS,
+    MAX_RETENTION_DAYS,
+    RDS_COPIES_IN_PROGRESS_LIMIT,
+)
+from rds_xacct.model.errors import PipelineError
+
+ENV_BACKUP_ACCOUNT_ID = "BACKUP_ACCOUNT_ID"
+ENV_BACKUP_KMS_KEY_ARN = "BACKUP_KMS_KEY_ARN"
+ENV_BACKUP_ROLE_ARN = "BACKUP_ROLE_ARN"
+ENV_BACKUP_KEEPER_ARN = "BACKUP_KEEPER_ARN"
+ENV_RETENTION_DAYS = "RETENTION_DAYS"
+ENV_INCLUDE = "INCLUDE_DATABASES"
+ENV_EXCLUDE = "EXCLUDE_DATABASES"
+ENV_SELECTION_TAG = "SELECTION_TAG"
+ENV_TOPIC_ARN = "NOTIFY_TOPIC_ARN"
+ENV_SLACK_PARAMETER = "SLACK_WEBHOOK_PARAMETER"
+ENV_ADMISSION_TABLE = "ADMISSION_TABLE"
+ENV_MAX_COPIES = "MAX_COPIES_IN_FLIGHT"
+ENV_STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
+ENV_REGION = "AWS_REGION"
+"""Set by the Lambda runtime: the function's region."""
+
+_ACCOUNT = re.compile(r"^\d{12}$")
+_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-)?[0-9a-f-]{32,36}$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_FUNCTION_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[\w-]{1,64}$")
+
+
+class ConfigurationError(PipelineError):
+    """The deployment's settings are missing or invalid."""
+
+
+def _patterns(value: str | None) -> tuple[str, ...]:
+    return tuple(p.strip() for p in (value or "").split(",") if p.strip())
+
+
+def _key_problems(key: str, account: str, region: str | None) -> list[str]:
+    """The backup key must be a full key ARN in the backup account and in this region. (Checked
+    here, not in the template's Rules: rules cannot read inside a string.)"""
+    if not _KEY_ARN.match(key):
+        return [f"{ENV_BACKUP_KMS_KEY_ARN} must be a full KMS key ARN"]
+    if key.split(":")[4] != account:
+        return [f"{ENV_BACKUP_KMS_KEY_ARN} must be a key in the backup account"]
+    if region and key.split(":")[3] != region:
+        return [
+            f"{ENV_BACKUP_KMS_KEY_ARN} must be a key in this region ({region}): RDS copies a "
+            "snapshot with a key of its own region"
+        ]
+    return []
+
+
+def _keeper_problems(keeper: str, account: str, region: str | None) -> list[str]:
+    """The keeper is the backup-account stack's function, in this region (the main account
+    asks it to delete backup copies)."""
+    if not _FUNCTION_ARN.match(keeper):
+        return [f"{ENV_BACKUP_KEEPER_ARN} must be a Lambda function ARN"]
+    if keeper.split(":")[4] != account:
+        return [f"{ENV_BACKUP_KEEPER_ARN} must be a function in the backup account"]
+    if region and keeper.split(":")[3] != region:
+        return [f"{ENV_BACKUP_KEEPER_ARN} must be a function in this region ({region})"]
+    return []
+
+
+@dataclass(frozen=True)
+class Settings:
+    backup_account_id: str
+    backup_kms_key_arn: str
+    backup_role_arn: str
+    retention_days: int
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    selection_tag: tuple[str, str] | None = None
+    topic_arn: str | None = None
+    slack_parameter: str | None = None
+    admission_table: str | None = None
+    """The DynamoDB table of the copy-slot pools (admission control); None: no admission
+    control (unit tests of single steps)."""
+    max_copies_in_flight: int = DEFAULT_MAX_COPIES_IN_FLIGHT
+    state_machine_arn: str | None = None
+    """The copy runs' state machine: the sweep asks it whether a copy's run is still going."""
+    backup_keeper_arn: str | None = None
+    """The backup account's keeper function: the main account asks it to delete a backup copy
+    (it can't delete one itself). None only in unit tests of steps that never ask."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        account = env.get(ENV_BACKUP_ACCOUNT_ID, "")
+        key = env.get(ENV_BACKUP_KMS_KEY_ARN, "")
+        role = env.get(ENV_BACKUP_ROLE_ARN, "")
+        problems = []
+        if not _ACCOUNT.match(account):
+            problems.append(f"{ENV_BACKUP_ACCOUNT_ID} must be a 12-digit account id")
+        problems.extend(_key_problems(key, account, env.get(ENV_REGION)))
+        if not _ROLE_ARN.match(role):
+            problems.append(f"{ENV_BACKUP_ROLE_ARN} must be an IAM role ARN")
+        elif role.split(":")[4] != account:
+            problems.append(f"{ENV_BACKUP_ROLE_ARN} must be a role in the backup account")
+        keeper = env.get(ENV_BACKUP_KEEPER_ARN, "")
+        problems.extend(_keeper_problems(keeper, account, env.get(ENV_REGION)))
+        try:
+            retention = int(env.get(ENV_RETENTION_DAYS, str(DEFAULT_RETENTION_DAYS)))
+        except ValueError:
+            retention = -1
+        if not 0 <= retention <= MAX_RETENTION_DAYS:
+            problems.append(
+                f"{ENV_RETENTION_DAYS} must be a whole number from 0 to {MAX_RETENTION_DAYS}"
+            )
+        selection = env.get(ENV_SELECTION_TAG, "").strip()
+        selection_tag = None
+        if selection:
+            tag_key, sep, tag_value = selection.partition("=")
+            if not sep or not tag_key.strip():
+                problems.append(f"{ENV_SELECTION_TAG} must read key=value")
+            selection_tag = (tag_key.strip(), tag_value.strip())
+        try:
+            max_copies = int(env.get(ENV_MAX_COPIES, str(DEFAULT_MAX_COPIES_IN_FLIGHT)))
+        except ValueError:
+            max_copies = 0
+        if not 1 <= max_copies <= RDS_COPIES_IN_PROGRESS_LIMIT:
+            problems.append(
+                f"{ENV_MAX_COPIES} must be a whole number from 1 to {RDS_COPIES_IN_PROGRESS_LIMIT}"
+            )
+        if problems:
+            raise ConfigurationError("Invalid settings: " + "; ".join(problems))
+        return cls(
+            backup_account_id=account,
+            backup_kms_key_arn=key,
+            backup_role_arn=role,
+            retention_days=retention,
+            include=_patterns(env.get(ENV_INCLUDE)),
+            exclude=_patterns(env.get(ENV_EXCLUDE)),
+            selection_tag=selection_tag,
+            topic_arn=env.get(ENV_TOPIC_ARN) or None,
+            slack_parameter=env.get(ENV_SLACK_PARAMETER) or None,
+            admission_table=env.get(ENV_ADMISSION_TABLE) or None,
+            max_copies_in_flight=max_copies,
+            state_machine_arn=env.get(ENV_STATE_MACHINE_ARN) or None,
+            backup_keeper_arn=keeper,
+        )
