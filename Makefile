@@ -40,7 +40,7 @@ $(STAMP): requirements-dev.txt functions/requirements.txt | $(UV)
 venv: $(STAMP)
 
 demo: $(STAMP)
-	PYTHONPATH=functions:. $(BIN)/python -m tests.support.demo $(ARGS)
+	PYTHONPATH=functions:. $(BIN)/python -m simulation.demo $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -90,7 +90,7 @@ test:
 checks: $(CHECKS)
 
 bench: $(STAMP)
-	PYTHONPATH=functions:. $(BIN)/python -m tests.support.bench $(ARGS)
+	PYTHONPATH=functions:. $(BIN)/python -m simulation.bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) .sam-venv .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 from moto import mock_aws
 
-from tests.support.moto_patches import MOTO_CONFIG, MotoPatches, SimClock
-from tests.support.world import TEST_ENVIRONMENT, UNSET_IN_TESTS, World
+from simulation.moto import MOTO_CONFIG, MotoPatches, SimClock
+from simulation.world import TEST_ENVIRONMENT, UNSET_IN_TESTS, World
 
 START = datetime(2026, 11, 24, 2, 30, tzinfo=UTC)
 

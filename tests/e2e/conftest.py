@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.simulation import MakeSim, Simulation
+from simulation.driver import MakeSim, Simulation
 
 
 @pytest.fixture

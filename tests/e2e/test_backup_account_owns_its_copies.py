@@ -1,6 +1,6 @@
 """The backup account owns its copies: whoever holds the main account's pipeline role can copy
 in and ask, never delete, untag, re-share or shorten (issue "The backup account owns its
-copies"). Both templates' permissions are enforced (tests/support/iam_enforcement.py); the
+copies"). Both templates' permissions are enforced (simulation/iam/); the
 attacker's requests go through the same enforcement as the app's."""
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from rds_xacct.model.constants import (
     TAG_ROLE,
 )
 from rds_xacct.model.times import iso, parse_iso
-from tests.support.simulation import MakeSim, Simulation
-from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
+from simulation.driver import MakeSim, Simulation
+from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
 
 DAY = 86400
 LEDGER = "rds-xacct-keeper-ledger"
@@ -311,7 +311,7 @@ def test_the_keeper_never_deletes_a_snapshot_it_did_not_copy_from_the_main_accou
     # expiry long past (a look-alike: RDS records no source in the main account for it)
     sim = make_sim()
     backup_rds = sim.world.backup.client("rds")
-    from tests.support.world import postgres_instance
+    from simulation.world import postgres_instance
 
     postgres_instance(backup_rds, "backup-side-db")
     identifier = "xacct-backup-side-db-20200101-000000-00000000"

@@ -1,10 +1,10 @@
-"""`make demo` (tests/support/demo.py) shows what the README says it shows."""
+"""`make demo` (simulation/demo.py) shows what the README says it shows."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.support import demo
+from simulation import demo
 
 
 def test_the_demo_shows_the_keeper_deleting_the_expired_copy_and_refusing_an_early_delete(

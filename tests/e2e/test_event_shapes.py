@@ -1,11 +1,11 @@
 """Every event shape ends copied or skipped, never FAILED, on the whole product (issue 11):
-the real template, ASL and handlers on moto (tests/support/simulation.py)."""
+the real template, ASL and handlers on moto (simulation/driver.py)."""
 
 from __future__ import annotations
 
-from tests.support.events import backup_job_event, load_event
-from tests.support.simulation import MakeSim, outcomes
-from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
+from simulation.driver import MakeSim, outcomes
+from simulation.events import backup_job_event, load_event
+from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
 
 
 def test_a_continuous_recovery_point_ends_skipped_with_the_reason(make_sim: MakeSim) -> None:

@@ -1,4 +1,4 @@
-"""The fault matrix: every step x every fault (tests/support/faults.py), each run end to end.
+"""The fault matrix: every step x every fault (simulation/faults.py), each run end to end.
 
 For each cell, one run meets the fault at the AWS call inside the step (or around the handler:
 a Lambda service error, a Lambda timeout after the work was done, a stop right after the step),
@@ -31,7 +31,8 @@ import pytest
 from moto.rds.models import rds_backends
 
 from rds_xacct.model.constants import RETENTION_TAG, SLOT_LEASE_SECONDS, TAG_SOURCE_ARN
-from tests.support.faults import (
+from simulation.driver import Simulation, outcomes
+from simulation.faults import (
     ACCESS_DENIED,
     ASL,
     BASE_FAILURE_STEP,
@@ -48,8 +49,7 @@ from tests.support.faults import (
     documented_failure_table,
     failure_table,
 )
-from tests.support.simulation import Simulation, outcomes
-from tests.support.world import (
+from simulation.world import (
     BACKUP_ACCOUNT,
     MAIN_ACCOUNT,
     REGION,

@@ -9,9 +9,9 @@ import pytest
 
 from rds_xacct.model.constants import TAG_EXPIRES_AT
 from rds_xacct.model.times import parse_iso
-from tests.support.moto_patches import event_matches
-from tests.support.simulation import SLACK_WEBHOOK, Simulation
-from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT
+from simulation.driver import SLACK_WEBHOOK, Simulation
+from simulation.moto import event_matches
+from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT
 
 
 @pytest.fixture

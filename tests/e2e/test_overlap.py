@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.simulation import MakeSim
-from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT
+from simulation.driver import MakeSim
+from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT
 
 
 @pytest.mark.parametrize("second_after_s", [0, 600, 2800])

@@ -1,6 +1,6 @@
 """Permissions proven by running: every permission the templates give is used by some run.
 
-Every end-to-end run enforces the templates' permissions (tests/support/iam_enforcement.py): a
+Every end-to-end run enforces the templates' permissions (simulation/iam/): a
 call they don't allow fails its test, naming the action, the resource and the role. This test
 asserts the converse. It runs the scenarios that together take every path (a database and a
 cluster copied and deleted after their retention, a failure cleaned up, stopped runs swept, a
@@ -21,12 +21,12 @@ from typing import Any
 
 import pytest
 
-from tests.support.events import backup_job_event
-from tests.support.iam_enforcement import Permission, declared_permissions, used_permissions
-from tests.support.iam_policy import glob
-from tests.support.moto_patches import RDS_LIMITS
-from tests.support.simulation import Simulation, outcomes
-from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
+from simulation.driver import Simulation, outcomes
+from simulation.events import backup_job_event
+from simulation.iam import Permission, declared_permissions, used_permissions
+from simulation.iam.policy import glob
+from simulation.moto import RDS_LIMITS
+from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
 
 NEEDED_ONLY_BY_REAL_AWS: dict[str, str] = {
     # (patterns over the texts of `declared_permissions`; a statement whose actions are all

@@ -1,5 +1,5 @@
 """The whole product on two moto accounts: template.yaml, the ASL and the real handlers,
-driven by events as EventBridge would deliver them (tests/support/simulation.py)."""
+driven by events as EventBridge would deliver them (simulation/driver.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from rds_xacct.model.constants import TAG_APP, TAG_EXPIRES_AT
-from tests.support.events import load_event, rds_snapshot_event
-from tests.support.simulation import INJECTABLE_STEPS, MakeSim, outcomes
-from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
+from simulation.driver import INJECTABLE_STEPS, MakeSim, outcomes
+from simulation.events import load_event, rds_snapshot_event
+from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
 
 
 def test_success_path_copies_notifies_once_and_deletes_after_the_retention(

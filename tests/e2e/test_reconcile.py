@@ -9,10 +9,10 @@ import uuid
 from datetime import timedelta
 
 from rds_xacct.model.constants import RECONCILED_FIELD, TAG_SOURCE_ARN
-from tests.support.events import backup_job_event
-from tests.support.moto_patches import event_matches
-from tests.support.simulation import MakeSim, Simulation, outcomes
-from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
+from simulation.driver import MakeSim, Simulation, outcomes
+from simulation.events import backup_job_event
+from simulation.moto import event_matches
+from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
 
 MAIN_POOL = f"copies#{MAIN_ACCOUNT}#{REGION}"
 """The main account's copy slots in the admission table."""

@@ -15,14 +15,14 @@ from samtranslator.translator.transform import transform
 from rds_xacct.keeper import rules as keeper
 from rds_xacct.model.constants import DEFAULT_MIN_RETENTION_DAYS, KEEPER_SCHEDULE
 from rds_xacct.model.settings import Settings
-from tests.support.cfn_yaml import load_cfn_yaml
+from simulation.cfn_yaml import load_cfn_yaml
+from simulation.sam_template import ROOT, TEMPLATE
+from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, session_in
 from tests.support.rendered import (
     NoManagedPolicies,
     packaged_backup_template,
     packaged_template,
 )
-from tests.support.sam_template import ROOT, TEMPLATE
-from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, session_in
 
 PARAMETERS = {
     "BackupAccountId": BACKUP_ACCOUNT,

@@ -10,11 +10,11 @@ from datetime import timedelta
 import pytest
 
 from rds_xacct.model.times import parse_iso
-from tests.support.contention import DynamoDbContention
-from tests.support.moto_patches import RDS_LIMITS
-from tests.support.simulation import MakeSim, Simulation, outcomes
-from tests.support.window import run_window
-from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT
+from simulation.contention import DynamoDbContention
+from simulation.driver import MakeSim, Simulation, outcomes
+from simulation.moto import RDS_LIMITS
+from simulation.window import run_window
+from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT
 
 
 def _all_back(sim: Simulation) -> None:

@@ -23,8 +23,8 @@ from samtranslator.translator.arn_generator import ArnGenerator
 from samtranslator.translator.translator import Translator
 from samtranslator.utils.py27hash_fix import undo_mark_unicode_str_in_template
 
-from tests.support.cfn_yaml import load_cfn_yaml
-from tests.support.sam_template import (
+from simulation.cfn_yaml import load_cfn_yaml
+from simulation.sam_template import (
     BACKUP_TEMPLATE,
     PARTITIONS,
     ROOT,

@@ -13,9 +13,9 @@ from botocore.exceptions import ClientError
 
 from rds_xacct.admission import pool
 from rds_xacct.aws.clients import default_client
-from tests.support.moto_patches import MotoPatches
-from tests.support.sam_template import load_template
-from tests.support.world import REGION
+from simulation.moto import MotoPatches
+from simulation.sam_template import load_template
+from simulation.world import REGION
 
 TABLE = "rds-xacct-copy-slots"
 

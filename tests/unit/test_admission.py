@@ -23,8 +23,8 @@ from rds_xacct.model.constants import (
     SLOT_WAIT_HOURS,
 )
 from rds_xacct.model.times import iso, parse_iso
-from tests.support.moto_patches import SimClock
-from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World
+from simulation.moto import SimClock
+from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World
 from tests.unit.conftest import TABLE, FakeSfn
 
 MAIN = pool_key(MAIN_ACCOUNT, REGION)

@@ -3,7 +3,7 @@ its copies as it makes them and asks the keeper, but never deletes, untags, re-s
 administers the key; the keeper alone deletes, only the app's copies; the stack created in
 moto's CloudFormation.
 
-Permissions are evaluated as IAM and KMS would (tests/support/iam_policy.py) on the policies as
+Permissions are evaluated as IAM and KMS would (simulation/iam/policy.py) on the policies as
 CloudFormation sends them (intrinsics resolved), rather than read as strings."""
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ from rds_xacct.model.constants import (
 )
 from rds_xacct.model.ownership import app_tags
 from rds_xacct.model.settings import Settings
-from tests.support.cfn_yaml import iam_actions, load_cfn_yaml
-from tests.support.iam_policy import Caller, Context, Decision, Statement, evaluate, parse_policy
-from tests.support.sam_template import (
+from simulation.cfn_yaml import iam_actions, load_cfn_yaml
+from simulation.iam.policy import Caller, Context, Decision, Statement, evaluate, parse_policy
+from simulation.sam_template import (
     BACKUP_TEMPLATE,
     ROOT,
     TEMPLATE,

@@ -14,8 +14,8 @@ from rds_xacct.pipeline.backup_window import (
     parse_window,
     window_overlaps,
 )
-from tests.support.events import backup_job_event, rds_snapshot_event
-from tests.support.world import MAIN_ACCOUNT, REGION, World
+from simulation.events import backup_job_event, rds_snapshot_event
+from simulation.world import MAIN_ACCOUNT, REGION, World
 
 
 def at(text: str) -> datetime:

@@ -28,8 +28,8 @@ from rds_xacct.admission import contention
 from rds_xacct.admission.pool import Place, Pool
 from rds_xacct.model import errors
 from rds_xacct.model.constants import SLOT_LEASE_SECONDS
-from tests.support.contention import DynamoDbContention
-from tests.support.moto_patches import SimClock
+from simulation.contention import DynamoDbContention
+from simulation.moto import SimClock
 from tests.unit.conftest import TABLE, FakeSfn
 from tests.unit.test_admission import ask, execution_arn, make_pool
 

@@ -19,9 +19,9 @@ import share
 
 from rds_xacct.model import errors
 from rds_xacct.model.constants import MAX_RETENTION_DAYS
-from tests.support.events import backup_job_event
-from tests.support.moto_patches import SimClock, make_fake_context
-from tests.support.world import BACKUP_ACCOUNT, KEEPER_ARN, MAIN_ACCOUNT, REGION, World
+from simulation.events import backup_job_event
+from simulation.moto import SimClock, make_fake_context
+from simulation.world import BACKUP_ACCOUNT, KEEPER_ARN, MAIN_ACCOUNT, REGION, World
 from tests.unit.test_steps import KeeperStandIn
 
 EXECUTION = f"arn:aws:states:{REGION}:{MAIN_ACCOUNT}:execution:rds-xacct-copy-snapshot:run-1"

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from parliament import analyze_policy_string
 
-from tests.support.cfn_yaml import load_cfn_yaml
+from simulation.cfn_yaml import load_cfn_yaml
+from simulation.sam_template import BACKUP_TEMPLATE, TEMPLATE
 from tests.support.rendered import Rendered, rendered
-from tests.support.sam_template import BACKUP_TEMPLATE, TEMPLATE
 
 FAILING = {
     "MALFORMED",

@@ -1,5 +1,5 @@
-"""The IAM policy checker the simulation enforces permissions with (tests/support/iam_policy.py)
-and the resources it derives from requests (tests/support/iam_enforcement.py)."""
+"""The IAM policy checker the simulation enforces permissions with (simulation/iam/policy.py)
+and the resources it derives from requests (simulation/iam/)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.iam_enforcement import RequestInfo, UnknownOperation, requests_of
-from tests.support.iam_policy import (
+from simulation.iam import RequestInfo, UnknownOperation, requests_of
+from simulation.iam.policy import (
     Caller,
     UnsupportedCondition,
     action_matches,

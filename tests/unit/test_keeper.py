@@ -46,8 +46,8 @@ from rds_xacct.model.ownership import app_tags
 from rds_xacct.model.settings import ConfigurationError
 from rds_xacct.model.state import Kind
 from rds_xacct.model.times import iso, parse_iso
-from tests.support.moto_patches import MotoPatches, SimClock, make_fake_context
-from tests.support.world import (
+from simulation.moto import MotoPatches, SimClock, make_fake_context
+from simulation.world import (
     BACKUP_ACCOUNT,
     MAIN_ACCOUNT,
     REGION,
@@ -73,7 +73,7 @@ def _session() -> boto3.Session:
 
 
 def client_in(account: str, service: str) -> Any:
-    """A client acting in `account`, as tests.support.world.session_in makes one (moto maps
+    """A client acting in `account`, as simulation.world.session_in makes one (moto maps
     assumed-role credentials to the role's account)."""
     if account == MAIN_ACCOUNT:
         return _session().client(service)  # type: ignore[call-overload]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from rds_xacct.keeper import bundle
-from tests.support.cfn_yaml import load_cfn_yaml
+from simulation.cfn_yaml import load_cfn_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKUP_TEMPLATE = ROOT / "other" / "backup-account" / "backup-account.yaml"

@@ -1,6 +1,6 @@
 """AWS's limits and formats: tag values, a run's one-year life, Wait timestamps, live runs' copies.
 
-Each test fails on moto made as strict as AWS (tests/support/moto_patches.py) if the app does not
+Each test fails on moto made as strict as AWS (simulation/moto/) if the app does not
 respect the limit."""
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from rds_xacct.model.naming import SOURCE_TAG_HASH_MARK, source_arn_tag
 from rds_xacct.model.times import iso, parse_iso
 from rds_xacct.pipeline import backup_copy, checking, copying, intake, retention, sharing
 from rds_xacct.pipeline.polling import next_look_seconds
-from tests.support.events import backup_job_event, rds_snapshot_event
-from tests.support.moto_patches import SimClock
-from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World
+from simulation.events import backup_job_event, rds_snapshot_event
+from simulation.moto import SimClock
+from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World
 from tests.unit.test_steps import KeeperStandIn
 
 State = Any  # the run state as the tests build it, partial on purpose

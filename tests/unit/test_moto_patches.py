@@ -1,4 +1,4 @@
-"""Each patch in tests/support/moto_patches.py at work: if moto changes, these say where."""
+"""Each patch in simulation/moto/ at work: if moto changes, these say where."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.rds.models import RDSBackend, rds_backends
 
-from tests.support.moto_patches import (
+from simulation.moto import (
     RDS_LIMITS,
     MotoPatches,
     SimClock,
     event_matches,
     wait_for_execution,
 )
-from tests.support.world import (
+from simulation.world import (
     BACKUP_ACCOUNT,
     MAIN_ACCOUNT,
     REGION,

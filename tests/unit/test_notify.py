@@ -16,7 +16,7 @@ from rds_xacct.messages import delivery, words
 from rds_xacct.model.errors import PipelineError
 from rds_xacct.model.summary import build_summary, console_url, failed_step
 from rds_xacct.pipeline import reporting
-from tests.support.world import MAIN_ACCOUNT, REGION, World
+from simulation.world import MAIN_ACCOUNT, REGION, World
 
 WEBHOOK = "https://hooks.slack.com/services/T0000/B0000/secret-part"
 EXECUTION = f"arn:aws:states:{REGION}:{MAIN_ACCOUNT}:execution:rds-xacct-copy-snapshot:run-1"

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.cfn_yaml import load_cfn_yaml
+from simulation.cfn_yaml import load_cfn_yaml
+from simulation.sam_template import BACKUP_TEMPLATE, PARTITIONS, TEMPLATE, partition_of
 from tests.support.rendered import backup_parameters, main_parameters, rendered
-from tests.support.sam_template import BACKUP_TEMPLATE, PARTITIONS, TEMPLATE, partition_of
 
 STACKS = ("main", "backup")
 

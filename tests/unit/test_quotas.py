@@ -18,9 +18,9 @@ from rds_xacct.aws.quotas import QuotaUsage, ensure_room, manual_snapshot_usage
 from rds_xacct.model import errors
 from rds_xacct.model.constants import QUOTA_WARN_FRACTION
 from rds_xacct.model.state import Kind
-from tests.support.moto_patches import RDS_LIMITS
-from tests.support.sam_template import load_template
-from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World
+from simulation.moto import RDS_LIMITS
+from simulation.sam_template import load_template
+from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World
 
 
 def _manual_snapshots(world: World, count: int, *, kind: str = "db") -> None:

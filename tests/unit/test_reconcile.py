@@ -31,10 +31,9 @@ from rds_xacct.model.naming import copy_identifier
 from rds_xacct.model.settings import ConfigurationError, Settings
 from rds_xacct.model.snapshot import Snapshot
 from rds_xacct.pipeline.events import parse_event
-from tests.conftest import START
-from tests.support.events import backup_job_event
-from tests.support.sam_template import load_app
-from tests.support.world import (
+from simulation.events import backup_job_event
+from simulation.sam_template import load_app
+from simulation.world import (
     BACKUP_ACCOUNT,
     KEEPER_ARN,
     MAIN_ACCOUNT,
@@ -43,6 +42,7 @@ from tests.support.world import (
     postgres_instance,
     session_in,
 )
+from tests.conftest import START
 
 NOW = START
 """The tests' simulated clock (and so every run's start) is here."""

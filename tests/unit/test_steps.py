@@ -47,9 +47,9 @@ from rds_xacct.model.state import Kind
 from rds_xacct.model.times import iso
 from rds_xacct.pipeline import backup_copy, checking, copying, failure, intake, retention, sharing
 from rds_xacct.pipeline.polling import next_look_seconds
-from tests.support.events import backup_job_event, load_event, rds_snapshot_event
-from tests.support.moto_patches import RDS_LIMITS, MotoPatches, SimClock
-from tests.support.world import (
+from simulation.events import backup_job_event, load_event, rds_snapshot_event
+from simulation.moto import RDS_LIMITS, MotoPatches, SimClock
+from simulation.world import (
     BACKUP_ACCOUNT,
     BACKUP_ROLE_ARN,
     KEEPER_ARN,

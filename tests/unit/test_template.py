@@ -35,10 +35,10 @@ from rds_xacct.model.constants import (
     WORST_CASE_COPY_HOURS,
 )
 from rds_xacct.pipeline import reporting
-from tests.support.cfn_yaml import iam_actions, load_cfn_yaml
-from tests.support.faults import LAMBDA_DIED_ERRORS
-from tests.support.moto_patches import event_matches
-from tests.support.sam_template import (
+from simulation.cfn_yaml import iam_actions, load_cfn_yaml
+from simulation.faults import LAMBDA_DIED_ERRORS
+from simulation.moto import event_matches
+from simulation.sam_template import (
     BACKUP_TEMPLATE,
     ROOT,
     TEMPLATE,

@@ -26,11 +26,7 @@ from rds_xacct.model.state import (
     kind_of,
 )
 from rds_xacct.model.times import Clock, iso, parse_iso, utc_now
-from rds_xacct.pipeline.copies import (
-    SERVED_BY_ANOTHER_RUN,
-    backup_already_made,
-    lease,
-)
+from rds_xacct.pipeline.copies import SERVED_BY_ANOTHER_RUN, backup_already_made, lease
 from rds_xacct.pipeline.polling import next_look_seconds
 
 

@@ -24,11 +24,7 @@ from rds_xacct.model.state import (
     kind_of,
 )
 from rds_xacct.model.times import Clock, iso, utc_now
-from rds_xacct.pipeline.copies import (
-    copy_key,
-    lease,
-    not_ours,
-)
+from rds_xacct.pipeline.copies import copy_key, lease, not_ours
 
 
 def copy_intermediate(

@@ -14,11 +14,7 @@ from rds_xacct.model.state import (
     RunState,
     kind_of,
 )
-from rds_xacct.pipeline.copies import (
-    SERVED_BY_ANOTHER_RUN,
-    backup_already_made,
-    not_ours,
-)
+from rds_xacct.pipeline.copies import SERVED_BY_ANOTHER_RUN, backup_already_made, not_ours
 
 
 def share(state: RunState, *, settings: Settings) -> IntermediateCopy:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support.cfn_yaml import load_cfn_yaml
+from simulation.cfn_yaml import load_cfn_yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
 BACKUP_TEMPLATE = ROOT / "other" / "backup-account" / "backup-account.yaml"
 

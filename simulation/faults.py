@@ -643,8 +643,8 @@ __all__ = [
 
 
 # --- The documented failure table (docs/operations.md) --------------------------------------------
-ASL = Path(__file__).resolve().parents[2] / "state-machine" / "copy-snapshot.asl.json"
-FAILURE_TABLE_DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+ASL = Path(__file__).resolve().parents[1] / "state-machine" / "copy-snapshot.asl.json"
+FAILURE_TABLE_DOC = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
 """The document that holds the failure table, under `TABLE_HEADING`."""
 TABLE_HEADING = "### Failures, step by step"
 ASL_STATE = {"Notify": "NotifyCopied"}

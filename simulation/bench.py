@@ -2,15 +2,15 @@
 
 Sections, in order, each with its verdict against the target:
 
-1. Cold start: each handler's import time against `import boto3` (tests/support/coldstart.py).
-2. Looks per copy: the polling schedule (tests/support/bench.py) on a model copy with linear
+1. Cold start: each handler's import time against `import boto3` (simulation/coldstart.py).
+2. Looks per copy: the polling schedule (rds_xacct/pipeline/polling.py) on a model copy with linear
    progress, against the original tool's fixed 300-second polling. Pure arithmetic, no AWS.
 3. Single runs: for databases of several sizes, the whole pipeline (template, ASL, handlers) on
    moto: simulated duration, looks, how late a finished copy is noticed, state transitions, Lambda
    invocations and AWS API calls, the Step Functions and Lambda cost, and the same figures for
    the original tool's fixed 300-second polling.
 4. The backup window: many databases at once, every run on one simulated clock, RDS's limit of
-   copies in progress enforced in both accounts (tests/support/window.py).
+   copies in progress enforced in both accounts (simulation/window.py).
 5. The keeper (backup account): its hourly pass over many copies, measured in AWS calls and
    DynamoDB read units, and what a month of it costs.
 6. Cost: a month of daily copies, and a window's cost per database.
@@ -54,12 +54,12 @@ from rds_xacct.model.constants import (
 )
 from rds_xacct.model.times import parse_iso
 from rds_xacct.pipeline.polling import next_look_seconds, tolerance_seconds
-from tests.support import coldstart
-from tests.support.contention import DynamoDbContention
-from tests.support.moto_patches import RDS_LIMITS
-from tests.support.simulation import RunResult, Simulation
-from tests.support.window import WindowReport, run_window
-from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT
+from simulation import coldstart
+from simulation.contention import DynamoDbContention
+from simulation.driver import RunResult, Simulation
+from simulation.moto import RDS_LIMITS
+from simulation.window import WindowReport, run_window
+from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT
 
 SFN_PRICE_PER_TRANSITION = 0.025 / 1000  # Standard workflows, us-east-1, per state transition
 LAMBDA_PRICE_PER_REQUEST = 0.20 / 1_000_000
@@ -197,7 +197,7 @@ def cold_start(repeats: int) -> bool:
     _note(
         f"Measured with Python {sys.version.split()[0]}; Lambda runs 3.13. On 3.11 a handler "
         f"can measure ~40 ms slower for no fault of its own (CPython gh-142183, see "
-        f"tests/support/coldstart.py): over the target here only warns."
+        f"simulation/coldstart.py): over the target here only warns."
     )
     return ok
 

@@ -14,7 +14,7 @@ first import happens at an unlucky import depth, urllib3's regular expressions a
 right at a frame-stack chunk boundary, which 3.11 handles very slowly (CPython gh-142183).
 It did not happen with Python 3.13, Lambda's runtime: measure with a 3.13 interpreter to be sure.
 
-Run it with `PYTHONPATH=functions:. .venv/bin/python -m tests.support.coldstart`; `make bench`
+Run it with `PYTHONPATH=functions:. .venv/bin/python -m simulation.coldstart`; `make bench`
 calls `measure()`.
 """
 
@@ -29,7 +29,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
+FUNCTIONS = Path(__file__).resolve().parents[1] / "functions"
 BASELINE = "boto3"
 WORST_RATIO = "worst_ratio"
 GOAL_RATIO = 1.3

@@ -26,10 +26,10 @@ from rds_xacct.model.constants import (
     TAG_SOURCE_ARN,
 )
 from rds_xacct.model.times import parse_iso
-from tests.support.contention import DynamoDbContention
-from tests.support.moto_patches import RDS_LIMITS
-from tests.support.simulation import Simulation
-from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
+from simulation.contention import DynamoDbContention
+from simulation.driver import Simulation
+from simulation.moto import RDS_LIMITS
+from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
 
 COPY_BASE_MINUTES = 3.0
 """The simulation's copy model: 3 minutes + 1 minute per GiB, per copy."""
@@ -158,7 +158,7 @@ def run_window(
     copies taking a time drawn from `copy_minutes`; `slots` is MaxCopiesInFlight, `rds_limit`
     the copies in progress RDS allows per account (both enforced). Retention 0: the report is
     about getting every copy across. `contention`: DynamoDB's answers to concurrent writers,
-    injected into the admission table's writes (tests/support/contention.py)."""
+    injected into the admission table's writes (simulation/contention.py)."""
     rng = random.Random(seed)
     parameters = {"RetentionDays": "0", "MaxCopiesInFlight": str(slots)}
     describes: Counter[int] = Counter()

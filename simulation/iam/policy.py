@@ -1,7 +1,7 @@
 """IAM policy evaluation, as AWS does it, for the simulation's enforced permissions.
 
 Pure functions over policy documents (no moto): does a set of statements allow `action` on
-`resource` with this request context? Used by `tests/support/iam_enforcement.py`, which feeds it
+`resource` with this request context? Used by `simulation/iam/`, which feeds it
 the policies of the roles in moto's IAM, and tested on its own in
 `tests/unit/test_iam_policy.py`.
 

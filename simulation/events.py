@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
+EVENTS_DIR = Path(__file__).resolve().parents[1] / "tests" / "events"
 DEFAULT_EVENT = EVENTS_DIR / "aws-backup-rds-completed.json"
 
 

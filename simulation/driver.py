@@ -8,7 +8,7 @@
 * An event is matched against the template's rule patterns, then the state machine runs.
   Wait states, polling and retry backoff run on a simulated clock; copies take simulated minutes.
 
-Used by `make demo` (tests/support/demo.py), the end-to-end tests and `make bench`.
+Used by `make demo` (simulation/demo.py), the end-to-end tests and `make bench`.
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ from rds_xacct.keeper import hourly as keeper_hourly
 from rds_xacct.keeper import ledger as keeper_ledger
 from rds_xacct.keeper import requests as keeper_requests
 from rds_xacct.model.errors import AwsError
-from tests.support.events import backup_job_event
-from tests.support.faults import AwsFaults
-from tests.support.iam_enforcement import (
+from simulation.events import backup_job_event
+from simulation.faults import AwsFaults
+from simulation.iam import (
     BACKUP_SOURCE,
     Enforcement,
     deploy_main_roles,
@@ -52,7 +52,7 @@ from tests.support.iam_enforcement import (
     service_credentials,
     template_attributes,
 )
-from tests.support.moto_patches import (
+from simulation.moto import (
     MOTO_CONFIG,
     MotoPatches,
     SimClock,
@@ -60,7 +60,7 @@ from tests.support.moto_patches import (
     make_fake_context,
     wait_for_execution,
 )
-from tests.support.sam_template import (
+from simulation.sam_template import (
     BACKUP_TEMPLATE,
     App,
     FunctionSpec,
@@ -72,7 +72,7 @@ from tests.support.sam_template import (
     state_machine_resource,
     without_serverless,
 )
-from tests.support.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World, session_in
+from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World, session_in
 
 START = datetime(2026, 11, 24, 2, 30, tzinfo=UTC)
 SLACK_WEBHOOK = "https://hooks.slack.com/services/T000SIMUL/B000SIMUL/simulated-webhook-secret"
@@ -188,7 +188,7 @@ class Simulation:
         self.failures: dict[str, Exception] = {}
         self.corruptions: dict[str, dict[str, Any]] = {}
         self.aws_faults = AwsFaults()
-        """Faults at the AWS call level within a step (tests/support/faults.py)."""
+        """Faults at the AWS call level within a step (simulation/faults.py)."""
         self.stop_after: tuple[str, str] | None = None
         self.stop_reported = True
         self.lean_status_events = False
@@ -226,7 +226,7 @@ class Simulation:
         self.patches = self._stack.enter_context(MotoPatches(self.clock))
         self._stack.enter_context(self.aws_faults.installed())
         self.permissions = self._stack.enter_context(enforced(Enforcement()))
-        """The templates' permissions, enforced (tests/support/iam_enforcement.py)."""
+        """The templates' permissions, enforced (simulation/iam/)."""
         _forget_parameter_providers()
         self._stack.callback(_forget_parameter_providers)
         self.patches.simulate_copy_progress()

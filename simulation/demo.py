@@ -26,9 +26,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from rds_xacct.model.constants import DEFAULT_MIN_RETENTION_DAYS, DEFAULT_RETENTION_DAYS
-from tests.support.events import DEFAULT_EVENT, EVENTS_DIR, load_event
-from tests.support.simulation import INJECTABLE_STEPS, RunResult, Simulation
-from tests.support.world import BACKUP_ACCOUNT
+from simulation.driver import INJECTABLE_STEPS, RunResult, Simulation
+from simulation.events import DEFAULT_EVENT, EVENTS_DIR, load_event
+from simulation.world import BACKUP_ACCOUNT
 
 SOURCES = {
     "aws-backup": "aws-backup-rds-completed.json",

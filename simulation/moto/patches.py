@@ -1,0 +1,93 @@
+"""`MotoPatches`: every patch of `simulation.moto`, installed on enter and removed on exit.
+
+Each patch says what real AWS does. Product code is never bent to fit moto: if a patch is
+wrong, the tests are wrong, not the app. Written against the moto that requirements-dev.txt
+pins; `simulation.guard` refuses any other at import (tests/unit/test_moto_patches.py shows
+each patch at work, simulation/README.md lists them).
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any
+
+from moto.core.config import DefaultConfig
+
+from rds_xacct.aws.clients import forget_clients
+from simulation.moto import core, lambda_, rds, sfn
+from simulation.moto.clock import SimClock
+from simulation.moto.lambda_ import LambdaHandler, Routes, environment
+from simulation.moto.rds_copies import RDS_LIMITS, CopyMade, CopyProgress
+
+MOTO_CONFIG: DefaultConfig = {
+    # Step Functions runs the real ASL (moto's port of the LocalStack interpreter), and Lambda
+    # runs without Docker: invocations are routed to the handlers in-process.
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+}
+
+
+class MotoPatches:
+    """Installs every patch on enter and removes them on exit."""
+
+    def __init__(self, clock: SimClock) -> None:
+        self.clock = clock
+        self._stack = ExitStack()
+        self._routes: Routes = {}
+        self._copies = CopyProgress(clock)
+        self.state_machine_credentials: dict[str, str] | None = None
+        """Keys Step Functions calls Lambda with (boto3 client keyword arguments); None:
+        moto's fake ones."""
+
+    # -- public ----------------------------------------------------------------------------------
+    def route_lambda(
+        self, function_name: str, handler: LambdaHandler, environment: dict[str, str] | None = None
+    ) -> None:
+        """Invocations of this function (by name or ARN, any account) call `handler` in-process
+        with `os.environ` extended by `environment`."""
+        self._routes[function_name] = (handler, environment)
+
+    def environment(self, variables: dict[str, str] | None) -> Any:
+        return environment(variables)
+
+    def simulate_copy_progress(
+        self, minutes_per_gib: float = 1.0, base_minutes: float = 3.0
+    ) -> None:
+        """From now on, copies start `creating` at 0 % and become `available` after
+        `base_minutes + size_gib * minutes_per_gib` simulated minutes, progress rising linearly
+        as the clock advances."""
+        self._copies.simulate(minutes_per_gib, base_minutes)
+
+    def fail_next_copy(self, count: int = 1) -> None:
+        """The next `count` copies end in status `failed` instead of `available`."""
+        self._copies.fail_next(count)
+
+    @property
+    def copies_made(self) -> list[CopyMade]:
+        """Every copy made while copies take time: its snapshot, start and length."""
+        return self._copies.copies_made
+
+    def __enter__(self) -> MotoPatches:
+        # A new moto world: the app's kept clients (and their credentials) belong to the last one
+        forget_clients()
+        self._stack.callback(forget_clients)
+        patches: list[Any] = [
+            *lambda_.patches(self._routes),
+            *sfn.patches(self.clock, lambda: self.state_machine_credentials),
+            *core.patches(),
+            *rds.patches(),
+            # RDS's copy calls, innermost first: copies take time, the limits wrap them (checked
+            # before a copy is made), and the rules wrap both (checked first of all)
+            *self._copies.patches(),
+            RDS_LIMITS.installed(),
+            *rds.rule_patches(),
+        ]
+        for patch in patches:
+            self._stack.enter_context(patch)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+
+__all__ = ["MOTO_CONFIG", "MotoPatches"]

@@ -1,0 +1,405 @@
+"""Every patch of moto in the simulation, and the private moto APIs each one relies on.
+
+`simulation.guard` checks these against the installed moto at import. One entry per patch (the
+function or class that makes it, named as simulation/README.md's table names it), including
+the fault modes and the bench's counters, and the helpers that read moto's private parts
+without patching them. tests/unit/test_moto_guard.py checks that every patch installed is here
+and in the README. Nothing here imports moto: the guard runs before any patch module is loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["aws rule", "clock", "speed", "fault mode", "counter", "reads"]
+
+
+@dataclass(frozen=True)
+class Api:
+    """A moto API, by dotted path (`moto.rds.models.RDSBackend.get_snapshot`)."""
+
+    path: str
+    parameters: tuple[str, ...] = ()
+    """For a function the patch replaces, wraps by signature or calls: its first parameters,
+    in order."""
+    kind: Literal["attribute", "instance", "absent"] = "attribute"
+    """attribute: the module, class, function or attribute exists. instance: objects of the
+    class get the attribute (moto's code assigns `self.<name>`). absent: moto does not have it
+    (the patch adds it, and would hide moto's own)."""
+
+
+@dataclass(frozen=True)
+class Patch:
+    where: str
+    """The module and the function or class that makes the patch."""
+    role: Role
+    apis: tuple[Api, ...]
+
+
+def _f(path: str, *parameters: str) -> Api:
+    return Api(path, parameters)
+
+
+def _on(path: str) -> Api:
+    return Api(path, kind="instance")
+
+
+def _new(path: str) -> Api:
+    return Api(path, kind="absent")
+
+
+_SFN = "moto.stepfunctions.parser"
+_WORKER = f"{_SFN}.backend.execution_worker.ExecutionWorker"
+_STATE = f"{_SFN}.asl.component.state.exec.execute_state.ExecutionState"
+_ENV = f"{_SFN}.asl.eval.environment.Environment"
+_CALLBACK = f"{_SFN}.asl.eval.callback.callback"
+_TIMESTAMP = f"{_SFN}.asl.component.state.wait.wait_function.timestamp.Timestamp"
+_ERRORS = f"{_SFN}.asl.component.common.error_name"
+_RDS = "moto.rds.models.RDSBackend"
+_SNAPSHOT = "moto.rds.models.DBSnapshot"
+_CLUSTER_SNAPSHOT = "moto.rds.models.DBClusterSnapshot"
+_STUBBER = _f("moto.core.botocore_stubber.BotocoreStubber.process_request", "self", "request")
+_COPY_DB = ("self", "source_db_snapshot_identifier", "target_db_snapshot_identifier", "kms_key_id")
+_COPY_CLUSTER = (
+    "self",
+    "source_db_cluster_snapshot_identifier",
+    "target_db_cluster_snapshot_identifier",
+    "kms_key_id",
+)
+_RESPONSE = "moto.core.responses.BaseResponse"
+
+PATCHES: tuple[Patch, ...] = (
+    # --- Lambda ---------------------------------------------------------------------------------
+    Patch(
+        "simulation.moto.lambda_._routed_invoke",
+        "aws rule",
+        (
+            _f(
+                "moto.awslambda_simple.models.LambdaSimpleBackend.invoke",
+                *("self", "function_name", "qualifier", "body", "headers", "response_headers"),
+            ),
+        ),
+    ),
+    # --- Step Functions -------------------------------------------------------------------------
+    Patch(
+        "simulation.moto.sfn._wait_on_clock",
+        "clock",
+        (
+            _f(
+                f"{_SFN}.asl.component.state.wait.wait_function.wait_function.WaitFunction"
+                "._wait_interval",
+                *("self", "env", "wait_seconds"),
+            ),
+        ),
+    ),
+    Patch(
+        "simulation.moto.sfn._ClockTime",
+        "clock",
+        (_f(f"{_SFN}.asl.component.common.retry.retrier_decl.time"),),
+    ),
+    Patch(
+        "simulation.moto.sfn._enlisted_start",
+        "clock",
+        (
+            _f(f"{_WORKER}.start", "self"),
+            _f(f"{_WORKER}._execution_logic", "self"),
+            _f(f"{_SFN}.utils.TMP_THREADS"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.sfn._evaluate_inline",
+        "clock",
+        (
+            _f(f"{_STATE}._evaluate_with_timeout", "self", "env"),
+            _f(f"{_STATE}._eval_execution", "self", "env"),
+            _f(f"{_STATE}._is_language_query_jsonpath", "self"),
+            _on(f"{_STATE}.timeout"),
+            _on(f"{_STATE}.assign_decl"),
+            _on(f"{_STATE}.result_selector"),
+            _on(f"{_STATE}.result_path"),
+            _f(f"{_ENV}.open_frame", "self"),
+            _f(f"{_ENV}.close_frame", "self", "frame"),
+            _f(f"{_ENV}.set_ended", "self"),
+            _on(f"{_ENV}.stack"),
+            _on(f"{_ENV}.states"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.sfn._program_inline",
+        "clock",
+        (
+            _f(f"{_SFN}.asl.component.program.program.Program.eval", "self", "env"),
+            _on(f"{_SFN}.asl.component.program.program.Program.start_at"),
+            _f(f"{_SFN}.asl.component.eval_component.EvalComponent.eval", "self", "env"),
+            _on(f"{_ENV}.next_state_name"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.sfn._parsed_once",
+        "speed",
+        (
+            _f(f"{_WORKER}._get_evaluation_entrypoint", "self"),
+            _on(f"{_WORKER}._evaluation_details"),
+            _f(f"{_SFN}.asl.parse.asl_parser.AmazonStateLanguageParser.parse", "definition"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.sfn._catch_noted",
+        "aws rule",
+        (
+            _f(f"{_STATE}._handle_catch", "self", "env", "failure_event"),
+            _f(f"{_SFN}.asl.component.common.catch.catch_outcome.CatchOutcome.Caught"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.sfn._next_unless_caught",
+        "aws rule",
+        (_f(f"{_SFN}.asl.component.state.state.CommonStateField._set_next", "self", "env"),),
+    ),
+    Patch(
+        "simulation.moto.sfn._reused_clients",
+        "aws rule",
+        (
+            _f(
+                f"{_SFN}.asl.component.state.exec.state_task.lambda_eval_utils.boto_client_for",
+                *("region", "service", "state_credentials"),
+            ),
+        ),
+    ),
+    Patch(
+        "simulation.moto.sfn._callback_wait",
+        "clock",
+        (
+            _f(f"{_CALLBACK}.CallbackEndpoint.wait", "self", "timeout"),
+            _on(f"{_CALLBACK}.CallbackEndpoint._notify_event"),
+            _f(f"{_CALLBACK}.CallbackEndpoint.report", "self", "consumer_error"),
+            _f(f"{_CALLBACK}.CallbackEndpoint.get_outcome", "self"),
+            _f(f"{_CALLBACK}.CallbackConsumerTimeout"),
+            _f(f"{_SFN}.asl.component.common.timeouts.timeout.EvalTimeoutError"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.sfn._callback_notify",
+        "clock",
+        (_f(f"{_CALLBACK}.CallbackEndpoint.notify", "self", "outcome"),),
+    ),
+    Patch(
+        "simulation.moto.sfn._callback_interrupt",
+        "clock",
+        (_f(f"{_CALLBACK}.CallbackEndpoint.interrupt_all", "self"),),
+    ),
+    Patch(
+        "simulation.moto.sfn._timestamp_wait_seconds",
+        "aws rule",
+        (
+            _f(f"{_TIMESTAMP}._get_wait_seconds", "self", "env"),
+            _f(f"{_TIMESTAMP}._from_timestamp_string", "timestamp"),
+            _on(f"{_TIMESTAMP}.string"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.sfn._uncatchable_errors",
+        "aws rule",
+        (
+            _f(f"{_ERRORS}.error_equals_decl.ErrorEqualsDecl._eval_body", "self", "env"),
+            _on(f"{_ERRORS}.error_equals_decl.ErrorEqualsDecl.error_names"),
+            _on(f"{_ERRORS}.states_error_name.StatesErrorName.typ"),
+            _f(f"{_ERRORS}.states_error_name_type.StatesErrorNameType.StatesRuntime"),
+            _f(
+                f"{_ERRORS}.states_error_name_type.StatesErrorNameType"
+                ".StatesStatesDataLimitExceeded"
+            ),
+        ),
+    ),
+    Patch(
+        "simulation.moto.sfn.wait_for_execution",
+        "reads",
+        (_f("moto.stepfunctions.responses.get_backend", "account", "region"),),
+    ),
+    # --- moto's core ----------------------------------------------------------------------------
+    Patch("simulation.moto.core._one_request_at_a_time", "aws rule", (_STUBBER,)),
+    # --- RDS ------------------------------------------------------------------------------------
+    Patch(
+        "simulation.moto.rds._get_snapshot_patch",
+        "aws rule",
+        (
+            _f(
+                f"{_RDS}.get_snapshot", "self", "identifier", "resource_type", "not_found_exception"
+            ),
+            _on(f"{_RDS}.resource_map"),
+            _f("moto.rds.utils.split_arn", "arn"),
+            _on(f"{_SNAPSHOT}.attributes"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.rds._validate_kms_key_patch",
+        "aws rule",
+        (
+            _f(f"{_RDS}._validate_kms_key", "self", "kms_key_id"),
+            _on("moto.kms.models.Key.enabled"),
+            _on("moto.kms.models.Key.key_state"),
+            _on("moto.kms.models.Key.policy"),
+            _f("moto.rds.exceptions.KMSKeyNotAccessibleFault"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.rds._describe_by_type",
+        "aws rule",
+        (
+            _f(
+                f"{_RDS}.describe_db_snapshots",
+                *("self", "db_instance_identifier", "db_snapshot_identifier"),
+                *("snapshot_type", "filters"),
+            ),
+            _f(
+                f"{_RDS}.describe_db_cluster_snapshots",
+                *("self", "db_cluster_identifier", "db_snapshot_identifier"),
+                *("snapshot_type", "filters"),
+            ),
+            _f("moto.rds.exceptions.DBClusterSnapshotNotFoundError"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.rds._options_with_flags",
+        "aws rule",
+        (_f("moto.rds.models.OptionGroup.options"), _on("moto.rds.models.OptionGroup.engine_name")),
+    ),
+    Patch(
+        "simulation.moto.rds._snapshot_option_group",
+        "aws rule",
+        (
+            _new(f"{_SNAPSHOT}.option_group_name"),
+            _on(f"{_SNAPSHOT}.database"),
+            _on("moto.rds.models.DBInstance.option_group_name"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.rds._refuse_unshareable",
+        "aws rule",
+        (
+            _f(
+                f"{_RDS}.modify_db_snapshot_attribute",
+                *("self", "db_snapshot_identifier", "attribute_name", "values_to_add"),
+            ),
+            _on(f"{_RDS}.option_groups"),
+            _on(f"{_RDS}.database_snapshots"),
+            _on(f"{_SNAPSHOT}.db_snapshot_identifier"),
+            _f("moto.rds.exceptions.RDSClientError"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.rds._refuse_key_for_unencrypted_cluster",
+        "aws rule",
+        (
+            _f(f"{_RDS}.copy_db_cluster_snapshot", *_COPY_CLUSTER),
+            _f(f"{_RDS}.get_db_cluster_snapshot", "self", "identifier"),
+            _on(f"{_CLUSTER_SNAPSHOT}.encrypted"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.rds._recording_the_source",
+        "aws rule",
+        (
+            _f(f"{_RDS}.copy_db_snapshot", *_COPY_DB),
+            _f(f"{_RDS}.copy_db_cluster_snapshot", *_COPY_CLUSTER),
+            _on(f"{_RDS}.account_id"),
+            _on(f"{_RDS}.region_name"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.rds._checked_tags", "aws rule", (_f("moto.rds.models.TaggingMixin.tags"),)
+    ),
+    Patch(
+        "simulation.moto.rds_copies.CopyProgress",
+        "clock",
+        (
+            _f(f"{_RDS}.copy_db_snapshot", *_COPY_DB),
+            _f(f"{_RDS}.copy_db_cluster_snapshot", *_COPY_CLUSTER),
+            _on(f"{_SNAPSHOT}.status"),
+            _on(f"{_SNAPSHOT}.allocated_storage"),
+            _on(f"{_CLUSTER_SNAPSHOT}.status"),
+            _on(f"{_CLUSTER_SNAPSHOT}.percent_progress"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.rds_copies._limited_copy",
+        "aws rule",
+        (
+            _f(f"{_RDS}.copy_db_snapshot", *_COPY_DB),
+            _f(f"{_RDS}.copy_db_cluster_snapshot", *_COPY_CLUSTER),
+            _on(f"{_RDS}.database_snapshots"),
+            _on(f"{_RDS}.cluster_snapshots"),
+            _on(f"{_SNAPSHOT}.snapshot_type"),
+            _on(f"{_CLUSTER_SNAPSHOT}.snapshot_type"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.rds_copies._limited_create",
+        "aws rule",
+        (
+            _f(
+                f"{_RDS}.create_db_snapshot",
+                *("self", "db_instance_identifier", "db_snapshot_identifier", "snapshot_type"),
+            ),
+            _f(
+                f"{_RDS}.create_db_cluster_snapshot",
+                *("self", "db_cluster_identifier", "db_cluster_snapshot_identifier"),
+                "snapshot_type",
+            ),
+        ),
+    ),
+    Patch(
+        "simulation.moto.rds_copies._describe_account_attributes",
+        "aws rule",
+        (
+            _new("moto.rds.responses.RDSResponse.describe_account_attributes"),
+            _f("moto.rds.responses.RDSResponse.backend"),
+            _f("moto.core.responses.ActionResult"),
+        ),
+    ),
+    # --- EventBridge ----------------------------------------------------------------------------
+    Patch(
+        "simulation.moto.eventbridge.event_matches",
+        "reads",
+        (
+            _f("moto.events.models.EventPattern.matches_event", "self", "event"),
+            _f("moto.events.models.EventPatternParser.parse", "self"),
+        ),
+    ),
+    # --- IAM: the templates' permissions enforced -----------------------------------------------
+    Patch(
+        "simulation.iam.enforcement._authorize_patch",
+        "aws rule",
+        (
+            _f(
+                "moto.core.authorization.ActionAuthenticatorMixin._authenticate_and_authorize_action",
+                *("self", "iam_request_cls", "resource"),
+            ),
+            _f("moto.core.authorization.enable_iam_authentication"),
+            _f(
+                "moto.iam.access_control.IAMRequest.__init__",
+                *("self", "account_id", "method", "path", "data", "body", "headers", "action"),
+            ),
+            _f("moto.iam.access_control.IAMRequest.check_signature", "self"),
+            _f(f"{_RESPONSE}._get_action", "self"),
+            _on(f"{_RESPONSE}.current_account"),
+            _on(f"{_RESPONSE}.raw_path"),
+            _on(f"{_RESPONSE}.uri"),
+            _on(f"{_RESPONSE}.raw_body"),
+            _f("moto.core.exceptions.AccessDeniedError.__init__", "self", "user_arn", "action"),
+            _f(f"{_RDS}._find_resource", "self", "resource_type", "resource_name"),
+        ),
+    ),
+    # --- Fault modes and counters ----------------------------------------------------------------
+    Patch("simulation.faults.AwsFaults", "fault mode", (_STUBBER,)),
+    Patch("simulation.contention.DynamoDbContention", "fault mode", (_STUBBER,)),
+    Patch("simulation.bench._counting", "counter", (_STUBBER,)),
+    Patch(
+        "simulation.window.run_window",
+        "counter",
+        (_f(f"{_RDS}.describe_db_snapshots"), _f(f"{_RDS}.describe_db_cluster_snapshots")),
+    ),
+)
+
+__all__ = ["PATCHES", "Api", "Patch", "Role"]
