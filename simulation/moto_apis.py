@@ -138,11 +138,7 @@ PATCHES: tuple[Patch, ...] = (
     Patch(
         "simulation.moto.sfn._parsed_once",
         "speed",
-        (
-            _f(f"{_WORKER}._get_evaluation_entrypoint", "self"),
-            _on(f"{_WORKER}._evaluation_details"),
-            _f(f"{_SFN}.asl.parse.asl_parser.AmazonStateLanguageParser.parse", "definition"),
-        ),
+        (_f(f"{_SFN}.asl.parse.asl_parser.AmazonStateLanguageParser.parse", "definition"),),
     ),
     Patch(
         "simulation.moto.sfn._catch_noted",
@@ -219,6 +215,28 @@ PATCHES: tuple[Patch, ...] = (
     ),
     # --- moto's core ----------------------------------------------------------------------------
     Patch("simulation.moto.core._one_request_at_a_time", "aws rule", (_STUBBER,)),
+    Patch(
+        "simulation.moto.core._one_loader",
+        "speed",
+        (_f("botocore.session.create_loader", "search_path_string"),),
+    ),
+    Patch(
+        "simulation.moto.core._handler_names_once",
+        "speed",
+        (
+            _f("moto.core.responses.method_names_from_class", "clazz"),
+            _f(f"{_RESPONSE}.call_action", "self"),
+        ),
+    ),
+    # --- KMS ------------------------------------------------------------------------------------
+    Patch(
+        "simulation.moto.kms._private_key_on_first_use",
+        "speed",
+        (
+            _f("moto.kms.models.generate_private_key", "key_spec"),
+            _on("moto.kms.models.Key.private_key"),
+        ),
+    ),
     # --- RDS ------------------------------------------------------------------------------------
     Patch(
         "simulation.moto.rds._get_snapshot_patch",

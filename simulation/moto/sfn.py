@@ -31,6 +31,7 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
     CallbackConsumerTimeout,
     CallbackEndpoint,
 )
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.utils import TMP_THREADS
 
@@ -172,23 +173,25 @@ def _reused_clients(credentials: Callable[[], dict[str, str] | None]) -> Callabl
     return boto_client_for
 
 
-def _parsed_once() -> Callable[[ExecutionWorker], Any]:
-    # Speed only, no change of behaviour: moto parses the definition (ANTLR, in Python) again
-    # for every execution, a seventh of a simulated run's real time. The parsed program keeps
-    # no run's data (each run's is in its own environment), so one per definition serves all.
-    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+_PARSED: dict[str, Any] = {}
+_PARSED_LOCK = threading.Lock()
 
-    parsed: dict[str, Any] = {}
-    lock = threading.Lock()
 
-    def entrypoint(worker: ExecutionWorker) -> Any:
-        definition = worker._evaluation_details.state_machine_details.definition
-        with lock:
-            if definition not in parsed:
-                parsed[definition] = AmazonStateLanguageParser.parse(definition)[0]
-            return parsed[definition]
+def _parsed_once() -> Any:
+    # Speed only, no change of behaviour: moto parses the definition (ANTLR, in Python) when the
+    # state machine is created and again for every execution, a seventh of a simulated run's
+    # real time. The parsed program keeps no run's data (each run's is in its own environment),
+    # so one per definition serves every run of every simulation in the process. A definition
+    # that does not parse is parsed (and refused) each time.
+    original = AmazonStateLanguageParser.parse
 
-    return entrypoint
+    def parse(definition: str) -> Any:
+        with _PARSED_LOCK:
+            if definition not in _PARSED:
+                _PARSED[definition] = original(definition)
+            return _PARSED[definition]
+
+    return staticmethod(parse)
 
 
 def _program_inline(self: Program, env: Any) -> None:
@@ -332,7 +335,7 @@ def patches(clock: SimClock, credentials: Callable[[], dict[str, str] | None]) -
         mock.patch.object(ExecutionWorker, "start", _enlisted_start(clock)),
         mock.patch.object(ExecutionState, "_evaluate_with_timeout", _evaluate_inline),
         mock.patch.object(Program, "eval", _program_inline),
-        mock.patch.object(ExecutionWorker, "_get_evaluation_entrypoint", _parsed_once()),
+        mock.patch.object(AmazonStateLanguageParser, "parse", _parsed_once()),
         mock.patch.object(ExecutionState, "_handle_catch", _catch_noted()),
         mock.patch.object(CommonStateField, "_set_next", _next_unless_caught()),
         mock.patch.object(lambda_eval_utils, "boto_client_for", _reused_clients(credentials)),
