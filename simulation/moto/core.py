@@ -13,6 +13,7 @@ import botocore.session
 from botocore.loaders import Loader
 from moto.core import responses as moto_responses
 from moto.core.botocore_stubber import BotocoreStubber
+from moto.core.utils import method_names_from_class as method_names_from_class_in_moto
 
 _REQUEST_LOCK = threading.RLock()
 _LOADERS: dict[Any, Loader] = {}
@@ -58,7 +59,7 @@ def _handler_names_once() -> Callable[[object], list[str]]:
     # Speed only, no change of behaviour: for every request moto lists the methods of the
     # response class (`inspect.getmembers`) to find the action's handler. The list is made once
     # per class while the patches are installed (every patch of a class is in place by then).
-    original = moto_responses.method_names_from_class
+    original = method_names_from_class_in_moto
     names: dict[object, list[str]] = {}
 
     def method_names_from_class(clazz: object) -> list[str]:

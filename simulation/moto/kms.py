@@ -8,6 +8,7 @@ from typing import Any
 from unittest import mock
 
 from moto.kms import models as kms_models
+from moto.kms.utils import generate_private_key as generate_private_key_in_moto
 
 
 class _KeyOnFirstUse:
@@ -30,7 +31,7 @@ def _private_key_on_first_use() -> Callable[[str], Any]:
     # Speed only, no change of behaviour: moto makes every key an RSA private key at
     # CreateKey, symmetric ones too (where it is never used), a fifth of a second each: a
     # tenth of the unit tests' time. The key is made when first used instead.
-    original = kms_models.generate_private_key
+    original = generate_private_key_in_moto
 
     def generate_private_key(key_spec: str) -> Any:
         return _KeyOnFirstUse(key_spec, original)
