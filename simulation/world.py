@@ -45,15 +45,9 @@ def session_in(account: str) -> boto3.Session:
     """A session acting in `account` (moto maps assumed-role credentials to the role's account)."""
     if account == MAIN_ACCOUNT:
         return new_session(region_name=REGION)
-    # (not `boto3.client`: moto gives boto3 a new default session for each mock, which reads
-    # the SDK's endpoints and models again; `new_session` shares one loader)
-    credentials = (
-        new_session(region_name=REGION)
-        .client("sts")
-        .assume_role(
-            RoleArn=f"arn:aws:iam::{account}:role/test-admin", RoleSessionName="test-admin"
-        )["Credentials"]
-    )
+    credentials = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/test-admin", RoleSessionName="test-admin"
+    )["Credentials"]
     return new_session(
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
