@@ -221,6 +221,16 @@ PATCHES: tuple[Patch, ...] = (
         (_f("botocore.session.create_loader", "search_path_string"),),
     ),
     Patch(
+        "simulation.moto.core._aliases_once",
+        "speed",
+        (
+            _f("botocore.hooks.EventAliaser.__init__", "self", "event_emitter", "event_aliases"),
+            _on("botocore.hooks.EventAliaser._alias_name_cache"),
+            _on("botocore.hooks.EventAliaser._event_aliases"),
+            _f("botocore.hooks.EVENT_ALIASES"),
+        ),
+    ),
+    Patch(
         "simulation.moto.core._handler_names_once",
         "speed",
         (

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 from unittest import mock
 
+import botocore.hooks
 import botocore.session
 from botocore.loaders import Loader
 from moto.core import responses as moto_responses
@@ -55,6 +56,23 @@ def _one_loader() -> Callable[..., Loader]:
     return create_loader
 
 
+def _aliases_once() -> Callable[..., None]:
+    # Speed only, no change of behaviour: botocore renames event names by its table of aliases
+    # (`EVENT_ALIASES`) with a cache of its own in each emitter, and every new session and
+    # client starts with an empty one: a session registers hundreds of handlers, each name
+    # worked out again (most of a session's making). One cache for the process, for emitters
+    # with botocore's own table (a pure function of the name and the table).
+    original = botocore.hooks.EventAliaser.__init__
+    shared: dict[str, str] = {}
+
+    def __init__(aliaser: Any, event_emitter: Any, event_aliases: Any = None) -> None:
+        original(aliaser, event_emitter, event_aliases)
+        if aliaser._event_aliases == botocore.hooks.EVENT_ALIASES:
+            aliaser._alias_name_cache = shared
+
+    return __init__
+
+
 def _handler_names_once() -> Callable[[object], list[str]]:
     # Speed only, no change of behaviour: for every request moto lists the methods of the
     # response class (`inspect.getmembers`) to find the action's handler. The list is made once
@@ -75,6 +93,7 @@ def patches() -> list[Any]:
         mock.patch.object(BotocoreStubber, "process_request", _one_request_at_a_time()),
         mock.patch.object(botocore.session, "create_loader", _one_loader()),
         mock.patch.object(moto_responses, "method_names_from_class", _handler_names_once()),
+        mock.patch.object(botocore.hooks.EventAliaser, "__init__", _aliases_once()),
     ]
 
 
