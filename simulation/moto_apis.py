@@ -141,6 +141,14 @@ PATCHES: tuple[Patch, ...] = (
         (_f(f"{_SFN}.asl.parse.asl_parser.AmazonStateLanguageParser.parse", "definition"),),
     ),
     Patch(
+        "simulation.moto.sfn._json_paths_parsed_once",
+        "speed",
+        (
+            _f(f"{_SFN}.asl.utils.json_path.parse"),
+            _f(f"{_SFN}.asl.component.common.path.result_path.parse"),
+        ),
+    ),
+    Patch(
         "simulation.moto.sfn._catch_noted",
         "aws rule",
         (

@@ -15,7 +15,10 @@ from unittest import mock
 
 import boto3
 from botocore.config import Config as BotoConfig
+from jsonpath_ng.ext.parser import parse as jsonpath_ext_parse
+from jsonpath_ng.parser import parse as jsonpath_parse
 from moto.stepfunctions.parser.asl.component.common.catch.catch_outcome import CatchOutcome
+from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import EvalTimeoutError
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
@@ -32,6 +35,7 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
     CallbackEndpoint,
 )
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.utils import TMP_THREADS
 
@@ -194,6 +198,21 @@ def _parsed_once() -> Any:
     return staticmethod(parse)
 
 
+def _json_paths_parsed_once(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    # Speed only, no change of behaviour: moto parses a state's JSONPath (`ResultPath`,
+    # `InputPath`, `OutputPath`, a parameter's `.$`) with jsonpath-ng for every evaluation, a
+    # twentieth of a run's real time. A parsed path keeps nothing of the data it is applied to,
+    # so one per path serves every evaluation; a path that does not parse fails each time.
+    parsed: dict[str, Any] = {}
+
+    def parse_once(path: str) -> Any:
+        if path not in parsed:
+            parsed[path] = parse(path)
+        return parsed[path]
+
+    return parse_once
+
+
 def _program_inline(self: Program, env: Any) -> None:
     # moto runs the program in yet another thread, joined for the state machine's TimeoutSeconds
     # of real time; here it runs in the execution's thread (this app sets no TimeoutSeconds).
@@ -322,6 +341,10 @@ def _uncatchable_errors() -> Callable[..., None]:
     return eval_body
 
 
+_JSON_PATHS = _json_paths_parsed_once(jsonpath_ext_parse)  # what moto's json_path imports
+_RESULT_PATHS = _json_paths_parsed_once(jsonpath_parse)  # what moto's result_path imports
+
+
 def patches(clock: SimClock, credentials: Callable[[], dict[str, str] | None]) -> list[Any]:
     """Every Step Functions patch; `credentials()`: the keys Step Functions calls Lambda with
     (None: moto's fake ones)."""
@@ -336,6 +359,8 @@ def patches(clock: SimClock, credentials: Callable[[], dict[str, str] | None]) -
         mock.patch.object(ExecutionState, "_evaluate_with_timeout", _evaluate_inline),
         mock.patch.object(Program, "eval", _program_inline),
         mock.patch.object(AmazonStateLanguageParser, "parse", _parsed_once()),
+        mock.patch.object(json_path, "parse", _JSON_PATHS),
+        mock.patch.object(result_path, "parse", _RESULT_PATHS),
         mock.patch.object(ExecutionState, "_handle_catch", _catch_noted()),
         mock.patch.object(CommonStateField, "_set_next", _next_unless_caught()),
         mock.patch.object(lambda_eval_utils, "boto_client_for", _reused_clients(credentials)),
