@@ -239,6 +239,24 @@ PATCHES: tuple[Patch, ...] = (
         ),
     ),
     Patch(
+        "simulation.moto.core._kwargs_checked_once",
+        "speed",
+        (_f("botocore.hooks.accepts_kwargs", "func"), _f("botocore.compat.accepts_kwargs", "func")),
+    ),
+    Patch(
+        "simulation.moto.core._attribute_keys_once",
+        "speed",
+        (
+            _f("moto.core.serialize.AttributePicker.__call__", "self", "context"),
+            _f("moto.core.serialize.AttributePicker.get_possible_keys", "self", "context"),
+            _on("moto.core.serialize.AttributePicker.alias_providers"),
+            _on("moto.core.serialize.AttributePicker.response_transformers"),
+            _f("moto.core.serialize.AttributePickerContext"),
+            _f("moto.core.serialize.get_value"),
+            _f("moto.core.constants.MISSING"),
+        ),
+    ),
+    Patch(
         "simulation.moto.core._handler_names_once",
         "speed",
         (
