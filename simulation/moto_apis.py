@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Role = Literal["aws rule", "clock", "speed", "fault mode", "counter", "reads"]
+Role = Literal["aws rule", "clock", "speed", "memory", "fault mode", "counter", "reads"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,8 @@ _COPY_CLUSTER = (
     "kms_key_id",
 )
 _RESPONSE = "moto.core.responses.BaseResponse"
+_DYNAMODB = "moto.dynamodb.models.DynamoDBBackend"
+_TABLE = "moto.dynamodb.models.table.Table"
 
 PATCHES: tuple[Patch, ...] = (
     # --- Lambda ---------------------------------------------------------------------------------
@@ -219,6 +221,30 @@ PATCHES: tuple[Patch, ...] = (
     ),
     # --- moto's core ----------------------------------------------------------------------------
     Patch("simulation.moto.core._one_request_at_a_time", "aws rule", (_STUBBER,)),
+    Patch(
+        "simulation.moto.core._untracked_models",
+        "memory",
+        (
+            _f("moto.core.common_models.BaseModel.__new__", "cls"),
+            _f("moto.core.base_backend.InstanceTrackerMeta"),
+        ),
+    ),
+    # --- DynamoDB -------------------------------------------------------------------------------
+    Patch(
+        "simulation.moto.dynamodb._rollback_of_named_items",
+        "speed",
+        (
+            _f(f"{_DYNAMODB}.transact_write_items", "self", "transact_items"),
+            _on(f"{_DYNAMODB}.tables"),
+            _new(f"{_TABLE}.__deepcopy__"),
+            _on(f"{_TABLE}.name"),
+            _on(f"{_TABLE}.items"),
+            _on(f"{_TABLE}.stream_shard"),
+            _on(f"{_TABLE}.hash_key_attr"),
+            _on(f"{_TABLE}.range_key_attr"),
+            _f("moto.dynamodb.models.dynamo_type.DynamoType"),
+        ),
+    ),
     # --- RDS ------------------------------------------------------------------------------------
     Patch(
         "simulation.moto.rds._get_snapshot_patch",
