@@ -763,5 +763,6 @@ def test_a_failed_transaction_leaves_every_item_as_it_was(patches: MotoPatches) 
         ]
     )
     items = {i["sk"]["S"]: i for i in dynamodb.scan(TableName="slots")["Items"]}
-    assert items["count"]["inUse"] == {"N": "4"} and "waiter#0" not in items
+    assert items["count"]["inUse"] == {"N": "4"}
+    assert "waiter#0" not in items
     assert len(items) == 5
