@@ -245,6 +245,15 @@ PATCHES: tuple[Patch, ...] = (
             _f("moto.dynamodb.models.dynamo_type.DynamoType"),
         ),
     ),
+    Patch(
+        "simulation.moto.dynamodb._strings_as_themselves",
+        "speed",
+        (
+            _f("moto.dynamodb.models.dynamo_type.DynamoType.cast_value"),
+            _on("moto.dynamodb.models.dynamo_type.DynamoType.type"),
+            _on("moto.dynamodb.models.dynamo_type.DynamoType.value"),
+        ),
+    ),
     # --- RDS ------------------------------------------------------------------------------------
     Patch(
         "simulation.moto.rds._get_snapshot_patch",

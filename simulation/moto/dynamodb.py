@@ -1,4 +1,5 @@
-"""DynamoDB: a transaction's rollback copy made of the items it names, not of the whole table."""
+"""DynamoDB, faster with no change of behaviour: a transaction's rollback copy made of the items it
+names, not of the whole table; a string compared as itself."""
 
 from __future__ import annotations
 
@@ -53,12 +54,12 @@ def _rollback_copy(keys: dict[str, list[_Key]]) -> Callable[[Table, dict[int, An
         for hash_key, partition in table.items.items():
             kept.items[hash_key] = dict(partition) if isinstance(partition, dict) else partition
         for hash_key, range_key in keys.get(table.name, []):
-            partition = table.items.get(hash_key)
+            named: Any = table.items.get(hash_key)
             if range_key is None:
-                if partition is not None:
-                    kept.items[hash_key] = copy.deepcopy(partition, memo)
-            elif isinstance(partition, dict) and range_key in partition:
-                kept.items[hash_key][range_key] = copy.deepcopy(partition[range_key], memo)
+                if named is not None:
+                    kept.items[hash_key] = copy.deepcopy(named, memo)
+            elif isinstance(named, dict) and range_key in named:
+                kept.items[hash_key][range_key] = copy.deepcopy(named[range_key], memo)
         return kept
 
     return table_copy
@@ -86,8 +87,27 @@ def _rollback_of_named_items() -> Callable[..., Any]:
     return transact_write_items
 
 
+def _strings_as_themselves() -> property:
+    # Speed. moto compares, hashes and sorts attribute values by their `cast_value`, which asks
+    # the value's type five questions (number? set? list? map? null?) before it answers a string
+    # with the string itself. A Query sorts the table's items by key that way, several times
+    # per call: with a window's queue of 1,000 runs, most of a Query's time. A string answers at
+    # once, the same value; any other type as moto does.
+    original = DynamoType.cast_value
+
+    def cast_value(value: DynamoType) -> Any:
+        if value.type == "S":
+            return value.value
+        return original.fget(value)  # type: ignore[attr-defined]
+
+    return property(cast_value)
+
+
 def patches() -> list[Any]:
-    return [mock.patch.object(DynamoDBBackend, "transact_write_items", _rollback_of_named_items())]
+    return [
+        mock.patch.object(DynamoDBBackend, "transact_write_items", _rollback_of_named_items()),
+        mock.patch.object(DynamoType, "cast_value", _strings_as_themselves()),
+    ]
 
 
 __all__ = ["patches"]

@@ -766,3 +766,14 @@ def test_a_failed_transaction_leaves_every_item_as_it_was(patches: MotoPatches) 
     assert items["count"]["inUse"] == {"N": "4"}
     assert "waiter#0" not in items
     assert len(items) == 5
+
+
+def test_attribute_values_compare_as_dynamodb_orders_them(patches: MotoPatches) -> None:
+    # Strings answered at once (`cast_value`) still order as strings, numbers as numbers
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    assert DynamoType({"S": "waiter#10"}) < DynamoType({"S": "waiter#9"})
+    assert DynamoType({"N": "9"}) < DynamoType({"N": "10"})
+    assert DynamoType({"S": "a"}) == DynamoType({"S": "a"})
+    assert DynamoType({"S": "1"}) != DynamoType({"N": "1"})
+    assert DynamoType({"SS": ["b", "a"]}).cast_value == {"a", "b"}
