@@ -215,6 +215,20 @@ PATCHES: tuple[Patch, ...] = (
         ),
     ),
     Patch(
+        "simulation.moto.sfn._histories_forgotten",
+        "memory",
+        (
+            _f(f"{_SFN}.backend.execution.BaseExecutionWorkerCommunication.terminated", "self"),
+            _on(f"{_SFN}.backend.execution.BaseExecutionWorkerCommunication.execution"),
+            _on(f"{_SFN}.backend.execution.Execution.exec_worker"),
+            _on(f"{_SFN}.backend.execution.Execution.exec_arn"),
+            _on(f"{_WORKER}.env"),
+            _on(f"{_ENV}.event_manager"),
+            _on(f"{_SFN}.asl.eval.event.event_manager.EventManager._history_event_list"),
+            _f(f"{_SFN}.asl.eval.event.event_manager.EventManager.get_event_history", "self"),
+        ),
+    ),
+    Patch(
         "simulation.moto.sfn.wait_for_execution",
         "reads",
         (_f("moto.stepfunctions.responses.get_backend", "account", "region"),),

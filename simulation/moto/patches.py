@@ -38,6 +38,10 @@ class MotoPatches:
         self.state_machine_credentials: dict[str, str] | None = None
         """Keys Step Functions calls Lambda with (boto3 client keyword arguments); None:
         moto's fake ones."""
+        self.states_entered: dict[str, list[str]] | None = None
+        """None: every run's history is kept, as Step Functions keeps it. A dict: a run's
+        history is forgotten when it ends, and the names of the states it entered kept here by
+        execution ARN (a window of many runs: `Simulation.deliver_window`)."""
 
     # -- public ----------------------------------------------------------------------------------
     def route_lambda(
@@ -73,7 +77,11 @@ class MotoPatches:
         self._stack.callback(forget_clients)
         patches: list[Any] = [
             *lambda_.patches(self._routes),
-            *sfn.patches(self.clock, lambda: self.state_machine_credentials),
+            *sfn.patches(
+                self.clock,
+                lambda: self.state_machine_credentials,
+                lambda: self.states_entered,
+            ),
             *core.patches(),
             *dynamodb.patches(),
             *rds.patches(),
