@@ -713,14 +713,7 @@ class Simulation:
             # EventBridge sends every run's FAILED too; the template's rule picks which reach
             # the Notify function (those that did not pass through the failure notification).
             self.status_change(execution_arn, "FAILED", described)
-        # The history as GetExecutionHistory lists it, read from moto's backend: serialising
-        # it through the API cost a tenth of a run's real time.
-        history = get_backend(MAIN_ACCOUNT, REGION).get_execution_history(execution_arn)["events"]
-        states = [
-            e["stateEnteredEventDetails"]["name"]
-            for e in history
-            if "stateEnteredEventDetails" in e
-        ]
+        states = self.states_entered(execution_arn)
         output = json.loads(described["output"]) if described.get("output") else None
         self.permissions.check()
         return RunResult(
@@ -752,11 +745,19 @@ class Simulation:
         return arn
 
     def deliver_window(
-        self, arrivals: list[tuple[float, dict[str, Any]]], *, real_timeout_s: float = 900
+        self,
+        arrivals: list[tuple[float, dict[str, Any]]],
+        *,
+        real_timeout_s: float = 900,
+        keep_histories: bool = True,
     ) -> list[dict[str, Any]]:
         """A backup window: each event is delivered `offset` simulated seconds after the first,
         while the runs already started go on (every run on the one simulated clock). Waits for
-        every run to end; returns each run's final description (status, output, ...)."""
+        every run to end; returns each run's final description (status, output, ...).
+        `keep_histories=False`: each run's history is dropped when it ends, the states it entered
+        kept (`states_entered`), for windows of many runs."""
+        if not keep_histories and self.patches.states_entered is None:
+            self.patches.states_entered = {}
         self.recording = False
         self.timeline = []
         arns = []
@@ -773,6 +774,21 @@ class Simulation:
             return described
         finally:
             self.recording = True
+
+    def states_entered(self, execution_arn: str) -> list[str]:
+        """The states a finished run entered, in order: kept when its history was dropped
+        (`deliver_window(keep_histories=False)`), else read from its history."""
+        kept = self.patches.states_entered
+        if kept is not None and execution_arn in kept:
+            return kept[execution_arn]
+        # The history as GetExecutionHistory lists it, read from moto's backend: serialising
+        # it through the API cost a tenth of a run's real time.
+        history = get_backend(MAIN_ACCOUNT, REGION).get_execution_history(execution_arn)["events"]
+        return [
+            e["stateEnteredEventDetails"]["name"]
+            for e in history
+            if "stateEnteredEventDetails" in e
+        ]
 
     def stop_run(self, execution_arn: str, status: str) -> dict[str, Any]:
         """What EventBridge does when a run times out or is aborted: the status-change event goes

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Role = Literal["aws rule", "clock", "speed", "fault mode", "counter", "reads"]
+Role = Literal["aws rule", "clock", "speed", "memory", "fault mode", "counter", "reads"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,8 @@ _COPY_CLUSTER = (
     "kms_key_id",
 )
 _RESPONSE = "moto.core.responses.BaseResponse"
+_DYNAMODB = "moto.dynamodb.models.DynamoDBBackend"
+_TABLE = "moto.dynamodb.models.table.Table"
 
 PATCHES: tuple[Patch, ...] = (
     # --- Lambda ---------------------------------------------------------------------------------
@@ -217,6 +219,20 @@ PATCHES: tuple[Patch, ...] = (
         ),
     ),
     Patch(
+        "simulation.moto.sfn._histories_forgotten",
+        "memory",
+        (
+            _f(f"{_SFN}.backend.execution.BaseExecutionWorkerCommunication.terminated", "self"),
+            _on(f"{_SFN}.backend.execution.BaseExecutionWorkerCommunication.execution"),
+            _on(f"{_SFN}.backend.execution.Execution.exec_worker"),
+            _on(f"{_SFN}.backend.execution.Execution.exec_arn"),
+            _on(f"{_WORKER}.env"),
+            _on(f"{_ENV}.event_manager"),
+            _on(f"{_SFN}.asl.eval.event.event_manager.EventManager._history_event_list"),
+            _f(f"{_SFN}.asl.eval.event.event_manager.EventManager.get_event_history", "self"),
+        ),
+    ),
+    Patch(
         "simulation.moto.sfn.wait_for_execution",
         "reads",
         (_f("moto.stepfunctions.responses.get_backend", "account", "region"),),
@@ -264,6 +280,14 @@ PATCHES: tuple[Patch, ...] = (
             _f(f"{_RESPONSE}.call_action", "self"),
         ),
     ),
+    Patch(
+        "simulation.moto.core._untracked_models",
+        "memory",
+        (
+            _f("moto.core.common_models.BaseModel.__new__", "cls"),
+            _f("moto.core.base_backend.InstanceTrackerMeta"),
+        ),
+    ),
     # --- KMS ------------------------------------------------------------------------------------
     Patch(
         "simulation.moto.kms._private_key_on_first_use",
@@ -271,6 +295,31 @@ PATCHES: tuple[Patch, ...] = (
         (
             _f("moto.kms.models.generate_private_key", "key_spec"),
             _on("moto.kms.models.Key.private_key"),
+        ),
+    ),
+    # --- DynamoDB -------------------------------------------------------------------------------
+    Patch(
+        "simulation.moto.dynamodb._rollback_of_named_items",
+        "speed",
+        (
+            _f(f"{_DYNAMODB}.transact_write_items", "self", "transact_items"),
+            _on(f"{_DYNAMODB}.tables"),
+            _new(f"{_TABLE}.__deepcopy__"),
+            _on(f"{_TABLE}.name"),
+            _on(f"{_TABLE}.items"),
+            _on(f"{_TABLE}.stream_shard"),
+            _on(f"{_TABLE}.hash_key_attr"),
+            _on(f"{_TABLE}.range_key_attr"),
+            _f("moto.dynamodb.models.dynamo_type.DynamoType"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.dynamodb._strings_as_themselves",
+        "speed",
+        (
+            _f("moto.dynamodb.models.dynamo_type.DynamoType.cast_value"),
+            _on("moto.dynamodb.models.dynamo_type.DynamoType.type"),
+            _on("moto.dynamodb.models.dynamo_type.DynamoType.value"),
         ),
     ),
     # --- RDS ------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ enforced in both accounts. Used by the end-to-end window test and by `make bench
 
 from __future__ import annotations
 
+import bisect
 import json
 import random
 import time
@@ -15,7 +16,8 @@ from typing import Any
 from unittest import mock
 
 from moto.dynamodb.models import dynamodb_backends
-from moto.rds.models import RDSBackend, rds_backends
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.rds.models import DBSnapshot, RDSBackend, rds_backends
 
 from rds_xacct.admission.slots import pool_key
 from rds_xacct.model.constants import (
@@ -88,6 +90,7 @@ class Timeline:
     copies: list[tuple[str, datetime, datetime]] = field(default_factory=list)
     """(account, started, ended) of every copy."""
     _last: datetime | None = None
+    _bounds: tuple[int, dict[str, tuple[list[datetime], list[datetime]]]] | None = None
 
     def sample(self, now: datetime, state: dict[str, tuple[int, int]]) -> None:
         """The clock stepped to `now`; `state` (account → held, waiting) is how the table was
@@ -112,7 +115,21 @@ class Timeline:
         return peaks
 
     def copying(self, account: str, moment: datetime) -> int:
-        return sum(1 for a, start, end in self.copies if a == account and start <= moment < end)
+        """Copies of the account in progress at `moment` (started at or before it, not ended):
+        those started by then less those ended by then (each ends after it starts), counted in
+        the sorted starts and ends rather than over every copy at every moment of the window."""
+        if self._bounds is None or self._bounds[0] != len(self.copies):
+            bounds: dict[str, tuple[list[datetime], list[datetime]]] = {}
+            for a, start, end in self.copies:
+                starts, ends = bounds.setdefault(a, ([], []))
+                starts.append(start)
+                ends.append(end)
+            for starts, ends in bounds.values():
+                starts.sort()
+                ends.sort()
+            self._bounds = (len(self.copies), bounds)
+        starts, ends = self._bounds[1].get(account, ([], []))
+        return bisect.bisect_right(starts, moment) - bisect.bisect_right(ends, moment)
 
     def summary(
         self, lanes: int, slots: int, step_seconds: float = 30
@@ -138,6 +155,35 @@ class Timeline:
                     totals["lanesIdleWhileWaiting"] += max(0, lanes - copying) * minutes
                 moment += piece
         return out
+
+
+class _IntermediateCopies:
+    """The most of the app's intermediate copies in the main account at once, read at each step
+    of the clock: the DB snapshots there with the app's role tag. Those there when the window
+    begins and the copies made in the main account since (RDS copies made are recorded,
+    `MotoPatches.copies_made`) are followed while they are there, rather than every snapshot of
+    the account looked at at every step."""
+
+    def __init__(self, sim: Simulation) -> None:
+        self._made = sim.patches.copies_made
+        self._seen = len(self._made)
+        self._backend = rds_backends[MAIN_ACCOUNT][REGION]
+        self._live: list[Any] = list(self._backend.database_snapshots.values())
+        self.peak = 0
+
+    def sample(self, _: datetime) -> None:
+        snapshots = self._backend.database_snapshots
+        for made in self._made[self._seen :]:
+            snapshot = made.snapshot
+            if isinstance(snapshot, DBSnapshot) and snapshot.arn.split(":")[4] == MAIN_ACCOUNT:
+                self._live.append(snapshot)
+        self._seen = len(self._made)
+        self._live = [s for s in self._live if snapshots.get(s.db_snapshot_identifier) is s]
+        self.peak = max(self.peak, sum(1 for s in self._live if _has_role_tag(s)))
+
+
+def _has_role_tag(snapshot: Any) -> bool:
+    return any(t.get("Key") == TAG_ROLE for t in snapshot.tags or [])
 
 
 def copy_minutes_for(size_gib: int) -> float:
@@ -179,34 +225,27 @@ def run_window(
                 return _original(*args, **kwargs)
 
             stack.enter_context(mock.patch.object(RDSBackend, name, counted))
-        peak = [0]
-        main_backend = rds_backends[MAIN_ACCOUNT][REGION]
-
-        def sample(_: datetime) -> None:
-            shared = sum(
-                1
-                for snapshot in list(main_backend.database_snapshots.values())
-                if any(t.get("Key") == TAG_ROLE for t in snapshot.tags or [])
-            )
-            peak[0] = max(peak[0], shared)
-
-        sim.clock.on_advance(sample)
+        intermediate = _IntermediateCopies(sim)
+        sim.clock.on_advance(intermediate.sample)
         timeline = Timeline()
         dynamodb = dynamodb_backends[MAIN_ACCOUNT][REGION]
-        pools = {pool_key(account, REGION): account for account in (MAIN_ACCOUNT, BACKUP_ACCOUNT)}
+        pools = {
+            account: DynamoType({"S": pool_key(account, REGION)})
+            for account in (MAIN_ACCOUNT, BACKUP_ACCOUNT)
+        }
 
         def slots_and_copies(now: datetime) -> None:
-            held: Counter[str] = Counter()
-            waiting: Counter[str] = Counter()
-            # looked up each time: moto replaces its tables with copies when a transaction fails
-            for item in dynamodb.get_table(sim.table_name).all_items():
-                account = pools.get(str(item.hash_key.value))
-                sort = str(item.range_key.value) if item.range_key else ""
-                if account and sort.startswith("holder#"):
-                    held[account] += 1
-                elif account and sort.startswith("waiter#"):
-                    waiting[account] += 1
-            timeline.sample(now, {a: (held[a], waiting[a]) for a in pools.values()})
+            # Each pool's items, read from its partition of the table (not every item of the
+            # table, sorted, at every step of the clock). Looked up each time: moto replaces
+            # its tables with copies when a transaction fails.
+            items = dynamodb.get_table(sim.table_name).items
+            state = {}
+            for account, pool in pools.items():
+                sorts = [str(key.value) for key in items.get(pool) or {}]
+                held = sum(1 for sort in sorts if sort.startswith("holder#"))
+                waiting = sum(1 for sort in sorts if sort.startswith("waiter#"))
+                state[account] = (held, waiting)
+            timeline.sample(now, state)
 
         sim.clock.on_advance(slots_and_copies)
         minutes: dict[str, float] = {}
@@ -222,13 +261,13 @@ def run_window(
             chains.append(offset / 60 + 2 * copy_minutes_for(size))
         calls_before = sim.lambda_calls
         began = time.perf_counter()
-        runs = sim.deliver_window(arrivals)
+        runs = sim.deliver_window(arrivals, keep_histories=False)
         real = time.perf_counter() - began
         report = _report(sim, runs, minutes, first, describes, slots, rds_limit)
         report.floor_minutes = max(report.floor_minutes, *chains)
         report.real_seconds = real
         report.lambda_calls = sim.lambda_calls - calls_before
-        report.peak_intermediate_copies = peak[0]
+        report.peak_intermediate_copies = intermediate.peak
         timeline.copies = [
             (p.snapshot.arn.split(":")[4], p.started, p.started + timedelta(minutes=p.minutes))
             for p in sim.patches.copies_made
@@ -265,14 +304,7 @@ def _report(
                 f"{run['status']}: {run.get('error')}: {(run.get('cause') or '')[:300]}"
             )
     for run in runs:
-        history = sim.sfn.get_execution_history(executionArn=run["executionArn"], maxResults=1000)[
-            "events"
-        ]
-        entered = [
-            e["stateEnteredEventDetails"]["name"]
-            for e in history
-            if "stateEnteredEventDetails" in e
-        ]
+        entered = sim.states_entered(run["executionArn"])
         looks.append(sum(1 for name in entered if name in ("CheckIntermediate", "CheckBackup")) / 2)
     work = sum(minutes.values())
     shortest = min(minutes.values())

@@ -2,7 +2,8 @@
 
 One module per service: `lambda_` (invocations run the real handlers), `sfn` (Step Functions:
 waits on the clock, Catch and error rules, one thread per execution), `core` (one request at a
-time), `rds` (sharing, keys, types, options, sources, tags), `rds_copies` (copies take time;
+time, no model kept for moto server's dashboard), `dynamodb` (a transaction's rollback copy),
+`rds` (sharing, keys, types, options, sources, tags), `rds_copies` (copies take time;
 RDS's limits on them), `eventbridge` (pattern matching); `clock` is the simulated clock and
 `patches.MotoPatches` installs them all. simulation/README.md says what each patch enforces and
 which AWS document says so; `simulation.guard` (run when `simulation` is imported, before this)

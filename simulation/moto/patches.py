@@ -14,7 +14,7 @@ from typing import Any
 from moto.core.config import DefaultConfig
 
 from rds_xacct.aws.clients import forget_clients
-from simulation.moto import core, kms, lambda_, rds, sfn
+from simulation.moto import core, dynamodb, kms, lambda_, rds, sfn
 from simulation.moto.clock import SimClock
 from simulation.moto.lambda_ import LambdaHandler, Routes, environment
 from simulation.moto.rds_copies import RDS_LIMITS, CopyMade, CopyProgress
@@ -38,6 +38,10 @@ class MotoPatches:
         self.state_machine_credentials: dict[str, str] | None = None
         """Keys Step Functions calls Lambda with (boto3 client keyword arguments); None:
         moto's fake ones."""
+        self.states_entered: dict[str, list[str]] | None = None
+        """None: every run's history is kept, as Step Functions keeps it. A dict: a run's
+        history is forgotten when it ends, and the names of the states it entered kept here by
+        execution ARN (a window of many runs: `Simulation.deliver_window`)."""
 
     # -- public ----------------------------------------------------------------------------------
     def route_lambda(
@@ -73,9 +77,14 @@ class MotoPatches:
         self._stack.callback(forget_clients)
         patches: list[Any] = [
             *lambda_.patches(self._routes),
-            *sfn.patches(self.clock, lambda: self.state_machine_credentials),
+            *sfn.patches(
+                self.clock,
+                lambda: self.state_machine_credentials,
+                lambda: self.states_entered,
+            ),
             *core.patches(),
             *kms.patches(),
+            *dynamodb.patches(),
             *rds.patches(),
             # RDS's copy calls, innermost first: copies take time, the limits wrap them (checked
             # before a copy is made), and the rules wrap both (checked first of all)

@@ -677,3 +677,103 @@ def test_moto_answers_start_execution_with_a_running_executions_name_as_aws_does
         with pytest.raises(ClientError) as closed:
             sfn.start_execution(stateMachineArn=machine, name="same", input='{"a": 1}')
         assert closed.value.response["Error"]["Code"] == "ExecutionAlreadyExists"
+
+
+def test_moto_keeps_no_model_for_its_dashboard(patches: MotoPatches) -> None:
+    # Given moto's models, each of which moto would keep in its class's `instances_tracked`
+    from moto.dynamodb.models.table import Table
+
+    dynamodb = boto3.client("dynamodb")
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    # When a transaction copies the table (to put back if it failed)
+    dynamodb.transact_write_items(
+        TransactItems=[{"Put": {"TableName": "t", "Item": {"pk": {"S": "a"}}}}]
+    )
+    # Then the table works as before, and none of moto's objects is kept for the dashboard
+    assert dynamodb.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"] == {"pk": {"S": "a"}}
+    assert Table.instances_tracked == []  # type: ignore[attr-defined]
+
+
+def test_a_failed_transaction_leaves_every_item_as_it_was(patches: MotoPatches) -> None:
+    # Given a table of many items, some of them updated in place by moto
+    dynamodb = boto3.client("dynamodb")
+    dynamodb.create_table(
+        TableName="slots",
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    def key(sk: str) -> dict[str, Any]:
+        return {"pk": {"S": "pool"}, "sk": {"S": sk}}
+
+    for n in range(5):
+        dynamodb.put_item(TableName="slots", Item={**key(f"waiter#{n}"), "n": {"N": str(n)}})
+    dynamodb.put_item(TableName="slots", Item={**key("count"), "inUse": {"N": "3"}})
+    before = dynamodb.scan(TableName="slots")["Items"]
+    # When a transaction updates one item, puts one, deletes one, then fails its last condition
+    with pytest.raises(ClientError, match="TransactionCanceled"):
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": "slots",
+                        "Key": key("count"),
+                        "UpdateExpression": "SET inUse = inUse + :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}},
+                    }
+                },
+                {"Put": {"TableName": "slots", "Item": {**key("holder#x"), "n": {"N": "9"}}}},
+                {"Delete": {"TableName": "slots", "Key": key("waiter#0")}},
+                {
+                    "ConditionCheck": {
+                        "TableName": "slots",
+                        "Key": key("waiter#1"),
+                        "ConditionExpression": "n = :no",
+                        "ExpressionAttributeValues": {":no": {"N": "7"}},
+                    }
+                },
+            ]
+        )
+    # Then the table is as it was, every item (moto's rollback copy deep-copies those named)
+    assert dynamodb.scan(TableName="slots")["Items"] == before
+    # And a transaction that succeeds is applied whole
+    dynamodb.transact_write_items(
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": "slots",
+                    "Key": key("count"),
+                    "UpdateExpression": "SET inUse = inUse + :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}},
+                }
+            },
+            {"Delete": {"TableName": "slots", "Key": key("waiter#0")}},
+        ]
+    )
+    items = {i["sk"]["S"]: i for i in dynamodb.scan(TableName="slots")["Items"]}
+    assert items["count"]["inUse"] == {"N": "4"}
+    assert "waiter#0" not in items
+    assert len(items) == 5
+
+
+def test_attribute_values_compare_as_dynamodb_orders_them(patches: MotoPatches) -> None:
+    # Strings answered at once (`cast_value`) still order as strings, numbers as numbers
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    assert DynamoType({"S": "waiter#10"}) < DynamoType({"S": "waiter#9"})
+    assert DynamoType({"N": "9"}) < DynamoType({"N": "10"})
+    assert DynamoType({"S": "a"}) == DynamoType({"S": "a"})
+    assert DynamoType({"S": "1"}) != DynamoType({"N": "1"})
+    assert DynamoType({"SS": ["b", "a"]}).cast_value == {"a", "b"}
