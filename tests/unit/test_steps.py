@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, cast
+from unittest import mock
 
 import pytest
 from botocore.config import Config
@@ -298,6 +299,13 @@ def test_a_key_the_main_account_may_not_use_is_a_readable_failure(world: World) 
     assert world.app_copies(MAIN_ACCOUNT) == []
 
 
+def _replaced_copy(copy: Any) -> Any:
+    """RDS's CopyDBSnapshot replaced for the `with` block. (Not `monkeypatch`: the autouse
+    environment fixture makes it before `world`, so it is undone after the simulation's own
+    patches, and put their wrapper of CopyDBSnapshot back on moto for the rest of the session.)"""
+    return mock.patch.object(RDSBackend, "copy_db_snapshot", copy)
+
+
 def test_throttling_that_outlasts_the_sdk_becomes_throttled(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -308,9 +316,8 @@ def test_throttling_that_outlasts_the_sdk_becomes_throttled(
     def always_throttled(self: RDSBackend, *args: Any, **kwargs: Any) -> Any:
         raise RDSClientError("Throttling", "Rate exceeded")
 
-    monkeypatch.setattr(RDSBackend, "copy_db_snapshot", always_throttled)
     monkeypatch.setattr("time.sleep", lambda seconds: None)
-    with pytest.raises(errors.Throttled):
+    with _replaced_copy(always_throttled), pytest.raises(errors.Throttled):
         copying.copy_intermediate(state, settings=settings)
 
 
@@ -378,10 +385,10 @@ def test_throttling_and_network_failures_are_retried_by_the_sdk(
             raise failure
         return real_copy(self, *args, **kwargs)
 
-    monkeypatch.setattr(RDSBackend, "copy_db_snapshot", failing_copy)
     monkeypatch.setattr("time.sleep", lambda seconds: None)  # the SDK's backoff, not for real
     # When the run copies, Then the SDK's own retries carry it through
-    shared = copying.copy_intermediate(state, settings=settings)
+    with _replaced_copy(failing_copy):
+        shared = copying.copy_intermediate(state, settings=settings)
     assert calls["n"] == 3
     assert shared["id"] == state["job"]["copyId"]
 
@@ -397,13 +404,13 @@ def test_a_network_failure_that_outlasts_the_sdk_becomes_network_error_which_is_
     def unreachable(self: RDSBackend, *args: Any, **kwargs: Any) -> Any:
         raise failure
 
-    monkeypatch.setattr(RDSBackend, "copy_db_snapshot", unreachable)
     monkeypatch.setattr("time.sleep", lambda seconds: None)
     # When the run copies and RDS stays out of reach, Then the step raises NetworkError (the
     # state machine retries it), saying what it was doing and what botocore met; not an
     # unexpected error that ends the run
-    with pytest.raises(
-        errors.NetworkError, match=f"Copying DB snapshot .*{type(failure).__name__}"
+    with (
+        _replaced_copy(unreachable),
+        pytest.raises(errors.NetworkError, match=f"Copying DB snapshot .*{type(failure).__name__}"),
     ):
         copying.copy_intermediate(state, settings=settings)
     assert errors.NetworkError in errors.RETRYABLE
