@@ -1,5 +1,4 @@
-"""moto's core: every request applied alone, as each real service applies one atomically; no
-model kept beyond its service's own state."""
+"""moto's core: every request applied alone, as each real service applies one atomically."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ from typing import Any
 from unittest import mock
 
 from moto.core.botocore_stubber import BotocoreStubber
-from moto.core.common_models import BaseModel
 
 _REQUEST_LOCK = threading.RLock()
 
@@ -33,27 +31,8 @@ def _one_request_at_a_time() -> Callable[..., Any]:
     return process_request
 
 
-def _untracked_models() -> Callable[..., Any]:
-    # Memory. moto appends every model object it ever makes to its class's `instances_tracked`,
-    # for moto server's dashboard (`/moto-api/data.json`) and its reset: nothing is ever let go.
-    # A DynamoDB transaction deep-copies each table it writes (to put back if it fails), so a
-    # window of N runs kept some N x (items in the table) items alive: 1.9 GB of a 200-database
-    # window, and a 1,000-database one ran out of 16 GB. AWS keeps nothing of the kind, and the
-    # simulation never reads the dashboard: a model lives as long as its service's state holds
-    # it, as any Python object does. (mock_aws's reset empties the lists anyway; objects made
-    # here are simply never put in them.)
-    def new(cls: type[BaseModel], *args: Any, **kwargs: Any) -> BaseModel:
-        instance: BaseModel = object.__new__(cls)
-        return instance
-
-    return new
-
-
 def patches() -> list[Any]:
-    return [
-        mock.patch.object(BotocoreStubber, "process_request", _one_request_at_a_time()),
-        mock.patch.object(BaseModel, "__new__", _untracked_models()),
-    ]
+    return [mock.patch.object(BotocoreStubber, "process_request", _one_request_at_a_time())]
 
 
 __all__ = ["patches"]
