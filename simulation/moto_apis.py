@@ -140,10 +140,14 @@ PATCHES: tuple[Patch, ...] = (
     Patch(
         "simulation.moto.sfn._parsed_once",
         "speed",
+        (_f(f"{_SFN}.asl.parse.asl_parser.AmazonStateLanguageParser.parse", "definition"),),
+    ),
+    Patch(
+        "simulation.moto.sfn._json_paths_parsed_once",
+        "speed",
         (
-            _f(f"{_WORKER}._get_evaluation_entrypoint", "self"),
-            _on(f"{_WORKER}._evaluation_details"),
-            _f(f"{_SFN}.asl.parse.asl_parser.AmazonStateLanguageParser.parse", "definition"),
+            _f(f"{_SFN}.asl.utils.json_path.parse"),
+            _f(f"{_SFN}.asl.component.common.path.result_path.parse"),
         ),
     ),
     Patch(
@@ -221,6 +225,56 @@ PATCHES: tuple[Patch, ...] = (
     ),
     # --- moto's core ----------------------------------------------------------------------------
     Patch("simulation.moto.core._one_request_at_a_time", "aws rule", (_STUBBER,)),
+    Patch(
+        "simulation.moto.core._one_loader",
+        "speed",
+        (_f("botocore.session.create_loader", "search_path_string"),),
+    ),
+    Patch(
+        "simulation.moto.core._aliases_once",
+        "speed",
+        (
+            _f("botocore.hooks.EventAliaser.__init__", "self", "event_emitter", "event_aliases"),
+            _on("botocore.hooks.EventAliaser._alias_name_cache"),
+            _on("botocore.hooks.EventAliaser._event_aliases"),
+            _f("botocore.hooks.EVENT_ALIASES"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.core._kwargs_checked_once",
+        "speed",
+        (_f("botocore.hooks.accepts_kwargs", "func"), _f("botocore.compat.accepts_kwargs", "func")),
+    ),
+    Patch(
+        "simulation.moto.core._attribute_keys_once",
+        "speed",
+        (
+            _f("moto.core.serialize.AttributePicker.__call__", "self", "context"),
+            _f("moto.core.serialize.AttributePicker.get_possible_keys", "self", "context"),
+            _on("moto.core.serialize.AttributePicker.alias_providers"),
+            _on("moto.core.serialize.AttributePicker.response_transformers"),
+            _f("moto.core.serialize.AttributePickerContext"),
+            _f("moto.core.serialize.get_value"),
+            _f("moto.core.constants.MISSING"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.core._handler_names_once",
+        "speed",
+        (
+            _f("moto.core.responses.method_names_from_class", "clazz"),
+            _f(f"{_RESPONSE}.call_action", "self"),
+        ),
+    ),
+    # --- KMS ------------------------------------------------------------------------------------
+    Patch(
+        "simulation.moto.kms._private_key_on_first_use",
+        "speed",
+        (
+            _f("moto.kms.models.generate_private_key", "key_spec"),
+            _on("moto.kms.models.Key.private_key"),
+        ),
+    ),
     # --- RDS ------------------------------------------------------------------------------------
     Patch(
         "simulation.moto.rds._get_snapshot_patch",

@@ -23,6 +23,19 @@ def pytest_configure(config: pytest.Config) -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """An exception a test is parametrized with, once raised, keeps the traceback of that test's
+    every frame: its clients and its whole moto world, for the rest of the session (the
+    parameters live as long as the session), each one more for the garbage collector to scan
+    again and again. Forgotten after the test (a test raising it again gets a traceback anew)."""
+    callspec = getattr(item, "callspec", None)
+    for value in callspec.params.values() if callspec is not None else ():
+        if isinstance(value, BaseException):
+            value.__traceback__ = None
+            value.__context__ = None
+
+
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and a region; never a real account or a profile."""

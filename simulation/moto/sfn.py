@@ -15,7 +15,10 @@ from unittest import mock
 
 import boto3
 from botocore.config import Config as BotoConfig
+from jsonpath_ng.ext.parser import parse as jsonpath_ext_parse
+from jsonpath_ng.parser import parse as jsonpath_parse
 from moto.stepfunctions.parser.asl.component.common.catch.catch_outcome import CatchOutcome
+from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import EvalTimeoutError
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
@@ -31,6 +34,8 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
     CallbackConsumerTimeout,
     CallbackEndpoint,
 )
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.utils import TMP_THREADS
 
@@ -172,23 +177,40 @@ def _reused_clients(credentials: Callable[[], dict[str, str] | None]) -> Callabl
     return boto_client_for
 
 
-def _parsed_once() -> Callable[[ExecutionWorker], Any]:
-    # Speed only, no change of behaviour: moto parses the definition (ANTLR, in Python) again
-    # for every execution, a seventh of a simulated run's real time. The parsed program keeps
-    # no run's data (each run's is in its own environment), so one per definition serves all.
-    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+_PARSED: dict[str, Any] = {}
+_PARSED_LOCK = threading.Lock()
 
+
+def _parsed_once() -> Any:
+    # Speed only, no change of behaviour: moto parses the definition (ANTLR, in Python) when the
+    # state machine is created and again for every execution, a seventh of a simulated run's
+    # real time. The parsed program keeps no run's data (each run's is in its own environment),
+    # so one per definition serves every run of every simulation in the process. A definition
+    # that does not parse is parsed (and refused) each time.
+    original = AmazonStateLanguageParser.parse
+
+    def parse(definition: str) -> Any:
+        with _PARSED_LOCK:
+            if definition not in _PARSED:
+                _PARSED[definition] = original(definition)
+            return _PARSED[definition]
+
+    return staticmethod(parse)
+
+
+def _json_paths_parsed_once(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    # Speed only, no change of behaviour: moto parses a state's JSONPath (`ResultPath`,
+    # `InputPath`, `OutputPath`, a parameter's `.$`) with jsonpath-ng for every evaluation, a
+    # twentieth of a run's real time. A parsed path keeps nothing of the data it is applied to,
+    # so one per path serves every evaluation; a path that does not parse fails each time.
     parsed: dict[str, Any] = {}
-    lock = threading.Lock()
 
-    def entrypoint(worker: ExecutionWorker) -> Any:
-        definition = worker._evaluation_details.state_machine_details.definition
-        with lock:
-            if definition not in parsed:
-                parsed[definition] = AmazonStateLanguageParser.parse(definition)[0]
-            return parsed[definition]
+    def parse_once(path: str) -> Any:
+        if path not in parsed:
+            parsed[path] = parse(path)
+        return parsed[path]
 
-    return entrypoint
+    return parse_once
 
 
 def _program_inline(self: Program, env: Any) -> None:
@@ -319,6 +341,10 @@ def _uncatchable_errors() -> Callable[..., None]:
     return eval_body
 
 
+_JSON_PATHS = _json_paths_parsed_once(jsonpath_ext_parse)  # what moto's json_path imports
+_RESULT_PATHS = _json_paths_parsed_once(jsonpath_parse)  # what moto's result_path imports
+
+
 def patches(clock: SimClock, credentials: Callable[[], dict[str, str] | None]) -> list[Any]:
     """Every Step Functions patch; `credentials()`: the keys Step Functions calls Lambda with
     (None: moto's fake ones)."""
@@ -332,7 +358,9 @@ def patches(clock: SimClock, credentials: Callable[[], dict[str, str] | None]) -
         mock.patch.object(ExecutionWorker, "start", _enlisted_start(clock)),
         mock.patch.object(ExecutionState, "_evaluate_with_timeout", _evaluate_inline),
         mock.patch.object(Program, "eval", _program_inline),
-        mock.patch.object(ExecutionWorker, "_get_evaluation_entrypoint", _parsed_once()),
+        mock.patch.object(AmazonStateLanguageParser, "parse", _parsed_once()),
+        mock.patch.object(json_path, "parse", _JSON_PATHS),
+        mock.patch.object(result_path, "parse", _RESULT_PATHS),
         mock.patch.object(ExecutionState, "_handle_catch", _catch_noted()),
         mock.patch.object(CommonStateField, "_set_next", _next_unless_caught()),
         mock.patch.object(lambda_eval_utils, "boto_client_for", _reused_clients(credentials)),

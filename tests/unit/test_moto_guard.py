@@ -138,7 +138,8 @@ def _maker(new: Any) -> str:
 
 @pytest.fixture(scope="module")
 def installed() -> list[tuple[str, str]]:
-    """(moto API patched, what made the patch) for everything that patches moto, but the bench."""
+    """(moto API patched, what made the patch) for everything that patches moto (or botocore),
+    but the bench."""
     seen: list[tuple[str, str]] = []
     original = mock.patch.object
 
@@ -160,7 +161,7 @@ def installed() -> list[tuple[str, str]]:
             pass
     finally:
         clock.stop()
-    return [(path, maker) for path, maker in seen if path.startswith("moto.")]
+    return [(path, maker) for path, maker in seen if path.startswith(("moto.", "botocore."))]
 
 
 def test_every_patch_installed_is_listed_with_the_api_it_patches(

@@ -32,7 +32,6 @@ from rds_xacct.model.settings import Settings
 from rds_xacct.model.state import CaughtError, Job, RunState
 from rds_xacct.model.summary import OUTCOMES, build_summary
 from rds_xacct.model.times import Clock, utc_now
-from rds_xacct.pipeline import failure, intake
 
 STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
 STOPPED_STATUSES = {"TIMED_OUT": "timed-out", "ABORTED": "aborted"}
@@ -107,6 +106,10 @@ def report_stopped(
             "ignored": f"status {detail.get('status')!r} ({detail.get('error')}) is reported by "
             "the run itself"
         }
+    # Imported here: a run stopped from outside is rare, and the Notify function runs for every
+    # run; the steps it needs then (read the source again, clean up) weigh on its cold start.
+    from rds_xacct.pipeline import failure, intake  # noqa: PLC0415
+
     state: RunState = {}
     problems: list[str] = []
     try:
