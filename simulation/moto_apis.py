@@ -219,20 +219,6 @@ PATCHES: tuple[Patch, ...] = (
         ),
     ),
     Patch(
-        "simulation.moto.sfn._histories_forgotten",
-        "memory",
-        (
-            _f(f"{_SFN}.backend.execution.BaseExecutionWorkerCommunication.terminated", "self"),
-            _on(f"{_SFN}.backend.execution.BaseExecutionWorkerCommunication.execution"),
-            _on(f"{_SFN}.backend.execution.Execution.exec_worker"),
-            _on(f"{_SFN}.backend.execution.Execution.exec_arn"),
-            _on(f"{_WORKER}.env"),
-            _on(f"{_ENV}.event_manager"),
-            _on(f"{_SFN}.asl.eval.event.event_manager.EventManager._history_event_list"),
-            _f(f"{_SFN}.asl.eval.event.event_manager.EventManager.get_event_history", "self"),
-        ),
-    ),
-    Patch(
         "simulation.moto.sfn.wait_for_execution",
         "reads",
         (_f("moto.stepfunctions.responses.get_backend", "account", "region"),),
@@ -280,14 +266,6 @@ PATCHES: tuple[Patch, ...] = (
             _f(f"{_RESPONSE}.call_action", "self"),
         ),
     ),
-    Patch(
-        "simulation.moto.core._untracked_models",
-        "memory",
-        (
-            _f("moto.core.common_models.BaseModel.__new__", "cls"),
-            _f("moto.core.base_backend.InstanceTrackerMeta"),
-        ),
-    ),
     # --- KMS ------------------------------------------------------------------------------------
     Patch(
         "simulation.moto.kms._private_key_on_first_use",
@@ -295,31 +273,6 @@ PATCHES: tuple[Patch, ...] = (
         (
             _f("moto.kms.models.generate_private_key", "key_spec"),
             _on("moto.kms.models.Key.private_key"),
-        ),
-    ),
-    # --- DynamoDB -------------------------------------------------------------------------------
-    Patch(
-        "simulation.moto.dynamodb._rollback_of_named_items",
-        "speed",
-        (
-            _f(f"{_DYNAMODB}.transact_write_items", "self", "transact_items"),
-            _on(f"{_DYNAMODB}.tables"),
-            _new(f"{_TABLE}.__deepcopy__"),
-            _on(f"{_TABLE}.name"),
-            _on(f"{_TABLE}.items"),
-            _on(f"{_TABLE}.stream_shard"),
-            _on(f"{_TABLE}.hash_key_attr"),
-            _on(f"{_TABLE}.range_key_attr"),
-            _f("moto.dynamodb.models.dynamo_type.DynamoType"),
-        ),
-    ),
-    Patch(
-        "simulation.moto.dynamodb._strings_as_themselves",
-        "speed",
-        (
-            _f("moto.dynamodb.models.dynamo_type.DynamoType.cast_value"),
-            _on("moto.dynamodb.models.dynamo_type.DynamoType.type"),
-            _on("moto.dynamodb.models.dynamo_type.DynamoType.value"),
         ),
     ),
     # --- RDS ------------------------------------------------------------------------------------
@@ -461,6 +414,54 @@ PATCHES: tuple[Patch, ...] = (
             _f("moto.core.responses.ActionResult"),
         ),
     ),
+    # --- DynamoDB -------------------------------------------------------------------------------
+    Patch(
+        "simulation.moto.dynamodb._rollback_of_named_items",
+        "speed",
+        (
+            _f(f"{_DYNAMODB}.transact_write_items", "self", "transact_items"),
+            _on(f"{_DYNAMODB}.tables"),
+            _new(f"{_TABLE}.__deepcopy__"),
+            _on(f"{_TABLE}.name"),
+            _on(f"{_TABLE}.items"),
+            _on(f"{_TABLE}.stream_shard"),
+            _on(f"{_TABLE}.hash_key_attr"),
+            _on(f"{_TABLE}.range_key_attr"),
+            _f("moto.dynamodb.models.dynamo_type.DynamoType"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.dynamodb._strings_as_themselves",
+        "speed",
+        (
+            _f("moto.dynamodb.models.dynamo_type.DynamoType.cast_value"),
+            _on("moto.dynamodb.models.dynamo_type.DynamoType.type"),
+            _on("moto.dynamodb.models.dynamo_type.DynamoType.value"),
+        ),
+    ),
+    # --- Memory ---------------------------------------------------------------------------------
+    Patch(
+        "simulation.moto.memory._untracked_models",
+        "memory",
+        (
+            _f("moto.core.common_models.BaseModel.__new__", "cls"),
+            _f("moto.core.base_backend.InstanceTrackerMeta"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.memory._histories_forgotten",
+        "memory",
+        (
+            _f(f"{_SFN}.backend.execution.BaseExecutionWorkerCommunication.terminated", "self"),
+            _on(f"{_SFN}.backend.execution.BaseExecutionWorkerCommunication.execution"),
+            _on(f"{_SFN}.backend.execution.Execution.exec_worker"),
+            _on(f"{_SFN}.backend.execution.Execution.exec_arn"),
+            _on(f"{_WORKER}.env"),
+            _on(f"{_ENV}.event_manager"),
+            _on(f"{_SFN}.asl.eval.event.event_manager.EventManager._history_event_list"),
+            _f(f"{_SFN}.asl.eval.event.event_manager.EventManager.get_event_history", "self"),
+        ),
+    ),
     # --- EventBridge ----------------------------------------------------------------------------
     Patch(
         "simulation.moto.eventbridge.event_matches",
@@ -501,7 +502,14 @@ PATCHES: tuple[Patch, ...] = (
     Patch(
         "simulation.window.run_window",
         "counter",
-        (_f(f"{_RDS}.describe_db_snapshots"), _f(f"{_RDS}.describe_db_cluster_snapshots")),
+        (
+            _f(f"{_RDS}.describe_db_snapshots"),
+            _f(f"{_RDS}.describe_db_cluster_snapshots"),
+            _on(f"{_RDS}.database_snapshots"),
+            _on(f"{_SNAPSHOT}.db_snapshot_identifier"),
+            _on(f"{_TABLE}.items"),
+            _f("moto.dynamodb.models.dynamo_type.DynamoType"),
+        ),
     ),
 )
 

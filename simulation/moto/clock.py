@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +22,8 @@ class Sleeper:
     wake_at: datetime | None
     """None: until woken by `SimClock.wake` (a task token's callback), however long."""
     woken: bool = False
+    ready: threading.Condition | None = field(default=None, repr=False, compare=False)
+    """Notified when the sleeper is woken (on the clock's lock): only its own thread wakes."""
 
 
 class SimClock:
@@ -45,7 +47,8 @@ class SimClock:
         self._travel: Any = None
         self._traveller: Any = None
         self._listeners: list[Callable[[datetime], None]] = []
-        self._cv = threading.Condition(threading.RLock())
+        self._lock = threading.RLock()
+        self._cv = threading.Condition(self._lock)
         self._running = 0
         self._sleepers: list[Sleeper] = []
         self._local = threading.local()
@@ -89,7 +92,6 @@ class SimClock:
             if not sleeper.woken and sleeper.wake_at is not None and sleeper.wake_at <= now:
                 self._wake(sleeper)
         self._sleepers = [s for s in self._sleepers if not s.woken]
-        self._cv.notify_all()
 
     # -- threads that take part ------------------------------------------------------------------
     def enlist(self) -> None:
@@ -140,14 +142,18 @@ class SimClock:
                 return True
             if temporary:
                 self._running += 1
-            sleeper = Sleeper(moment)
+            # A condition of its own: waking one sleeper wakes its thread alone, not every
+            # waiting thread to check whether it was the one (a window of 1,000 runs has 1,000
+            # threads waiting: each step of the clock woke them all)
+            ready = threading.Condition(self._lock)
+            sleeper = Sleeper(moment, ready=ready)
             self._sleepers.append(sleeper)
             if on_sleep is not None:
                 on_sleep(sleeper)
             self._running -= 1
             self._step()
             while not sleeper.woken:
-                if not self._cv.wait(timeout=5):
+                if not ready.wait(timeout=5):
                     self.stalls += 1
             if temporary:
                 self._running -= 1
@@ -162,11 +168,12 @@ class SimClock:
             if sleeper is not None and not sleeper.woken:
                 self._wake(sleeper)
                 self._sleepers = [s for s in self._sleepers if not s.woken]
-                self._cv.notify_all()
 
     def _wake(self, sleeper: Sleeper) -> None:
         sleeper.woken = True
         self._running += 1
+        if sleeper.ready is not None:
+            sleeper.ready.notify()
 
     def _step(self) -> None:
         """Every enlisted thread is blocked: jump to the earliest wake-up (under the lock)."""

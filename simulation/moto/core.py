@@ -1,6 +1,6 @@
 """moto's core: every request applied alone, as each real service applies one atomically; the
 SDK's data files read once per process, and moto's request handlers looked up once per class
-(speed); no model kept beyond its service's own state (memory)."""
+(speed)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from botocore.compat import accepts_kwargs as botocore_accepts_kwargs
 from botocore.loaders import Loader
 from moto.core import responses as moto_responses
 from moto.core.botocore_stubber import BotocoreStubber
-from moto.core.common_models import BaseModel
 from moto.core.constants import MISSING
 from moto.core.serialize import AttributePicker, AttributePickerContext
 from moto.core.utils import get_value as moto_get_value
@@ -153,22 +152,6 @@ def _handler_names_once() -> Callable[[object], list[str]]:
     return method_names_from_class
 
 
-def _untracked_models() -> Callable[..., Any]:
-    # Memory. moto appends every model object it ever makes to its class's `instances_tracked`,
-    # for moto server's dashboard (`/moto-api/data.json`) and its reset: nothing is ever let go.
-    # A DynamoDB transaction deep-copies each table it writes (to put back if it fails), so a
-    # window of N runs kept some N x (items in the table) items alive: 1.9 GB of a 200-database
-    # window, and a 1,000-database one ran out of 16 GB. AWS keeps nothing of the kind, and the
-    # simulation never reads the dashboard: a model lives as long as its service's state holds
-    # it, as any Python object does. (mock_aws's reset empties the lists anyway; objects made
-    # here are simply never put in them.)
-    def new(cls: type[BaseModel], *args: Any, **kwargs: Any) -> BaseModel:
-        instance: BaseModel = object.__new__(cls)
-        return instance
-
-    return new
-
-
 def patches() -> list[Any]:
     return [
         mock.patch.object(BotocoreStubber, "process_request", _one_request_at_a_time()),
@@ -177,7 +160,6 @@ def patches() -> list[Any]:
         mock.patch.object(botocore.hooks.EventAliaser, "__init__", _aliases_once()),
         mock.patch.object(botocore.hooks, "accepts_kwargs", _kwargs_checked_once()),
         mock.patch.object(AttributePicker, "__call__", _attribute_keys_once()),
-        mock.patch.object(BaseModel, "__new__", _untracked_models()),
     ]
 
 

@@ -14,9 +14,11 @@ from typing import Any
 from moto.core.config import DefaultConfig
 
 from rds_xacct.aws.clients import forget_clients
-from simulation.moto import core, dynamodb, kms, lambda_, rds, sfn
+from simulation.moto import core, kms, lambda_, rds, sfn
 from simulation.moto.clock import SimClock
+from simulation.moto.dynamodb import patches as dynamodb_patches
 from simulation.moto.lambda_ import LambdaHandler, Routes, environment
+from simulation.moto.memory import patches as memory_patches
 from simulation.moto.rds_copies import RDS_LIMITS, CopyMade, CopyProgress
 
 MOTO_CONFIG: DefaultConfig = {
@@ -77,20 +79,18 @@ class MotoPatches:
         self._stack.callback(forget_clients)
         patches: list[Any] = [
             *lambda_.patches(self._routes),
-            *sfn.patches(
-                self.clock,
-                lambda: self.state_machine_credentials,
-                lambda: self.states_entered,
-            ),
+            *sfn.patches(self.clock, lambda: self.state_machine_credentials),
             *core.patches(),
             *kms.patches(),
-            *dynamodb.patches(),
             *rds.patches(),
             # RDS's copy calls, innermost first: copies take time, the limits wrap them (checked
             # before a copy is made), and the rules wrap both (checked first of all)
             *self._copies.patches(),
             RDS_LIMITS.installed(),
             *rds.rule_patches(),
+            # Speed and memory for windows of many runs
+            *dynamodb_patches(),
+            *memory_patches(lambda: self.states_entered),
         ]
         for patch in patches:
             self._stack.enter_context(patch)

@@ -36,7 +36,6 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
 )
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import json_path
-from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.utils import TMP_THREADS
 
@@ -346,55 +345,9 @@ _JSON_PATHS = _json_paths_parsed_once(jsonpath_ext_parse)  # what moto's json_pa
 _RESULT_PATHS = _json_paths_parsed_once(jsonpath_parse)  # what moto's result_path imports
 
 
-class ForgottenHistory(list[Any]):
-    """A finished run's history, forgotten (`_histories_forgotten`): reading it is an error,
-    not an empty history."""
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
-        raise AssertionError(
-            "This run's history was forgotten when it ended (MotoPatches.states_entered): a "
-            "window of many runs keeps only the states each run entered"
-        )
-
-
-def _histories_forgotten(
-    entered: Callable[[], dict[str, list[str]] | None],
-) -> Callable[..., None]:
-    # Memory, for a window of many runs only (`entered()` gives a dict; None: every history
-    # kept). Step Functions keeps a run's history for GetExecutionHistory; in moto it is ~250 KB
-    # a run (each state's input and output), a quarter of a GB for a window of 1,000 runs, and
-    # the window reads only which states each run entered (its looks at the copies). So when a
-    # run ends, the names of the states it entered are kept in `entered()` by execution ARN,
-    # and the history is dropped: a later GetExecutionHistory of that run fails loudly
-    # (`ForgottenHistory`) rather than answer less than Step Functions would. Before the run's
-    # status is set, so whoever sees it ended finds its states.
-    original = BaseExecutionWorkerCommunication.terminated
-
-    def terminated(communication: BaseExecutionWorkerCommunication) -> None:
-        kept = entered()
-        worker = communication.execution.exec_worker
-        if kept is not None and worker is not None and worker.env is not None:
-            manager = worker.env.event_manager
-            history: list[Any] = manager._history_event_list
-            kept[communication.execution.exec_arn] = [
-                event["stateEnteredEventDetails"]["name"]
-                for event in history
-                if "stateEnteredEventDetails" in event
-            ]
-            manager._history_event_list = ForgottenHistory()  # type: ignore[misc]
-        original(communication)
-
-    return terminated
-
-
-def patches(
-    clock: SimClock,
-    credentials: Callable[[], dict[str, str] | None],
-    entered: Callable[[], dict[str, list[str]] | None] = lambda: None,
-) -> list[Any]:
+def patches(clock: SimClock, credentials: Callable[[], dict[str, str] | None]) -> list[Any]:
     """Every Step Functions patch; `credentials()`: the keys Step Functions calls Lambda with
-    (None: moto's fake ones); `entered()`: where a finished run's states entered are kept, its
-    history forgotten (None: every history kept)."""
+    (None: moto's fake ones)."""
     from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
         ErrorEqualsDecl,
     )
@@ -416,10 +369,7 @@ def patches(
         mock.patch.object(CallbackEndpoint, "interrupt_all", _callback_interrupt(clock)),
         mock.patch.object(Timestamp, "_get_wait_seconds", _timestamp_wait_seconds()),
         mock.patch.object(ErrorEqualsDecl, "_eval_body", _uncatchable_errors()),
-        mock.patch.object(
-            BaseExecutionWorkerCommunication, "terminated", _histories_forgotten(entered)
-        ),
     ]
 
 
-__all__ = ["ForgottenHistory", "patches", "wait_for_execution"]
+__all__ = ["patches", "wait_for_execution"]
