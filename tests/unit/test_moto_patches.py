@@ -796,12 +796,12 @@ def test_transactions_on_a_long_table_retain_no_memory(patches: MotoPatches) -> 
         waiter = {"pk": {"S": f"waiter#{n:03d}"}, "execution": {"S": f"arn:aws:states:run-{n}"}}
         waiter |= {"token": {"S": "t" * 200}, "expires": {"N": "1795000000"}}
         dynamodb.put_item(TableName="queue", Item=waiter)
-    count = {"Update": {"TableName": "queue", "Key": {"pk": {"S": "count"}}}}
+    count: Any = {"Update": {"TableName": "queue", "Key": {"pk": {"S": "count"}}}}
     count["Update"] |= {
         "UpdateExpression": "ADD n :one",
         "ExpressionAttributeValues": {":one": {"N": "1"}},
     }
-    refused = {
+    refused: Any = {
         "ConditionCheck": {
             "TableName": "queue",
             "Key": {"pk": {"S": "waiter#000"}},
