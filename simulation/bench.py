@@ -47,6 +47,7 @@ from rds_xacct.model.constants import (
     POLL_FIRST_SECONDS,
     RDS_COPIES_IN_PROGRESS_LIMIT,
     ROLE_BACKUP,
+    SLOT_WAIT_HOURS,
     TAG_APP,
     TAG_EXECUTION,
     TAG_EXPIRES_AT,
@@ -468,6 +469,9 @@ def window_cost_per_database(report: WindowReport) -> float:
 
 WINDOW_COPY_MINUTES = (15, 45)
 """The windows' copies take 15 to 45 minutes each (both copies of a database alike)."""
+LARGE_WINDOW_COPY_MINUTES = (5, 25)
+"""The large window's copies (`--large`): 1,000 databases of 15-45 minutes would hold 28 hours
+of copying per account through 18 slots, past the day a run waits for a slot (`NoCopySlot`)."""
 
 
 def _contention() -> DynamoDbContention:
@@ -476,28 +480,57 @@ def _contention() -> DynamoDbContention:
     return DynamoDbContention(conflict_every=3, throttle_every=5)
 
 
-def _window(databases: int, slots: int, *, conflicts: bool = False) -> WindowReport:
-    """run_window, keeping the handlers' EMF metric lines (Powertools prints them every 100
-    metrics, even with POWERTOOLS_METRICS_DISABLED) out of the bench's output; anything else
-    printed is shown (at most 10 lines)."""
-    captured = io.StringIO()
+class _OtherLines(io.TextIOBase):
+    """What the handlers print during a window, but the EMF metric lines Powertools prints (every
+    100 metrics, even with POWERTOOLS_METRICS_DISABLED): the first `kept` lines kept, the rest
+    counted. (Not every line of a window kept in a buffer: a window of 1,000 runs prints
+    thousands.)"""
+
+    def __init__(self, kept: int = 10) -> None:
+        self.lines: list[str] = []
+        self.more = 0
+        self._kept = kept
+        self._partial = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *whole, self._partial = (self._partial + text).split("\n")
+        for line in whole:
+            if line.startswith('{"_aws"'):
+                continue
+            if len(self.lines) < self._kept:
+                self.lines.append(line)
+            else:
+                self.more += 1
+        return len(text)
+
+
+def _window(
+    databases: int,
+    slots: int,
+    *,
+    conflicts: bool = False,
+    copy_minutes: tuple[int, int] = WINDOW_COPY_MINUTES,
+) -> WindowReport:
+    """run_window, keeping the handlers' EMF metric lines out of the bench's output; anything
+    else printed is shown (at most 10 lines)."""
+    captured = _OtherLines()
     try:
         with contextlib.redirect_stdout(captured):
             return run_window(
                 databases,
                 slots=slots,
                 rds_limit=RDS_COPIES_IN_PROGRESS_LIMIT,
-                copy_minutes=WINDOW_COPY_MINUTES,
+                copy_minutes=copy_minutes,
                 contention=_contention() if conflicts else None,
             )
     finally:
-        other = [
-            line for line in captured.getvalue().splitlines() if not line.startswith('{"_aws"')
-        ]
-        for line in other[:10]:
+        for line in captured.lines:
             print(f"   | {line[:200]}")
-        if len(other) > 10:
-            print(f"   | ({len(other) - 10} more lines)")
+        if captured.more:
+            print(f"   | ({captured.more} more lines)")
 
 
 def _failure_line(failure: str) -> str:
@@ -612,6 +645,7 @@ def print_windows(reports: list[tuple[str, WindowReport]]) -> bool:
     line("Lambda invocations", lambda r: str(r.lambda_calls))
     line("transitions (estimated)", lambda r: f"{_estimated_transitions(r):.0f}")
     line("real seconds", lambda r: f"{r.real_seconds:.0f}")
+    line("peak memory (process, MB)", lambda r: f"{r.peak_memory_mb:.0f}")
     print()
     ok = True
     for label, report in reports:
@@ -634,21 +668,25 @@ def print_windows(reports: list[tuple[str, WindowReport]]) -> bool:
     return ok
 
 
-def backup_window(sizes: list[int], large: int | None) -> tuple[bool, list[WindowReport]]:
+def backup_window(
+    sizes: list[int],
+    large: int | None,
+    large_copy_minutes: tuple[int, int] = LARGE_WINDOW_COPY_MINUTES,
+) -> tuple[bool, list[WindowReport]]:
     low, high = WINDOW_COPY_MINUTES
     _header(
         4,
         "Backup windows (simulation)",
-        f"Windows of {', '.join(map(str, sizes))} databases: AWS Backup jobs finishing within 10 "
-        f"minutes, copies of {low}-{high} min, every run on one simulated clock, RDS allowing "
-        f"{RDS_COPIES_IN_PROGRESS_LIMIT} copies in progress per account, "
+        f"Windows of {', '.join(map(str, sizes)) or 'no'} databases: AWS Backup jobs finishing "
+        f"within 10 minutes, copies of {low}-{high} min, every run on one simulated clock, RDS "
+        f"allowing {RDS_COPIES_IN_PROGRESS_LIMIT} copies in progress per account, "
         f"{DEFAULT_MAX_COPIES_IN_FLIGHT} slots (MaxCopiesInFlight's default); each window again "
         f"with DynamoDB answering as under real concurrency (every third transaction cancelled "
         f"for a conflict, every fifth write throttled).",
     )
     ok = True
     result: list[WindowReport] = []
-    for conflicts in (False, True):
+    for conflicts in (False, True) if sizes else ():
         reports = [
             (
                 f"{n}{' +conflicts' if conflicts else ''}",
@@ -660,38 +698,62 @@ def backup_window(sizes: list[int], large: int | None) -> tuple[bool, list[Windo
         if not conflicts:  # the same work: its cost is counted once
             result.extend(report for _, report in reports)
         print()
-    _note(
-        f"Before (an earlier release, recorded in its issue): no admission control, "
-        f"{BEFORE_DATABASES} runs calling CopyDBSnapshot at once against the "
-        f"{RDS_COPIES_IN_PROGRESS_LIMIT} limit: {BEFORE_FAILED_RUNS} of {BEFORE_DATABASES} runs "
-        f"failed with QuotaExceeded after their 5 tries, ~{BEFORE_REJECTED_CALLS:,} rejected "
-        f"CopyDBSnapshot calls ({BEFORE_REJECTED_CALLS / (2 * BEFORE_DATABASES):.0%} of copies).",
-        indent="",
-    )
-    _note(
-        f"floor: the later of each account's copy work packed into its "
-        f"{RDS_COPIES_IN_PROGRESS_LIMIT} lanes (RDS's limit) plus the shortest copy, and the "
-        f"longest database's two copies one after the other from its job's end; with "
-        f"{DEFAULT_MAX_COPIES_IN_FLIGHT} slots the packing alone is "
-        f"{RDS_COPIES_IN_PROGRESS_LIMIT / DEFAULT_MAX_COPIES_IN_FLIGHT:.2f} x its part. The backup "
-        f"account copies only what the main account finished: 'backup idle, nobody waiting' is "
-        f"the drain lost to that (the first copies in flight are whatever jobs ended first)."
-    )
-    if large:
-        print()
-        print(
-            f"Large window: {large} databases through {DEFAULT_MAX_COPIES_IN_FLIGHT} slots "
-            f"(--large; it may take minutes)...",
-            flush=True,
+    if sizes:
+        _note(
+            f"Before (an earlier release, recorded in its issue): no admission control, "
+            f"{BEFORE_DATABASES} runs calling CopyDBSnapshot at once against the "
+            f"{RDS_COPIES_IN_PROGRESS_LIMIT} limit: {BEFORE_FAILED_RUNS} of {BEFORE_DATABASES} "
+            f"runs failed with QuotaExceeded after their 5 tries, ~{BEFORE_REJECTED_CALLS:,} "
+            f"rejected CopyDBSnapshot calls "
+            f"({BEFORE_REJECTED_CALLS / (2 * BEFORE_DATABASES):.0%} of copies).",
+            indent="",
         )
-        began = time.perf_counter()
-        report = _window(large, DEFAULT_MAX_COPIES_IN_FLIGHT)
-        took = time.perf_counter() - began
-        print(f"It took {took:.0f} s real ({took / 60:.1f} min).")
-        print()
-        ok = print_windows([(f"{large} dbs", report)]) and ok
+        _note(
+            f"floor: the later of each account's copy work packed into its "
+            f"{RDS_COPIES_IN_PROGRESS_LIMIT} lanes (RDS's limit) plus the shortest copy, and the "
+            f"longest database's two copies one after the other from its job's end; with "
+            f"{DEFAULT_MAX_COPIES_IN_FLIGHT} slots the packing alone is "
+            f"{RDS_COPIES_IN_PROGRESS_LIMIT / DEFAULT_MAX_COPIES_IN_FLIGHT:.2f} x its part. The "
+            f"backup account copies only what the main account finished: 'backup idle, nobody "
+            f"waiting' is the drain lost to that (the first copies in flight are whatever jobs "
+            f"ended first)."
+        )
+    if large:
+        large_ok, report = _large_window(large, large_copy_minutes)
+        ok = large_ok and ok
         result.append(report)
     return ok, result
+
+
+def _copy_hours(databases: int, copy_minutes: tuple[int, int]) -> float:
+    """Hours of copying per account for `databases` copies of `copy_minutes` (the mean), through
+    MaxCopiesInFlight's default slots."""
+    return databases * sum(copy_minutes) / 2 / DEFAULT_MAX_COPIES_IN_FLIGHT / 60
+
+
+def _large_window(databases: int, copy_minutes: tuple[int, int]) -> tuple[bool, WindowReport]:
+    """The large window (`--large`), with its wall time and the process's peak memory."""
+    low, high = copy_minutes
+    print()
+    _note(
+        f"Large window (--large): {databases} databases through {DEFAULT_MAX_COPIES_IN_FLIGHT} "
+        f"slots, copies of {low}-{high} min (--large-copy-minutes): about "
+        f"{_copy_hours(databases, copy_minutes):.0f} h of copying per account, within the "
+        f"{SLOT_WAIT_HOURS} hours a run waits for a slot before it fails with NoCopySlot (copies "
+        f"of {WINDOW_COPY_MINUTES[0]}-{WINDOW_COPY_MINUTES[1]} min would hold "
+        f"{_copy_hours(databases, WINDOW_COPY_MINUTES):.0f} h). It takes many minutes...",
+        indent="",
+    )
+    print(flush=True)
+    began = time.perf_counter()
+    report = _window(databases, DEFAULT_MAX_COPIES_IN_FLIGHT, copy_minutes=copy_minutes)
+    took = time.perf_counter() - began
+    print(
+        f"It took {took:.0f} s real ({took / 60:.1f} min); the process's peak memory: "
+        f"{report.peak_memory_mb:,.0f} MB."
+    )
+    print()
+    return print_windows([(f"{databases} dbs", report)]), report
 
 
 # -- 5. The keeper ---------------------------------------------------------------------------------
@@ -823,6 +885,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--databases-large", type=int, default=1000, help="databases in the large window"
     )
+    parser.add_argument(
+        "--large-copy-minutes",
+        default=",".join(map(str, LARGE_WINDOW_COPY_MINUTES)),
+        help="the large window's copy times, shortest,longest (minutes)",
+    )
     args = parser.parse_args(argv)
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -847,9 +914,10 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
     runs_ok, rows = single_runs(sizes, args.retention)
     window_ok, windows = True, list[WindowReport]()
-    if windows_sizes:
+    if windows_sizes or args.large:
         large = args.databases_large if args.large else None
-        window_ok, windows = backup_window(windows_sizes, large)
+        low, high = (int(n) for n in args.large_copy_minutes.split(","))
+        window_ok, windows = backup_window(windows_sizes, large, (low, high))
     if args.keeper_copies > 0:
         keeper(args.keeper_copies)
     costs(rows, windows, args.databases)

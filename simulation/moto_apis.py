@@ -439,6 +439,26 @@ PATCHES: tuple[Patch, ...] = (
             _on("moto.dynamodb.models.dynamo_type.DynamoType.value"),
         ),
     ),
+    Patch(
+        "simulation.moto.dynamodb._query_of_the_partition",
+        "speed",
+        (
+            _f(
+                f"{_TABLE}.query",
+                *("self", "hash_key", "range_comparison", "range_objs", "limit"),
+                *("exclusive_start_key", "scan_index_forward", "projection_expressions"),
+                *("index_name", "consistent_read", "filter_expression", "hash_key_conditions"),
+                *("range_key_conditions", "filter_kwargs"),
+            ),
+            _f(f"{_TABLE}.all_items", "self"),
+            _on(f"{_TABLE}.items"),
+            _on(f"{_TABLE}.range_key_attr"),
+            _on(f"{_TABLE}.range_key_type"),
+            _f("moto.dynamodb.models.table.RESULT_SIZE_LIMIT"),
+            _f("moto.dynamodb.models.dynamo_type.Item.size", "self"),
+            _on("moto.dynamodb.models.dynamo_type.Item.range_key"),
+        ),
+    ),
     # --- Memory ---------------------------------------------------------------------------------
     Patch(
         "simulation.moto.memory._untracked_models",

@@ -7,6 +7,8 @@ from __future__ import annotations
 import bisect
 import json
 import random
+import resource
+import sys
 import time
 from collections import Counter, defaultdict
 from contextlib import ExitStack
@@ -56,6 +58,9 @@ class WindowReport:
     real_seconds: float
     lambda_calls: int
     looks_per_copy: float
+    peak_memory_mb: float = 0.0
+    """The process's peak resident memory when the window had ended (`ru_maxrss`): anything run
+    before it in the same process counts too."""
     slots_in_use_after: dict[str, int] = field(default_factory=dict)
     """Per pool: slots counted in use plus holders left (0 when every slot came back)."""
     waiting_after: int = 0
@@ -186,6 +191,13 @@ def _has_role_tag(snapshot: Any) -> bool:
     return any(t.get("Key") == TAG_ROLE for t in snapshot.tags or [])
 
 
+def peak_memory_mb() -> float:
+    """The process's peak resident memory so far, in MB (`ru_maxrss`: KB on Linux, bytes on
+    macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
+
+
 def copy_minutes_for(size_gib: int) -> float:
     return COPY_BASE_MINUTES + size_gib
 
@@ -267,6 +279,7 @@ def run_window(
         report.floor_minutes = max(report.floor_minutes, *chains)
         report.real_seconds = real
         report.lambda_calls = sim.lambda_calls - calls_before
+        report.peak_memory_mb = peak_memory_mb()
         report.peak_intermediate_copies = intermediate.peak
         timeline.copies = [
             (p.snapshot.arn.split(":")[4], p.started, p.started + timedelta(minutes=p.minutes))
@@ -334,4 +347,4 @@ def _report(
     )
 
 
-__all__ = ["WindowReport", "copy_minutes_for", "run_window"]
+__all__ = ["WindowReport", "copy_minutes_for", "peak_memory_mb", "run_window"]

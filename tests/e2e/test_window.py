@@ -4,17 +4,30 @@ slot back, and fail at once only where waiting cannot help (a full manual snapsh
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from moto.core.model_instances import model_data
+from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.table import Table
+from moto.stepfunctions.responses import get_backend
 
 from rds_xacct.model.times import parse_iso
 from simulation.contention import DynamoDbContention
 from simulation.driver import MakeSim, Simulation, outcomes
 from simulation.moto import RDS_LIMITS
+from simulation.moto.memory import ForgottenHistory
 from simulation.window import run_window
-from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT
+from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
+
+
+def _models_tracked() -> int:
+    """Objects moto keeps for its dashboard (`instances_tracked` of every model class)."""
+    models: Any = model_data
+    return sum(len(model.instances_tracked) for ms in models.values() for model in ms.values())
 
 
 def _all_back(sim: Simulation) -> None:
@@ -167,3 +180,42 @@ def test_a_busy_night_of_transaction_conflicts_and_throttling_loses_nothing() ->
     assert report.duplicates == 0
     assert set(report.slots_in_use_after.values()) == {0}
     assert report.waiting_after == 0
+
+
+def test_a_window_keeps_no_history_nor_copy_of_a_table_once_its_runs_end(
+    make_sim: MakeSim,
+) -> None:
+    # Given a window run as the bench runs its windows of 1,000 databases: each run's history
+    # dropped when it ends (keep_histories=False); 2 slots, so that runs queue and the slot
+    # table sees many transactions
+    sim = make_sim(parameters={"RetentionDays": "0", "MaxCopiesInFlight": "2"}, slack=False)
+    arrivals = [(10.0 * n, sim.backup_event(f"db-{n}", size_gib=5)) for n in range(4)]
+    tracked = _models_tracked()
+    # When the window runs
+    runs = sim.deliver_window(arrivals, keep_histories=False)
+    assert [r["status"] for r in runs] == ["SUCCEEDED"] * 4
+    # Then each run's states entered are kept (the window's looks per copy are read from them),
+    # and its history is gone: reading it fails rather than answer an empty history
+    for run in runs:
+        states = sim.states_entered(run["executionArn"])
+        assert states[0] == "Receive"
+        assert states.count("CheckIntermediate") >= 1
+        with pytest.raises(AssertionError, match="history was forgotten"):
+            sim.sfn.get_execution_history(executionArn=run["executionArn"])
+    backend: Any = get_backend(MAIN_ACCOUNT, REGION)
+    backend_histories = [
+        execution.exec_worker.env.event_manager._history_event_list
+        for machine in backend.state_machines
+        for execution in machine.executions
+    ]
+    assert len(backend_histories) == 4
+    assert all(isinstance(h, ForgottenHistory) and not h for h in backend_histories)
+    # And moto kept none of its objects for its dashboard, nor any copy of a table a
+    # transaction made (a 1,000-database window kept N x items copies: it ran out of 16 GB)
+    assert _models_tracked() == tracked
+    gc.collect()
+    tables = [o for o in gc.get_objects() if isinstance(o, Table)]
+    deployed = {id(t) for t in dynamodb_backends[MAIN_ACCOUNT][REGION].tables.values()} | {
+        id(t) for t in dynamodb_backends[BACKUP_ACCOUNT][REGION].tables.values()
+    }
+    assert {id(t) for t in tables} == deployed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import threading
@@ -13,6 +14,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.dynamodb.models.table import Table
 from moto.rds.models import RDSBackend, rds_backends
 
 from simulation.moto import (
@@ -30,6 +32,9 @@ from simulation.world import (
     backup_key_policy,
     postgres_instance,
 )
+
+_MOTO_TABLE_QUERY = Table.query
+"""moto's own Query of a table (read before any test patches it)."""
 
 
 class MyCustomError(Exception):
@@ -777,3 +782,100 @@ def test_attribute_values_compare_as_dynamodb_orders_them(patches: MotoPatches) 
     assert DynamoType({"S": "a"}) == DynamoType({"S": "a"})
     assert DynamoType({"S": "1"}) != DynamoType({"N": "1"})
     assert DynamoType({"SS": ["b", "a"]}).cast_value == {"a", "b"}
+
+
+def test_transactions_on_a_long_table_retain_no_memory(patches: MotoPatches) -> None:
+    # Given a table of 100 items (a window's queue of 100 waiting runs)
+    import gc
+    import tracemalloc
+
+    dynamodb = boto3.client("dynamodb")
+    dynamodb.create_table(
+        TableName="queue",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for n in range(100):
+        waiter = {"pk": {"S": f"waiter#{n:03d}"}, "execution": {"S": f"arn:aws:states:run-{n}"}}
+        waiter |= {"token": {"S": "t" * 200}, "expires": {"N": "1795000000"}}
+        dynamodb.put_item(TableName="queue", Item=waiter)
+    count: Any = {"Update": {"TableName": "queue", "Key": {"pk": {"S": "count"}}}}
+    count["Update"] |= {
+        "UpdateExpression": "ADD n :one",
+        "ExpressionAttributeValues": {":one": {"N": "1"}},
+    }
+    refused: Any = {
+        "ConditionCheck": {
+            "TableName": "queue",
+            "Key": {"pk": {"S": "waiter#000"}},
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
+
+    def transactions(many: int) -> None:
+        for n in range(many):
+            items = [count, refused] if n % 2 else [count]
+            with contextlib.suppress(ClientError):
+                dynamodb.transact_write_items(TransactItems=items)
+
+    transactions(2)  # (the client's and moto's caches filled)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        # When 100 transactions write it, every other one refused (rolled back)
+        transactions(100)
+        gc.collect()
+        retained = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # Then no copy of the table a transaction made is kept: moto as shipped keeps each (for its
+    # dashboard), 12.7 MB here, 1.9 GB in a window of 200 databases; 1.0 MB with the rollback
+    # copy alone (memory._untracked_models off); 0.08 MB with both
+    assert retained < 500_000
+
+
+@pytest.mark.parametrize("prefix", ["holder#", "waiter#", "waiter#0", "w", "count", "a", "zz"])
+def test_a_query_of_the_partition_answers_as_moto_does(patches: MotoPatches, prefix: str) -> None:
+    # Given the slot table's shape: two pools, each a count, holders and a queue of waiters
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    dynamodb = boto3.client("dynamodb")
+    dynamodb.create_table(
+        TableName="slots",
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for pool in ("pool-a", "pool-b"):
+        sorts = (
+            ["count"] + [f"holder#{n}" for n in range(4)] + [f"waiter#{n:02d}" for n in range(30)]
+        )
+        for sort in sorts:
+            dynamodb.put_item(
+                TableName="slots",
+                Item={"pk": {"S": pool}, "sk": {"S": sort}, "n": {"N": str(len(sort))}},
+            )
+    table = dynamodb_backends[MAIN_ACCOUNT][REGION].get_table("slots")
+    pool_a = DynamoType({"S": "pool-a"})
+
+    def answer(query: Any, limit: int | None, start: str | None) -> Any:
+        start_key = {"pk": {"S": "pool-a"}, "sk": {"S": start}} if start else None
+        items, scanned, last = query(
+            table, pool_a, "BEGINS_WITH", [DynamoType({"S": prefix})], limit, start_key, True, None
+        )
+        return [i.to_json() for i in items], scanned, {k: str(v) for k, v in (last or {}).items()}
+
+    # When each Query is asked of moto's own and of the patched one, every Limit, from the start
+    # or after a key, Then the answers are the same: items, count scanned, LastEvaluatedKey
+    for limit in (None, 1, 3, 4, 5, 25, 30, 31, 40):
+        for start in (None, "holder#1", "waiter#05", "waiter#29"):
+            assert answer(Table.query, limit, start) == answer(_MOTO_TABLE_QUERY, limit, start)
