@@ -15,11 +15,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from rds_xacct.model.constants import APP_NAME
 from rds_xacct.model.errors import PipelineError
-
-SERVICE = APP_NAME
-NAMESPACE = "RdsXacct"
+from rds_xacct.model.metrics import NAMESPACE, SERVICE
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)

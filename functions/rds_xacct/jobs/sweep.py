@@ -21,6 +21,7 @@ from rds_xacct.model.constants import (
     TAG_EXECUTION,
     TAG_MADE_AT,
 )
+from rds_xacct.model.metrics import SWEPT_COPIES
 from rds_xacct.model.ownership import is_ours
 from rds_xacct.model.settings import Settings
 from rds_xacct.model.snapshot import Snapshot
@@ -82,6 +83,6 @@ def run(*, settings: Settings, now: Clock = utc_now) -> State:
     """Sweep and report (the handler's work): tell SNS when it deleted something or hit a
     problem."""
     result = sweep(settings=settings, now=now)
-    metrics.add_metric(name="SweptCopies", unit=MetricUnit.Count, value=len(result["deleted"]))
+    metrics.add_metric(name=SWEPT_COPIES, unit=MetricUnit.Count, value=len(result["deleted"]))
     logger.info("Sweep", extra={"sweep": result})
     return reports.report_sweep(result, settings)

@@ -33,6 +33,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from rds_xacct.aws.clients import aws_call, default_client
 from rds_xacct.aws.observability import logger, metrics
 from rds_xacct.model.errors import RETRYABLE, PipelineError
+from rds_xacct.model.metrics import SLACK_DELIVERY_FAILED
 from rds_xacct.model.settings import Settings
 
 if TYPE_CHECKING:
@@ -227,7 +228,7 @@ class SlackChannel:
         if result.delivered:
             return f"delivered after {result.attempts} attempt(s)"
         logger.error(f"Slack notification not delivered: {redact(result.detail)}")
-        metrics.add_metric(name="SlackDeliveryFailed", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=SLACK_DELIVERY_FAILED, unit=MetricUnit.Count, value=1)
         return f"not delivered after {result.attempts} attempt(s): {result.detail}"
 
 

@@ -28,6 +28,7 @@ from rds_xacct.messages.delivery import deliver
 from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import UNCATCHABLE_ERRORS
 from rds_xacct.model.errors import PipelineError
+from rds_xacct.model.metrics import RUN_OUTCOME_PREFIX
 from rds_xacct.model.settings import Settings
 from rds_xacct.model.state import CaughtError, Job, RunState
 from rds_xacct.model.summary import OUTCOMES, build_summary
@@ -49,7 +50,9 @@ def send(
     telling: Slack is sent, then the SNS error raised. An SNS error the state machine retries
     (`Throttled`) is raised at once, so that the retry sends each message once (`deliver`)."""
     delivery = deliver(words.run_message(summary), settings, sleep=sleep)
-    metrics.add_metric(name=f"Run-{summary['outcome']}", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(
+        name=f"{RUN_OUTCOME_PREFIX}{summary['outcome']}", unit=MetricUnit.Count, value=1
+    )
     logger.info("Run summary", extra={"summary": summary, "delivered": delivery.channels})
     return delivery.settle()
 
