@@ -58,6 +58,9 @@ NEEDED_ONLY_BY_REAL_AWS: dict[str, str] = {
     "*: BackupKey / key policy / MainAccountUsesTheKeyThroughRds / kms:*": "RDS's cryptography",
     # The key's administration is for people of the backup account, not for the app.
     "*: BackupKey / key policy / KeyAdministration / kms:*": "the backup account's administrators",
+    # The alarms' topic and its key are used by CloudWatch (its service principal) and by the
+    # people who subscribe and administer; no function of the app uses them.
+    "*: AlarmKey / key policy / * / kms:*": "CloudWatch and the account's administrators",
     # snapshots.py lists a snapshot's tags only when a Describe answer has no TagList; RDS (and
     # moto) answer with it, so no run needs this in the backup account.
     "*: CrossAccountRole / copy-snapshots-here / DescribeCopiesHere / rds:ListTagsForResource": (

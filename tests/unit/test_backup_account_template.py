@@ -376,10 +376,11 @@ def test_the_keeper_role_is_assumed_only_by_lambda_for_this_account(
 
 def test_outputs_are_exactly_the_main_stacks_parameters(template: dict[str, Any]) -> None:
     # Given the outputs of this template and the parameters of the main one
-    outputs = template["Outputs"]
+    outputs = {k: v for k, v in template["Outputs"].items() if k != "AlarmTopicArn"}
     main_parameters = load_cfn_yaml(TEMPLATE)["Parameters"]
 
-    # When / Then there are exactly the three the main stack asks for, by the same names
+    # When / Then (besides the alarms' topic, for whoever is on call here) there are exactly
+    # the three the main stack asks for, by the same names
     assert set(outputs) == {
         "BackupAccountKmsKeyArn",
         "BackupAccountRoleArn",
@@ -409,8 +410,10 @@ def test_parameters_and_their_defaults(template: dict[str, Any]) -> None:
         "ResourcePrefix",
         "KeyAdministratorArn",
         "LogRetentionDays",
+        "AlarmEmail",
     }
     assert "Default" not in parameters["MainAccountId"]
+    assert parameters["AlarmEmail"]["Default"] == ""
     assert parameters["PipelineRoleArn"]["Default"] == ""
     assert parameters["KeyAdministratorArn"]["Default"] == ""
     assert parameters["ResourcePrefix"]["Default"] == APP_NAME
@@ -1175,10 +1178,12 @@ def test_the_stack_is_created_and_its_outputs_feed_the_main_stack(optional: dict
             Capabilities=["CAPABILITY_NAMED_IAM"],
         )
 
-        # Then it is complete, with a KMS key, an IAM role and a Lambda function as outputs
+        # Then it is complete, with a KMS key, an IAM role and a Lambda function as outputs (and
+        # the alarms' topic)
         (stack,) = cfn.describe_stacks(StackName="rds-xacct-backup-account")["Stacks"]
         assert stack["StackStatus"] == "CREATE_COMPLETE"
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        assert outputs.pop("AlarmTopicArn") == f"arn:aws:sns:{REGION}:{ACCOUNT}:{prefix}-alarms"
         assert set(outputs) == {
             "BackupAccountKmsKeyArn",
             "BackupAccountRoleArn",
