@@ -242,3 +242,13 @@ UNCATCHABLE_ERRORS: Final = ("States.Runtime", "States.DataLimitExceeded")
 failure notification ("Error handling in Step Functions": `States.ALL` cannot catch
 `States.DataLimitExceeded` nor `States.Runtime`). The template's stopped-run rule also sends
 these FAILED runs to the Notify function, which cleans up and reports them."""
+
+# --- Operations ---------------------------------------------------------------------------------
+RECOVERY_POINT_OBJECTIVE_HOURS: Final = 26
+"""Default recovery point objective: a database whose newest backup copy holds data older than
+this is stale (a daily plan, its backup window and a copy's hours). Both stacks' parameter
+`RecoveryPointObjectiveHours` defaults to it; the alarms, the hourly checks and
+`rds-xacct status` judge by it."""
+SLOT_WAIT_ALARM_MINUTES: Final = 240
+"""Default of the main stack's `SlotWaitAlarmMinutes`: a run waiting this long for a copy slot
+raises the admission backlog alarm (runs give up after `SLOT_WAIT_HOURS`)."""
