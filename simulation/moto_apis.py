@@ -223,6 +223,37 @@ PATCHES: tuple[Patch, ...] = (
         "reads",
         (_f("moto.stepfunctions.responses.get_backend", "account", "region"),),
     ),
+    # --- What the operator command reads ----------------------------------------------------------
+    Patch(
+        "simulation.moto.history._paged_history",
+        "aws rule",
+        (
+            _f("moto.stepfunctions.responses.StepFunctionResponse.get_execution_history", "self"),
+            _f("moto.stepfunctions.responses.StepFunctionResponse.stepfunction_backend"),
+            _f(f"{_SFN}.models.StepFunctionsParserBackend.get_execution_history", "self"),
+            _f("moto.stepfunctions.exceptions.ValidationException"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.recovery_points._list_recovery_points_by_resource",
+        "aws rule",
+        (
+            _new("moto.backup.responses.BackupResponse.list_recovery_points_by_resource"),
+            _f("moto.backup.urls.url_paths"),
+            _f("moto.backup.responses.BackupResponse.dispatch"),
+            _f("moto.backup.exceptions.InvalidParameterValueException"),
+            _f("moto.rds.models.rds_backends"),
+            _on(f"{_SNAPSHOT}.snapshot_type"),
+            _on(f"{_SNAPSHOT}.db_instance_identifier"),
+            _on(f"{_SNAPSHOT}.allocated_storage"),
+            _on(f"{_SNAPSHOT}.kms_key_id"),
+            _f(f"{_SNAPSHOT}.snapshot_create_time"),
+            _on(f"{_CLUSTER_SNAPSHOT}.db_cluster_snapshot_identifier"),
+            _on(f"{_CLUSTER_SNAPSHOT}.cluster"),
+            _f("moto.rds.models.DBCluster.db_cluster_identifier"),
+            _f(f"{_CLUSTER_SNAPSHOT}.snapshot_create_time"),
+        ),
+    ),
     # --- moto's core ----------------------------------------------------------------------------
     Patch("simulation.moto.core._one_request_at_a_time", "aws rule", (_STUBBER,)),
     Patch(

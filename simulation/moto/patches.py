@@ -14,7 +14,7 @@ from typing import Any
 from moto.core.config import DefaultConfig
 
 from rds_xacct.aws.clients import forget_clients
-from simulation.moto import core, kms, lambda_, rds, sfn
+from simulation.moto import core, history, kms, lambda_, rds, recovery_points, sfn
 from simulation.moto.clock import SimClock
 from simulation.moto.dynamodb import patches as dynamodb_patches
 from simulation.moto.lambda_ import LambdaHandler, Routes, environment
@@ -91,6 +91,9 @@ class MotoPatches:
             # Speed and memory for windows of many runs
             *dynamodb_patches(),
             *memory_patches(lambda: self.states_entered),
+            # What the operator command reads that moto answers unlike AWS, or not at all
+            *history.patches(),
+            *recovery_points.patches(),
         ]
         for patch in patches:
             self._stack.enter_context(patch)

@@ -428,6 +428,13 @@ def waiting() -> Iterator[tuple[Any, Scope]]:
         yield sfn, Scope(state_machine_arn=arn)
 
 
+def _start(sfn: Any, scope: Scope, candidate: Candidate, look: str) -> tuple[str, bool]:
+    """What a look does to start a run: its name, its event marked with the look's id."""
+    name = reconcile_events.execution_name(candidate.snapshot)
+    event = reconcile_events.build_event(candidate, look)
+    return reconcile_events.start_run(sfn, scope.state_machine_arn, name, event)
+
+
 def test_two_reconciliations_at_once_start_one_run_and_count_it_apart(
     waiting: tuple[Any, Scope],
 ) -> None:
@@ -436,14 +443,14 @@ def test_two_reconciliations_at_once_start_one_run_and_count_it_apart(
     sfn, waiting_scope = waiting
     candidate = _candidate()
     # When the first starts its run
-    arn, new = reconcile._start(sfn, waiting_scope, candidate, "look-a")
+    arn, new = _start(sfn, waiting_scope, candidate, "look-a")
     assert new
     # Then the same start sent again by the first look (the SDK retrying a lost answer) is the
     # run it started: StartExecution answers the running execution of that name and input
-    assert reconcile._start(sfn, waiting_scope, candidate, "look-a") == (arn, True)
+    assert _start(sfn, waiting_scope, candidate, "look-a") == (arn, True)
     # And the second look's start, its input marked with its own id, is refused
     # (ExecutionAlreadyExists): not counted as a run it started
-    name, new = reconcile._start(sfn, waiting_scope, candidate, "look-b")
+    name, new = _start(sfn, waiting_scope, candidate, "look-b")
     assert (name, new) == (reconcile_events.execution_name(candidate.snapshot), False)
     listed = sfn.list_executions(stateMachineArn=waiting_scope.state_machine_arn)["executions"]
     assert [e["executionArn"] for e in listed] == [arn]

@@ -33,18 +33,15 @@ rds_xacct.jobs.reconcile_events; its message, rds_xacct.jobs.reports.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from rds_xacct.aws.accounts import Accounts
-from rds_xacct.aws.clients import aws_call, default_client
+from rds_xacct.aws.clients import default_client
 from rds_xacct.jobs import reports
-from rds_xacct.jobs.reconcile_events import build_event, execution_name
-from rds_xacct.jobs.reconcile_sources import DAY, Candidate, Scope, candidates, copies, runs
+from rds_xacct.jobs.reconcile_events import build_event, execution_name, start_run
+from rds_xacct.jobs.reconcile_sources import DAY, Scope, candidates, copies, runs
 from rds_xacct.model import errors
 from rds_xacct.model.constants import (
     RECONCILE_LOOKBACK_HOURS,
@@ -58,25 +55,6 @@ from rds_xacct.model.times import Clock, iso, utc_now
 
 _EXECUTIONS_SLACK = timedelta(hours=1)
 """Runs are listed from this long before the oldest snapshot looked at (a clock's skew)."""
-
-
-def _start(sfn: Any, scope: Scope, candidate: Candidate, look: str) -> tuple[str, bool]:
-    """Start the run: (execution ARN, True), or (its name, False) if the name is taken (by a
-    run another look started: its input, marked with that look's id, differs from this one's).
-    The same name and input answered with the existing run is this look's own start."""
-    name = execution_name(candidate.snapshot)
-    with aws_call(f"Starting the run {name}"):
-        try:
-            response = sfn.start_execution(
-                stateMachineArn=scope.state_machine_arn,
-                name=name,
-                input=json.dumps(build_event(candidate, look)),
-            )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
-                return name, False
-            raise
-    return str(response["executionArn"]), True
 
 
 def lookback(event: Any) -> timedelta:
@@ -156,7 +134,9 @@ def reconcile(
             result["overCap"].append(snapshot.arn)
             continue
         try:
-            arn, new = _start(sfn, scope, candidate, look)
+            name = execution_name(candidate.snapshot)
+            event = build_event(candidate, look)
+            arn, new = start_run(sfn, scope.state_machine_arn, name, event)
         except errors.PipelineError as error:
             result["problems"].append(f"{snapshot.arn}: {type(error).__name__}: {error}")
             continue

@@ -1,7 +1,8 @@
 """What the daily reconciliation looks at: the recent source snapshots the deployment copies,
 the copies the app made of them, and the runs the state machine was started with.
 
-The reconciliation itself (what it starts, and when not) is rds_xacct.jobs.reconcile.
+The reconciliation itself (what it starts, and when not) is rds_xacct.jobs.reconcile; the
+operator command's backfill (rds_xacct.jobs.backfill) looks at the same things.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from rds_xacct.aws.accounts import Accounts
 from rds_xacct.aws.clients import aws_call
+from rds_xacct.aws.snapshots import SnapshotApi
 from rds_xacct.model import errors
 from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import COPY_ID_PREFIX, RECONCILE_EXECUTION_PREFIX, TAG_SOURCE_ARN
@@ -46,6 +47,15 @@ AWS_BACKUP_PREFIX = "awsbackup:"
 DAY = timedelta(days=1)
 """The cap's period: the runs reconciliation started in the last day count against it."""
 _KINDS: tuple[Kind, ...] = ("db", "cluster")
+
+
+class SnapshotAccounts(Protocol):
+    """RDS snapshots of both accounts, by kind: `rds_xacct.aws.accounts.Accounts` (a function's
+    access) or the operator's (`rds_xacct.jobs.backfill.OperatorAccounts`)."""
+
+    def main(self, kind: Kind) -> SnapshotApi: ...
+
+    def backup(self, kind: Kind) -> SnapshotApi: ...
 
 
 @dataclass(frozen=True)
@@ -99,11 +109,13 @@ class Runs:
     started_by_reconciliation: int = 0
 
 
-def _is_app_copy(snapshot: Snapshot) -> bool:
+def is_app_copy(snapshot: Snapshot) -> bool:
+    """A copy this app made (by its tags or its name): never a source."""
     return is_app_snapshot(snapshot.tags) or snapshot.identifier.startswith(f"{COPY_ID_PREFIX}-")
 
 
-def _origin(snapshot: Snapshot) -> str | None:
+def origin_of(snapshot: Snapshot) -> str | None:
+    """Where a source snapshot came from (`aws-backup`, `rds-automated`, `rds-manual`), if any."""
     if snapshot.identifier.startswith(AWS_BACKUP_PREFIX) or snapshot.snapshot_type == "awsbackup":
         return ORIGIN_AWS_BACKUP
     if snapshot.snapshot_type == "automated":
@@ -126,7 +138,7 @@ def _listings(kind: Kind, scope: Scope) -> list[str]:
 
 
 def candidates(
-    accounts: Accounts, scope: Scope, settings: Settings, since: datetime, until: datetime
+    accounts: SnapshotAccounts, scope: Scope, settings: Settings, since: datetime, until: datetime
 ) -> tuple[list[Candidate], int]:
     """The source snapshots made in [since, until] that the deployment copies, oldest first,
     and how many more were left out by the selection."""
@@ -137,12 +149,12 @@ def candidates(
         api = accounts.main(kind)
         for snapshot_type in _listings(kind, scope):
             for snapshot in api.list_of_type(snapshot_type):
-                origin = _origin(snapshot)
+                origin = origin_of(snapshot)
                 created = snapshot.created_at
                 if (
                     origin is None
                     or (origin != ORIGIN_AWS_BACKUP and (kind, origin) not in scope.native)
-                    or _is_app_copy(snapshot)
+                    or is_app_copy(snapshot)
                     # DocumentDB and Neptune (listed by RDS's API too): never copied, and their
                     # jobs' events never start a run, so each would be "missed" every day
                     or snapshot.engine in OTHER_ENGINES
@@ -163,7 +175,7 @@ def candidates(
     return ordered, excluded
 
 
-def copies(accounts: Accounts) -> tuple[set[str], set[str]]:
+def copies(accounts: SnapshotAccounts) -> tuple[set[str], set[str]]:
     """(`rds-xacct:source-arn` tag values, identifiers) of every copy the app made, in both
     accounts."""
     sources: set[str] = set()

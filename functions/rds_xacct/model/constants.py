@@ -249,6 +249,18 @@ RECOVERY_POINT_OBJECTIVE_HOURS: Final = 26
 this is stale (a daily plan, its backup window and a copy's hours). Both stacks' parameter
 `RecoveryPointObjectiveHours` defaults to it; the alarms, the hourly checks and
 `rds-xacct status` judge by it."""
+BACKFILL_EXECUTION_PREFIX: Final = "backfill"
+"""Runs `rds-xacct backfill` starts are named `backfill-<database>-<YYYYMMDDHHMMSS>-<hash>` (the
+snapshot's time): a second backfill's start of the same snapshot is refused by Step Functions."""
+RUN_EXECUTION_PREFIX: Final = "run"
+"""Runs `rds-xacct run` starts are named `run-<database>-<YYYYMMDDHHMMSS>-<hash>` (the time of the
+start: the same snapshot may be run again later, not twice in one second)."""
+BACKFILL_START_INTERVAL_SECONDS: Final = 1.0
+"""`rds-xacct backfill --start` starts at most one run a second: a backlog of old snapshots
+arrives like a busy backup window (each run's first look at RDS and at the copy slots spread
+out), never as one burst; admission control then holds the copies to `MaxCopiesInFlight`."""
+BACKFILL_DEFAULT_DAYS: Final = 7
+"""`rds-xacct backfill` looks this many days back unless told `--since`."""
 SLOT_WAIT_ALARM_MINUTES: Final = 240
 """Default of the main stack's `SlotWaitAlarmMinutes`: a run waiting this long for a copy slot
 raises the admission backlog alarm (runs give up after `SLOT_WAIT_HOURS`)."""

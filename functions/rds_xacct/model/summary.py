@@ -170,3 +170,56 @@ def build_summary(
             "hint": error_table.hint(name),
         }
     return summary
+
+
+MAIN, BACKUP = "main", "backup"
+"""The accounts `left_behind` speaks of."""
+
+
+def left_behind(summary: Mapping[str, Any]) -> dict[str, list[str]]:
+    """What a run left in each account, from its summary (its copies, and what its cleanup did
+    or could not do): the words `rds-xacct explain` prints."""
+    cleanup = summary.get("cleanup")
+    intermediate = summary.get("intermediateCopy") or {}
+    backup = summary.get("backupCopy") or {}
+    said: dict[str, list[str]] = {MAIN: [], BACKUP: []}
+    for line in [*(cleanup or {}).get("actions", []), *(cleanup or {}).get("problems", [])]:
+        said[_account_of(line, intermediate.get("arn"), backup.get("arn"))].append(
+            f"cleanup: {line}"
+        )
+    main_lines = said[MAIN]
+    if not intermediate:
+        main_lines.insert(0, "no intermediate copy was made")
+    elif intermediate.get("deletedAt"):
+        main_lines.insert(0, f"nothing: the run deleted {intermediate.get('arn')}")
+    elif not any("intermediate copy" in line for line in main_lines):
+        main_lines.insert(0, f"the intermediate copy {intermediate.get('arn')}: {_unsaid(cleanup)}")
+    backup_lines = said[BACKUP]
+    if not backup:
+        backup_lines.insert(0, "no backup copy was made")
+    elif summary.get("outcome") == "succeeded":
+        until = summary.get("expiresAt") or "for good (retention 0)"
+        backup_lines.insert(0, f"the backup copy {backup.get('arn')}, kept until {until}")
+    elif not backup_lines:
+        backup_lines.insert(0, f"the backup copy {backup.get('arn')}: {_unsaid(cleanup)}")
+    return said
+
+
+def _account_of(line: str, intermediate_arn: str | None, backup_arn: str | None) -> str:
+    """The account a cleanup line is about: the copy it names (by ARN, else by its label);
+    copy slots live in the main account's table, whichever pool they are of."""
+    if backup_arn and backup_arn in line:
+        return BACKUP
+    if intermediate_arn and intermediate_arn in line:
+        return MAIN
+    return BACKUP if "backup copy" in line and "slot" not in line else MAIN
+
+
+def _unsaid(cleanup: Any) -> str:
+    """About a copy a failed run's cleanup said nothing of."""
+    if cleanup is None:
+        return (
+            "the run recorded no cleanup (a stopped run is cleaned up by the stopped-run rule's "
+            "Notify function: see its log and the run's notification)"
+        )
+    return "its cleanup found it gone"
