@@ -70,9 +70,10 @@ asl-validate: .tools/node_modules/.bin/asl-validator
 	@command -v npm >/dev/null || { echo "npm (Node.js) is needed for the ASL validator"; exit 1; }
 	npm install --silent --no-save --no-audit --no-fund --prefix .tools asl-validator@$(ASL_VALIDATOR_VERSION)
 
-# The floors of functions/rds_xacct: import-linter's contracts in pyproject.toml.
+# The floors of functions/rds_xacct, and the operator command above them: import-linter's
+# contracts in pyproject.toml.
 imports: $(STAMP)
-	cd functions && ../$(BIN)/lint-imports --config ../pyproject.toml --no-cache
+	PYTHONPATH=functions:. $(BIN)/lint-imports --config pyproject.toml --no-cache
 
 # (aws-sam-cli first: a test builds the backup-account template with it)
 unit: $(STAMP) .sam-venv/.installed

@@ -187,21 +187,21 @@ def left_behind(summary: Mapping[str, Any]) -> dict[str, list[str]]:
         said[_account_of(line, intermediate.get("arn"), backup.get("arn"))].append(
             f"cleanup: {line}"
         )
-    main_lines = said[MAIN]
-    if not intermediate:
-        main_lines.insert(0, "no intermediate copy was made")
-    elif intermediate.get("deletedAt"):
-        main_lines.insert(0, f"nothing: the run deleted {intermediate.get('arn')}")
-    elif not any("intermediate copy" in line for line in main_lines):
-        main_lines.insert(0, f"the intermediate copy {intermediate.get('arn')}: {_unsaid(cleanup)}")
-    backup_lines = said[BACKUP]
-    if not backup:
-        backup_lines.insert(0, "no backup copy was made")
-    elif summary.get("outcome") == "succeeded":
-        until = summary.get("expiresAt") or "for good (retention 0)"
-        backup_lines.insert(0, f"the backup copy {backup.get('arn')}, kept until {until}")
-    elif not backup_lines:
-        backup_lines.insert(0, f"the backup copy {backup.get('arn')}: {_unsaid(cleanup)}")
+    unrecorded = cleanup is None and summary.get("outcome") != "succeeded"
+    for account, copy, noun in ((MAIN, intermediate, "intermediate"), (BACKUP, backup, "backup")):
+        lines = said[account]
+        if unrecorded:
+            made = f"the {noun} copy {copy['arn']}" if copy else f"no {noun} copy recorded"
+            lines.insert(0, f"{made}: {_unsaid(cleanup)}")
+        elif not copy:
+            lines.insert(0, f"no {noun} copy was made")
+        elif copy.get("deletedAt"):
+            lines.insert(0, f"nothing: the run deleted {copy.get('arn')}")
+        elif account == BACKUP and summary.get("outcome") == "succeeded":
+            until = summary.get("expiresAt") or "for good (retention 0)"
+            lines.insert(0, f"the backup copy {copy.get('arn')}, kept until {until}")
+        elif not any(f"{noun} copy" in line or str(copy.get("arn")) in line for line in lines):
+            lines.insert(0, f"the {noun} copy {copy.get('arn')}: {_unsaid(cleanup)}")
     return said
 
 
@@ -219,7 +219,8 @@ def _unsaid(cleanup: Any) -> str:
     """About a copy a failed run's cleanup said nothing of."""
     if cleanup is None:
         return (
-            "the run recorded no cleanup (a stopped run is cleaned up by the stopped-run rule's "
-            "Notify function: see its log and the run's notification)"
+            "the run recorded no cleanup: a run stopped, or failed with an error no Catch "
+            "handles, is cleaned up by the stopped-run rule's Notify function (see its log and "
+            "the run's notification)"
         )
     return "its cleanup found it gone"
