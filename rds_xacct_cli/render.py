@@ -18,6 +18,7 @@ from rich.table import Table
 from rds_xacct.jobs.backfill import Listing, Started, entry
 from rds_xacct.jobs.backfill import Progress as Told
 from rds_xacct.jobs.runs import Run
+from rds_xacct.jobs.status import FAILING, NEVER_COPIED, OK, STALE, DatabaseStatus, Status
 from rds_xacct.model.summary import BACKUP, MAIN
 
 WIDTH_WHEN_PIPED = 160
@@ -162,3 +163,59 @@ def print_explained(out: Console, run: Run) -> None:
     for label, value in rows:
         table.add_row(label, value)
     out.print(table)
+
+
+# --- status ---------------------------------------------------------------------------------------
+VERDICTS = {OK: "ok", STALE: "STALE", NEVER_COPIED: "NEVER COPIED", FAILING: "FAILING"}
+REASON_WIDTH = 70
+
+
+def _copy(line: DatabaseStatus) -> str:
+    if line.newest_copy is None:
+        return "-"
+    return f"{line.newest_copy.rsplit(':', 1)[-1]}\ndata of {when(line.recovery_point)}"
+
+
+def _flying(line: DatabaseStatus) -> str:
+    steps = [run.step or "starting" for run in line.in_flight]
+    return f"{len(steps)}: {', '.join(dict.fromkeys(steps))}" if steps else "-"
+
+
+def _last_failure(line: DatabaseStatus) -> str:
+    run = line.last_failure
+    if run is None:
+        return "-"
+    reason = " ".join((run.reason or "").split())
+    if len(reason) > REASON_WIDTH:
+        reason = reason[: REASON_WIDTH - 3] + "..."
+    return f"{when(run.started_at)} at {run.step or '?'}: {run.error or run.status}\n{reason}"
+
+
+def print_status(out: Console, status: Status) -> None:
+    table = Table(title=f"rds-xacct status, {when(status.looked_at)} (RPO {status.rpo_hours:g} h)")
+    for column in ("Database", "Kind", "Newest copy", "Age", "In flight", "Last failure", ""):
+        table.add_column(column, overflow="fold")
+    for line in status.databases:
+        table.add_row(
+            line.database,
+            line.kind,
+            _copy(line),
+            hours(line.age_hours),
+            _flying(line),
+            _last_failure(line),
+            VERDICTS.get(line.verdict, line.verdict),
+        )
+    out.print(table)
+    attention = status.needs_a_look
+    flying = sum(len(line.in_flight) for line in status.databases)
+    out.print(
+        f"{len(status.databases)} database(s), {len(attention)} needing a look "
+        f"({', '.join(f'{d.database}: {VERDICTS[d.verdict]}' for d in attention) or 'none'}); "
+        f"{flying} run(s) in flight."
+    )
+    for line in attention:
+        if line.failing and line.last_failure is not None:
+            out.print(
+                f"{line.database}: {line.last_failure.hint or ''} "
+                f"(rds-xacct explain {line.last_failure.name})"
+            )

@@ -879,3 +879,69 @@ def test_a_query_of_the_partition_answers_as_moto_does(patches: MotoPatches, pre
     for limit in (None, 1, 3, 4, 5, 25, 30, 31, 40):
         for start in (None, "holder#1", "waiter#05", "waiter#29"):
             assert answer(Table.query, limit, start) == answer(_MOTO_TABLE_QUERY, limit, start)
+
+
+# --- What the operator command reads ---------------------------------------------------------------
+def test_an_execution_history_comes_oldest_first_or_newest_first_a_page_at_a_time(
+    patches: MotoPatches,
+) -> None:
+    sfn, arn = _state_machine(
+        {
+            "StartAt": "One",
+            "States": {
+                "One": {"Type": "Pass", "Next": "Two"},
+                "Two": {"Type": "Pass", "Next": "Three"},
+                "Three": {"Type": "Pass", "End": True},
+            },
+        }
+    )
+    run = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+    wait_for_execution(sfn, run)
+    every = sfn.get_execution_history(executionArn=run)["events"]
+    entered = [
+        e["stateEnteredEventDetails"]["name"] for e in every if "stateEnteredEventDetails" in e
+    ]
+    assert entered == ["One", "Two", "Three"]
+    assert every[0]["type"] == "ExecutionStarted"
+    # newest first, two at a time, all of them once
+    newest = sfn.get_execution_history(executionArn=run, reverseOrder=True, maxResults=2)
+    assert [e["id"] for e in newest["events"]] == [every[-1]["id"], every[-2]["id"]]
+    pages = sfn.get_paginator("get_execution_history").paginate(
+        executionArn=run, reverseOrder=True, PaginationConfig={"PageSize": 2}
+    )
+    assert [e["id"] for page in pages for e in page["events"]] == [e["id"] for e in every][::-1]
+    assert "nextToken" not in sfn.get_execution_history(executionArn=run, maxResults=1000)
+    with pytest.raises(ClientError, match="maxResults"):
+        sfn.get_execution_history(executionArn=run, maxResults=1001)
+
+
+def test_aws_backup_lists_a_databases_recovery_points_from_the_snapshots_it_made(
+    patches: MotoPatches,
+) -> None:
+    from simulation.moto.recovery_points import RECOVERY_POINTS
+
+    world = World.create()
+    world.database("orders-db")
+    world.database("other-db")
+    first = world.backup_snapshot("orders-db", "j1")
+    second = world.backup_snapshot("orders-db", "j2")
+    world.backup_snapshot("other-db", "j3")
+    world.native_snapshot("orders-db", "by-hand")
+    world.cluster("orders-cluster")
+    cluster = world.backup_snapshot("orders-cluster", "j4", kind="cluster")
+    RECOVERY_POINTS.status[second] = "EXPIRED"
+    backup = world.main.client("backup")
+    database = f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:db:orders-db"
+    points = backup.list_recovery_points_by_resource(ResourceArn=database)["RecoveryPoints"]
+    # Then only the database's own AWS Backup snapshots, with the status AWS Backup reports
+    assert {p["RecoveryPointArn"]: p["Status"] for p in points} == {
+        first: "COMPLETED",
+        second: "EXPIRED",
+    }
+    clusters = backup.list_recovery_points_by_resource(
+        ResourceArn=f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:cluster:orders-cluster"
+    )["RecoveryPoints"]
+    assert [p["RecoveryPointArn"] for p in clusters] == [cluster]
+    # And RDS's smallest page is 20
+    with pytest.raises(ClientError, match="at least 20"):
+        backup.list_recovery_points_by_resource(ResourceArn=database, MaxResults=19)
