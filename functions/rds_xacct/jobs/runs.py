@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -197,15 +197,13 @@ def explained(sfn: Any, arn: str, execution: dict[str, Any]) -> Run:
     if summary is None:
         summary = _rebuilt(state, status, arn, execution, step)
     failure = summary.get("failure") or {}
-    return Run(
-        **{
-            **run.__dict__,
-            "step": failure.get("step", step if status in ENDED_BADLY else None),
-            "error": failure.get("error"),
-            "reason": failure.get("message"),
-            "hint": failure.get("hint"),
-            "summary": summary,
-        }
+    return replace(
+        run,
+        step=failure.get("step", step if status in ENDED_BADLY else None),
+        error=failure.get("error"),
+        reason=failure.get("message"),
+        hint=failure.get("hint"),
+        summary=summary,
     )
 
 

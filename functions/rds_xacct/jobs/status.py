@@ -11,7 +11,7 @@ than the RPO shows as stale, if nothing was copied since.)
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -131,11 +131,14 @@ def _data_time(run: runs.Run) -> datetime:
     return parse_iso(created) if created else run.started_at
 
 
+def _key(run: runs.Run) -> tuple[str, str]:
+    return run.database or "?", run.kind or "?"
+
+
 def join(
     fresh: Sequence[Fresh], flying: Sequence[runs.Run], failed: Sequence[runs.Run]
 ) -> list[DatabaseStatus]:
     """One line per covered database (and per other database a run was seen of), sorted."""
-    key: Callable[[runs.Run], tuple[str, str]] = lambda r: (r.database or "?", r.kind or "?")  # noqa: E731
     lines = {
         (f.database, f.kind): DatabaseStatus(
             database=f.database,
@@ -151,22 +154,18 @@ def join(
     }
     for run in [*flying, *failed]:
         lines.setdefault(
-            key(run), DatabaseStatus(database=key(run)[0], kind=key(run)[1], covered=False)
+            _key(run), DatabaseStatus(database=_key(run)[0], kind=_key(run)[1], covered=False)
         )
     found = []
     for (database, kind), line in sorted(lines.items()):
-        going = tuple(r for r in flying if key(r) == (database, kind))
-        last = next((r for r in failed if key(r) == (database, kind)), None)
+        going = tuple(r for r in flying if _key(r) == (database, kind))
+        last = next((r for r in failed if _key(r) == (database, kind)), None)
         failing = (
             last is not None
             and not going
             and (line.recovery_point is None or _data_time(last) > line.recovery_point)
         )
-        found.append(
-            DatabaseStatus(
-                **{**line.__dict__, "in_flight": going, "last_failure": last, "failing": failing}
-            )
-        )
+        found.append(replace(line, in_flight=going, last_failure=last, failing=failing))
     return found
 
 
