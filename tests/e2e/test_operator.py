@@ -208,6 +208,12 @@ def test_run_copies_one_snapshot_now_and_can_run_it_again_later(make_sim: MakeSi
     assert started["execution"].rsplit(":", 1)[-1].startswith(f"{RUN_EXECUTION_PREFIX}-orders-db-")
     assert finish(sim, [started["execution"]])[0]["status"] == "SUCCEEDED"
     assert backup_copies(sim) == [snapshot]
+    # (and explain says what it left: the backup copy, kept for good; nothing in main)
+    explained = json.loads(rds_xacct(sim, "explain", started["execution"], "--json").stdout)
+    assert (explained["status"], explained["database"]) == ("SUCCEEDED", "orders-db")
+    assert explained["error"] is None
+    assert explained["leftBehind"]["main"][0].startswith("nothing: the run deleted")
+    assert explained["leftBehind"]["backup"][0].endswith("kept until for good (retention 0)")
     sim.clock.advance(60)
     again = json.loads(rds_xacct(sim, "run", snapshot, "--json").stdout)
     assert again["started"]

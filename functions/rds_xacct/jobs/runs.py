@@ -197,8 +197,12 @@ def explained(sfn: Any, arn: str, execution: dict[str, Any]) -> Run:
     if summary is None:
         summary = _rebuilt(state, status, arn, execution, step)
     failure = summary.get("failure") or {}
+    source = summary.get("source") or {}
     return replace(
         run,
+        source_arn=run.source_arn or source.get("arn"),
+        database=run.database or source.get("database"),
+        kind=run.kind or source.get("kind"),
         step=failure.get("step", step if status in ENDED_BADLY else None),
         error=failure.get("error"),
         reason=failure.get("message"),
