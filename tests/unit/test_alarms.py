@@ -270,7 +270,7 @@ def test_the_backup_dashboard_lists_each_databases_newest_copy_from_the_keepers_
     # `databases`, with the fields that line holds
     assert f"SOURCE '/aws/lambda/{LONGEST_PREFIX}-keeper'" in query
     assert 'filter message = "Freshness"' in query
-    assert "unnest pass.databases into db" in query
+    assert "unnest line.databases into db" in query
     for field in ("database", "sourceAccount", "kind", "ageHours", "stale", "newestCopy"):
         assert f"db.{field}" in query
 
