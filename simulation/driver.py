@@ -427,7 +427,11 @@ class Simulation:
         for logical_id in (KEEPER_FUNCTION, KEEPER_PASS_FUNCTION):
             function = specs[logical_id]
             _create_function(self.backup_lambda, function, role_arn, code.getvalue())
-            self.patches.route_lambda(function.name, self._handler(logical_id, function.handler))
+            # The pass reads settings of its own (its freshness check's), set for its calls
+            extra = {k: v for k, v in function.environment.items() if k not in spec.environment}
+            self.patches.route_lambda(
+                function.name, self._handler(logical_id, function.handler), extra or None
+            )
 
     def pipeline_session(self) -> Any:
         """A boto3 session of the main account's pipeline role (what an attacker who stole a
