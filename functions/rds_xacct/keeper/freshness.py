@@ -32,8 +32,15 @@ from rds_xacct.aws.clients import aws_call, aws_code
 from rds_xacct.keeper.ledger import Ledger
 from rds_xacct.keeper.rules import KeeperSettings
 from rds_xacct.model import errors
-from rds_xacct.model.constants import APP_NAME, FRESHNESS_LOG_PART
-from rds_xacct.model.freshness import Source, age_hours, is_stale, newest_copies, recovery_point
+from rds_xacct.model.constants import APP_NAME
+from rds_xacct.model.freshness import (
+    Source,
+    age_hours,
+    in_parts,
+    is_stale,
+    newest_copies,
+    recovery_point,
+)
 from rds_xacct.model.snapshot import Snapshot
 from rds_xacct.model.state import Kind
 from rds_xacct.model.times import iso, parse_iso
@@ -139,19 +146,18 @@ def check(
 
 def log(entries: list[Entry], ignored: list[str], *, rpo_hours: int) -> None:
     """The pass's `Freshness` line (in parts of FRESHNESS_LOG_PART databases)."""
-    parts = max(1, -(-len(entries) // FRESHNESS_LOG_PART))
-    stale = sum(1 for entry in entries if entry["stale"])
-    for part in range(parts):
+    parts = in_parts(entries)
+    for number, part in enumerate(parts, start=1):
         logger.info(
             "Freshness",
             extra={
-                "databases": entries[part * FRESHNESS_LOG_PART : (part + 1) * FRESHNESS_LOG_PART],
-                "staleDatabases": stale,
+                "databases": part,
+                "staleDatabases": sum(1 for entry in entries if entry["stale"]),
                 "watchedDatabases": len(entries),
                 "ignoredDatabases": ignored,
                 "recoveryPointObjectiveHours": rpo_hours,
-                "part": part + 1,
-                "parts": parts,
+                "part": number,
+                "parts": len(parts),
             },
         )
 

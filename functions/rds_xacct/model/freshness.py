@@ -20,15 +20,18 @@ instance) by copying an old snapshot in again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from rds_xacct.model.arns import Arn
-from rds_xacct.model.constants import COPY_ID_PREFIX, ROLE_BACKUP
+from rds_xacct.model.constants import COPY_ID_PREFIX, FRESHNESS_LOG_PART, ROLE_BACKUP
 from rds_xacct.model.ownership import is_ours
 from rds_xacct.model.snapshot import Snapshot
 from rds_xacct.model.state import Kind
+
+_Entry = TypeVar("_Entry")
 
 
 @dataclass(frozen=True, order=True)
@@ -104,3 +107,12 @@ def is_stale(point: datetime | None, now: datetime, rpo_hours: float) -> bool:
     """Is the newest data older than the recovery point objective? No copy at all is stale;
     data exactly the RPO old is not yet."""
     return point is None or (now - point).total_seconds() > rpo_hours * 3600
+
+
+def in_parts(entries: Sequence[_Entry]) -> list[Sequence[_Entry]]:
+    """The databases of a `Freshness` log line, in parts of FRESHNESS_LOG_PART (one part, empty
+    or not, for a few)."""
+    return [
+        entries[start : start + FRESHNESS_LOG_PART]
+        for start in range(0, max(len(entries), 1), FRESHNESS_LOG_PART)
+    ]
