@@ -101,7 +101,7 @@ class Deployment:
         tags = app_tags(
             source_arn=arn, role=ROLE_BACKUP, execution="run-1", made_at=self.clock.now()
         )
-        tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]
+        tag_list: Any = [{"Key": k, "Value": v} for k, v in tags.items()]
         if kind == "cluster":
             return str(
                 self.backup_rds.copy_db_cluster_snapshot(
