@@ -10,8 +10,9 @@ templates' permissions enforced (Given / When / Then).
 * A compromised main account copying an old snapshot in again: still stale.
 * Everything fresh: 0 everywhere. A database never copied: in the main account's count.
 
-The counts are read where the alarms' metrics come from: the keeper's EMF line on standard output
-(StaleDatabases) and the watch's answer (what its DatabasesWithoutFreshCopy metric carries)."""
+The counts are read where the alarms' metrics come from: the EMF lines each account writes on
+standard output (the keeper's StaleDatabases, the watch's DatabasesWithoutFreshCopy through
+Powertools), which CloudWatch turns into the metrics the alarms watch."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ from typing import Any
 
 import pytest
 
+from rds_xacct.aws.observability import metrics
 from rds_xacct.model.constants import ROLE_BACKUP, ROLE_INTERMEDIATE
-from rds_xacct.model.metrics import KEEPER_PASSES, STALE_DATABASES
+from rds_xacct.model.metrics import DATABASES_WITHOUT_FRESH_COPY, KEEPER_PASSES, STALE_DATABASES
 from rds_xacct.model.ownership import app_tags
 from simulation.driver import MakeSim, Simulation
 from simulation.events import backup_job_event
@@ -65,19 +67,42 @@ class Days:
         self.sim.clock.advance((target - self.sim.clock.now()).total_seconds())
 
 
-def keeper_pass(sim: Simulation, capsys: pytest.CaptureFixture[str]) -> tuple[list[str], int]:
+@pytest.fixture(autouse=True)
+def metrics_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both accounts' metrics written (the tests' environment turns them off), none left over
+    from an earlier test."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    metrics.clear_metrics()
+
+
+def _emf(capsys: pytest.CaptureFixture[str], name: str) -> list[float]:
+    """The values of a metric in the EMF lines written since the last look."""
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    values = [line[name] for line in lines if name in line]
+    # (Powertools writes a metric's values as a list, one value or more)
+    return [v for value in values for v in (value if isinstance(value, list) else [value])]
+
+
+def keeper_pass(sim: Simulation, capsys: pytest.CaptureFixture[str]) -> tuple[list[str], float]:
     """The backup account's hourly pass: the databases it found stale, and the StaleDatabases
     value of its EMF line."""
     capsys.readouterr()
     result = sim.keeper_pass()
-    lines = [
-        json.loads(line)
-        for line in capsys.readouterr().out.splitlines()
-        if line.startswith('{"_aws"') and KEEPER_PASSES in line
-    ]
+    out = capsys.readouterr().out
+    lines = [json.loads(line) for line in out.splitlines() if KEEPER_PASSES in line]
     (line,) = lines
     assert line[KEEPER_PASSES] == 1
-    return list(result["freshness"]["stale"]), int(line[STALE_DATABASES])
+    return list(result["freshness"]["stale"]), line[STALE_DATABASES]
+
+
+def watch(sim: Simulation, capsys: pytest.CaptureFixture[str]) -> tuple[list[str], float]:
+    """The main account's hourly watch: the databases it found without a fresh copy, and the
+    DatabasesWithoutFreshCopy value of its EMF line."""
+    capsys.readouterr()
+    result = sim.watch()
+    assert result["problems"] == []
+    (value,) = _emf(capsys, DATABASES_WITHOUT_FRESH_COPY)
+    return list(result["withoutFreshCopy"]), value
 
 
 def test_aws_backup_stopping_for_one_database_is_seen_by_both_accounts(
@@ -88,24 +113,23 @@ def test_aws_backup_stopping_for_one_database_is_seen_by_both_accounts(
     days = Days(sim)
     days.copy(*DATABASES)
     assert keeper_pass(sim, capsys) == ([], 0)
-    assert sim.watch()["withoutFreshCopy"] == []
+    assert watch(sim, capsys) == ([], 0)
     # When AWS Backup stops backing up crm-db while the others are still copied daily
     seen = []
     for _ in range(3):
         days.next_day()
         days.copy("billing-db", "orders-db")
         seen.append(keeper_pass(sim, capsys))
-    watched = sim.watch()
+    watched = watch(sim, capsys)
     # Then the backup account finds crm-db stale once its newest data is older than the RPO
     # (26 hours: fresh a day later, stale two days later), and counts it
     assert seen == [([], 0), ([stale("crm-db")], 1), ([stale("crm-db")], 1)]
     # And so does the main account
-    assert watched["withoutFreshCopy"] == ["db/crm-db"]
-    assert watched["problems"] == []
+    assert watched == (["db/crm-db"], 1)
     # And when crm-db is copied again, both counts come back to 0
     days.copy("crm-db")
     assert keeper_pass(sim, capsys) == ([], 0)
-    assert sim.watch()["withoutFreshCopy"] == []
+    assert watch(sim, capsys) == ([], 0)
 
 
 def _delete_the_pipeline(sim: Simulation) -> None:
@@ -184,7 +208,7 @@ def test_an_old_snapshot_copied_in_again_by_a_compromised_main_account_is_still_
     assert [c["status"] for c in copies] == ["available"]
     assert keeper_pass(sim, capsys) == ([stale("crm-db")], 1)
     # And so does the main account's watch
-    assert sim.watch()["withoutFreshCopy"] == ["db/crm-db"]
+    assert watch(sim, capsys) == (["db/crm-db"], 1)
 
 
 def _tags(source: str, role: str, now: datetime) -> list[dict[str, str]]:
@@ -204,12 +228,11 @@ def test_everything_fresh_counts_nothing_and_a_database_never_copied_counts_in_t
         days.copy(*DATABASES)
         # Then every day, nothing is stale in either account
         assert keeper_pass(sim, capsys) == ([], 0)
-        watched = sim.watch()
-        assert (watched["covered"], watched["withoutFreshCopy"]) == (3, [])
+        assert watch(sim, capsys) == ([], 0)
     # When AWS Backup backs up a new database whose event never arrives
     sim.world.database("lost-db")
     days.back_up("lost-db")
     # Then the main account counts it (AWS Backup protects it; it has no copy), while the
     # backup account, which never saw a copy of it, can't
-    assert sim.watch()["withoutFreshCopy"] == ["db/lost-db"]
+    assert watch(sim, capsys) == (["db/lost-db"], 1)
     assert keeper_pass(sim, capsys) == ([], 0)

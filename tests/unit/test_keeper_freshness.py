@@ -165,6 +165,12 @@ class Accounts:
         )
 
 
+@pytest.fixture(autouse=True)
+def metrics_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The keeper's metrics written (the tests' environment turns them off)."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+
+
 @pytest.fixture
 def accounts(patches: MotoPatches) -> Accounts:
     return Accounts(patches.clock)
@@ -495,6 +501,17 @@ def test_an_invalid_rpo_is_named(value: str) -> None:
     }
     with pytest.raises(ConfigurationError, match="RECOVERY_POINT_OBJECTIVE_HOURS must be"):
         KeeperSettings.from_env(env)
+
+
+def test_no_line_is_written_when_metrics_are_turned_off(
+    accounts: Accounts, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given metrics turned off, as the tests and the demo turn off Powertools' too
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    capsys.readouterr()
+    # When the hourly pass runs / Then it writes no EMF line
+    accounts.keep()
+    assert emf_lines(capsys.readouterr().out) == []
 
 
 def test_the_rpo_defaults_to_the_constant() -> None:

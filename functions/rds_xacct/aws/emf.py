@@ -19,6 +19,7 @@ members of the root. Names come from rds_xacct.model.metrics.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Mapping
 from datetime import datetime
@@ -27,6 +28,9 @@ from typing import IO, Any
 from rds_xacct.model.metrics import DIMENSION, NAMESPACE, SERVICE
 
 COUNT = "Count"
+DISABLED = "POWERTOOLS_METRICS_DISABLED"
+"""The switch Powertools' Metrics obey in the main account's functions, obeyed here too: the
+tests and `make demo` turn metrics off for both accounts at once (unset in Lambda: on)."""
 MAX_METRICS = 100
 """The specification allows at most 100 metrics in a directive."""
 
@@ -63,5 +67,8 @@ def emit(
     units: Mapping[str, str] | None = None,
     stream: IO[str] | None = None,
 ) -> None:
-    """Write one EMF line to standard output (or `stream`), where Lambda's log agent takes it."""
+    """Write one EMF line to standard output (or `stream`), where Lambda's log agent takes it;
+    nothing when metrics are turned off (`DISABLED`)."""
+    if os.environ.get(DISABLED, "").strip().lower() in {"1", "t", "true", "y", "yes", "on"}:
+        return
     print(emf_line(metrics, now=now, units=units), file=stream or sys.stdout, flush=True)
