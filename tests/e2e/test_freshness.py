@@ -83,7 +83,7 @@ def _emf(capsys: pytest.CaptureFixture[str], name: str) -> list[float]:
     return [v for value in values for v in (value if isinstance(value, list) else [value])]
 
 
-def keeper_pass(sim: Simulation, capsys: pytest.CaptureFixture[str]) -> tuple[list[str], float]:
+def keeper_pass(sim: Simulation, capsys: pytest.CaptureFixture[str]) -> tuple[list[str], int]:
     """The backup account's hourly pass: the databases it found stale, and the StaleDatabases
     value of its EMF line."""
     capsys.readouterr()
@@ -92,17 +92,18 @@ def keeper_pass(sim: Simulation, capsys: pytest.CaptureFixture[str]) -> tuple[li
     lines = [json.loads(line) for line in out.splitlines() if KEEPER_PASSES in line]
     (line,) = lines
     assert line[KEEPER_PASSES] == 1
-    return list(result["freshness"]["stale"]), line[STALE_DATABASES]
+    return list(result["freshness"]["stale"]), int(line[STALE_DATABASES])
 
 
-def watch(sim: Simulation, capsys: pytest.CaptureFixture[str]) -> tuple[list[str], float]:
+def watch(sim: Simulation, capsys: pytest.CaptureFixture[str]) -> tuple[list[str], int]:
     """The main account's hourly watch: the databases it found without a fresh copy, and the
     DatabasesWithoutFreshCopy value of its EMF line."""
     capsys.readouterr()
     result = sim.watch()
     assert result["problems"] == []
     (value,) = _emf(capsys, DATABASES_WITHOUT_FRESH_COPY)
-    return list(result["withoutFreshCopy"]), value
+    assert value == int(value)
+    return list(result["withoutFreshCopy"]), int(value)
 
 
 def test_aws_backup_stopping_for_one_database_is_seen_by_both_accounts(
