@@ -19,8 +19,13 @@ from botocore.exceptions import BotoCoreError
 
 from rds_xacct.jobs import backfill as backfilling
 from rds_xacct.jobs import runs
+from rds_xacct.jobs.status import look
 from rds_xacct.model import errors
-from rds_xacct.model.constants import BACKFILL_DEFAULT_DAYS, RECONCILE_MIN_AGE_MINUTES
+from rds_xacct.model.constants import (
+    BACKFILL_DEFAULT_DAYS,
+    RECONCILE_MIN_AGE_MINUTES,
+    RECOVERY_POINT_OBJECTIVE_HOURS,
+)
 from rds_xacct_cli import render
 from rds_xacct_cli.context import Operator, default_stack_name
 
@@ -104,6 +109,41 @@ def moment(text: str, now: datetime) -> datetime:
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    rpo_hours: Annotated[
+        float | None,
+        typer.Option(
+            min=1,
+            help="Recovery point objective in hours (default: the stack's "
+            f"RecoveryPointObjectiveHours, else {RECOVERY_POINT_OBJECTIVE_HOURS}).",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every database the deployment covers: its newest copy in the backup account and its age
+    against the RPO, runs in flight and their step, the last failure and why. Exits 1 when a
+    database is stale or failing (for a cron job or a CI check)."""
+    operator = _operator(ctx)
+    with _reading():
+        found = look(
+            operator.deployment,
+            rds=operator.client("rds"),
+            backup_rds=operator.backup_client("rds"),
+            aws_backup=operator.client("backup"),
+            sfn=operator.client("stepfunctions"),
+            now=operator.now(),
+            rpo_hours=rpo_hours,
+        )
+    if as_json:
+        render.print_json(found.to_dict())
+    else:
+        render.print_status(render.console(), found)
+    if found.needs_a_look:
+        raise typer.Exit(ATTENTION)
 
 
 @app.command()

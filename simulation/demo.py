@@ -28,6 +28,7 @@ from botocore.exceptions import ClientError
 from rds_xacct.model.constants import DEFAULT_MIN_RETENTION_DAYS, DEFAULT_RETENTION_DAYS
 from simulation.driver import INJECTABLE_STEPS, RunResult, Simulation
 from simulation.events import DEFAULT_EVENT, EVENTS_DIR, load_event
+from simulation.operator import status_table
 from simulation.world import BACKUP_ACCOUNT
 
 SOURCES = {
@@ -219,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.fail_at:
             sim.inject_failure(args.fail_at)
         sim.after_step["DeleteIntermediate"] = lambda: attempt_early_delete(sim)
+        status: list[str] = []
+        # `rds-xacct status` once the backup copy is made (the run then waits out its retention)
+        sim.after_step["Notify"] = lambda: status.append(status_table(sim)[0])
         result = sim.deliver(event, name="demo-run")
         print_run(result)
         leftover = sim.world.app_copies(BACKUP_ACCOUNT)
@@ -229,7 +233,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"{DEFAULT_MIN_RETENTION_DAYS} days later, the keeper's hourly pass in the backup "
                 f"account deletes: {', '.join(passed['deleted']) or 'nothing'}"
             )
+        if result.status != "SUCCEEDED" or not status:
+            status = [status_table(sim)[0]]
     print(f"Real time: {time.perf_counter() - began:.1f} s")
+    when = "once the run ended" if result.status != "SUCCEEDED" else "once the copy was made"
+    print()
+    print(f"What the operator command showed {when} (rds-xacct status):")
+    print(status[0], end="")
     expected = {"SUCCEEDED", "NOT_STARTED"} if not args.fail_at else {"FAILED"}
     return 0 if result.status in expected else 1
 

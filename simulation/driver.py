@@ -97,6 +97,7 @@ STEP_OF_FUNCTION = {
     "KeeperFunction": "Keeper",
     "KeeperPassFunction": "Keeper",
     "ReconcileFunction": "Reconcile",
+    "WatchFunction": "Watch",
 }
 INJECTABLE_STEPS = (
     "DescribeSource",
@@ -427,7 +428,11 @@ class Simulation:
         for logical_id in (KEEPER_FUNCTION, KEEPER_PASS_FUNCTION):
             function = specs[logical_id]
             _create_function(self.backup_lambda, function, role_arn, code.getvalue())
-            self.patches.route_lambda(function.name, self._handler(logical_id, function.handler))
+            # The pass reads settings of its own (its freshness check's), set for its calls
+            extra = {k: v for k, v in function.environment.items() if k not in spec.environment}
+            self.patches.route_lambda(
+                function.name, self._handler(logical_id, function.handler), extra or None
+            )
 
     def pipeline_session(self) -> Any:
         """A boto3 session of the main account's pipeline role (what an attacker who stole a
@@ -852,6 +857,16 @@ class Simulation:
         self.permissions.check()
         return result
 
+    def watch(self) -> dict[str, Any]:
+        """What the hourly schedule does: run the Watch function now (freshness from the main
+        account, the copy slots)."""
+        spec = self.app.functions["WatchFunction"]
+        handler = self._handler("WatchFunction", spec.handler)
+        with self.patches.environment(spec.environment):
+            result: dict[str, Any] = handler({}, make_fake_context(spec.name))
+        self.permissions.check()
+        return result
+
     def wait_for_runs(self, execution_arns: list[str]) -> list[dict[str, Any]]:
         """Wait for runs started outside `deliver` (by reconciliation) to end."""
         described = [wait_for_execution(self.sfn, arn) for arn in execution_arns]
@@ -988,15 +1003,22 @@ def describe_result(step: str, result: Any) -> str:
     if step == "Keeper":
         if "decision" in result:
             return f"Keeper (backup account): {result['decision']}: {result.get('reason')}"
+        stale = (result.get("freshness") or {}).get("stale")
         return (
             f"Keeper (backup account, hourly): deleted {len(result.get('deleted', []))}, "
-            f"recorded {len(result.get('recorded', []))}, problems {result.get('problems')}"
+            f"recorded {len(result.get('recorded', []))}, problems {result.get('problems')}, "
+            f"stale {stale}"
         )
     if step == "Cleanup":
         actions = result.get("actions") or ["nothing to delete"]
         return "Cleanup: " + "; ".join([*actions, *result.get("problems", [])])
     if step == "Sweep":
         return f"Sweep: deleted {len(result.get('deleted', []))}, problems {result.get('problems')}"
+    if step == "Watch":
+        return (
+            f"Watch: {result.get('covered')} database(s) covered, without a fresh copy "
+            f"{result.get('withoutFreshCopy')}, problems {result.get('problems')}"
+        )
     if step == "Reconcile":
         return (
             f"Reconcile: looked at {result.get('looked')}, started {len(result.get('started', []))}"

@@ -445,6 +445,33 @@ PATCHES: tuple[Patch, ...] = (
             _f("moto.core.responses.ActionResult"),
         ),
     ),
+    # --- AWS Backup -----------------------------------------------------------------------------
+    Patch(
+        "simulation.moto.backup._list_protected_resources",
+        "aws rule",
+        (
+            _f("moto.backup.urls.url_paths"),
+            _f("moto.backup.responses.BackupResponse.dispatch"),
+            _new("moto.backup.responses.BackupResponse.list_protected_resources"),
+            _on(f"{_RESPONSE}.querystring"),
+            _on(f"{_RESPONSE}.current_account"),
+            _on(f"{_RESPONSE}.region"),
+            _f("moto.rds.models.rds_backends"),
+            _on(f"{_RDS}.database_snapshots"),
+            _on(f"{_RDS}.cluster_snapshots"),
+            _on(f"{_SNAPSHOT}.snapshot_type"),
+            _on(f"{_SNAPSHOT}.database"),
+            _on(f"{_SNAPSHOT}.status"),
+            _on(f"{_CLUSTER_SNAPSHOT}.cluster"),
+            _on(f"{_CLUSTER_SNAPSHOT}.status"),
+            _on("moto.rds.models.RDSBaseModel.created"),
+            _on("moto.rds.models.DBInstance.db_instance_identifier"),
+            _on("moto.rds.models.DBCluster.db_cluster_identifier"),
+            _f("moto.rds.models.DBInstance.arn"),
+            _f("moto.rds.models.DBCluster.arn"),
+            _f("moto.rds.models.DBClusterSnapshot.db_cluster_snapshot_identifier"),
+        ),
+    ),
     # --- DynamoDB -------------------------------------------------------------------------------
     Patch(
         "simulation.moto.dynamodb._rollback_of_named_items",

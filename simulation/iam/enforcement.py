@@ -386,7 +386,10 @@ def _authorize_patch() -> Callable[..., None]:
             method=response.method,
             path=response.raw_path
             + (("?" + response.uri.split("?", 1)[1]) if "?" in response.uri else ""),
-            data=response.data,
+            # A GET (AWS Backup's ListProtectedResources) signs an empty payload, where moto's
+            # `data` would be hashed instead: its query string's parameters, or the request's
+            # headers when there are none (moto.core.responses.BaseResponse.setup_class)
+            data=response.data if response.method != "GET" else {},
             body=response.raw_body,
             headers=response.headers,
             action=response._get_action(),

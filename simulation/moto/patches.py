@@ -14,7 +14,7 @@ from typing import Any
 from moto.core.config import DefaultConfig
 
 from rds_xacct.aws.clients import forget_clients
-from simulation.moto import core, history, kms, lambda_, rds, recovery_points, sfn
+from simulation.moto import backup, core, history, kms, lambda_, rds, recovery_points, sfn
 from simulation.moto.clock import SimClock
 from simulation.moto.dynamodb import patches as dynamodb_patches
 from simulation.moto.lambda_ import LambdaHandler, Routes, environment
@@ -83,6 +83,7 @@ class MotoPatches:
             *core.patches(),
             *kms.patches(),
             *rds.patches(),
+            *backup.patches(),
             # RDS's copy calls, innermost first: copies take time, the limits wrap them (checked
             # before a copy is made), and the rules wrap both (checked first of all)
             *self._copies.patches(),

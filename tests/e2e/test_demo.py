@@ -21,6 +21,26 @@ def test_the_demo_shows_the_keeper_deleting_the_expired_copy_and_refusing_an_ear
     assert "the pipeline role asks the keeper to delete it now: refused" in out
     assert "Keeper (backup account): deleted" in out
     assert "asked the backup account's keeper to delete the copy: deleted" in out
+    # And it ends with the operator command's status table, taken once the copy was made
+    tail = out[out.index("What the operator command showed once the copy was made") :]
+    assert "rds-xacct status" in tail
+    assert "orders-db" in tail
+    assert "1: NotifyCopied" in tail
+    assert out.rstrip().splitlines()[-1] == (
+        "1 database(s), 0 needing a look (none); 1 run(s) in flight."
+    )
+
+
+def test_a_demo_run_that_fails_ends_with_the_database_failing_and_how_to_explain_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status = demo.main(["--fail-at", "CopyBackup", "--no-slack"])
+    out = capsys.readouterr().out
+    assert status == 0
+    tail = " ".join(out[out.index("What the operator command showed once the run ended") :].split())
+    assert "FAILING" in tail
+    assert "at CopyBackup: AwsError" in tail
+    assert "(rds-xacct explain demo-run)" in tail
 
 
 def test_a_retention_below_the_minimum_is_refused_and_deleted_by_the_hourly_pass(

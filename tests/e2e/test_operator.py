@@ -14,12 +14,13 @@ from typer.testing import CliRunner, Result
 from rds_xacct.model import error_table
 from rds_xacct.model.constants import (
     BACKFILL_EXECUTION_PREFIX,
+    RECOVERY_POINT_OBJECTIVE_HOURS,
     ROLE_BACKUP,
     RUN_EXECUTION_PREFIX,
     TAG_ROLE,
     TAG_SOURCE_ARN,
 )
-from rds_xacct_cli.main import OK, UNREADABLE, app
+from rds_xacct_cli.main import ATTENTION, OK, UNREADABLE, app
 from simulation.driver import MakeSim, Simulation
 from simulation.moto import RDS_LIMITS, wait_for_execution
 from simulation.moto.recovery_points import RECOVERY_POINTS
@@ -27,13 +28,26 @@ from simulation.operator import operator_for
 from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT
 
 RUN_TIMEOUT_S = 900
+RUNNER = CliRunner(env={"COLUMNS": "200"})
+"""The command as run in a terminal 200 columns wide (whatever the test's own terminal)."""
+STEPS_BEFORE_THE_FIRST_WAIT = {
+    "Receive",
+    "DescribeSource",
+    "Skipped?",
+    "WaitForMainSlot",
+    "CopyIntermediate",
+    "CheckIntermediate",
+    "IntermediateReady?",
+    "WaitIntermediate",
+}
+"""Where a new run can be while the clock stands still."""
 
 
 def rds_xacct(sim: Simulation, *args: str) -> Result:
     """`rds-xacct ARGS` as an operator of the simulated accounts runs it; the command takes part
     in the simulated clock, so the runs it starts move time only while it pauses."""
     with sim.clock.taking_part():
-        return CliRunner().invoke(app, list(args), obj=operator_for(sim), catch_exceptions=False)
+        return RUNNER.invoke(app, list(args), obj=operator_for(sim), catch_exceptions=False)
 
 
 def executions(sim: Simulation) -> list[dict[str, Any]]:
@@ -248,13 +262,97 @@ def test_explain_names_the_step_a_failed_run_stopped_at_the_error_the_fix_and_wh
 
 def test_explain_of_a_run_that_does_not_exist_says_so(make_sim: MakeSim) -> None:
     sim = make_sim(slack=False)
-    result = CliRunner().invoke(app, ["explain", "no-such-run"], obj=operator_for(sim))
+    result = RUNNER.invoke(app, ["explain", "no-such-run"], obj=operator_for(sim))
     assert result.exit_code == UNREADABLE
     assert "No run 'no-such-run'" in result.output
 
 
 def test_run_of_a_snapshot_that_does_not_exist_says_so(make_sim: MakeSim) -> None:
     sim = make_sim(slack=False)
-    result = CliRunner().invoke(app, ["run", "nope"], obj=operator_for(sim))
+    result = RUNNER.invoke(app, ["run", "nope"], obj=operator_for(sim))
     assert result.exit_code == UNREADABLE
     assert "No DB or DB cluster snapshot 'nope'" in result.output
+
+
+# --- status -----------------------------------------------------------------------------------------
+def test_status_of_a_healthy_world_lists_every_database_fresh_and_exits_0(
+    make_sim: MakeSim,
+) -> None:
+    # Given two databases copied within the hour
+    sim = make_sim(parameters={"RetentionDays": "0"}, slack=False)
+    for database in ("orders-db", "billing-db"):
+        assert sim.deliver(sim.backup_event(database)).status == "SUCCEEDED"
+    # When the operator asks for the status, for people and for machines
+    shown = rds_xacct(sim, "status")
+    found = json.loads(rds_xacct(sim, "status", "--json").stdout)
+    # Then each database has a line with its newest copy, young against the RPO, nothing in
+    # flight, no failure; and the command exits 0
+    assert shown.exit_code == OK, shown.output
+    assert found["healthy"] is True
+    assert found["rpoHours"] == RECOVERY_POINT_OBJECTIVE_HOURS
+    lines = {d["database"]: d for d in found["databases"]}
+    assert sorted(lines) == ["billing-db", "orders-db"]
+    for line in lines.values():
+        assert line["verdict"] == "ok"
+        assert line["newestCopy"].startswith(f"arn:aws:rds:eu-west-1:{BACKUP_ACCOUNT}:snapshot:")
+        assert 0 < line["ageHours"] < 2
+        assert line["inFlight"] == []
+        assert line["lastFailure"] is None
+    assert "2 database(s), 0 needing a look (none); 0 run(s) in flight." in shown.stdout
+    # And two hours on, against an RPO of one hour, both are stale: exit 1
+    sim.clock.advance(2 * 3600)
+    strict = rds_xacct(sim, "status", "--rpo-hours", "1", "--json")
+    assert strict.exit_code == ATTENTION
+    assert {d["verdict"] for d in json.loads(strict.stdout)["databases"]} == {"stale"}
+
+
+def test_status_of_a_broken_world_names_what_is_stale_failing_and_in_flight_and_exits_1(
+    make_sim: MakeSim,
+) -> None:
+    # Given one database copied 30 hours ago and not since, one whose run failed at CopyBackup,
+    # and one whose first run is on its way
+    sim = make_sim(parameters={"RetentionDays": "0"}, slack=False)
+    assert sim.deliver(sim.backup_event("orders-db")).status == "SUCCEEDED"
+    sim.clock.advance(30 * 3600)
+    sim.inject_failure("CopyBackup")
+    failed = sim.deliver(sim.backup_event("billing-db"), name="billing-failed")
+    assert failed.status == "FAILED"
+    sim.failures.clear()
+    with sim.clock.taking_part():
+        going = sim.start_run(sim.backup_event("pay-db", size_gib=500))
+        # When the operator asks for the status while that run goes on
+        shown = RUNNER.invoke(app, ["status"], obj=operator_for(sim))
+        found = json.loads(RUNNER.invoke(app, ["status", "--json"], obj=operator_for(sim)).stdout)
+    # Then it exits 1, and each line says why
+    assert shown.exit_code == ATTENTION, shown.output
+    assert found["healthy"] is False
+    lines = {d["database"]: d for d in found["databases"]}
+    assert lines["orders-db"]["verdict"] == "stale"
+    assert lines["orders-db"]["ageHours"] > RECOVERY_POINT_OBJECTIVE_HOURS
+    billing = lines["billing-db"]
+    assert billing["verdict"] == "failing"
+    assert billing["lastFailure"]["name"] == "billing-failed"
+    assert billing["lastFailure"]["step"] == "CopyBackup"
+    assert billing["lastFailure"]["error"] == "AwsError"
+    assert billing["lastFailure"]["hint"] == error_table.hint("AwsError")
+    pay = lines["pay-db"]
+    assert pay["verdict"] == "never copied"
+    assert [run["name"] for run in pay["inFlight"]] == [going.rsplit(":", 1)[-1]]
+    assert pay["inFlight"][0]["step"] in {
+        "Receive",
+        "DescribeSource",
+        "WaitForMainSlot",
+        "CopyIntermediate",
+        "CheckIntermediate",
+        "WaitIntermediate",
+    }
+    text = " ".join(shown.stdout.split())
+    for words in (
+        "STALE",
+        "FAILING",
+        "NEVER COPIED",
+        "at CopyBackup: AwsError",
+        "rds-xacct explain billing-failed",
+    ):
+        assert words in text, words
+    finish(sim, [going])

@@ -5,11 +5,11 @@ call they don't allow fails its test, naming the action, the resource and the ro
 asserts the converse. It runs the scenarios that together take every path (a database and a
 cluster copied and deleted after their retention, a failure cleaned up, stopped runs swept, a
 full quota warned about, a source with a customer managed key, a run that waits for a copy slot,
-a run that fails with an error no Catch handles, a missed event reconciled) and fails if any
-Allow statement, action and resource of `template.yaml` or `backup-account.yaml` (identity
-policies, trust policies and the backup key's policy) allowed none of their requests: an excess
-permission, to be removed, or a path no test takes. `NEEDED_ONLY_BY_REAL_AWS` lists what only
-AWS itself uses, each with why.
+a run that fails with an error no Catch handles, a missed event reconciled, the hourly watch) and
+fails if any Allow statement, action and resource of `template.yaml` or `backup-account.yaml`
+(identity policies, trust policies and the backup key's policy) allowed none of their requests:
+an excess permission, to be removed, or a path no test takes. `NEEDED_ONLY_BY_REAL_AWS` lists
+what only AWS itself uses, each with why.
 """
 
 from __future__ import annotations
@@ -157,6 +157,14 @@ def _missed_event_reconciled(sim: Simulation) -> None:
     assert ended["status"] == "SUCCEEDED"
 
 
+def _freshness_watched(sim: Simulation) -> None:
+    # The hourly watch: AWS Backup's protected resources, the databases and clusters there
+    # are, their copies in the backup account, the copy slots
+    watched = sim.watch()
+    assert watched["problems"] == []
+    assert watched["covered"] >= 2
+
+
 def _unshareable_source_skipped(sim: Simulation) -> None:
     sim.world.database_with_options(
         "vault", engine="oracle-ee", major_version="19", options=["TDE"]
@@ -197,6 +205,7 @@ SCENARIOS: list[tuple[dict[str, Any], list[Callable[[Simulation], None]]]] = [
             _uncaught_failure_reported,
             _missed_event_reconciled,
             _unshareable_source_skipped,
+            _freshness_watched,
         ],
     ),
     (

@@ -48,10 +48,11 @@ def test_the_sam_transform_gives_the_resources_the_app_needs(
     monkeypatch.setenv("AWS_REGION", REGION)
     # When the SAM transform runs
     transformed = transform(packaged_template(), PARAMETERS, NoManagedPolicies())
-    # Then it holds thirteen functions (eleven for the flow, the sweep, the reconciliation), one
-    # state machine, the copy-slot and notices tables and the rules, with no SAM types left
+    # Then it holds fourteen functions (eleven for the flow, the sweep, the reconciliation, the
+    # watch), one state machine, the copy-slot and notices tables and the rules, with no SAM
+    # types left
     types = [r["Type"] for r in transformed["Resources"].values()]
-    assert types.count("AWS::Lambda::Function") == 13
+    assert types.count("AWS::Lambda::Function") == 14
     assert types.count("AWS::DynamoDB::Table") == 2
     assert types.count("AWS::StepFunctions::StateMachine") == 1
     assert types.count("AWS::Events::Rule") == 4

@@ -26,7 +26,9 @@ from rds_xacct.model.constants import (
     BACKUP_COPY_TAG_KEYS,
     DEFAULT_MIN_RETENTION_DAYS,
     KEEPER_SCHEDULE,
+    MAX_RECOVERY_POINT_OBJECTIVE_HOURS,
     MAX_RETENTION_DAYS,
+    RECOVERY_POINT_OBJECTIVE_HOURS,
     ROLE_BACKUP,
     ROLE_INTERMEDIATE,
     TAG_APP,
@@ -34,8 +36,9 @@ from rds_xacct.model.constants import (
     TAG_KEEP,
     TAG_ROLE,
 )
+from rds_xacct.model.metrics import DIMENSION, NAMESPACE, SERVICE, STALE_DATABASES
 from rds_xacct.model.ownership import app_tags
-from rds_xacct.model.settings import Settings
+from rds_xacct.model.settings import ENV_RPO_HOURS, Settings
 from simulation.cfn_yaml import iam_actions, load_cfn_yaml
 from simulation.iam.policy import Caller, Context, Decision, Statement, evaluate, parse_policy
 from simulation.sam_template import (
@@ -411,8 +414,11 @@ def test_parameters_and_their_defaults(template: dict[str, Any]) -> None:
         "KeyAdministratorArn",
         "LogRetentionDays",
         "AlarmEmail",
+        "RecoveryPointObjectiveHours",
+        "FreshnessIgnoredDatabases",
     }
     assert "Default" not in parameters["MainAccountId"]
+    assert parameters["FreshnessIgnoredDatabases"]["Default"] == ""
     assert parameters["AlarmEmail"]["Default"] == ""
     assert parameters["PipelineRoleArn"]["Default"] == ""
     assert parameters["KeyAdministratorArn"]["Default"] == ""
@@ -420,6 +426,48 @@ def test_parameters_and_their_defaults(template: dict[str, Any]) -> None:
     assert (
         parameters["LogRetentionDays"]["Default"] in parameters["LogRetentionDays"]["AllowedValues"]
     )
+
+
+def test_the_recovery_point_objective_is_the_apps_default_within_the_keepers_bounds(
+    template: dict[str, Any],
+) -> None:
+    # Given the parameter the freshness check's objective comes from
+    rpo = template["Parameters"]["RecoveryPointObjectiveHours"]
+    # When / Then it is a whole number of hours, by default the app's, within what the keeper
+    # accepts (rds_xacct.model.settings.read_rpo_hours)
+    assert rpo["Type"] == "Number"
+    assert rpo["Default"] == RECOVERY_POINT_OBJECTIVE_HOURS
+    assert (rpo["MinValue"], rpo["MaxValue"]) == (1, MAX_RECOVERY_POINT_OBJECTIVE_HOURS)
+
+
+def test_the_stale_copies_alarm_watches_the_keepers_count_and_pages_when_it_stops(
+    template: dict[str, Any],
+) -> None:
+    # Given the alarm, resolved with the longest prefix and objective the parameters allow
+    parameters = {"ResourcePrefix": "a-prefix-of-20-chars", "RecoveryPointObjectiveHours": "8784"}
+    declared = template["Resources"]["StaleCopiesAlarm"]["Properties"]
+    alarm = _resolver(template, parameters).resolve(
+        {k: v for k, v in declared.items() if not k.endswith("Actions")}
+    )
+    # When / Then it watches the metric the keeper's pass writes, as the pass writes it
+    assert (alarm["Namespace"], alarm["MetricName"]) == (NAMESPACE, STALE_DATABASES)
+    assert alarm["Dimensions"] == [{"Name": DIMENSION, "Value": SERVICE}]
+    # And goes off on one stale database, or on no value at all (the pass stopped)
+    assert alarm["Statistic"] == "Maximum"
+    assert alarm["Period"] == 3600
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == (
+        "GreaterThanOrEqualToThreshold",
+        1,
+    )
+    assert alarm["TreatMissingData"] == "breaching"
+    # And pages through this account's alarms topic, both ways
+    assert declared["AlarmActions"] == declared["OKActions"] == [{"Ref": "AlarmTopic"}]
+    # And says what happened and what to do, within CloudWatch's 1024 characters
+    description = alarm["AlarmDescription"]
+    assert len(description) <= 1024
+    assert "8784 hours" in description
+    assert "FreshnessIgnoredDatabases" in description
+    assert "/aws/lambda/a-prefix-of-20-chars-keeper" in description
 
 
 def test_the_minimum_retention_is_the_keepers_own_bounds(template: dict[str, Any]) -> None:
@@ -450,6 +498,10 @@ def test_the_minimum_retention_is_the_keepers_own_bounds(template: dict[str, Any
         ("KeyAdministratorArn", KEY_ADMIN_ARN, True),
         ("KeyAdministratorArn", "arn:aws:iam::123456789012:user/alice", True),
         ("KeyAdministratorArn", "key-admin", False),
+        ("FreshnessIgnoredDatabases", "", True),
+        ("FreshnessIgnoredDatabases", "retired-db, Old-Cluster", True),
+        ("FreshnessIgnoredDatabases", "prod-*", False),
+        ("FreshnessIgnoredDatabases", "db;drop", False),
     ],
 )
 def test_parameter_patterns(
@@ -1051,12 +1103,21 @@ def test_the_keeper_and_its_pass_run_with_the_settings_they_read(template: dict[
         assert properties["Role"] == {"Fn::GetAtt": ["KeeperRole", "Arn"]}
         assert properties["CodeUri"] == keeper_properties["CodeUri"]
         # And its environment is exactly what rds_xacct.keeper reads, from the parameters and
-        # ledger
+        # ledger (the pass's freshness check reads two more)
+        freshness = (
+            {
+                ENV_RPO_HOURS: {"Ref": "RecoveryPointObjectiveHours"},
+                keeper.ENV_IGNORED: {"Ref": "FreshnessIgnoredDatabases"},
+            }
+            if logical_id == "KeeperPassFunction"
+            else {}
+        )
         assert properties["Environment"]["Variables"] == {
             keeper.ENV_MAIN_ACCOUNT_ID: {"Ref": "MainAccountId"},
             keeper.ENV_MIN_RETENTION_DAYS: {"Ref": "MinimumRetentionDays"},
             keeper.ENV_LONGEST_RETENTION_DAYS: {"Ref": "LongestRetentionDays"},
             keeper.ENV_LEDGER_TABLE: {"Ref": "KeeperLedger"},
+            **freshness,
         }
         # And it logs into the group whose retention the stack sets
         assert properties["LoggingConfig"]["LogGroup"] == {"Ref": "KeeperLogGroup"}
@@ -1101,6 +1162,8 @@ def test_the_keepers_settings_resolve_to_what_the_keeper_accepts(template: dict[
         assert settings.min_retention_days == DEFAULT_MIN_RETENTION_DAYS
         assert settings.longest_retention_days == 0
         assert settings.ledger_table == LEDGER_NAME
+        assert settings.rpo_hours == RECOVERY_POINT_OBJECTIVE_HOURS
+        assert settings.ignored == frozenset()
     assert specs["KeeperFunction"].name == KEEPER_NAME
     assert specs["KeeperPassFunction"].name == f"{KEEPER_NAME}-pass"
 

@@ -70,7 +70,7 @@ KEY_POLICY_RESOURCE_STAR = (
     "RESOURCE_STAR"
 )
 
-SAM_MADE_ROLES = ("SweepFunctionDailyRole", "ReconcileFunctionDailyRole")
+SAM_MADE_ROLES = ("SweepFunctionDailyRole", "ReconcileFunctionDailyRole", "WatchFunctionHourlyRole")
 """Roles the SAM transform writes for a function's ScheduleV2 event."""
 
 

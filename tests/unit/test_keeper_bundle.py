@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from rds_xacct.keeper import bundle
+from rds_xacct.model.metrics import KEEPER_REFUSED
 from simulation.cfn_yaml import load_cfn_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,7 +83,7 @@ def test_the_bundle_holds_the_handler_and_only_model_aws_and_keeper_modules(buil
     # Then it holds the handler and its package, and nothing but Python sources
     assert Path("keeper.py") in files
     assert {f.suffix for f in files} == {".py"}
-    keeper_modules = {"__init__", "rules", "ledger", "requests", "hourly"}
+    keeper_modules = {"__init__", "rules", "ledger", "requests", "hourly", "freshness"}
     assert {f.stem for f in files if f.parent == Path("rds_xacct/keeper")} == keeper_modules
     # And every other file is a module of rds_xacct.model or rds_xacct.aws (or a package's
     # __init__), never of the main account's pipeline, admission, messages or jobs
@@ -95,6 +96,9 @@ def test_the_bundle_holds_the_handler_and_only_model_aws_and_keeper_modules(buil
     # Powertools), and the build tool itself stays behind
     assert [f for f in files if len(f.parts) == 1] == [Path("keeper.py")]
     assert Path("rds_xacct/aws/observability.py") not in files
+    # And its metrics' writer is the standard library's (EMF lines), with the freshness rules
+    assert Path("rds_xacct/aws/emf.py") in files
+    assert Path("rds_xacct/model/freshness.py") in files
     assert Path("rds_xacct/keeper/bundle.py") not in files
     # And it is a fraction of functions/
     shipped = sum((built / f).stat().st_size for f in files)
@@ -158,9 +162,13 @@ print(json.dumps({
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout)
+    *metrics, last = done.stdout.splitlines()
+    result: dict[str, Any] = json.loads(last)
     # Then every rds_xacct module came from the bundle, the pipeline isn't there to import, no
     # third-party package but boto3 was loaded, and the keeper answered (an unreadable request)
+    # and counted its refusal on standard output (an EMF line)
+    (line,) = metrics
+    assert json.loads(line)[KEEPER_REFUSED] == 1
     assert result["outside"] == []
     assert result["pipeline"] == "absent"
     assert result["third_party"] == []

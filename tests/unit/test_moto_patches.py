@@ -492,6 +492,36 @@ def test_describe_account_attributes_reports_the_manual_snapshot_quotas(world: W
     assert main["ManualClusterSnapshots"] == (0, 100)
 
 
+def test_aws_backup_lists_each_resource_it_backed_up_once_with_its_last_backup(
+    world: World, clock: SimClock
+) -> None:
+    # Given a database AWS Backup backed up twice, a day apart, a cluster once, a database it
+    # never backed up and a manual snapshot of it
+    world.database("orders-db")
+    world.backup_snapshot("orders-db", "day-1")
+    clock.advance(86400)
+    newest = world.backup_snapshot("orders-db", "day-2")
+    world.cluster("analytics")
+    world.backup_snapshot("analytics", "day-2c", kind="cluster")
+    world.database("scratch-db")
+    world.snapshot("scratch-db", "by-hand")
+    # When the main account lists AWS Backup's protected resources, one to a page
+    backup = world.main.client("backup")
+    pages = list(
+        backup.get_paginator("list_protected_resources").paginate(PaginationConfig={"PageSize": 1})
+    )
+    # Then each resource AWS Backup backed up is listed once, with its type and its newest
+    # recovery point, page by page
+    assert [len(page["Results"]) for page in pages] == [1, 1]
+    listed = {r["ResourceName"]: r for page in pages for r in page["Results"]}
+    assert set(listed) == {"orders-db", "analytics"}
+    assert listed["orders-db"]["ResourceType"] == "RDS"
+    assert listed["orders-db"]["ResourceArn"] == f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:db:orders-db"
+    assert listed["orders-db"]["LastRecoveryPointArn"] == newest
+    assert listed["orders-db"]["LastBackupTime"] == clock.now()
+    assert listed["analytics"]["ResourceType"] == "Aurora"
+
+
 def _token_machine(arn: str, timeout: int, again: bool = False) -> tuple[Any, str]:
     """A task waiting for a token; on States.Timeout it gives up, or (`again`) enters itself
     anew through its Catch, as the app's slot waits do."""

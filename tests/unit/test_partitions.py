@@ -25,6 +25,11 @@ SERVICE_PRINCIPALS = {
     "lambda.amazonaws.com",
     # EventBridge User Guide, "Using resource-based policies for Amazon EventBridge".
     "events.amazonaws.com",
+    # SNS Developer Guide, "Data encryption" ("Enable compatibility between event sources from
+    # AWS services and encrypted topics"): the alarms' key lets cloudwatch.amazonaws.com use it.
+    # The China Regions' edition of the guide (docs.amazonaws.cn) is the same page; no AWS page
+    # found names another CloudWatch principal there (not tried on an aws-cn account).
+    "cloudwatch.amazonaws.com",
     # Written by the SAM transform (the state machine's role; the sweep's schedule), which writes
     # them so in every partition: not ours to change.
     "states.amazonaws.com",

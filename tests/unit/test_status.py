@@ -3,25 +3,34 @@ copy, failing by its last failure against that copy, and a run in flight is its 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from rds_xacct.jobs.freshness import Freshness
 from rds_xacct.jobs.runs import Run
 from rds_xacct.jobs.status import FAILING, NEVER_COPIED, NOT_COVERED, OK, STALE, Status, join
 
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class Fresh:
-    database: str
-    kind: str = "db"
-    source_arn: str = ""
-    newest_copy: str | None = "arn:aws:rds:eu-west-1:222222222222:snapshot:xacct-x"
-    recovery_point: datetime | None = NOW - timedelta(hours=6)
-    age_hours: float | None = 6.0
-    stale: bool = False
+def _fresh(
+    database: str,
+    *,
+    newest_copy: str | None = "arn:aws:rds:eu-west-1:222222222222:snapshot:xacct-x",
+    recovery_point: datetime | None = NOW - timedelta(hours=6),
+    age_hours: float | None = 6.0,
+    stale: bool = False,
+) -> Freshness:
+    """A covered DB instance, by default copied 6 hours ago."""
+    return Freshness(
+        database=database,
+        kind="db",
+        source_arn="",
+        newest_copy=newest_copy,
+        recovery_point=recovery_point,
+        age_hours=age_hours,
+        stale=stale,
+    )
 
 
 def _run(database: str, status: str = "FAILED", **fields: Any) -> Run:
@@ -45,9 +54,9 @@ def _verdicts(status: Status) -> dict[str, str]:
 
 def test_each_covered_database_is_judged_by_its_newest_copy() -> None:
     fresh = [
-        Fresh("fresh-db"),
-        Fresh("old-db", recovery_point=NOW - timedelta(hours=30), age_hours=30, stale=True),
-        Fresh("new-db", newest_copy=None, recovery_point=None, age_hours=None, stale=True),
+        _fresh("fresh-db"),
+        _fresh("old-db", recovery_point=NOW - timedelta(hours=30), age_hours=30, stale=True),
+        _fresh("new-db", newest_copy=None, recovery_point=None, age_hours=None, stale=True),
     ]
     status = Status(NOW, 26, join(fresh, [], []))
     assert _verdicts(status) == {"fresh-db": OK, "old-db": STALE, "new-db": NEVER_COPIED}
@@ -57,7 +66,7 @@ def test_each_covered_database_is_judged_by_its_newest_copy() -> None:
 def test_a_failure_about_newer_data_than_the_newest_copy_is_failing() -> None:
     # the run failed copying a snapshot taken after the newest copy's data
     failed = [_run("orders-db", data_of=NOW - timedelta(hours=2), step="CopyBackup")]
-    lines = join([Fresh("orders-db")], [], failed)
+    lines = join([_fresh("orders-db")], [], failed)
     assert [line.verdict for line in lines] == [FAILING]
     assert lines[0].last_failure is failed[0]
 
@@ -65,13 +74,13 @@ def test_a_failure_about_newer_data_than_the_newest_copy_is_failing() -> None:
 def test_a_failure_about_older_data_than_the_newest_copy_is_shown_but_not_failing() -> None:
     # a backfill of an old snapshot failed; newer data was copied since
     failed = [_run("orders-db", data_of=NOW - timedelta(days=5))]
-    lines = join([Fresh("orders-db")], [], failed)
+    lines = join([_fresh("orders-db")], [], failed)
     assert [line.verdict for line in lines] == [OK]
     assert lines[0].last_failure is failed[0]
 
 
 def test_a_failure_with_a_run_of_the_database_in_flight_is_being_tried_again() -> None:
-    never = Fresh("orders-db", newest_copy=None, recovery_point=None, age_hours=None, stale=True)
+    never = _fresh("orders-db", newest_copy=None, recovery_point=None, age_hours=None, stale=True)
     lines = join([never], [_run("orders-db", "RUNNING", step="CheckBackup")], [_run("orders-db")])
     assert [line.verdict for line in lines] == [NEVER_COPIED]
     assert [run.step for run in lines[0].in_flight] == ["CheckBackup"]
@@ -80,7 +89,7 @@ def test_a_failure_with_a_run_of_the_database_in_flight_is_being_tried_again() -
 
 def test_a_failure_before_the_run_knew_its_source_counts_from_when_it_started() -> None:
     failed = [_run("orders-db", started_at=NOW - timedelta(hours=1))]  # no summary: no source
-    assert [line.verdict for line in join([Fresh("orders-db")], [], failed)] == [FAILING]
+    assert [line.verdict for line in join([_fresh("orders-db")], [], failed)] == [FAILING]
 
 
 def test_a_database_the_deployment_does_not_cover_gets_a_line_for_its_runs_only() -> None:
@@ -92,7 +101,7 @@ def test_a_database_the_deployment_does_not_cover_gets_a_line_for_its_runs_only(
 
 
 def test_the_json_names_every_column() -> None:
-    lines = join([Fresh("orders-db")], [_run("orders-db", "RUNNING", step="Share")], [])
+    lines = join([_fresh("orders-db")], [_run("orders-db", "RUNNING", step="Share")], [])
     entry = Status(NOW, 26, lines).to_dict()
     assert entry["healthy"] is True
     assert entry["databases"][0] == {

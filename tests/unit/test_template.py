@@ -24,15 +24,24 @@ from rds_xacct.model.constants import (
     KEEPER_CALLER_TIMEOUT_SECONDS,
     KEEPER_READ_TIMEOUT_SECONDS,
     KEEPER_TIMEOUT_SECONDS,
+    MAX_RECOVERY_POINT_OBJECTIVE_HOURS,
     MAX_RETENTION_DAYS,
     RDS_COPIES_IN_PROGRESS_LIMIT,
+    RECOVERY_POINT_OBJECTIVE_HOURS,
     RETRY_ALLOWANCE_HOURS,
     RUN_MARGIN_HOURS,
     SLOT_RECHECK_SECONDS,
     SLOT_WAIT_HOURS,
     TAG_APP,
     UNCATCHABLE_ERRORS,
+    WATCH_SCHEDULE,
     WORST_CASE_COPY_HOURS,
+)
+from rds_xacct.model.metrics import DATABASES_WITHOUT_FRESH_COPY, DIMENSION, NAMESPACE, SERVICE
+from rds_xacct.model.settings import (
+    ENV_COPY_RDS_AUTOMATED,
+    ENV_COPY_RDS_AUTOMATED_CLUSTER,
+    ENV_RPO_HOURS,
 )
 from rds_xacct.pipeline import reporting
 from simulation.cfn_yaml import iam_actions, load_cfn_yaml
@@ -43,6 +52,7 @@ from simulation.sam_template import (
     ROOT,
     TEMPLATE,
     App,
+    Resolver,
     load_app,
     state_machine_resource,
 )
@@ -298,7 +308,7 @@ def test_every_function_handler_exists(template: dict[str, Any]) -> None:
     functions = {
         k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"
     }
-    assert len(functions) == 13
+    assert len(functions) == 14
     for logical_id, resource in functions.items():
         module_name, function_name = resource["Properties"]["Handler"].rsplit(".", 1)
         module = importlib.import_module(module_name)
@@ -633,3 +643,84 @@ def test_a_run_waits_for_the_keepers_answer_longer_than_the_keeper_can_run(
         f"{KEEPER_TIMEOUT_SECONDS} s, and DeleteBackup and Cleanup may run "
         f"{KEEPER_CALLER_TIMEOUT_SECONDS} s)"
     ) in limits
+
+
+# --- Freshness: the main account's half (issue 20) -------------------------------------------------
+def test_every_function_reads_the_recovery_point_objective_the_stack_sets(
+    template: dict[str, Any], app: App
+) -> None:
+    # Given the parameter, by default the app's and within what Settings accepts
+    rpo = template["Parameters"]["RecoveryPointObjectiveHours"]
+    assert rpo["Type"] == "Number"
+    assert rpo["Default"] == RECOVERY_POINT_OBJECTIVE_HOURS
+    assert (rpo["MinValue"], rpo["MaxValue"]) == (1, MAX_RECOVERY_POINT_OBJECTIVE_HOURS)
+    # And the backup account's parameter of the same name defaults alike
+    backup = load_cfn_yaml(BACKUP_TEMPLATE)["Parameters"]["RecoveryPointObjectiveHours"]
+    assert backup["Default"] == rpo["Default"]
+    # Then every function, as deployed, reads it into its settings
+    for logical_id, spec in app.functions.items():
+        assert spec.environment[ENV_RPO_HOURS] == str(RECOVERY_POINT_OBJECTIVE_HOURS), logical_id
+
+
+def test_the_watch_runs_hourly_with_the_automated_copies_it_expects_fresh(app: App) -> None:
+    # Given the watch function as deployed
+    watch = app.functions["WatchFunction"]
+    resource = app.template["Resources"]["WatchFunction"]["Properties"]
+    # Then its handler is the watch's, on the pipeline's role (which the backup account trusts)
+    assert watch.handler == "watch.handler"
+    assert resource["Role"] == {"Fn::GetAtt": ["PipelineRole", "Arn"]}
+    # And a schedule runs it every hour, retried as the other jobs are
+    (event,) = resource["Events"].values()
+    assert event["Type"] == "ScheduleV2"
+    assert event["Properties"]["ScheduleExpression"] == WATCH_SCHEDULE
+    assert event["Properties"]["RetryPolicy"] == {"MaximumRetryAttempts": 2}
+    # And its settings say which automated snapshots the deployment copies
+    assert watch.environment[ENV_COPY_RDS_AUTOMATED] == "false"
+    assert watch.environment[ENV_COPY_RDS_AUTOMATED_CLUSTER] == "false"
+
+
+def test_the_watch_may_list_aws_backups_protected_resources_and_nothing_more(
+    template: dict[str, Any],
+) -> None:
+    # Given the pipeline role's statements that name AWS Backup
+    role = template["Resources"]["PipelineRole"]["Properties"]
+    statements = [
+        s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"] if isinstance(s, dict)
+    ]
+    backup = [s for s in statements if "backup:" in json.dumps(s.get("Action"))]
+    # Then the one statement lists the protected resources (an action with no resource type)
+    assert backup == [
+        {"Effect": "Allow", "Action": "backup:ListProtectedResources", "Resource": "*"}
+    ]
+
+
+def test_the_freshness_alarm_watches_the_watchs_count_and_pages_when_it_stops(
+    template: dict[str, Any], app: App
+) -> None:
+    # Given the alarm, resolved with the longest prefix and objective the parameters allow
+    declared = template["Resources"]["DatabasesWithoutFreshCopyAlarm"]["Properties"]
+    given = {k: v for k, v in app.resolver.values.items() if not k.startswith("AWS::")}
+    resolver = Resolver(
+        template,
+        {**given, "ResourcePrefix": "a-prefix-of-20-chars", "RecoveryPointObjectiveHours": "8784"},
+        account="111111111111",
+        region="eu-west-1",
+        refs={},
+    )
+    alarm = resolver.resolve({k: v for k, v in declared.items() if not k.endswith("Actions")})
+    # Then it watches the metric the watch writes, as Powertools writes it
+    assert (alarm["Namespace"], alarm["MetricName"]) == (NAMESPACE, DATABASES_WITHOUT_FRESH_COPY)
+    assert alarm["Dimensions"] == [{"Name": DIMENSION, "Value": SERVICE}]
+    # And goes off on one database without a fresh copy, or on no value at all
+    assert (alarm["Statistic"], alarm["Period"]) == ("Maximum", 3600)
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == (
+        "GreaterThanOrEqualToThreshold",
+        1,
+    )
+    assert alarm["TreatMissingData"] == "breaching"
+    # And pages through the alarms' topic, both ways
+    assert declared["AlarmActions"] == declared["OKActions"] == [{"Ref": "AlarmTopic"}]
+    # And says what happened and what to do, within CloudWatch's 1024 characters
+    assert len(alarm["AlarmDescription"]) <= 1024
+    assert "8784 hours" in alarm["AlarmDescription"]
+    assert "a-prefix-of-20-chars-watch" in alarm["AlarmDescription"]

@@ -21,7 +21,7 @@ from rds_xacct.aws.clients import NETWORK_ERRORS, default_client, network_error
 from rds_xacct.aws.observability import logger
 from rds_xacct.model import errors
 from rds_xacct.model.constants import SLOT_BATCH_MINUTES, SLOT_LEASE_SECONDS, SLOT_WAIT_HOURS
-from rds_xacct.model.times import iso
+from rds_xacct.model.times import iso, parse_iso
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -62,6 +62,16 @@ class Place:
             microseconds=self.arrived.microsecond,
         )
         return f"{iso(batch)}#{max(0, 10**10 - self.weight):011d}#{iso(self.arrived)}"
+
+    @staticmethod
+    def arrival_in(waiter_key: str) -> datetime | None:
+        """When a waiter arrived, read back from its sort key (`waiter#<key>#<execution>`, the
+        key as `key` writes it); None for a key not so written."""
+        parts = waiter_key.split("#")
+        try:
+            return parse_iso(parts[3]) if len(parts) >= 5 else None
+        except ValueError:
+            return None
 
 
 class Pool:

@@ -34,10 +34,12 @@ out (every SLOT_RECHECK_SECONDS), and its slot goes to the queue.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from rds_xacct.admission.pool import Place, Pool
+from rds_xacct.admission.pool_table import PoolTable
 from rds_xacct.aws.observability import logger
 from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import POOL_BACKUP, POOL_MAIN
@@ -123,3 +125,37 @@ def give_back_everything(job: Mapping[str, Any], *, settings: Settings, now: dat
             actions.append(f"gave back its {which} copy slot")
         pool.serve(now)
     return actions
+
+
+# --- What the pools hold, for the hourly watch ----------------------------------------------------
+@dataclass(frozen=True)
+class SlotGauges:
+    """Both pools at a glance."""
+
+    in_use: int
+    """Copies in flight holding a slot."""
+    waiting: int
+    """Runs waiting for a slot."""
+    oldest_wait_minutes: float
+    """How long the run that has waited longest has waited (0 with none waiting)."""
+
+
+def gauges(settings: Settings, *, now: datetime, dynamodb: Any = None) -> SlotGauges:
+    """Both pools of the deployment (the main account's, from its state machine's ARN, and the
+    backup account's): slots in use, runs waiting, the longest wait. Reads the whole queue."""
+    if not settings.admission_table or not settings.state_machine_arn:
+        return SlotGauges(0, 0, 0.0)
+    machine = Arn.parse(settings.state_machine_arn)
+    in_use, arrivals = 0, list[datetime | None]()
+    for account in (machine.account, settings.backup_account_id):
+        items = PoolTable(
+            table=settings.admission_table,
+            key=pool_key(account, machine.region),
+            limit=settings.max_copies_in_flight,
+            dynamodb=dynamodb,
+        )
+        in_use += items.in_use()
+        arrivals.extend(Place.arrival_in(w["sk"]["S"]) for w in items.waiters())
+    known = [arrived for arrived in arrivals if arrived is not None]
+    oldest = max((now - arrived).total_seconds() / 60 for arrived in known) if known else 0.0
+    return SlotGauges(in_use, len(arrivals), round(max(oldest, 0.0), 1))

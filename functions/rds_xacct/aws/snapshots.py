@@ -72,6 +72,7 @@ class SnapshotApi:
             option_group=raw.get("OptionGroupName"),
             tags=_tags(raw.get("TagList")),
             copied_from=raw.get(source) or None,
+            original_created_at=raw.get("OriginalSnapshotCreateTime"),
         )
 
     def find(self, identifier: str, snapshot_type: str | None = None) -> Snapshot | None:

@@ -1,5 +1,7 @@
 """The main account's scheduled jobs: the daily reconciliation (a run for every source snapshot
-whose event went missing) and the daily sweep (intermediate copies no run will delete any more).
+whose event went missing), the daily sweep (intermediate copies no run will delete any more) and
+the hourly watch (`watch`: does every covered database have a fresh copy, `freshness`; how full
+the copy slots are).
 
 `reconcile` is the reconciliation's look and the runs it starts; `reconcile_sources` what it
 looks at (source snapshots, copies, runs); `reconcile_events` the events it builds, its runs'

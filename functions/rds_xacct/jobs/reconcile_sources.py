@@ -22,7 +22,13 @@ from rds_xacct.model.constants import COPY_ID_PREFIX, RECONCILE_EXECUTION_PREFIX
 from rds_xacct.model.naming import copy_identifier
 from rds_xacct.model.ownership import is_app_snapshot
 from rds_xacct.model.selection import skip_reason
-from rds_xacct.model.settings import ENV_STATE_MACHINE_ARN, ConfigurationError, Settings
+from rds_xacct.model.settings import (
+    ENV_COPY_RDS_AUTOMATED,
+    ENV_COPY_RDS_AUTOMATED_CLUSTER,
+    ENV_STATE_MACHINE_ARN,
+    ConfigurationError,
+    Settings,
+)
 from rds_xacct.model.snapshot import Snapshot
 from rds_xacct.model.state import Kind
 from rds_xacct.pipeline.events import (
@@ -35,9 +41,9 @@ from rds_xacct.pipeline.events import (
 )
 
 ENV_NATIVE: dict[tuple[Kind, str], str] = {
-    ("db", ORIGIN_RDS_AUTOMATED): "COPY_RDS_AUTOMATED_SNAPSHOTS",
+    ("db", ORIGIN_RDS_AUTOMATED): ENV_COPY_RDS_AUTOMATED,
     ("db", ORIGIN_RDS_MANUAL): "COPY_RDS_MANUAL_SNAPSHOTS",
-    ("cluster", ORIGIN_RDS_AUTOMATED): "COPY_RDS_AUTOMATED_CLUSTER_SNAPSHOTS",
+    ("cluster", ORIGIN_RDS_AUTOMATED): ENV_COPY_RDS_AUTOMATED_CLUSTER,
     ("cluster", ORIGIN_RDS_MANUAL): "COPY_RDS_MANUAL_CLUSTER_SNAPSHOTS",
 }
 """The template's `CopyRds…` parameters, as the reconciler's environment gives them."""

@@ -10,40 +10,17 @@ than the RPO shows as stale, if nothing was copied since.)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from rds_xacct.jobs import runs
 from rds_xacct.jobs.deployment import Deployment
+from rds_xacct.jobs.freshness import Freshness, freshness
 from rds_xacct.model.times import iso, parse_iso
 
 OK, STALE, NEVER_COPIED, FAILING, NOT_COVERED = "ok", "stale", "never copied", "failing", "-"
-
-
-class Fresh(Protocol):
-    """A covered database and its newest copy (rds_xacct.jobs.freshness.Freshness)."""
-
-    @property
-    def database(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def source_arn(self) -> str: ...
-    @property
-    def newest_copy(self) -> str | None: ...
-    @property
-    def recovery_point(self) -> datetime | None: ...
-    @property
-    def age_hours(self) -> float | None: ...
-    @property
-    def stale(self) -> bool: ...
-
-
-FreshnessOf = Callable[..., Sequence[Fresh]]
-"""`rds_xacct.jobs.freshness.freshness(settings, *, now, rpo_hours, rds, backup_rds,
-aws_backup)`."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +113,7 @@ def _key(run: runs.Run) -> tuple[str, str]:
 
 
 def join(
-    fresh: Sequence[Fresh], flying: Sequence[runs.Run], failed: Sequence[runs.Run]
+    fresh: Sequence[Freshness], flying: Sequence[runs.Run], failed: Sequence[runs.Run]
 ) -> list[DatabaseStatus]:
     """One line per covered database (and per other database a run was seen of), sorted."""
     lines = {
@@ -172,7 +149,6 @@ def join(
 def look(
     deployment: Deployment,
     *,
-    freshness: FreshnessOf,
     rds: Any,
     backup_rds: Any,
     aws_backup: Any,

@@ -52,14 +52,23 @@ class Ledger:
         )
 
     def all(self) -> dict[str, Record]:
-        """Every record, by ARN (one Scan: the hourly pass reads them once). An item the keeper
-        can't read is left out (logged): its copy is then looked at on its own."""
+        """Every record, by ARN (one Scan)."""
+        return self.read()[0]
+
+    def read(self) -> tuple[dict[str, Record], list[dict[str, Any]]]:
+        """Every copy's record, by ARN, and the other items (the databases the freshness check
+        watches, rds_xacct.keeper.freshness): one Scan, which the hourly pass makes once. An item
+        the keeper can't read is left out (logged): its copy is then looked at on its own."""
         found: dict[str, Record] = {}
+        others: list[dict[str, Any]] = []
         with aws_call(f"Reading the ledger {self.table}"):
             for page in self.client.get_paginator("scan").paginate(
                 TableName=self.table, ConsistentRead=True
             ):
                 for item in page["Items"]:
+                    if not str(item.get("arn", {}).get("S", "")).startswith("arn:"):
+                        others.append(item)
+                        continue
                     if "deletedAt" in item:
                         continue
                     try:
@@ -68,7 +77,7 @@ class Ledger:
                         logger.exception("Unreadable ledger item", extra={"item": str(item)[:500]})
                         continue
                     found[record.arn] = record
-        return found
+        return found, others
 
     def get(self, arn: str) -> Record | None:
         with aws_call(f"Reading the ledger {self.table}"):

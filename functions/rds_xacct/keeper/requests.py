@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from rds_xacct.aws import emf
 from rds_xacct.aws.clients import rds_client
 from rds_xacct.aws.snapshots import SnapshotApi
 from rds_xacct.keeper.ledger import Ledger, delete, record_of
@@ -38,6 +39,8 @@ from rds_xacct.model.constants import (
     KEEPER_REFUSED,
     TAG_EXECUTION,
 )
+from rds_xacct.model.metrics import KEEPER_ANSWERED
+from rds_xacct.model.metrics import KEEPER_REFUSED as KEEPER_REFUSED_REQUESTS
 from rds_xacct.model.naming import is_valid_identifier
 from rds_xacct.model.snapshot import Snapshot
 from rds_xacct.model.state import Kind
@@ -141,7 +144,22 @@ def handle_request(
     """Answer one request from the main account. A request the keeper can't read is refused
     (never an error: the run reports the answer), and so is one it fails to decide on for any
     other reason than AWS (logged). AWS errors raise (`Throttled`, `SnapshotNotReady` clear by
-    themselves: the asking step retries)."""
+    themselves: the asking step retries). Each answer is counted (an EMF line:
+    KEEPER_ANSWERED, and KEEPER_REFUSED 1 for a refusal, else 0)."""
+    answered = _handle(request, settings=settings, now=now, rds=rds, ledger=ledger)
+    refused = int(answered["decision"] == REFUSED)
+    emf.emit({KEEPER_ANSWERED: 1, KEEPER_REFUSED_REQUESTS: refused}, now=now())
+    return answered
+
+
+def _handle(
+    request: Any,
+    *,
+    settings: KeeperSettings,
+    now: Clock,
+    rds: Any,
+    ledger: Ledger | None,
+) -> Answer:
     problem = _request_problem(request)
     if problem is not None:
         about = request.get("snapshot") if isinstance(request, Mapping) else None

@@ -34,6 +34,7 @@ from rds_xacct.model.constants import (
     COPY_ID_PREFIX,
     DEFAULT_MIN_RETENTION_DAYS,
     MAX_RETENTION_DAYS,
+    RECOVERY_POINT_OBJECTIVE_HOURS,
     ROLE_BACKUP,
     TAG_APP,
     TAG_EXPIRES_AT,
@@ -41,7 +42,7 @@ from rds_xacct.model.constants import (
     TAG_ROLE,
 )
 from rds_xacct.model.ownership import is_ours
-from rds_xacct.model.settings import ConfigurationError
+from rds_xacct.model.settings import ConfigurationError, read_rpo_hours
 from rds_xacct.model.snapshot import Snapshot
 from rds_xacct.model.times import iso, parse_iso
 
@@ -53,6 +54,7 @@ ENV_MAIN_ACCOUNT_ID = "MAIN_ACCOUNT_ID"
 ENV_MIN_RETENTION_DAYS = "MIN_RETENTION_DAYS"
 ENV_LONGEST_RETENTION_DAYS = "LONGEST_RETENTION_DAYS"
 ENV_LEDGER_TABLE = "LEDGER_TABLE"
+ENV_IGNORED = "FRESHNESS_IGNORED_DATABASES"
 
 LONGEST_RETENTION_LIMIT_DAYS = 3650
 """The most a backup-account operator may set as the longest retention (ten years)."""
@@ -79,6 +81,10 @@ class KeeperSettings:
     good, as the main account's RetentionDays 0 asks. A backup account that will not trust the
     main account with its snapshot quota sets a number of days. (A copy with an unreadable expiry
     tag is never kept for good: `longest_retention`.)"""
+    rpo_hours: int = RECOVERY_POINT_OBJECTIVE_HOURS
+    ignored: frozenset[str] = frozenset()
+    """Databases (identifiers, lower case) the freshness check no longer watches: retired on
+    purpose, by this account's people (`FreshnessIgnoredDatabases`)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> KeeperSettings:
@@ -101,6 +107,8 @@ class KeeperSettings:
             )
         if not table:
             problems.append(f"{ENV_LEDGER_TABLE} must name the ledger table")
+        rpo_hours, rpo_problem = read_rpo_hours(env)
+        problems.extend([rpo_problem] if rpo_problem else [])
         if problems:
             raise ConfigurationError("Invalid keeper settings: " + "; ".join(problems))
         return cls(
@@ -108,6 +116,9 @@ class KeeperSettings:
             min_retention_days=days,
             ledger_table=table,
             longest_retention_days=longest,
+            rpo_hours=rpo_hours,
+            ignored=frozenset(n.strip().lower() for n in env.get(ENV_IGNORED, "").split(","))
+            - {""},
         )
 
     @property

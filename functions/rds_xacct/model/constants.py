@@ -261,6 +261,16 @@ arrives like a busy backup window (each run's first look at RDS and at the copy 
 out), never as one burst; admission control then holds the copies to `MaxCopiesInFlight`."""
 BACKFILL_DEFAULT_DAYS: Final = 7
 """`rds-xacct backfill` looks this many days back unless told `--since`."""
+MAX_RECOVERY_POINT_OBJECTIVE_HOURS: Final = 366 * 24
+"""The longest recovery point objective either stack takes (a yearly plan, with a day's
+margin)."""
+FRESHNESS_LOG_PART: Final = 100
+"""The freshness log lines (message `Freshness`, both accounts) list at most this many databases
+each, so that a line stays far below CloudWatch Logs' 256 KB per event (a database's entry is
+about 300 bytes); more databases make more lines, each naming its `part` and `parts`."""
+WATCH_SCHEDULE: Final = "rate(1 hour)"
+"""How often the main account's watch looks at freshness and the copy slots (template.yaml's
+`WatchFunction` schedule)."""
 SLOT_WAIT_ALARM_MINUTES: Final = 240
 """Default of the main stack's `SlotWaitAlarmMinutes`: a run waiting this long for a copy slot
 raises the admission backlog alarm (runs give up after `SLOT_WAIT_HOURS`)."""

@@ -11,8 +11,10 @@ from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import (
     DEFAULT_MAX_COPIES_IN_FLIGHT,
     DEFAULT_RETENTION_DAYS,
+    MAX_RECOVERY_POINT_OBJECTIVE_HOURS,
     MAX_RETENTION_DAYS,
     RDS_COPIES_IN_PROGRESS_LIMIT,
+    RECOVERY_POINT_OBJECTIVE_HOURS,
 )
 from rds_xacct.model.errors import PipelineError
 
@@ -30,6 +32,11 @@ ENV_ADMISSION_TABLE = "ADMISSION_TABLE"
 ENV_NOTICE_TABLE = "NOTICE_TABLE"
 ENV_MAX_COPIES = "MAX_COPIES_IN_FLIGHT"
 ENV_STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
+ENV_RPO_HOURS = "RECOVERY_POINT_OBJECTIVE_HOURS"
+"""Both stacks' `RecoveryPointObjectiveHours` (the main account's functions, the keeper's pass)."""
+ENV_COPY_RDS_AUTOMATED = "COPY_RDS_AUTOMATED_SNAPSHOTS"
+ENV_COPY_RDS_AUTOMATED_CLUSTER = "COPY_RDS_AUTOMATED_CLUSTER_SNAPSHOTS"
+"""The template's `CopyRdsAutomated…` parameters (the reconciliation and the watch read them)."""
 ENV_REGION = "AWS_REGION"
 """Set by the Lambda runtime: the function's region."""
 
@@ -41,6 +48,21 @@ _FUNCTION_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[
 
 class ConfigurationError(PipelineError):
     """The deployment's settings are missing or invalid."""
+
+
+def read_rpo_hours(env: Mapping[str, str]) -> tuple[int, str | None]:
+    """The recovery point objective in the environment (its default when unset), and what is
+    wrong with it (None when nothing is)."""
+    try:
+        hours = int(env.get(ENV_RPO_HOURS, str(RECOVERY_POINT_OBJECTIVE_HOURS)))
+    except ValueError:
+        hours = 0
+    if not 1 <= hours <= MAX_RECOVERY_POINT_OBJECTIVE_HOURS:
+        return hours, (
+            f"{ENV_RPO_HOURS} must be a whole number of hours from 1 to "
+            f"{MAX_RECOVERY_POINT_OBJECTIVE_HOURS}"
+        )
+    return hours, None
 
 
 def _patterns(value: str | None) -> tuple[str, ...]:
@@ -99,6 +121,13 @@ class Settings:
     backup_keeper_arn: str | None = None
     """The backup account's keeper function: the main account asks it to delete a backup copy
     (it can't delete one itself). None only in unit tests of steps that never ask."""
+    rpo_hours: int = RECOVERY_POINT_OBJECTIVE_HOURS
+    """The recovery point objective: a database whose newest backup copy holds older data is
+    stale (the hourly watch, `rds-xacct status`)."""
+    automated_copies: frozenset[str] = frozenset()
+    """The kinds (`db`, `cluster`) whose native automated snapshots the deployment copies
+    (`CopyRdsAutomatedSnapshots`, `CopyRdsAutomatedClusterSnapshots`): every database of that
+    kind with automated backups on is then expected to have fresh copies."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -139,8 +168,12 @@ class Settings:
             problems.append(
                 f"{ENV_MAX_COPIES} must be a whole number from 1 to {RDS_COPIES_IN_PROGRESS_LIMIT}"
             )
+        rpo_hours, rpo_problem = read_rpo_hours(env)
+        if rpo_problem:
+            problems.append(rpo_problem)
         if problems:
             raise ConfigurationError("Invalid settings: " + "; ".join(problems))
+        automated = {"db": ENV_COPY_RDS_AUTOMATED, "cluster": ENV_COPY_RDS_AUTOMATED_CLUSTER}
         return cls(
             backup_account_id=account,
             backup_kms_key_arn=key,
@@ -156,4 +189,8 @@ class Settings:
             max_copies_in_flight=max_copies,
             state_machine_arn=env.get(ENV_STATE_MACHINE_ARN) or None,
             backup_keeper_arn=keeper,
+            rpo_hours=rpo_hours,
+            automated_copies=frozenset(
+                kind for kind, name in automated.items() if env.get(name, "").lower() == "true"
+            ),
         )

@@ -35,6 +35,10 @@ class Snapshot:
     """The ARN of the snapshot this one was copied from, as RDS records it for a cross-account
     or cross-Region copy (`SourceDBSnapshotIdentifier`, `SourceDBClusterSnapshotArn`): set by
     RDS, never changed, so it says which account a copy came from whatever its tags say."""
+    original_created_at: datetime | None = None
+    """A DB snapshot's `OriginalSnapshotCreateTime`: "the time of the CreateDBSnapshot operation
+    ... Doesn't change when the snapshot is copied" (RDS API reference, DBSnapshot), whereas
+    its `SnapshotCreateTime` "changes for the copy". RDS reports none for cluster snapshots."""
 
     @property
     def available(self) -> bool:

@@ -28,7 +28,11 @@ from rds_xacct.messages.delivery import deliver
 from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import UNCATCHABLE_ERRORS
 from rds_xacct.model.errors import PipelineError
-from rds_xacct.model.metrics import RUN_OUTCOME_PREFIX
+from rds_xacct.model.metrics import (
+    BACKUP_COPY_SECONDS,
+    INTERMEDIATE_COPY_SECONDS,
+    RUN_OUTCOME_PREFIX,
+)
 from rds_xacct.model.settings import Settings
 from rds_xacct.model.state import CaughtError, Job, RunState
 from rds_xacct.model.summary import OUTCOMES, build_summary
@@ -53,6 +57,15 @@ def send(
     metrics.add_metric(
         name=f"{RUN_OUTCOME_PREFIX}{summary['outcome']}", unit=MetricUnit.Count, value=1
     )
+    if summary["outcome"] == "succeeded":
+        # How long each hop took (the dashboard's minutes per hop), once per copied run
+        durations = summary.get("durations") or {}
+        for name, key in (
+            (INTERMEDIATE_COPY_SECONDS, "intermediateCopySeconds"),
+            (BACKUP_COPY_SECONDS, "backupCopySeconds"),
+        ):
+            if durations.get(key) is not None:
+                metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=durations[key])
     logger.info("Run summary", extra={"summary": summary, "delivered": delivery.channels})
     return delivery.settle()
 
