@@ -71,6 +71,13 @@ def _errors(function: str, periods: int = 1) -> Expected:
     )
 
 
+def _fresh(metric: str) -> Expected:
+    """A freshness alarm: one stale database, or no value (the check stopped), two hours running."""
+    return Expected(
+        metrics.NAMESPACE, metric, SERVICE, "Maximum", 3600, 2, 1, AT_LEAST, "breaching"
+    )
+
+
 EXPECTED: dict[Path, dict[str, Expected]] = {
     TEMPLATE: {
         "RunsFailedAlarm": _runs("ExecutionsFailed"),
@@ -89,6 +96,8 @@ EXPECTED: dict[Path, dict[str, Expected]] = {
         ),
         "ReconcileFailedAlarm": _errors("reconcile"),
         "SweepFailedAlarm": _errors("sweep"),
+        "WatchFailedAlarm": _errors("watch"),
+        "DatabasesWithoutFreshCopyAlarm": _fresh(metrics.DATABASES_WITHOUT_FRESH_COPY),
         "SweptCopiesAlarm": _app(metrics.SWEPT_COPIES, "Sum", 3600, 1, AT_LEAST),
         "SlotWaitAlarm": _app(
             metrics.OLDEST_SLOT_WAIT_MINUTES,
@@ -112,6 +121,7 @@ EXPECTED: dict[Path, dict[str, Expected]] = {
             "breaching",
         ),
         "KeeperErrorsAlarm": _errors("keeper"),
+        "StaleCopiesAlarm": _fresh(metrics.STALE_DATABASES),
         "UnreadableCopiesAlarm": _app(metrics.UNREADABLE_COPIES, "Maximum", 3600, 1, AT_LEAST),
         "KeeperRefusedAlarm": _app(metrics.KEEPER_REFUSED, "Sum", 3600, 1, AT_LEAST),
     },

@@ -60,12 +60,16 @@ def send(
     if summary["outcome"] == "succeeded":
         # How long each hop took (the dashboard's minutes per hop), once per copied run
         durations = summary.get("durations") or {}
-        for name, key in (
-            (INTERMEDIATE_COPY_SECONDS, "intermediateCopySeconds"),
-            (BACKUP_COPY_SECONDS, "backupCopySeconds"),
-        ):
-            if durations.get(key) is not None:
-                metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=durations[key])
+        intermediate, backup = (
+            durations.get("intermediateCopySeconds"),
+            durations.get("backupCopySeconds"),
+        )
+        if intermediate is not None:
+            metrics.add_metric(
+                name=INTERMEDIATE_COPY_SECONDS, unit=MetricUnit.Seconds, value=intermediate
+            )
+        if backup is not None:
+            metrics.add_metric(name=BACKUP_COPY_SECONDS, unit=MetricUnit.Seconds, value=backup)
     logger.info("Run summary", extra={"summary": summary, "delivered": delivery.channels})
     return delivery.settle()
 
