@@ -21,6 +21,7 @@ from rds_xacct.jobs import backfill as backfilling
 from rds_xacct.jobs import runs
 from rds_xacct.jobs.status import look
 from rds_xacct.model import errors
+from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import (
     BACKFILL_DEFAULT_DAYS,
     RECONCILE_MIN_AGE_MINUTES,
@@ -249,7 +250,7 @@ def run(
         out.print(f"A run of {snapshot} was started this very second: {started['execution']}")
         raise typer.Exit(ATTENTION)
     out.print(f"Started {started['execution']}")
-    out.print(f"Follow it: rds-xacct explain {started['execution'].rsplit(':', 1)[-1]}")
+    out.print(f"Follow it: rds-xacct explain {Arn.name_of(started['execution'])}")
 
 
 @app.command()

@@ -19,6 +19,7 @@ from rds_xacct.jobs.backfill import Listing, Started, entry
 from rds_xacct.jobs.backfill import Progress as Told
 from rds_xacct.jobs.runs import Run
 from rds_xacct.jobs.status import FAILING, NEVER_COPIED, OK, STALE, DatabaseStatus, Status
+from rds_xacct.model.arns import Arn
 from rds_xacct.model.summary import BACKUP, MAIN
 
 WIDTH_WHEN_PIPED = 160
@@ -173,7 +174,7 @@ REASON_WIDTH = 70
 def _copy(line: DatabaseStatus) -> str:
     if line.newest_copy is None:
         return "-"
-    return f"{line.newest_copy.rsplit(':', 1)[-1]}\ndata of {when(line.recovery_point)}"
+    return f"{Arn.name_of(line.newest_copy)}\ndata of {when(line.recovery_point)}"
 
 
 def _flying(line: DatabaseStatus) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from rds_xacct.aws.clients import aws_call, aws_code
 from rds_xacct.jobs.reconcile_sources import Scope
 from rds_xacct.model import errors
+from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import RECOVERY_POINT_OBJECTIVE_HOURS
 from rds_xacct.model.settings import ENV_REGION, ConfigurationError, Settings
 
@@ -69,7 +70,7 @@ class Deployment:
         with aws_call(f"Reading the configuration of the function {function_name}"):
             configuration = lambda_client.get_function_configuration(FunctionName=function_name)
         env = (configuration.get("Environment") or {}).get("Variables") or {}
-        region = str(configuration["FunctionArn"]).split(":")[3]
+        region = Arn.parse(str(configuration["FunctionArn"])).region
         return cls.from_environment(env, region=region, rpo_hours=rpo_hours, stack_name=stack_name)
 
     @classmethod

@@ -115,7 +115,7 @@ def _source(state: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
         event = parse_event(state.get("event"))
     except errors.PipelineError:
         return None, None, None
-    database = event.database_arn.rsplit(":", 1)[-1] if event.database_arn else None
+    database = Arn.name_of(event.database_arn) if event.database_arn else None
     return event.snapshot.arn, database, event.kind
 
 
