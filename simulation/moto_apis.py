@@ -588,6 +588,12 @@ PATCHES: tuple[Patch, ...] = (
             _on("moto.cloudwatch.models.Alarm.state_reason_data"),
             _on("moto.cloudwatch.models.Alarm.state_updated_timestamp"),
             _on("moto.cloudwatch.models.Alarm.history"),
+            _on("moto.cloudwatch.models.Alarm.period"),
+            _on("moto.cloudwatch.models.Alarm.evaluation_periods"),
+            _on("moto.cloudwatch.models.Alarm.metric_data_queries"),
+            _on("moto.cloudwatch.models.MetricDataQuery.metric_stat"),
+            _on("moto.cloudwatch.models.MetricStat.period"),
+            _f("moto.cloudwatch.exceptions.ValidationError"),
         ),
     ),
     Patch(

@@ -7,7 +7,10 @@
 * moto starts every alarm `OK`, and PutMetricAlarm of an existing alarm starts it anew. AWS
   (CloudWatch API reference, PutMetricAlarm): "When this operation creates an alarm, the alarm
   state is immediately set to INSUFFICIENT_DATA. The alarm is then evaluated and its state is
-  set appropriately"; "When you update an existing alarm, its state is left unchanged".
+  set appropriately"; "When you update an existing alarm, its state is left unchanged". And it
+  refuses an alarm evaluated over too long a time ("Period multiplied by EvaluationPeriods
+  can't be more than 604,800 seconds. For alarms with a period of less than one hour (3,600
+  seconds), the total evaluation period can't be longer than one day (86,400 seconds)").
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 from unittest import mock
 
 from moto.cloudformation import parsing
+from moto.cloudwatch.exceptions import ValidationError
 from moto.cloudwatch.models import (
     CloudWatchBackend,
     Dimension,
@@ -213,6 +217,25 @@ def _alarms_in_stacks() -> list[Any]:
     ]
 
 
+LONGEST = 604_800
+LONGEST_UNDER_AN_HOUR = 86_400
+
+
+def _evaluated_for_too_long(alarm: Any) -> str | None:
+    periods = [int(alarm.period)] if alarm.period else []
+    periods += [int(q.metric_stat.period) for q in alarm.metric_data_queries if q.metric_stat]
+    if not periods or alarm.evaluation_periods is None:
+        return None
+    period = max(periods)
+    longest = LONGEST if period >= 3600 else LONGEST_UNDER_AN_HOUR
+    if period * int(alarm.evaluation_periods) > longest:
+        return (
+            f"Period ({period}) multiplied by EvaluationPeriods ({alarm.evaluation_periods}) "
+            f"must be {longest} seconds or less"
+        )
+    return None
+
+
 def _born_insufficient() -> Callable[..., Any]:
     original = CloudWatchBackend.put_metric_alarm
 
@@ -220,6 +243,13 @@ def _born_insufficient() -> Callable[..., Any]:
         name = kwargs["name"] if "name" in kwargs else args[0]
         previous = backend.alarms.get(name)
         alarm = original(backend, *args, **kwargs)
+        too_long = _evaluated_for_too_long(alarm)
+        if too_long is not None:
+            if previous is None:
+                del backend.alarms[name]
+            else:
+                backend.alarms[name] = previous
+            raise ValidationError(too_long)
         if previous is None:
             alarm.state_value = INITIAL_STATE
             alarm.state_reason = INITIAL_REASON

@@ -202,6 +202,7 @@ def invocation(
     """The calling thread runs one invocation of `function` (in `account`, `region`) for the
     duration: what it prints is the invocation's, and so are Powertools' metrics; its EMF
     lines become metrics, and Lambda's own (`Invocations`, `Errors`) are published as it ends."""
+    _wrapped()
     running = Invocation(function, account, region, datetime.now(UTC), logs)
     stack = getattr(_LOCAL, "stack", None)
     if stack is None:
@@ -241,36 +242,39 @@ class ThreadStdout:
 
 
 class _Installed:
-    """The one `ThreadStdout` of the process, and how many simulations use it."""
+    """How many simulations want `sys.stdout` thread-aware."""
 
-    wrapper: ThreadStdout | None = None
     users = 0
     lock = threading.Lock()
 
 
 def _terminal() -> TextIO:
-    return _Installed.wrapper.terminal if _Installed.wrapper is not None else sys.stdout
+    """Where output outside the functions' logs goes: the stream a `ThreadStdout` replaced."""
+    current = sys.stdout
+    return current.terminal if isinstance(current, ThreadStdout) else current
+
+
+def _wrapped() -> None:
+    """Make `sys.stdout` thread-aware if someone set another since (pytest's capture does, at
+    each phase of a test): checked as each invocation starts."""
+    with _Installed.lock:
+        if _Installed.users and not isinstance(sys.stdout, ThreadStdout):
+            sys.stdout = ThreadStdout(sys.stdout)
 
 
 @contextmanager
 def thread_stdout() -> Iterator[None]:
-    """`sys.stdout` made thread-aware for the duration (once for the process, however many
-    simulations are open at once)."""
+    """`sys.stdout` made thread-aware for the duration (however many simulations are open)."""
     with _Installed.lock:
-        if _Installed.wrapper is None:
-            _Installed.wrapper = ThreadStdout(sys.stdout)
-            sys.stdout = _Installed.wrapper
         _Installed.users += 1
+    _wrapped()
     try:
         yield
     finally:
         with _Installed.lock:
             _Installed.users -= 1
-            wrapper = _Installed.wrapper
-            if _Installed.users == 0 and wrapper is not None:
-                _Installed.wrapper = None
-                if sys.stdout is wrapper:
-                    sys.stdout = wrapper.terminal
+            if not _Installed.users and isinstance(sys.stdout, ThreadStdout):
+                sys.stdout = sys.stdout.terminal
 
 
 class _PerInvocation(MutableMapping[str, Any]):
