@@ -41,6 +41,7 @@ from simulation.moto.cloudwatch_alarms import ALARM_TYPE, coerce
 from simulation.sam_template import Resolver
 
 ACTIONS = {ALARM: "alarm_actions", OK: "ok_actions", INSUFFICIENT: "insufficient_data_actions"}
+STATE_MACHINES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
 
 
 def alarm_parameters(alarm: Alarm) -> dict[str, Any]:
@@ -267,6 +268,9 @@ def _create_topics_and_queues(
     def attributes(logical_id: str, attribute: str) -> str:
         if (logical_id, attribute) in made:
             return made[(logical_id, attribute)]
+        kind = resources.get(logical_id, {}).get("Type")
+        if kind in STATE_MACHINES and attribute == "Name":
+            return str(resolver.refs[logical_id]).rsplit(":", 1)[-1]
         if previous is None:
             raise KeyError(f"GetAtt {logical_id}.{attribute} is not simulated")
         return previous(logical_id, attribute)

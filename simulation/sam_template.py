@@ -232,7 +232,9 @@ def function_specs(
 def without_serverless(template: dict[str, Any]) -> dict[str, Any]:
     """The template as plain CloudFormation for moto (which runs no SAM transform): its
     AWS::Serverless::Function resources left out (the simulation makes and routes them itself),
-    and `Fn::GetAtt F.Arn` of each turned into the ARN Lambda gives it."""
+    `Fn::GetAtt F.Arn` of each turned into the ARN Lambda gives it and `Ref F` into its name
+    (an alarm's `FunctionName` dimension: CloudFormation User Guide, AWS::Lambda::Function,
+    "Ref returns the resource name")."""
     resources = template["Resources"]
     functions = {
         k: r["Properties"]["FunctionName"]
@@ -254,6 +256,9 @@ def without_serverless(template: dict[str, Any]) -> dict[str, Any]:
             logical_id, attribute = value if isinstance(value, list) else value.split(".", 1)
             if logical_id in functions and attribute == "Arn":
                 return arn(functions[logical_id])
+        if len(node) == 1 and node.get("Ref") in functions:
+            name: Any = functions[node["Ref"]]
+            return name
         return {k: rewrite(v) for k, v in node.items()}
 
     plain = {k: v for k, v in template.items() if k not in ("Transform", "Globals")}

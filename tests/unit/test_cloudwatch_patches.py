@@ -44,17 +44,13 @@ def stored(
     account: str, name: str | None = None
 ) -> list[tuple[str, str, float, str, tuple[tuple[str, str], ...]]]:
     """What moto's CloudWatch of `account` holds: (namespace, name, value, unit, dimensions)."""
-    return [
-        (
-            d.namespace,
-            d.name,
-            getattr(d, "value"),
-            d.unit,
-            tuple((str(x.name), str(x.value)) for x in d.dimensions),
-        )  # noqa: B009
-        for d in cloudwatch_backends[account][REGION].metric_data
-        if name is None or d.name == name
-    ]
+    found = []
+    for d in cloudwatch_backends[account][REGION].metric_data:
+        if name is None or d.name == name:
+            value: float = d.value  # type: ignore[attr-defined]  # (every one a MetricDatum)
+            dimensions = tuple((str(x.name), str(x.value)) for x in d.dimensions)
+            found.append((d.namespace, d.name, value, d.unit, dimensions))
+    return found
 
 
 # --- The embedded metric format ---------------------------------------------------------------------
