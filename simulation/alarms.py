@@ -133,9 +133,12 @@ class AlarmWatch:
             backend = cloudwatch_backends[owner][self.region]
             source = moto_source(owner, self.region)
             for alarm in list(backend.alarms.values()):
-                evaluation = evaluate(
-                    alarm_parameters(alarm), source, datetime.now(UTC), alarm.state_value
-                )
+                try:
+                    evaluation = evaluate(
+                        alarm_parameters(alarm), source, datetime.now(UTC), alarm.state_value
+                    )
+                except UnsupportedAlarm as refused:
+                    raise UnsupportedAlarm(f"alarm {alarm.name} ({owner}): {refused}") from None
                 self._set(owner, alarm, evaluation)
                 found[(owner, alarm.name)] = evaluation
         return found

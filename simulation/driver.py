@@ -7,6 +7,9 @@
   environment the template gives it.
 * An event is matched against the template's rule patterns, then the state machine runs.
   Wait states, polling and retry backoff run on a simulated clock; copies take simulated minutes.
+* What CloudWatch sees: each function's EMF lines and AWS's own metrics in moto's CloudWatch of
+  the right account, both templates' alarms, evaluated as CloudWatch would (`alarm_states`,
+  `alarm`); `advance` lets hours pass with the keeper's hourly pass on its schedule.
 
 Used by `make demo` (simulation/demo.py), the end-to-end tests and `make bench`.
 """
