@@ -223,7 +223,7 @@ class Simulation:
         self.credentials: dict[str, Any] = {}
         self.after_step: dict[str, Callable[[], None]] = {}
         """Called once, right after the named step's handler returns (the demo's attacker)."""
-        self.watch = AlarmWatch((MAIN_ACCOUNT, BACKUP_ACCOUNT), REGION)
+        self.alarm_watch = AlarmWatch((MAIN_ACCOUNT, BACKUP_ACCOUNT), REGION)
         """CloudWatch's evaluation of both accounts' alarms (simulation/alarms.py)."""
         self.alarm_names: list[str] = []
         """The main template's alarms, as made in the main account."""
@@ -550,27 +550,27 @@ class Simulation:
                 if due > self.clock.now():
                     self.clock.wait_until(due)
                 answers.append(self._keeper_pass()[0])
-                self.watch.evaluate()
+                self.alarm_watch.evaluate()
             if target > self.clock.now():
                 self.clock.wait_until(target)
-        self.watch.evaluate()
+        self.alarm_watch.evaluate()
         return answers
 
     def alarm_states(self, account: str | None = None) -> dict[str, str]:
         """Every alarm of `account` (None: both accounts) by name: OK, ALARM or
         INSUFFICIENT_DATA, evaluated at the simulated now as CloudWatch would, and set in
         moto's CloudWatch (DescribeAlarms shows it)."""
-        return self.watch.states(account)
+        return self.alarm_watch.states(account)
 
     def alarm(self, name: str, account: str | None = None) -> Evaluation:
         """The alarm's evaluation at the simulated now: its state, why, and each data point of
         its evaluation range (`str()` prints them, for a test's failure message)."""
-        return self.watch.evaluation(name, account)
+        return self.alarm_watch.evaluation(name, account)
 
     @property
     def alarm_notifications(self) -> list[AlarmNotification]:
         """What every alarm's changes of state sent to its actions (its topic), in order."""
-        return list(self.watch.notifications)
+        return list(self.alarm_watch.notifications)
 
     def schedule_event(self) -> dict[str, Any]:
         """The event the backup account's hourly schedule sends, at the simulated time."""
