@@ -17,6 +17,7 @@ from moto.cloudwatch.models import cloudwatch_backends
 from rds_xacct.aws.observability import metrics as powertools_metrics
 from simulation.moto import MotoPatches, SimClock
 from simulation.moto.emf import EmfRejected, FunctionLogs, emf_metrics, invocation
+from simulation.sam_template import without_serverless
 from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, World, session_in
 from tests.conftest import START
 
@@ -387,3 +388,44 @@ def test_the_clock_stamps_every_metric(patches: MotoPatches, clock: SimClock) ->
     # Then Lambda's metrics carry the simulated time (moto keeps naive UTC)
     stamps = {d.timestamp for d in cloudwatch_backends[MAIN_ACCOUNT][REGION].metric_data}
     assert stamps == {(START + timedelta(days=1)).astimezone(UTC).replace(tzinfo=None)}
+
+
+def test_a_stacks_alarm_may_name_its_serverless_functions(world: World) -> None:
+    # Given a SAM template whose alarm names a function by Ref and in its description's Sub
+    template = {
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Parameters": {"Prefix": {"Type": "String", "Default": "rds-xacct"}},
+        "Resources": {
+            "PassFunction": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "FunctionName": {"Fn::Sub": "${Prefix}-keeper-pass"},
+                    "Handler": "keeper.hourly",
+                },
+            },
+            "PassFailing": {
+                "Type": "AWS::CloudWatch::Alarm",
+                "Properties": {
+                    "AlarmName": "pass-failing",
+                    "AlarmDescription": {"Fn::Sub": "${PassFunction} (${PassFunction.Arn}) failed"},
+                    "Namespace": "AWS/Lambda",
+                    "MetricName": "Errors",
+                    "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": "PassFunction"}}],
+                    "Statistic": "Sum",
+                    "Period": 3600,
+                    "EvaluationPeriods": 1,
+                    "Threshold": 1,
+                    "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                },
+            },
+        },
+    }
+    # When its stack is made as the simulation makes the backup account's (without the functions)
+    backup = session_in(BACKUP_ACCOUNT)
+    plain = without_serverless(template)
+    backup.client("cloudformation").create_stack(StackName="pass", TemplateBody=json.dumps(plain))
+    # Then the alarm names the function by its name, its ARN in the description
+    (alarm,) = backup.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": "rds-xacct-keeper-pass"}]
+    arn = f"arn:aws:lambda:{REGION}:{BACKUP_ACCOUNT}:function:rds-xacct-keeper-pass"
+    assert alarm["AlarmDescription"] == f"rds-xacct-keeper-pass ({arn}) failed"
