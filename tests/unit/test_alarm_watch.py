@@ -39,6 +39,10 @@ def template(**extra_resources: Any) -> dict[str, Any]:
                 "Properties": {"QueueName": {"Fn::Sub": "${Prefix}-dlq"}},
             },
             "Machine": {"Type": "AWS::Serverless::StateMachine", "Properties": {}},
+            "Logs": {
+                "Type": "AWS::Logs::LogGroup",
+                "Properties": {"LogGroupName": {"Fn::Sub": "/aws/${Prefix}"}},
+            },
             "DlqAlarm": {
                 "Type": "AWS::CloudWatch::Alarm",
                 "Properties": {
@@ -59,6 +63,7 @@ def template(**extra_resources: Any) -> dict[str, Any]:
                 "Type": "AWS::CloudWatch::Alarm",
                 "Properties": {
                     "AlarmName": {"Fn::Sub": "${Prefix}-failed"},
+                    "AlarmDescription": {"Fn::Sub": "Runs failed: see their logs in ${Logs}"},
                     "Metrics": [
                         {"Id": "e1", "Expression": "FILL(m1, 0)", "ReturnData": True},
                         {
@@ -119,6 +124,10 @@ def test_the_main_templates_alarms_are_made_as_its_stack_would(patches: MotoPatc
     assert dlq["Threshold"] == 3.0
     assert dlq["AlarmActions"] == [f"arn:aws:sns:{REGION}:{MAIN_ACCOUNT}:rds-xacct-alarms"]
     assert dlq["StateValue"] == "INSUFFICIENT_DATA"
+    assert (
+        described["rds-xacct-failed"]["AlarmDescription"]
+        == "Runs failed: see their logs in /aws/rds-xacct"
+    )
     failed = described["rds-xacct-failed"]["Metrics"][1]["MetricStat"]["Metric"]
     assert failed["Dimensions"] == [{"Name": "StateMachineArn", "Value": MACHINE_ARN}]
     # And the topic and the queue the alarms name exist
