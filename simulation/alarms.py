@@ -42,6 +42,14 @@ from simulation.sam_template import Resolver
 
 ACTIONS = {ALARM: "alarm_actions", OK: "ok_actions", INSUFFICIENT: "insufficient_data_actions"}
 STATE_MACHINES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
+REF_IS_NAME = {
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::IAM::Role": "RoleName",
+    "AWS::Events::Rule": "Name",
+    "AWS::DynamoDB::Table": "TableName",
+}
+"""Resource types whose `Ref` is the name a property gives (CloudFormation User Guide, each
+type's "Return values")."""
 
 
 def alarm_parameters(alarm: Alarm) -> dict[str, Any]:
@@ -219,7 +227,8 @@ def create_template_alarms(
 ) -> list[str]:
     """Every `AWS::CloudWatch::Alarm` of `template` in the account of `session`, as its stack
     would make them, with the SNS topics and SQS queues the template declares that the caller
-    has not made (`resolver.refs` names those it has). Returns the alarms' names."""
+    has not made (`resolver.refs` names those it has), and the names of the log groups, roles,
+    rules and tables they may name. Returns the alarms' names."""
     resources: dict[str, Any] = template["Resources"]
     account, region = resolver.values["AWS::AccountId"], resolver.values["AWS::Region"]
     _create_topics_and_queues(resources, resolver, session, account, region)
@@ -266,6 +275,10 @@ def _create_topics_and_queues(
             ]
             made[(logical_id, "QueueName")] = name
             made[(logical_id, "Arn")] = f"arn:{resolver.partition}:sqs:{region}:{account}:{name}"
+        elif REF_IS_NAME.get(resource["Type"], "") in properties:
+            # named in an alarm's description: its name, as `Ref` gives it
+            named = properties[REF_IS_NAME[resource["Type"]]]
+            resolver.refs[logical_id] = str(resolver.resolve(named))
     previous = resolver.attributes
 
     def attributes(logical_id: str, attribute: str) -> str:
