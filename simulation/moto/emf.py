@@ -285,15 +285,18 @@ class _PerInvocation(MutableMapping[str, Any]):
 
     def __init__(self, which: str) -> None:
         self._which = which
+        self._outside = threading.local()
+        """A thread's own outside any invocation, for as long as this patch is installed (a
+        test that calls a handler directly starts with none)."""
 
     def _own(self) -> dict[str, Any]:
         running = current_invocation()
         if running is not None:
             return running.powertools[self._which]
-        own: dict[str, dict[str, Any]] | None = getattr(_LOCAL, "powertools", None)
+        own: dict[str, Any] | None = getattr(self._outside, "found", None)
         if own is None:
-            own = _LOCAL.powertools = {"metrics": {}, "dimensions": {}, "metadata": {}}
-        return own[self._which]
+            own = self._outside.found = {}
+        return own
 
     def __getitem__(self, key: str) -> Any:
         return self._own()[key]
