@@ -7,6 +7,9 @@
   environment the template gives it.
 * An event is matched against the template's rule patterns, then the state machine runs.
   Wait states, polling and retry backoff run on a simulated clock; copies take simulated minutes.
+* What CloudWatch sees: each function's EMF lines and AWS's own metrics in moto's CloudWatch of
+  the right account, both templates' alarms, evaluated as CloudWatch would (`alarm_states`,
+  `alarm`); `advance` lets hours pass with the keeper's hourly pass on its schedule.
 
 Used by `make demo` (simulation/demo.py), the end-to-end tests and `make bench`.
 """
@@ -17,6 +20,7 @@ import importlib
 import io
 import json
 import logging
+import math
 import sys
 import threading
 import uuid
@@ -39,6 +43,8 @@ from rds_xacct.keeper import hourly as keeper_hourly
 from rds_xacct.keeper import ledger as keeper_ledger
 from rds_xacct.keeper import requests as keeper_requests
 from rds_xacct.model.errors import AwsError
+from simulation.alarm_evaluation import Evaluation
+from simulation.alarms import AlarmNotification, AlarmWatch, create_template_alarms
 from simulation.events import backup_job_event
 from simulation.faults import AwsFaults
 from simulation.iam import (
@@ -83,6 +89,8 @@ KEEPER_FUNCTION = "KeeperFunction"
 main account's requests."""
 KEEPER_PASS_FUNCTION = "KeeperPassFunction"
 """The backup-account stack's hourly pass (the keeper's code), invoked only by its schedule."""
+KEEPER_PASS_EVERY = timedelta(hours=1)
+"""The pass's schedule (backup-account.yaml: `rate(1 hour)`, from when the stack is made)."""
 
 STEP_OF_FUNCTION = {
     "DescribeSourceFunction": "DescribeSource",
@@ -216,6 +224,11 @@ class Simulation:
         self.credentials: dict[str, Any] = {}
         self.after_step: dict[str, Callable[[], None]] = {}
         """Called once, right after the named step's handler returns (the demo's attacker)."""
+        self.alarm_watch = AlarmWatch((MAIN_ACCOUNT, BACKUP_ACCOUNT), REGION)
+        """CloudWatch's evaluation of both accounts' alarms (simulation/alarms.py)."""
+        self.alarm_names: list[str] = []
+        """The main template's alarms, as made in the main account."""
+        self._next_keeper_pass = start + KEEPER_PASS_EVERY
 
     # -- set-up --------------------------------------------------------------------------------
     def __enter__(self) -> Simulation:
@@ -225,6 +238,12 @@ class Simulation:
         self._stack.callback(self.clock.stop)
         self._stack.enter_context(mock_aws(config=MOTO_CONFIG))
         self.patches = self._stack.enter_context(MotoPatches(self.clock))
+        # Each function's EMF lines go to its log (as CloudWatch Logs keeps them) and become
+        # metrics; Powertools' Metrics emits them on Lambda, where nothing disables it.
+        self.patches.function_logs.log = self.logs.write
+        self._stack.enter_context(
+            self.patches.environment({"POWERTOOLS_METRICS_DISABLED": "false"})
+        )
         self._stack.enter_context(self.aws_faults.installed())
         self.permissions = self._stack.enter_context(enforced(Enforcement()))
         """The templates' permissions, enforced (simulation/iam/)."""
@@ -382,6 +401,7 @@ class Simulation:
             roleArn=role,
             type="STANDARD",
         )["stateMachineArn"]
+        self.alarm_names = create_template_alarms(self.app.template, self.app.resolver, main)
 
     def _deploy_keeper(
         self, template: dict[str, Any], parameters: dict[str, str], cfn: Any
@@ -494,15 +514,68 @@ class Simulation:
     def keeper_pass(self) -> dict[str, Any]:
         """What the backup account's hourly schedule does: invoke the keeper's pass with the
         schedule's event (as EventBridge does, in the backup account)."""
+        result, failed = self._keeper_pass()
+        if failed:
+            raise AssertionError(f"The keeper's hourly pass failed: {result}")
+        return result
+
+    def _keeper_pass(self) -> tuple[dict[str, Any], bool]:
         response = self.backup_lambda.invoke(
             FunctionName=self.keeper_pass_name,
             Payload=json.dumps(self.schedule_event()).encode(),
         )
         result: dict[str, Any] = json.loads(response["Payload"].read())
-        if response.get("FunctionError"):
-            raise AssertionError(f"The keeper's hourly pass failed: {result}")
         self.permissions.check()
-        return result
+        return result, bool(response.get("FunctionError"))
+
+    # -- time passing, and what CloudWatch sees ---------------------------------------------------
+    def advance(self, hours: float, *, keeper_passes: bool = True) -> list[dict[str, Any]]:
+        """Let `hours` of simulated time pass, runs in flight going on meanwhile. The backup
+        account's schedule runs the keeper's pass each hour (since the stack was made), unless
+        `keeper_passes` is False (the schedule disabled: the passes due are skipped, not made up
+        later); the alarms are evaluated after each pass and at the end. The schedule runs only
+        here: passes due while the clock moved otherwise (runs delivered) are skipped. Returns
+        each pass's answer (a failed pass's error payload too: Lambda counts it in `Errors`)."""
+        now = self.clock.now()
+        target = now + timedelta(hours=hours)
+        if self._next_keeper_pass < now:
+            # The clock moved without the schedule (runs delivered, `clock.advance`): the passes
+            # due meanwhile are not made up at once now
+            missed = math.ceil((now - self._next_keeper_pass) / KEEPER_PASS_EVERY)
+            self._next_keeper_pass += missed * KEEPER_PASS_EVERY
+        answers = []
+        with self.clock.taking_part():
+            while self._next_keeper_pass <= target:
+                due, self._next_keeper_pass = (
+                    self._next_keeper_pass,
+                    self._next_keeper_pass + KEEPER_PASS_EVERY,
+                )
+                if not keeper_passes:
+                    continue
+                if due > self.clock.now():
+                    self.clock.wait_until(due)
+                answers.append(self._keeper_pass()[0])
+                self.alarm_watch.evaluate()
+            if target > self.clock.now():
+                self.clock.wait_until(target)
+        self.alarm_watch.evaluate()
+        return answers
+
+    def alarm_states(self, account: str | None = None) -> dict[str, str]:
+        """Every alarm of `account` (None: both accounts) by name: OK, ALARM or
+        INSUFFICIENT_DATA, evaluated at the simulated now as CloudWatch would, and set in
+        moto's CloudWatch (DescribeAlarms shows it)."""
+        return self.alarm_watch.states(account)
+
+    def alarm(self, name: str, account: str | None = None) -> Evaluation:
+        """The alarm's evaluation at the simulated now: its state, why, and each data point of
+        its evaluation range (`str()` prints them, for a test's failure message)."""
+        return self.alarm_watch.evaluation(name, account)
+
+    @property
+    def alarm_notifications(self) -> list[AlarmNotification]:
+        """What every alarm's changes of state sent to its actions (its topic), in order."""
+        return list(self.alarm_watch.notifications)
 
     def schedule_event(self) -> dict[str, Any]:
         """The event the backup account's hourly schedule sends, at the simulated time."""
@@ -643,7 +716,7 @@ class Simulation:
             pending = self._stop_before_next
             if pending is not None and execution_of(event) == pending:
                 self._stop_before_next = None
-                self.sfn.stop_execution(executionArn=pending)
+                self._stop(pending)
                 self._note("note", f"run stopped before {step} ({self.stop_after})")
                 return {"stopped": True}  # never seen: the run ends before the next state
             try:
@@ -671,11 +744,18 @@ class Simulation:
                     # task begins, before it does anything, which is the same moment for the run.
                     self._stop_before_next = execution_arn
                 elif execution_arn:
-                    self.sfn.stop_execution(executionArn=execution_arn)
+                    self._stop(execution_arn)
                     self._note("note", f"run stopped after {step} ({self.stop_after[1]})")
             return result
 
         return run
+
+    def _stop(self, execution_arn: str) -> None:
+        """Stop a run as `stop_run_after` says: StopExecution (moto can only abort; a run
+        stopped as its time limit would counts as timed out in AWS/States)."""
+        if self.stop_after is not None and self.stop_after[1] == "TIMED_OUT":
+            self.patches.timing_out.add(execution_arn)
+        self.sfn.stop_execution(executionArn=execution_arn)
 
     def deliver(self, event: Any, *, name: str | None = None, by_hand: bool = False) -> RunResult:
         """Deliver an event as EventBridge would: match the rules, start a run, wait for it.
@@ -831,7 +911,7 @@ class Simulation:
             return {"ignored": "the stopped-run rule does not match"}
         spec = self.app.functions["NotifyFunction"]
         handler = self._handler("NotifyFunction", spec.handler)
-        with self.patches.environment(spec.environment):
+        with self.patches.environment(spec.environment), self._invoked(spec.name):
             result: dict[str, Any] = handler(event, make_fake_context(spec.name))
         self.permissions.check()
         return result
@@ -840,7 +920,7 @@ class Simulation:
         """What the daily schedule does: run the Sweep function now."""
         spec = self.app.functions["SweepFunction"]
         handler = self._handler("SweepFunction", spec.handler)
-        with self.patches.environment(spec.environment):
+        with self.patches.environment(spec.environment), self._invoked(spec.name):
             result: dict[str, Any] = handler({}, make_fake_context(spec.name))
         self.permissions.check()
         return result
@@ -852,7 +932,11 @@ class Simulation:
         handler = self._handler("ReconcileFunction", spec.handler)
         # The runs it starts go on while it starts the next: it takes part in the clock, so the
         # first run's waits can't move the clock before the last run has started
-        with self.clock.taking_part(), self.patches.environment(spec.environment):
+        with (
+            self.clock.taking_part(),
+            self.patches.environment(spec.environment),
+            self._invoked(spec.name),
+        ):
             result: dict[str, Any] = handler(event or {}, make_fake_context(spec.name))
         self.permissions.check()
         return result
@@ -862,10 +946,15 @@ class Simulation:
         account, the copy slots)."""
         spec = self.app.functions["WatchFunction"]
         handler = self._handler("WatchFunction", spec.handler)
-        with self.patches.environment(spec.environment):
+        with self.patches.environment(spec.environment), self._invoked(spec.name):
             result: dict[str, Any] = handler({}, make_fake_context(spec.name))
         self.permissions.check()
         return result
+
+    def _invoked(self, function_name: str) -> Any:
+        """One invocation of a main-account function the simulation calls directly, as its
+        schedule or rule would invoke it: its output and metrics (`MotoPatches.invocation`)."""
+        return self.patches.invocation(function_name, MAIN_ACCOUNT, REGION)
 
     def wait_for_runs(self, execution_arns: list[str]) -> list[dict[str, Any]]:
         """Wait for runs started outside `deliver` (by reconciliation) to end."""

@@ -99,7 +99,7 @@ def _set_in_init(cls: type, name: str) -> bool:
     took seconds for all of them.)"""
     assignment = re.compile(rf"\bself\.{re.escape(name)}\s*(?::[^=\n]+)?=(?!=)")
     for klass in cls.__mro__:
-        if not klass.__module__.startswith(("moto", "botocore")):
+        if not klass.__module__.startswith(("moto", "botocore", "aws_lambda_powertools")):
             continue
         path = inspect.getsourcefile(klass)
         if path is not None and assignment.search(_module_source(path)):

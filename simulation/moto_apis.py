@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Role = Literal["aws rule", "clock", "speed", "memory", "fault mode", "counter", "reads"]
+Role = Literal["aws rule", "clock", "speed", "memory", "fault mode", "counter", "reads", "metrics"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,9 @@ _COPY_CLUSTER = (
 _RESPONSE = "moto.core.responses.BaseResponse"
 _DYNAMODB = "moto.dynamodb.models.DynamoDBBackend"
 _TABLE = "moto.dynamodb.models.table.Table"
+_CLOUDWATCH = "moto.cloudwatch.models.CloudWatchBackend"
+_POWERTOOLS = "aws_lambda_powertools.metrics"
+_EMF_PROVIDER = f"{_POWERTOOLS}.provider.cloudwatch_emf.cloudwatch.AmazonCloudWatchEMFProvider"
 
 PATCHES: tuple[Patch, ...] = (
     # --- Lambda ---------------------------------------------------------------------------------
@@ -547,6 +550,137 @@ PATCHES: tuple[Patch, ...] = (
         (
             _f("moto.events.models.EventPattern.matches_event", "self", "event"),
             _f("moto.events.models.EventPatternParser.parse", "self"),
+        ),
+    ),
+    # --- CloudWatch: metrics and alarms --------------------------------------------------------
+    Patch(
+        "simulation.moto.emf.invocation",
+        "metrics",
+        (_f(f"{_CLOUDWATCH}.put_metric_data", "self", "namespace", "metric_data"),),
+    ),
+    Patch(
+        "simulation.moto.emf._PerInvocation",
+        "aws rule",
+        (
+            _f(f"{_POWERTOOLS}.metrics.Metrics._metrics"),
+            _f(f"{_POWERTOOLS}.metrics.Metrics._dimensions"),
+            _f(f"{_POWERTOOLS}.metrics.Metrics._metadata"),
+            _on(f"{_POWERTOOLS}.metrics.Metrics.metric_set"),
+            _on(f"{_POWERTOOLS}.metrics.Metrics.dimension_set"),
+            _on(f"{_POWERTOOLS}.metrics.Metrics.metadata_set"),
+            _on(f"{_EMF_PROVIDER}.metric_set"),
+            _on(f"{_EMF_PROVIDER}.dimension_set"),
+            _on(f"{_EMF_PROVIDER}.metadata_set"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.cloudwatch._execution_started",
+        "aws rule",
+        (
+            _f(f"{_SFN}.backend.execution.Execution.start", "self"),
+            _on(f"{_SFN}.backend.execution.Execution.state_machine_arn"),
+            _on(f"{_SFN}.backend.execution.Execution.account_id"),
+            _on(f"{_SFN}.backend.execution.Execution.region_name"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.cloudwatch._execution_ended",
+        "aws rule",
+        (
+            _f(
+                f"{_SFN}.backend.execution.BaseExecutionWorkerCommunication"
+                "._reflect_execution_status",
+                "self",
+            ),
+            _on(f"{_SFN}.backend.execution.BaseExecutionWorkerCommunication.execution"),
+            _on(f"{_SFN}.backend.execution.Execution.exec_worker"),
+            _on(f"{_SFN}.backend.execution.Execution.exec_arn"),
+            _on(f"{_SFN}.backend.execution.Execution.start_date"),
+            _on(f"{_WORKER}.env"),
+            _f(f"{_ENV}.program_state", "self"),
+            _f(f"{_SFN}.asl.eval.program_state.ProgramEnded"),
+            _f(f"{_SFN}.asl.eval.program_state.ProgramStopped"),
+            _f(f"{_SFN}.asl.eval.program_state.ProgramError"),
+            _f(f"{_SFN}.asl.eval.program_state.ProgramTimedOut"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.cloudwatch.SqsSampler",
+        "metrics",
+        (
+            _on("moto.sqs.models.SQSBackend.queues"),
+            _on("moto.sqs.models.Queue.name"),
+            _on("moto.sqs.models.Queue._messages"),
+            _on("moto.sqs.models.Queue.created_timestamp"),
+            _f("moto.sqs.models.Queue.approximate_number_of_messages"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.cloudwatch_alarms._alarms_in_stacks",
+        "aws rule",
+        (
+            _f("moto.cloudformation.parsing.get_model_map"),
+            _f("moto.cloudformation.parsing.get_name_type_map"),
+            _new("moto.cloudwatch.models.Alarm.cloudformation_type"),
+            _f(
+                f"{_CLOUDWATCH}.put_metric_alarm",
+                *("self", "name", "namespace", "metric_name", "comparison_operator"),
+                *("evaluation_periods", "period", "threshold", "statistic", "description"),
+                *("dimensions", "alarm_actions", "metric_data_queries", "datapoints_to_alarm"),
+            ),
+            _f(f"{_CLOUDWATCH}.delete_alarms", "self", "alarm_names"),
+            _f("moto.cloudwatch.models.MetricDataQuery.__init__", "self", "query_id", "label"),
+            _f("moto.cloudwatch.models.MetricStat.__init__", "self", "metric", "period", "stat"),
+            _f("moto.cloudwatch.models.Metric.__init__", "self", "metric_name", "namespace"),
+            _on("moto.cloudwatch.models.Alarm.alarm_arn"),
+        ),
+    ),
+    Patch(
+        "simulation.moto.cloudwatch_alarms._born_insufficient",
+        "aws rule",
+        (
+            _f(f"{_CLOUDWATCH}.put_metric_alarm", "self", "name"),
+            _on(f"{_CLOUDWATCH}.alarms"),
+            _on("moto.cloudwatch.models.Alarm.state_value"),
+            _on("moto.cloudwatch.models.Alarm.state_reason"),
+            _on("moto.cloudwatch.models.Alarm.state_reason_data"),
+            _on("moto.cloudwatch.models.Alarm.state_updated_timestamp"),
+            _on("moto.cloudwatch.models.Alarm.history"),
+            _on("moto.cloudwatch.models.Alarm.period"),
+            _on("moto.cloudwatch.models.Alarm.evaluation_periods"),
+            _on("moto.cloudwatch.models.Alarm.metric_data_queries"),
+            _on("moto.cloudwatch.models.MetricDataQuery.metric_stat"),
+            _on("moto.cloudwatch.models.MetricStat.period"),
+            _f("moto.cloudwatch.exceptions.ValidationError"),
+        ),
+    ),
+    Patch(
+        "simulation.alarms.AlarmWatch",
+        "reads",
+        (
+            _on(f"{_CLOUDWATCH}.metric_data"),
+            _on("moto.cloudwatch.models.MetricDatumBase.namespace"),
+            _on("moto.cloudwatch.models.MetricDatumBase.name"),
+            _on("moto.cloudwatch.models.MetricDatumBase.dimensions"),
+            _on("moto.cloudwatch.models.MetricDatumBase.timestamp"),
+            _on("moto.cloudwatch.models.MetricDatumBase.unit"),
+            _on("moto.cloudwatch.models.MetricDatum.value"),
+            _on("moto.cloudwatch.models.MetricAggregatedDatum.sample_count"),
+            _on("moto.cloudwatch.models.MetricAggregatedDatum.sum"),
+            _on("moto.cloudwatch.models.MetricAggregatedDatum.min"),
+            _on("moto.cloudwatch.models.MetricAggregatedDatum.max"),
+            _on("moto.cloudwatch.models.Alarm.metric_data_queries"),
+            _on("moto.cloudwatch.models.Alarm.treat_missing_data"),
+            _on("moto.cloudwatch.models.Alarm.actions_enabled"),
+            _on("moto.cloudwatch.models.Alarm.alarm_actions"),
+            _on("moto.cloudwatch.models.Alarm.ok_actions"),
+            _on("moto.cloudwatch.models.Alarm.insufficient_data_actions"),
+            _f(
+                f"{_CLOUDWATCH}.set_alarm_state",
+                *("self", "alarm_name", "reason", "reason_data", "state_value"),
+            ),
+            _on("moto.sns.models.SNSBackend.topics"),
+            _f("moto.sns.models.Topic.publish", "self", "message", "subject"),
         ),
     ),
     # --- IAM: the templates' permissions enforced -----------------------------------------------

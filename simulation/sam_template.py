@@ -8,6 +8,7 @@ the template is what is tested, not a second hand-written copy of it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,7 +233,9 @@ def function_specs(
 def without_serverless(template: dict[str, Any]) -> dict[str, Any]:
     """The template as plain CloudFormation for moto (which runs no SAM transform): its
     AWS::Serverless::Function resources left out (the simulation makes and routes them itself),
-    and `Fn::GetAtt F.Arn` of each turned into the ARN Lambda gives it."""
+    `Fn::GetAtt F.Arn` of each turned into the ARN Lambda gives it and `Ref F` into its name
+    (an alarm's `FunctionName` dimension: CloudFormation User Guide, AWS::Lambda::Function,
+    "Ref returns the resource name"), in a `Fn::Sub` as well."""
     resources = template["Resources"]
     functions = {
         k: r["Properties"]["FunctionName"]
@@ -254,7 +257,27 @@ def without_serverless(template: dict[str, Any]) -> dict[str, Any]:
             logical_id, attribute = value if isinstance(value, list) else value.split(".", 1)
             if logical_id in functions and attribute == "Arn":
                 return arn(functions[logical_id])
+        if len(node) == 1 and node.get("Ref") in functions:
+            name: Any = functions[node["Ref"]]
+            return name
+        if len(node) == 1 and "Fn::Sub" in node:
+            return substituted(node["Fn::Sub"])
         return {k: rewrite(v) for k, v in node.items()}
+
+    def substituted(value: Any) -> dict[str, Any]:
+        # `${F}` and `${F.Arn}` of a function in a Fn::Sub (an alarm's description names it):
+        # given as variables of the Sub, its name and its ARN
+        text, variables = (value, {}) if isinstance(value, str) else (value[0], dict(value[1]))
+        given = {k: rewrite(v) for k, v in variables.items()}
+        for logical_id, attribute in set(re.findall(r"\$\{([A-Za-z0-9]+)(\.Arn)?\}", text)):
+            if logical_id not in functions or logical_id + attribute in variables:
+                continue
+            if attribute:
+                text = text.replace("${" + logical_id + ".Arn}", "${" + logical_id + "Arn}")
+                given[logical_id + "Arn"] = arn(functions[logical_id])
+            else:
+                given[logical_id] = functions[logical_id]
+        return {"Fn::Sub": [text, given] if given else text}
 
     plain = {k: v for k, v in template.items() if k not in ("Transform", "Globals")}
     plain["Resources"] = {

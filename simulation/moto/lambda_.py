@@ -18,6 +18,8 @@ from unittest import mock
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
+from simulation.moto.emf import FunctionLogs, invocation
+
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
 Routes = dict[str, tuple[LambdaHandler, dict[str, str] | None]]
 """Function name → the handler it runs and the environment the template gives it."""
@@ -66,7 +68,7 @@ def environment(variables: dict[str, str] | None) -> Iterator[None]:
 _ENV_LOCK = threading.RLock()
 
 
-def _routed_invoke(routes: Routes) -> Callable[..., Any]:
+def _routed_invoke(routes: Routes, logs: FunctionLogs) -> Callable[..., Any]:
     original = LambdaSimpleBackend.invoke
 
     # moto's Lambda without Docker echoes its input. Real Lambda runs the handler; a raised
@@ -86,12 +88,17 @@ def _routed_invoke(routes: Routes) -> Callable[..., Any]:
             return original(backend, function_name, qualifier, body, headers, response_headers)
         handler, variables = routes[name]
         event = json.loads(body) if body else {}
+        # The function's own account: its ARN's, else the account the call was made in
+        arn = function_name.split(":") if function_name.startswith("arn:") else None
+        account = arn[4] if arn else backend.account_id
+        region = arn[3] if arn else backend.region_name
         # A function with its own environment runs alone (os.environ is process-wide); the
         # simulation sets the one environment all its functions share once, so concurrent
         # runs are not serialised here (a handler may wait on the simulated clock).
         with _ENV_LOCK if variables else contextlib.nullcontext(), environment(variables):
             try:
-                result = handler(event, make_fake_context(name))
+                with invocation(name, account, region, logs):
+                    result = handler(event, make_fake_context(name))
             except Exception as error:
                 response_headers["x-amz-function-error"] = "Unhandled"
                 return json.dumps(
@@ -106,9 +113,10 @@ def _routed_invoke(routes: Routes) -> Callable[..., Any]:
     return invoke
 
 
-def patches(routes: Routes) -> list[Any]:
-    """Invocations of a function in `routes` (by name or ARN, any account) call its handler."""
-    return [mock.patch.object(LambdaSimpleBackend, "invoke", _routed_invoke(routes))]
+def patches(routes: Routes, logs: FunctionLogs) -> list[Any]:
+    """Invocations of a function in `routes` (by name or ARN, any account) call its handler,
+    each one an invocation of its own (`emf.invocation`: its output, its metrics)."""
+    return [mock.patch.object(LambdaSimpleBackend, "invoke", _routed_invoke(routes, logs))]
 
 
 __all__ = ["FakeContext", "LambdaHandler", "Routes", "environment", "make_fake_context", "patches"]

@@ -14,7 +14,19 @@ from typing import Any
 from moto.core.config import DefaultConfig
 
 from rds_xacct.aws.clients import forget_clients
-from simulation.moto import backup, core, history, kms, lambda_, rds, recovery_points, sfn
+from simulation.moto import (
+    backup,
+    cloudwatch,
+    cloudwatch_alarms,
+    core,
+    emf,
+    history,
+    kms,
+    lambda_,
+    rds,
+    recovery_points,
+    sfn,
+)
 from simulation.moto.clock import SimClock
 from simulation.moto.dynamodb import patches as dynamodb_patches
 from simulation.moto.lambda_ import LambdaHandler, Routes, environment
@@ -44,6 +56,11 @@ class MotoPatches:
         """None: every run's history is kept, as Step Functions keeps it. A dict: a run's
         history is forgotten when it ends, and the names of the states it entered kept here by
         execution ARN (a window of many runs: `Simulation.deliver_window`)."""
+        self.function_logs = emf.FunctionLogs()
+        """Where the functions' EMF lines go, and the lines CloudWatch Logs would reject."""
+        self.timing_out: set[str] = set()
+        """Runs stopped as their time limit would stop them: their end counts as
+        `ExecutionsTimedOut` (moto can only abort)."""
 
     # -- public ----------------------------------------------------------------------------------
     def route_lambda(
@@ -55,6 +72,11 @@ class MotoPatches:
 
     def environment(self, variables: dict[str, str] | None) -> Any:
         return environment(variables)
+
+    def invocation(self, function_name: str, account: str, region: str) -> Any:
+        """A context in which the calling thread runs one invocation of a function it calls
+        directly, as a schedule or EventBridge would invoke it (`emf.invocation`)."""
+        return emf.invocation(function_name, account, region, self.function_logs)
 
     def simulate_copy_progress(
         self, minutes_per_gib: float = 1.0, base_minutes: float = 3.0
@@ -77,8 +99,10 @@ class MotoPatches:
         # A new moto world: the app's kept clients (and their credentials) belong to the last one
         forget_clients()
         self._stack.callback(forget_clients)
+        self._stack.enter_context(emf.captured())
+        self.clock.on_advance(cloudwatch.SqsSampler(self.clock.now()))
         patches: list[Any] = [
-            *lambda_.patches(self._routes),
+            *lambda_.patches(self._routes, self.function_logs),
             *sfn.patches(self.clock, lambda: self.state_machine_credentials),
             *core.patches(),
             *kms.patches(),
@@ -95,6 +119,9 @@ class MotoPatches:
             # What the operator command reads that moto answers unlike AWS, or not at all
             *history.patches(),
             *recovery_points.patches(),
+            # CloudWatch: AWS's own metrics, and alarms as AWS makes them
+            *cloudwatch.patches(lambda: self.timing_out),
+            *cloudwatch_alarms.patches(),
         ]
         for patch in patches:
             self._stack.enter_context(patch)
