@@ -124,11 +124,14 @@ def test_both_keeper_functions_ship_the_same_files(built: Path, tmp_path: Path) 
 
 def test_the_bundle_runs_alone_on_boto3(built: Path, tmp_path: Path) -> None:
     # Given an interpreter whose path holds the bundle and the standard library and
-    # site-packages (boto3) only: isolated (-I), so neither functions/ nor PYTHONPATH
+    # site-packages (boto3) only: isolated (-I), so neither functions/ nor PYTHONPATH, and
+    # without `site` (-S), so no .pth file of site-packages runs (the venv's editable install of
+    # the operator command maps rds_xacct to functions/: Lambda has no such thing)
     script = """
 import json, sys
 bundle = sys.argv[1]
 sys.path.insert(0, bundle)
+sys.path.append(sys.argv[2])
 import keeper
 from rds_xacct.keeper import hourly, ledger, requests, rules
 try:
@@ -154,7 +157,7 @@ print(json.dumps({
     }
     # When the handler module is imported there and the keeper's entry answers a request
     done = subprocess.run(  # noqa: S603 - our own interpreter and a script of our own
-        [sys.executable, "-I", "-B", "-c", script, str(built)],
+        [sys.executable, "-I", "-S", "-B", "-c", script, str(built), _site_packages()],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -175,6 +178,13 @@ print(json.dumps({
     assert result["handler"]["decision"] == "refused"
     assert result["handler"]["reason"].startswith("unreadable request")
     assert result["hourly"] is True
+
+
+def _site_packages() -> str:
+    """Where boto3 is installed (the venv's site-packages)."""
+    import boto3
+
+    return str(Path(boto3.__file__).parent.parent)
 
 
 def _functions_dir(root: Path, keeper: str, modules: dict[str, str]) -> Path:
