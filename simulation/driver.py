@@ -529,13 +529,17 @@ class Simulation:
         return result, bool(response.get("FunctionError"))
 
     # -- time passing, and what CloudWatch sees ---------------------------------------------------
-    def advance(self, hours: float, *, keeper_passes: bool = True) -> list[dict[str, Any]]:
+    def advance(
+        self, hours: float, *, keeper_passes: bool = True, watch: bool = True
+    ) -> list[dict[str, Any]]:
         """Let `hours` of simulated time pass, runs in flight going on meanwhile. The backup
         account's schedule runs the keeper's pass each hour (since the stack was made), unless
         `keeper_passes` is False (the schedule disabled: the passes due are skipped, not made up
-        later); the alarms are evaluated after each pass and at the end. The schedule runs only
-        here: passes due while the clock moved otherwise (runs delivered) are skipped. Returns
-        each pass's answer (a failed pass's error payload too: Lambda counts it in `Errors`)."""
+        later), and the main account's hourly schedule its watch at the same moments, unless
+        `watch` is False (the main account's schedule or pipeline gone); the alarms are
+        evaluated after each hour's work and at the end. The schedules run only here: passes due
+        while the clock moved otherwise (runs delivered) are skipped. Returns each pass's
+        answer (a failed pass's error payload too: Lambda counts it in `Errors`)."""
         now = self.clock.now()
         target = now + timedelta(hours=hours)
         if self._next_keeper_pass < now:
@@ -550,11 +554,14 @@ class Simulation:
                     self._next_keeper_pass,
                     self._next_keeper_pass + KEEPER_PASS_EVERY,
                 )
-                if not keeper_passes:
+                if not (keeper_passes or watch):
                     continue
                 if due > self.clock.now():
                     self.clock.wait_until(due)
-                answers.append(self._keeper_pass()[0])
+                if keeper_passes:
+                    answers.append(self._keeper_pass()[0])
+                if watch:
+                    self.watch()
                 self.alarm_watch.evaluate()
             if target > self.clock.now():
                 self.clock.wait_until(target)

@@ -4,11 +4,13 @@ keeper pass and the main account's watch run as their hourly schedules run them,
 templates' permissions enforced (Given / When / Then).
 
 * AWS Backup stops for one database: the backup account's count of stale databases and the
-  main account's count of databases without a fresh copy both reach 1.
+  main account's count of databases without a fresh copy both reach 1, and both accounts'
+  freshness alarms, evaluated from those metrics as CloudWatch does, go off; copying clears them.
 * The main account's pipeline deleted entirely: the backup account still counts every database
-  stale.
+  stale, and its alarm goes off.
 * A compromised main account copying an old snapshot in again: still stale.
-* Everything fresh: 0 everywhere. A database never copied: in the main account's count.
+* Everything fresh: 0 everywhere, no alarm of either account goes off. A database never copied:
+  in the main account's count.
 
 The counts are read where the alarms' metrics come from: the EMF lines each account writes on
 standard output (the keeper's StaleDatabases, the watch's DatabasesWithoutFreshCopy through
@@ -104,33 +106,6 @@ def watch(sim: Simulation, capsys: pytest.CaptureFixture[str]) -> tuple[list[str
     (value,) = _emf(capsys, DATABASES_WITHOUT_FRESH_COPY)
     assert value == int(value)
     return list(result["withoutFreshCopy"]), int(value)
-
-
-def test_aws_backup_stopping_for_one_database_is_seen_by_both_accounts(
-    make_sim: MakeSim, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # Given three databases copied every day, keeping their copies for good
-    sim = make_sim(parameters={"RetentionDays": "0"}, slack=False)
-    days = Days(sim)
-    days.copy(*DATABASES)
-    assert keeper_pass(sim, capsys) == ([], 0)
-    assert watch(sim, capsys) == ([], 0)
-    # When AWS Backup stops backing up crm-db while the others are still copied daily
-    seen = []
-    for _ in range(3):
-        days.next_day()
-        days.copy("billing-db", "orders-db")
-        seen.append(keeper_pass(sim, capsys))
-    watched = watch(sim, capsys)
-    # Then the backup account finds crm-db stale once its newest data is older than the RPO
-    # (26 hours: fresh a day later, stale two days later), and counts it
-    assert seen == [([], 0), ([stale("crm-db")], 1), ([stale("crm-db")], 1)]
-    # And so does the main account
-    assert watched == (["db/crm-db"], 1)
-    # And when crm-db is copied again, both counts come back to 0
-    days.copy("crm-db")
-    assert keeper_pass(sim, capsys) == ([], 0)
-    assert watch(sim, capsys) == ([], 0)
 
 
 def _delete_the_pipeline(sim: Simulation) -> None:
@@ -237,3 +212,98 @@ def test_everything_fresh_counts_nothing_and_a_database_never_copied_counts_in_t
     # backup account, which never saw a copy of it, can't
     assert watch(sim, capsys) == (["db/lost-db"], 1)
     assert keeper_pass(sim, capsys) == ([], 0)
+
+
+# --- The alarms, as CloudWatch evaluates them from the metrics -----------------------------------
+STALE_COPIES = "rds-xacct-stale-copies"
+"""The backup account's freshness alarm (StaleCopiesAlarm)."""
+WITHOUT_FRESH_COPY = "rds-xacct-databases-without-fresh-copy"
+"""The main account's (DatabasesWithoutFreshCopyAlarm)."""
+
+
+def freshness_alarms(sim: Simulation) -> dict[str, str]:
+    """Both freshness alarms' states now, as CloudWatch evaluates them from the metrics in each
+    account."""
+    states = sim.alarm_states()
+    return {name: states[name] for name in (STALE_COPIES, WITHOUT_FRESH_COPY)}
+
+
+def newest_value(sim: Simulation, alarm: str) -> float | None:
+    """The value of the newest period with data in the alarm's evaluation range."""
+    return next((p.value for p in sim.alarm(alarm).points if p.value is not None), None)
+
+
+def a_day_passes(sim: Simulation, days: Days, *, watch: bool = True) -> None:
+    """A day of hourly schedules (the keeper's pass, the main account's watch, if it is still
+    there), to the same time tomorrow."""
+    days.day += 1
+    target = days.first + days.day * DAY
+    sim.advance((target - sim.clock.now()).total_seconds() / 3600, watch=watch)
+
+
+def test_aws_backup_stopping_for_one_database_raises_both_freshness_alarms_and_copying_clears_them(
+    make_sim: MakeSim,
+) -> None:
+    # Given three databases copied every day, each account's hourly check running
+    sim = make_sim(parameters={"RetentionDays": "0"}, slack=False)
+    days = Days(sim)
+    days.copy(*DATABASES)
+    sim.advance(3)
+    assert freshness_alarms(sim) == {STALE_COPIES: "OK", WITHOUT_FRESH_COPY: "OK"}
+    # When AWS Backup stops backing up crm-db while the others are still copied daily
+    a_day_passes(sim, days)
+    days.copy("billing-db", "orders-db")
+    sim.advance(1)
+    # Then a day later (its data 25 hours old, under the 26-hour RPO) nothing goes off
+    assert freshness_alarms(sim) == {STALE_COPIES: "OK", WITHOUT_FRESH_COPY: "OK"}
+    # And two days later both accounts' alarms are in ALARM, the stale count above the threshold
+    a_day_passes(sim, days)
+    days.copy("billing-db", "orders-db")
+    (last_pass,) = sim.advance(1)
+    assert freshness_alarms(sim) == {STALE_COPIES: "ALARM", WITHOUT_FRESH_COPY: "ALARM"}, sim.alarm(
+        STALE_COPIES
+    )
+    # (crm-db, named by both: the keeper's pass, the main account's watch)
+    assert list(last_pass["freshness"]["stale"]) == [stale("crm-db")]
+    assert sim.watch()["withoutFreshCopy"] == ["db/crm-db"]
+    assert newest_value(sim, STALE_COPIES) == 1
+    # And once crm-db is copied again, two hours of fresh counts clear both
+    days.copy("crm-db")
+    sim.advance(2)
+    assert freshness_alarms(sim) == {STALE_COPIES: "OK", WITHOUT_FRESH_COPY: "OK"}
+
+
+def test_the_main_accounts_pipeline_deleted_the_backup_accounts_alarm_still_goes_off(
+    make_sim: MakeSim,
+) -> None:
+    # Given three databases copied, both freshness alarms OK
+    sim = make_sim(parameters={"RetentionDays": "0"}, slack=False)
+    days = Days(sim)
+    days.copy(*DATABASES)
+    sim.advance(3)
+    assert freshness_alarms(sim) == {STALE_COPIES: "OK", WITHOUT_FRESH_COPY: "OK"}
+    # When the main account's pipeline is deleted entirely (its watch with it) and two days pass
+    _delete_the_pipeline(sim)
+    a_day_passes(sim, days, watch=False)
+    a_day_passes(sim, days, watch=False)
+    # Then the backup account's alarm goes off, from its own copies and its own schedule
+    assert sim.alarm_states()[STALE_COPIES] == "ALARM", sim.alarm(STALE_COPIES)
+    assert newest_value(sim, STALE_COPIES) == len(DATABASES)
+    # (and the main account's, with no value any more, goes off too: missing data is breaching)
+    assert sim.alarm_states()[WITHOUT_FRESH_COPY] == "ALARM"
+
+
+def test_everything_fresh_no_alarm_of_either_account_goes_off(make_sim: MakeSim) -> None:
+    # Given three databases copied every day for three days, the hourly checks running
+    sim = make_sim(parameters={"RetentionDays": "0"}, slack=False)
+    days = Days(sim)
+    for day in range(3):
+        if day:
+            a_day_passes(sim, days)
+        days.copy(*DATABASES)
+        sim.advance(2)
+        # Then no alarm of either account is in ALARM, and both freshness alarms are OK
+        states = sim.alarm_states()
+        assert [name for name, state in states.items() if state == "ALARM"] == []
+        assert freshness_alarms(sim) == {STALE_COPIES: "OK", WITHOUT_FRESH_COPY: "OK"}
+    assert not [n for n in sim.alarm_notifications if n.new_state == "ALARM"]
