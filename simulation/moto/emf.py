@@ -8,8 +8,8 @@ threads, so `sys.stdout` becomes thread-aware (`ThreadStdout`): what a thread pr
 an invocation (`invocation`) is that invocation's alone. Each complete line that is an EMF
 document becomes PutMetricData in moto's CloudWatch of the function's account and region, with
 the document's timestamp (simulated time), values, unit and dimensions, and is kept in the
-simulation's log (`Simulation.logs`); every line, EMF or not, still reaches the terminal as
-before, whole.
+simulation's log (`Simulation.logs`, as CloudWatch Logs keeps it), not printed; any other line
+still reaches the terminal as before, whole.
 
 Each invocation is also its own execution environment for Powertools' Metrics (Lambda runs each
 concurrent invocation in an environment of its own; "Lambda execution environment", Lambda
@@ -183,9 +183,10 @@ class Invocation:
         except EmfRejected as error:
             self.logs.rejected.append(f"{self.function} ({self.account}): {error}: {line}")
             data = None
-        # Every line reaches the terminal as before (what a test reads of a function's output)
-        _terminal().write(line + "\n")
         if data is None:
+            # Any other line reaches the terminal as before (what a test reads of a function's
+            # output); an EMF line goes to the function's log only, as on Lambda
+            _terminal().write(line + "\n")
             return
         put_metrics(self.account, self.region, data)
         self.documents += 1

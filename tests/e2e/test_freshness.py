@@ -12,8 +12,8 @@ templates' permissions enforced (Given / When / Then).
 * Everything fresh: 0 everywhere, no alarm of either account goes off. A database never copied:
   in the main account's count.
 
-The counts are read where the alarms' metrics come from: the EMF lines each account writes on
-standard output (the keeper's StaleDatabases, the watch's DatabasesWithoutFreshCopy through
+The counts are read where the alarms' metrics come from: the EMF lines each account writes to
+its function's log (the keeper's StaleDatabases, the watch's DatabasesWithoutFreshCopy through
 Powertools), which CloudWatch turns into the metrics the alarms watch."""
 
 from __future__ import annotations
@@ -77,33 +77,33 @@ def metrics_on(monkeypatch: pytest.MonkeyPatch) -> None:
     metrics.clear_metrics()
 
 
-def _emf(capsys: pytest.CaptureFixture[str], name: str) -> list[float]:
-    """The values of a metric in the EMF lines written since the last look."""
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+def _emf(sim: Simulation, since: int, name: str) -> list[float]:
+    """The values of a metric in the EMF lines the functions wrote to their logs (as CloudWatch
+    Logs keeps them, and turns them into metrics) since `since` (a position in the logs)."""
+    text = sim.logs.getvalue()[since:]
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith('{"_aws"')]
     values = [line[name] for line in lines if name in line]
     # (Powertools writes a metric's values as a list, one value or more)
     return [v for value in values for v in (value if isinstance(value, list) else [value])]
 
 
-def keeper_pass(sim: Simulation, capsys: pytest.CaptureFixture[str]) -> tuple[list[str], int]:
+def keeper_pass(sim: Simulation) -> tuple[list[str], int]:
     """The backup account's hourly pass: the databases it found stale, and the StaleDatabases
     value of its EMF line."""
-    capsys.readouterr()
+    since = len(sim.logs.getvalue())
     result = sim.keeper_pass()
-    out = capsys.readouterr().out
-    lines = [json.loads(line) for line in out.splitlines() if KEEPER_PASSES in line]
-    (line,) = lines
-    assert line[KEEPER_PASSES] == 1
-    return list(result["freshness"]["stale"]), int(line[STALE_DATABASES])
+    assert _emf(sim, since, KEEPER_PASSES) == [1]
+    (value,) = _emf(sim, since, STALE_DATABASES)
+    return list(result["freshness"]["stale"]), int(value)
 
 
-def watch(sim: Simulation, capsys: pytest.CaptureFixture[str]) -> tuple[list[str], int]:
+def watch(sim: Simulation) -> tuple[list[str], int]:
     """The main account's hourly watch: the databases it found without a fresh copy, and the
     DatabasesWithoutFreshCopy value of its EMF line."""
-    capsys.readouterr()
+    since = len(sim.logs.getvalue())
     result = sim.watch()
     assert result["problems"] == []
-    (value,) = _emf(capsys, DATABASES_WITHOUT_FRESH_COPY)
+    (value,) = _emf(sim, since, DATABASES_WITHOUT_FRESH_COPY)
     assert value == int(value)
     return list(result["withoutFreshCopy"]), int(value)
 
@@ -122,13 +122,13 @@ def _delete_the_pipeline(sim: Simulation) -> None:
 
 
 def test_the_main_accounts_pipeline_deleted_the_backup_account_still_counts_every_database(
-    make_sim: MakeSim, capsys: pytest.CaptureFixture[str]
+    make_sim: MakeSim,
 ) -> None:
     # Given three databases copied, and fresh in the backup account
     sim = make_sim(parameters={"RetentionDays": "0"}, slack=False)
     days = Days(sim)
     days.copy(*DATABASES)
-    assert keeper_pass(sim, capsys) == ([], 0)
+    assert keeper_pass(sim) == ([], 0)
     # When the main account's pipeline is deleted entirely, and two days pass (AWS Backup
     # still snapshots the databases; nothing copies them)
     _delete_the_pipeline(sim)
@@ -138,11 +138,11 @@ def test_the_main_accounts_pipeline_deleted_the_backup_account_still_counts_ever
             days.back_up(database)
     assert sim.world.main_client("stepfunctions").list_state_machines()["stateMachines"] == []
     # Then the backup account's hourly pass still runs, and counts all three stale
-    assert keeper_pass(sim, capsys) == ([stale(d) for d in sorted(DATABASES)], 3)
+    assert keeper_pass(sim) == ([stale(d) for d in sorted(DATABASES)], 3)
 
 
 def test_an_old_snapshot_copied_in_again_by_a_compromised_main_account_is_still_stale(
-    make_sim: MakeSim, capsys: pytest.CaptureFixture[str]
+    make_sim: MakeSim,
 ) -> None:
     # Given crm-db copied three days ago, not since (AWS Backup stopped for it)
     sim = make_sim(parameters={"RetentionDays": "0"}, slack=False)
@@ -152,7 +152,7 @@ def test_an_old_snapshot_copied_in_again_by_a_compromised_main_account_is_still_
     assert result.status == "SUCCEEDED"
     for _ in range(3):
         days.next_day()
-    assert keeper_pass(sim, capsys)[0] == [stale("crm-db")]
+    assert keeper_pass(sim)[0] == [stale("crm-db")]
     # When an attacker holding the pipeline's role copies that old snapshot through both
     # accounts again, named and tagged as a run's copies made now
     old_snapshot = old_event["resources"][0]
@@ -182,9 +182,9 @@ def test_an_old_snapshot_copied_in_again_by_a_compromised_main_account_is_still_
     # keeps the snapshot's original time, which no copy changes
     copies = [c for c in sim.world.app_copies(BACKUP_ACCOUNT) if c["id"].endswith("-attack")]
     assert [c["status"] for c in copies] == ["available"]
-    assert keeper_pass(sim, capsys) == ([stale("crm-db")], 1)
+    assert keeper_pass(sim) == ([stale("crm-db")], 1)
     # And so does the main account's watch
-    assert watch(sim, capsys) == (["db/crm-db"], 1)
+    assert watch(sim) == (["db/crm-db"], 1)
 
 
 def _tags(source: str, role: str, now: datetime) -> list[dict[str, str]]:
@@ -193,7 +193,7 @@ def _tags(source: str, role: str, now: datetime) -> list[dict[str, str]]:
 
 
 def test_everything_fresh_counts_nothing_and_a_database_never_copied_counts_in_the_main_account(
-    make_sim: MakeSim, capsys: pytest.CaptureFixture[str]
+    make_sim: MakeSim,
 ) -> None:
     # Given three databases copied every day for three days
     sim = make_sim(parameters={"RetentionDays": "0"}, slack=False)
@@ -203,15 +203,15 @@ def test_everything_fresh_counts_nothing_and_a_database_never_copied_counts_in_t
             days.next_day()
         days.copy(*DATABASES)
         # Then every day, nothing is stale in either account
-        assert keeper_pass(sim, capsys) == ([], 0)
-        assert watch(sim, capsys) == ([], 0)
+        assert keeper_pass(sim) == ([], 0)
+        assert watch(sim) == ([], 0)
     # When AWS Backup backs up a new database whose event never arrives
     sim.world.database("lost-db")
     days.back_up("lost-db")
     # Then the main account counts it (AWS Backup protects it; it has no copy), while the
     # backup account, which never saw a copy of it, can't
-    assert watch(sim, capsys) == (["db/lost-db"], 1)
-    assert keeper_pass(sim, capsys) == ([], 0)
+    assert watch(sim) == (["db/lost-db"], 1)
+    assert keeper_pass(sim) == ([], 0)
 
 
 # --- The alarms, as CloudWatch evaluates them from the metrics -----------------------------------
