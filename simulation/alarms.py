@@ -233,6 +233,7 @@ def create_template_alarms(
     account, region = resolver.values["AWS::AccountId"], resolver.values["AWS::Region"]
     _create_topics_and_queues(resources, resolver, session, account, region)
     names = []
+    cloudwatch = session.client("cloudwatch")
     for logical_id, resource in resources.items():
         if resource["Type"] != ALARM_TYPE:
             continue
@@ -247,7 +248,7 @@ def create_template_alarms(
             ) from None
         suffix = hashlib.sha256(logical_id.encode()).hexdigest()[:12].upper()
         name = str(properties.pop("AlarmName", f"{stack}-{logical_id}-{suffix}"))
-        session.client("cloudwatch").put_metric_alarm(AlarmName=name, **properties)
+        cloudwatch.put_metric_alarm(AlarmName=name, **properties)
         names.append(name)
     return names
 

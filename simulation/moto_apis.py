@@ -260,6 +260,11 @@ PATCHES: tuple[Patch, ...] = (
     # --- moto's core ----------------------------------------------------------------------------
     Patch("simulation.moto.core._one_request_at_a_time", "aws rule", (_STUBBER,)),
     Patch(
+        "simulation.moto.core._json_templates_read_as_json",
+        "speed",
+        (_f("moto.cloudformation.models.Stack.parse_template", "template"),),
+    ),
+    Patch(
         "simulation.moto.core._one_loader",
         "speed",
         (_f("botocore.session.create_loader", "search_path_string"),),

@@ -3,10 +3,12 @@
 And speed, with no change of behaviour: what botocore and moto work out again and again for
 every session, client, request or response, and whose answer never changes, worked out once
 (the SDK's data files, event-name aliases, handlers' signatures, moto's handler names and
-response attribute names)."""
+response attribute names), and a JSON template read as JSON."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import threading
 import types
 from collections.abc import Callable
@@ -17,6 +19,7 @@ import botocore.hooks
 import botocore.session
 from botocore.compat import accepts_kwargs as botocore_accepts_kwargs
 from botocore.loaders import Loader
+from moto.cloudformation.models import Stack as CfnStack
 from moto.core import responses as moto_responses
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.constants import MISSING
@@ -155,8 +158,26 @@ def _handler_names_once() -> Callable[[object], list[str]]:
     return method_names_from_class
 
 
+def _json_templates_read_as_json() -> Callable[[str], dict[str, Any]]:
+    # moto's CloudFormation reads every template with PyYAML (pure Python) first, JSON only if
+    # that fails: a fifth of a simulation's deploy for the backup stack's JSON body. JSON is YAML
+    # (a JSON document loads to the same mapping either way), so a body that is JSON is read
+    # with json, any other as moto reads it.
+    original = CfnStack.parse_template
+
+    def parse_template(template: str) -> dict[str, Any]:
+        if template.lstrip().startswith("{"):
+            with contextlib.suppress(ValueError):
+                parsed: dict[str, Any] = json.loads(template)
+                return parsed
+        return original(template)
+
+    return parse_template
+
+
 def patches() -> list[Any]:
     return [
+        mock.patch.object(CfnStack, "parse_template", staticmethod(_json_templates_read_as_json())),
         mock.patch.object(BotocoreStubber, "process_request", _one_request_at_a_time()),
         mock.patch.object(botocore.session, "create_loader", _one_loader()),
         mock.patch.object(moto_responses, "method_names_from_class", _handler_names_once()),

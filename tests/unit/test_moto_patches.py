@@ -975,3 +975,23 @@ def test_aws_backup_lists_a_databases_recovery_points_from_the_snapshots_it_made
     # And RDS's smallest page is 20
     with pytest.raises(ClientError, match="at least 20"):
         backup.list_recovery_points_by_resource(ResourceArn=database, MaxResults=19)
+
+
+def test_a_json_template_reads_as_moto_reads_it(patches: MotoPatches) -> None:
+    # Given the backup-account template as the simulation gives it to CloudFormation (JSON), and
+    # a YAML body
+    from moto.cloudformation.models import Stack
+
+    from simulation.cfn_yaml import load_cfn_yaml
+    from simulation.sam_template import BACKUP_TEMPLATE, without_serverless
+
+    body = json.dumps(without_serverless(load_cfn_yaml(BACKUP_TEMPLATE)))
+    yaml_body = "Resources:\n  Topic:\n    Type: AWS::SNS::Topic\n"
+    # When CloudFormation reads them, patched (json for JSON) and as moto does (PyYAML first)
+    read, yaml_read = Stack.parse_template(body), Stack.parse_template(yaml_body)
+    import yaml
+
+    original = yaml.load(body, Loader=yaml.Loader)  # noqa: S506 - moto's own reading of it
+    # Then the mapping is the same either way, and a YAML body still reads
+    assert read == original
+    assert yaml_read == {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
