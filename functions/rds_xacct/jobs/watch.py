@@ -24,7 +24,7 @@ from rds_xacct.admission.slots import gauges
 from rds_xacct.aws.observability import logger, metrics
 from rds_xacct.jobs.freshness import freshness
 from rds_xacct.model import errors
-from rds_xacct.model.freshness import in_parts
+from rds_xacct.model.freshness import log_lines
 from rds_xacct.model.metrics import (
     COPY_SLOTS_IN_USE,
     DATABASES_WITHOUT_FRESH_COPY,
@@ -36,19 +36,13 @@ from rds_xacct.model.times import Clock, iso, utc_now
 
 
 def _log(entries: list[dict[str, Any]], *, rpo_hours: int) -> None:
-    parts = in_parts(entries)
-    for number, part in enumerate(parts, start=1):
-        logger.info(
-            "Freshness",
-            extra={
-                "databases": part,
-                "databasesWithoutFreshCopy": sum(1 for entry in entries if entry["stale"]),
-                "coveredDatabases": len(entries),
-                "recoveryPointObjectiveHours": rpo_hours,
-                "part": number,
-                "parts": len(parts),
-            },
-        )
+    for line in log_lines(
+        entries,
+        databasesWithoutFreshCopy=sum(1 for entry in entries if entry["stale"]),
+        coveredDatabases=len(entries),
+        recoveryPointObjectiveHours=rpo_hours,
+    ):
+        logger.info("Freshness", extra=line)
 
 
 def watch(

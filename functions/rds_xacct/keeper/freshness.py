@@ -36,8 +36,8 @@ from rds_xacct.model.constants import APP_NAME
 from rds_xacct.model.freshness import (
     Source,
     age_hours,
-    in_parts,
     is_stale,
+    log_lines,
     newest_copies,
     recovery_point,
 )
@@ -146,20 +146,14 @@ def check(
 
 def log(entries: list[Entry], ignored: list[str], *, rpo_hours: int) -> None:
     """The pass's `Freshness` line (in parts of FRESHNESS_LOG_PART databases)."""
-    parts = in_parts(entries)
-    for number, part in enumerate(parts, start=1):
-        logger.info(
-            "Freshness",
-            extra={
-                "databases": part,
-                "staleDatabases": sum(1 for entry in entries if entry["stale"]),
-                "watchedDatabases": len(entries),
-                "ignoredDatabases": ignored,
-                "recoveryPointObjectiveHours": rpo_hours,
-                "part": number,
-                "parts": len(parts),
-            },
-        )
+    for line in log_lines(
+        entries,
+        staleDatabases=sum(1 for entry in entries if entry["stale"]),
+        watchedDatabases=len(entries),
+        ignoredDatabases=ignored,
+        recoveryPointObjectiveHours=rpo_hours,
+    ):
+        logger.info("Freshness", extra=line)
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ instance) by copying an old snapshot in again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import COPY_ID_PREFIX, FRESHNESS_LOG_PART, ROLE_BACKUP
@@ -107,6 +107,16 @@ def is_stale(point: datetime | None, now: datetime, rpo_hours: float) -> bool:
     """Is the newest data older than the recovery point objective? No copy at all is stale;
     data exactly the RPO old is not yet."""
     return point is None or (now - point).total_seconds() > rpo_hours * 3600
+
+
+def log_lines(entries: Sequence[Mapping[str, Any]], **summary: Any) -> list[dict[str, Any]]:
+    """The fields of each `Freshness` log line both accounts write: the databases in parts of
+    FRESHNESS_LOG_PART, each line with the `summary` and its part's number."""
+    parts = in_parts(entries)
+    return [
+        {"databases": part, **summary, "part": number, "parts": len(parts)}
+        for number, part in enumerate(parts, start=1)
+    ]
 
 
 def in_parts(entries: Sequence[_Entry]) -> list[Sequence[_Entry]]:
