@@ -762,7 +762,15 @@ def _copies_in_the_backup_account(sim: Simulation, count: int) -> None:
     the main account shared, with the app's tags (RDS records their source)."""
     main = sim.world.main_client("rds")
     sim.world.database("keeper-bench-db")
-    source = sim.world.snapshot("keeper-bench-db", "keeper-bench-source")
+    sim.world.snapshot("keeper-bench-db", "keeper-bench-taken")
+    # The intermediate copy, re-encrypted with the backup key as a run makes it (the backup
+    # account could not copy a snapshot encrypted with aws/rds, the main account's own key)
+    source = main.copy_db_snapshot(
+        SourceDBSnapshotIdentifier="keeper-bench-taken",
+        TargetDBSnapshotIdentifier="keeper-bench-source",
+        KmsKeyId=sim.world.backup_key_arn,
+    )["DBSnapshot"]["DBSnapshotArn"]
+    sim.clock.advance(3600)
     main.modify_db_snapshot_attribute(
         DBSnapshotIdentifier="keeper-bench-source",
         AttributeName="restore",

@@ -406,6 +406,30 @@ PATCHES: tuple[Patch, ...] = (
         "simulation.moto.rds._checked_tags", "aws rule", (_f("moto.rds.models.TaggingMixin.tags"),)
     ),
     Patch(
+        "simulation.moto.rds_encryption._encrypted_copy_rules",
+        "aws rule",
+        (
+            _f(f"{_RDS}.copy_db_snapshot", *_COPY_DB),
+            _f(f"{_RDS}.copy_db_cluster_snapshot", *_COPY_CLUSTER),
+            _f(f"{_RDS}.get_db_snapshot", "self", "identifier"),
+            _f(f"{_RDS}.get_db_cluster_snapshot", "self", "identifier"),
+            _on("moto.rds.models.RDSBaseModel.backend"),
+            _f("moto.rds.models.RDSBaseModel.arn"),
+            _on(f"{_RDS}.account_id"),
+            _on(f"{_RDS}.region_name"),
+            _on(f"{_SNAPSHOT}.encrypted"),
+            _on(f"{_SNAPSHOT}.kms_key_id"),
+            _on(f"{_CLUSTER_SNAPSHOT}.encrypted"),
+            _on(f"{_CLUSTER_SNAPSHOT}.kms_key_id"),
+            _f("moto.kms.models.kms_backends"),
+            _on("moto.kms.models.KmsBackend.keys"),
+            _on("moto.kms.models.Key.aliases"),
+            _on("moto.kms.models.Key.arn"),
+            _f("moto.kms.utils.RESERVED_ALIASE_TARGET_KEY_IDS"),
+            _f("moto.rds.exceptions.RDSClientError"),
+        ),
+    ),
+    Patch(
         "simulation.moto.rds_copies.CopyProgress",
         "clock",
         (

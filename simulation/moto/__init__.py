@@ -3,8 +3,9 @@
 One module per service: `lambda_` (invocations run the real handlers), `sfn` (Step Functions:
 waits on the clock, Catch and error rules, one thread per execution), `core` (one request at a
 time), `rds` (sharing, keys, types, options, sources, tags), `rds_copies` (copies take time;
-RDS's limits on them), `eventbridge` (pattern matching), `dynamodb` and `memory` (what a window
-of 1,000 runs needs); `clock` is the simulated clock and `patches.MotoPatches` installs them all.
+RDS's limits on them), `rds_encryption` (copies of encrypted snapshots across accounts and
+Regions), `eventbridge` (pattern matching), `dynamodb` and `memory` (what a window of 1,000 runs
+needs); `clock` is the simulated clock and `patches.MotoPatches` installs them all.
 simulation/README.md says what each patch enforces and which AWS document says so;
 `simulation.guard` (run when `simulation` is imported, before this) refuses a moto they were
 not written against.

@@ -24,6 +24,7 @@ from simulation.moto import (
     kms,
     lambda_,
     rds,
+    rds_encryption,
     recovery_points,
     sfn,
 )
@@ -109,10 +110,12 @@ class MotoPatches:
             *rds.patches(),
             *backup.patches(),
             # RDS's copy calls, innermost first: copies take time, the limits wrap them (checked
-            # before a copy is made), and the rules wrap both (checked first of all)
+            # before a copy is made), and the rules wrap both (checked first of all), those on
+            # encrypted sources outermost
             *self._copies.patches(),
             RDS_LIMITS.installed(),
             *rds.rule_patches(),
+            *rds_encryption.patches(),
             # Speed and memory for windows of many runs
             *dynamodb_patches(),
             *memory_patches(lambda: self.states_entered),

@@ -75,6 +75,15 @@ def _get_snapshot_patch() -> Callable[..., Any]:
     return get_snapshot
 
 
+def key_usable_by(key: Any, key_account: str, caller_account: str) -> bool:
+    """Whether RDS may use the KMS key (moto's `Key`, of `key_account`) for a caller of
+    `caller_account`: the key is enabled, and it is the caller's own or its key policy allows
+    the caller's account."""
+    if not key.enabled or key.key_state != "Enabled":
+        return False
+    return key_account == caller_account or _key_policy_allows(key.policy, caller_account)
+
+
 def _validate_kms_key_patch() -> Callable[..., str]:
     # moto only checks that a key exists. Real RDS also needs the key enabled and usable by the
     # caller: a key in another account must allow the caller's account in its key policy,
@@ -85,9 +94,7 @@ def _validate_kms_key_patch() -> Callable[..., str]:
         arn = original(backend, kms_key_id)
         region, account = arn.split(":")[3], arn.split(":")[4]
         key = kms_backends[account][region].describe_key(arn.rsplit("/", 1)[-1])
-        if not key.enabled or key.key_state != "Enabled":
-            raise KMSKeyNotAccessibleFault(kms_key_id)
-        if account != backend.account_id and not _key_policy_allows(key.policy, backend.account_id):
+        if not key_usable_by(key, account, backend.account_id):
             raise KMSKeyNotAccessibleFault(kms_key_id)
         return arn
 
@@ -354,4 +361,4 @@ def rule_patches() -> list[Any]:
     ]
 
 
-__all__ = ["patches", "rule_patches", "snapshots_of"]
+__all__ = ["key_usable_by", "patches", "rule_patches", "snapshots_of"]

@@ -444,10 +444,12 @@ def test_a_policy_attached_to_the_role_later_widens_nothing(make_sim: MakeSim) -
 def test_a_keep_tag_copied_from_the_source_does_not_keep_the_copy(make_sim: MakeSim) -> None:
     # Given an attacker holding the main account, who tags a snapshot there with the app's tags
     # and rds-xacct:keep, shares it with the backup account, and copies it in through the
-    # cross-account role under an app name with CopyTags (RDS carries the source's tags)
+    # cross-account role under an app name with CopyTags (RDS carries the source's tags). (Its
+    # database is unencrypted: a snapshot encrypted with aws/rds, the main account's own key,
+    # could not be copied by the backup account.)
     sim = make_sim()
     world = sim.world
-    world.database("junk-db")
+    world.database("junk-db", encryption="none")
     source = world.native_snapshot("junk-db", "junk-source")
     main_rds = world.main_client("rds")
     tags = {

@@ -157,8 +157,9 @@ def test_two_executions_of_one_state_machine(patches: MotoPatches) -> None:
 
 
 def test_a_snapshot_shared_from_another_account_is_copied_by_arn(world: World) -> None:
-    # Given a manual snapshot in the main account
-    world.database("orders-db")
+    # Given a manual snapshot in the main account (unencrypted: the backup account could copy
+    # no snapshot encrypted with the main account's aws/rds, nor one encrypted without a key)
+    world.database("orders-db", encryption="none")
     rds = world.main.client("rds")
     arn = rds.create_db_snapshot(DBInstanceIdentifier="orders-db", DBSnapshotIdentifier="s1")[
         "DBSnapshot"
@@ -198,6 +199,174 @@ def test_kms_keys_rds_may_not_use_are_refused(world: World) -> None:
         KmsKeyId=world.backup_key_arn,
     )["DBSnapshot"]
     assert made["KmsKeyId"] == world.backup_key_arn
+
+
+# --- RDS: copies of encrypted snapshots across accounts and Regions -----------------------------
+def _snapshot_of(world: World, kind: str, encryption: str) -> str:
+    """A manual snapshot in the main account of a new database or cluster; its ARN.
+    `encryption` as `World.database` takes it, or "no key given" (encrypted, with no KmsKeyId:
+    RDS uses aws/rds)."""
+    if encryption == "no key given":
+        rds = world.main_client("rds")
+        if kind == "cluster":
+            rds.create_db_cluster(
+                DBClusterIdentifier="ledger",
+                Engine="aurora-postgresql",
+                MasterUsername="admin_user",
+                MasterUserPassword="not-a-real-password",
+                StorageEncrypted=True,
+            )
+        else:
+            postgres_instance(rds, "orders-db", StorageEncrypted=True)
+    elif kind == "cluster":
+        world.cluster("ledger", encryption=encryption)
+    else:
+        world.database("orders-db", encryption=encryption)
+    if kind == "cluster":
+        return world.native_snapshot("ledger", "s1", kind="cluster")
+    return world.native_snapshot("orders-db", "s1")
+
+
+def _copy(rds: Any, kind: str, source: str, target: str, **key: str) -> dict[str, Any]:
+    if kind == "cluster":
+        return dict(
+            rds.copy_db_cluster_snapshot(
+                SourceDBClusterSnapshotIdentifier=source,
+                TargetDBClusterSnapshotIdentifier=target,
+                **key,
+            )["DBClusterSnapshot"]
+        )
+    return dict(
+        rds.copy_db_snapshot(
+            SourceDBSnapshotIdentifier=source, TargetDBSnapshotIdentifier=target, **key
+        )["DBSnapshot"]
+    )
+
+
+def _share(rds: Any, kind: str, identifier: str) -> None:
+    if kind == "cluster":
+        rds.modify_db_cluster_snapshot_attribute(
+            DBClusterSnapshotIdentifier=identifier,
+            AttributeName="restore",
+            ValuesToAdd=[BACKUP_ACCOUNT],
+        )
+    else:
+        rds.modify_db_snapshot_attribute(
+            DBSnapshotIdentifier=identifier, AttributeName="restore", ValuesToAdd=[BACKUP_ACCOUNT]
+        )
+
+
+def _refused(copying: Any) -> tuple[str, str]:
+    with pytest.raises(ClientError) as refused:
+        copying()
+    error = refused.value.response["Error"]
+    return str(error["Code"]), str(error["Message"])
+
+
+@pytest.mark.parametrize(
+    ("kind", "encryption"), [("db", "aws/rds"), ("cluster", "aws/rds"), ("cluster", "no key given")]
+)
+def test_a_snapshot_encrypted_with_aws_rds_is_shared_but_only_a_copy_with_a_shared_key_is_copied(
+    world: World, kind: str, encryption: str
+) -> None:
+    # Given a snapshot encrypted with the main account's aws/rds (named, or used because no key
+    # was given), shared with the backup account
+    source = _snapshot_of(world, kind, encryption)
+    rds, backup_rds = world.main_client("rds"), world.backup.client("rds")
+    _share(rds, kind, "s1")
+    # When the backup account copies it with its own key, Then RDS refuses: aws/rds is the
+    # main account's only
+    key = {"KmsKeyId": world.backup_key_arn}
+    code, message = _refused(lambda: _copy(backup_rds, kind, source, "c1", **key))
+    assert code == "KMSKeyNotAccessibleFault"
+    assert message.startswith(f"The source snapshot KMS key [arn:aws:kms:{REGION}:{MAIN_ACCOUNT}:")
+    # When the main account copies it with the backup key (as the app does), shares that copy,
+    # and the backup account copies the shared copy with its key, Then the copy is made
+    intermediate = _copy(rds, kind, "s1", "i1", **key)
+    _share(rds, kind, "i1")
+    arn = intermediate["DBClusterSnapshotArn" if kind == "cluster" else "DBSnapshotArn"]
+    made = _copy(backup_rds, kind, arn, "c1", **key)
+    assert made["KmsKeyId"] == world.backup_key_arn
+
+
+@pytest.mark.parametrize("kind", ["db", "cluster"])
+def test_a_copy_of_an_encrypted_snapshot_of_another_account_or_region_needs_a_key(
+    world: World, kind: str
+) -> None:
+    # Given an encrypted snapshot in the main account, copied as the app copies it with the
+    # backup key and shared with the backup account
+    _snapshot_of(world, kind, "aws/rds")
+    rds, backup_rds = world.main_client("rds"), world.backup.client("rds")
+    shared = _copy(rds, kind, "s1", "i1", KmsKeyId=world.backup_key_arn)
+    _share(rds, kind, "i1")
+    arn = shared["DBClusterSnapshotArn" if kind == "cluster" else "DBSnapshotArn"]
+    # When the backup account copies it without a key, Then RDS refuses
+    code, message = _refused(lambda: _copy(backup_rds, kind, arn, "c1"))
+    assert (code, message) == (
+        "InvalidParameterValue",
+        f"The snapshot {arn} is encrypted and shared from account {MAIN_ACCOUNT}: a KmsKeyId "
+        "must be specified to copy it",
+    )
+    # When the main account copies its own snapshot into another Region without a key, Then
+    # RDS refuses; with a key of that Region, the copy is made there
+    other_region = "us-east-1"
+    there = world.main.client("rds", region_name=other_region)
+    source = shared["DBClusterSnapshotArn" if kind == "cluster" else "DBSnapshotArn"]
+    code, message = _refused(lambda: _copy(there, kind, source, "c2"))
+    assert (code, message) == (
+        "InvalidParameterValue",
+        "Must specify new KMS key for cross region encrypted snapshot copy.",
+    )
+    key = world.main.client("kms", region_name=other_region).create_key()["KeyMetadata"]["Arn"]
+    made = _copy(there, kind, source, "c2", KmsKeyId=key)
+    assert made["KmsKeyId"] == key
+    # And within the account and Region a copy without a key is made, with the source's key
+    assert _copy(rds, kind, "i1", "c3")["KmsKeyId"] == world.backup_key_arn
+
+
+def _main_key(world: World, *users: str) -> str:
+    """A customer managed key of the main account whose key policy lets `users` (and the main
+    account) use it; its ARN."""
+    accounts = [MAIN_ACCOUNT, *users]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": [f"arn:aws:iam::{a}:root" for a in accounts]},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ],
+    }
+    kms = world.main_client("kms")
+    return str(kms.create_key(Policy=json.dumps(policy))["KeyMetadata"]["Arn"])
+
+
+def test_a_copy_needs_the_use_of_the_key_that_encrypts_its_source(world: World) -> None:
+    # Given two snapshots shared with the backup account: one encrypted with a main-account key
+    # only the main account may use, one with a key that also lets the backup account use it
+    rds, backup_rds = world.main_client("rds"), world.backup.client("rds")
+    closed, open_ = _main_key(world), _main_key(world, BACKUP_ACCOUNT)
+    sources = {}
+    for name, key in (("closed", closed), ("open", open_)):
+        world.database(f"{name}-db", encryption=key)
+        sources[name] = world.native_snapshot(f"{name}-db", name)
+        _share(rds, "db", name)
+    own_key = {"KmsKeyId": world.backup_key_arn}
+    # When the backup account copies each with its own key, Then the first is refused, naming
+    # the source's key, and the second is made
+    code, message = _refused(lambda: _copy(backup_rds, "db", sources["closed"], "c1", **own_key))
+    assert code == "KMSKeyNotAccessibleFault"
+    assert f"[{closed}]" in message
+    assert (
+        _copy(backup_rds, "db", sources["open"], "c1", **own_key)["KmsKeyId"] == own_key["KmsKeyId"]
+    )
+    # And when the open key is disabled, no one can copy its snapshot, the main account neither
+    world.main_client("kms").disable_key(KeyId=open_.rsplit("/", 1)[-1])
+    for caller in (backup_rds, rds):
+        with pytest.raises(ClientError, match="KMSKeyNotAccessibleFault"):
+            _copy(caller, "db", sources["open"], "c2", **own_key)
 
 
 def _described(rds: Any, identifier: str, kind: str = "db", **typed: str) -> str:

@@ -77,24 +77,37 @@ class Deployment:
         return self.world.backup_snapshot(name, f"{name}-{self._made}", kind=kind)
 
     def copied(self, name: str, *, kind: Kind = "db", source_rds: Any = None) -> str:
-        """The app's copy in the backup account of a snapshot of the database taken now (an
-        intermediate copy shared with the backup account, copied in with the app's tags)."""
+        """The app's copy in the backup account of a snapshot of the database taken now, made as
+        the app makes it: the snapshot copied with the backup key into an intermediate copy
+        (another account's unencrypted database: copied without one), shared with the backup
+        account and copied in with the app's tags. (A snapshot encrypted with aws/rds, shared
+        as it is, could not be copied by the backup account.)"""
         self._made += 1
         rds = source_rds or self.world.main_client("rds")
+        keyed: dict[str, Any] = {} if source_rds else {"KmsKeyId": self.world.backup_key_arn}
         shared = f"xacct-{name}-{self._made}"
+        taken = f"{shared}-taken"
         if kind == "cluster":
-            arn = rds.create_db_cluster_snapshot(
-                DBClusterIdentifier=name, DBClusterSnapshotIdentifier=shared
+            rds.create_db_cluster_snapshot(
+                DBClusterIdentifier=name, DBClusterSnapshotIdentifier=taken
+            )
+            arn = rds.copy_db_cluster_snapshot(
+                SourceDBClusterSnapshotIdentifier=taken,
+                TargetDBClusterSnapshotIdentifier=shared,
+                **keyed,
             )["DBClusterSnapshot"]["DBClusterSnapshotArn"]
+            rds.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier=taken)
             rds.modify_db_cluster_snapshot_attribute(
                 DBClusterSnapshotIdentifier=shared,
                 AttributeName="restore",
                 ValuesToAdd=[BACKUP_ACCOUNT],
             )
         else:
-            arn = rds.create_db_snapshot(DBInstanceIdentifier=name, DBSnapshotIdentifier=shared)[
-                "DBSnapshot"
-            ]["DBSnapshotArn"]
+            rds.create_db_snapshot(DBInstanceIdentifier=name, DBSnapshotIdentifier=taken)
+            arn = rds.copy_db_snapshot(
+                SourceDBSnapshotIdentifier=taken, TargetDBSnapshotIdentifier=shared, **keyed
+            )["DBSnapshot"]["DBSnapshotArn"]
+            rds.delete_db_snapshot(DBSnapshotIdentifier=taken)
             rds.modify_db_snapshot_attribute(
                 DBSnapshotIdentifier=shared, AttributeName="restore", ValuesToAdd=[BACKUP_ACCOUNT]
             )
@@ -108,11 +121,15 @@ class Deployment:
                     SourceDBClusterSnapshotIdentifier=arn,
                     TargetDBClusterSnapshotIdentifier=shared,
                     Tags=tag_list,
+                    **keyed,
                 )["DBClusterSnapshot"]["DBClusterSnapshotArn"]
             )
         return str(
             self.backup_rds.copy_db_snapshot(
-                SourceDBSnapshotIdentifier=arn, TargetDBSnapshotIdentifier=shared, Tags=tag_list
+                SourceDBSnapshotIdentifier=arn,
+                TargetDBSnapshotIdentifier=shared,
+                Tags=tag_list,
+                **keyed,
             )["DBSnapshot"]["DBSnapshotArn"]
         )
 
