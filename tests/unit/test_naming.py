@@ -39,6 +39,28 @@ def test_two_sources_of_one_database_in_one_second_get_distinct_names() -> None:
     assert a != b
 
 
+@pytest.mark.parametrize("kind", ["db", "cluster"])
+def test_the_same_database_of_two_source_accounts_in_one_second_gets_distinct_names(
+    kind: str,
+) -> None:
+    # Given two source accounts, each with a database and a snapshot of the same name made in
+    # the same second (one backup account receives copies from both: their copies sit side by
+    # side there)
+    resource = "snapshot" if kind == "db" else "cluster-snapshot"
+    arns = [
+        f"arn:aws:rds:eu-west-1:{account}:{resource}:awsbackup:job-4f1c0a3e"
+        for account in ("111111111111", "333333333333")
+    ]
+    # When both copies are named
+    names = {
+        copy_identifier(source_arn=arn, database="orders-db", created_at=CREATED, kind=kind)
+        for arn in arns
+    }
+    # Then the names differ, and both are valid
+    assert len(names) == 2
+    assert all(is_valid_identifier(name, kind) for name in names)
+
+
 @pytest.mark.parametrize(
     ("kind", "limit"), [("db", MAX_DB_SNAPSHOT_ID), ("cluster", MAX_CLUSTER_SNAPSHOT_ID)]
 )
