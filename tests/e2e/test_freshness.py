@@ -241,15 +241,22 @@ def a_day_passes(sim: Simulation, days: Days, *, watch: bool = True) -> None:
     sim.advance((target - sim.clock.now()).total_seconds() / 3600, watch=watch)
 
 
-def test_aws_backup_stopping_for_one_database_raises_both_freshness_alarms_and_copying_clears_them(
-    make_sim: MakeSim,
-) -> None:
-    # Given three databases copied every day, each account's hourly check running
+def copied_and_fresh(make_sim: MakeSim) -> tuple[Simulation, Days]:
+    """Three databases copied (kept for good), three hours of hourly checks: both freshness
+    alarms OK."""
     sim = make_sim(parameters={"RetentionDays": "0"}, slack=False)
     days = Days(sim)
     days.copy(*DATABASES)
     sim.advance(3)
     assert freshness_alarms(sim) == {STALE_COPIES: "OK", WITHOUT_FRESH_COPY: "OK"}
+    return sim, days
+
+
+def test_aws_backup_stopping_for_one_database_raises_both_freshness_alarms_and_copying_clears_them(
+    make_sim: MakeSim,
+) -> None:
+    # Given three databases copied every day, each account's hourly check running
+    sim, days = copied_and_fresh(make_sim)
     # When AWS Backup stops backing up crm-db while the others are still copied daily
     a_day_passes(sim, days)
     days.copy("billing-db", "orders-db")
@@ -277,11 +284,7 @@ def test_the_main_accounts_pipeline_deleted_the_backup_accounts_alarm_still_goes
     make_sim: MakeSim,
 ) -> None:
     # Given three databases copied, both freshness alarms OK
-    sim = make_sim(parameters={"RetentionDays": "0"}, slack=False)
-    days = Days(sim)
-    days.copy(*DATABASES)
-    sim.advance(3)
-    assert freshness_alarms(sim) == {STALE_COPIES: "OK", WITHOUT_FRESH_COPY: "OK"}
+    sim, days = copied_and_fresh(make_sim)
     # When the main account's pipeline is deleted entirely (its watch with it) and two days pass
     _delete_the_pipeline(sim)
     a_day_passes(sim, days, watch=False)
