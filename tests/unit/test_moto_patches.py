@@ -903,8 +903,8 @@ def test_moto_keeps_no_model_for_its_dashboard(patches: MotoPatches) -> None:
     assert Table.instances_tracked == []  # type: ignore[attr-defined]
 
 
-def test_a_failed_transaction_leaves_every_item_as_it_was(patches: MotoPatches) -> None:
-    # Given a table of many items, some of them updated in place by moto
+def _slots_table() -> Any:
+    """A DynamoDB client, and a table `slots` of the copy slots' key shape (pk, sk)."""
     dynamodb = boto3.client("dynamodb")
     dynamodb.create_table(
         TableName="slots",
@@ -918,6 +918,12 @@ def test_a_failed_transaction_leaves_every_item_as_it_was(patches: MotoPatches) 
         ],
         BillingMode="PAY_PER_REQUEST",
     )
+    return dynamodb
+
+
+def test_a_failed_transaction_leaves_every_item_as_it_was(patches: MotoPatches) -> None:
+    # Given a table of many items, some of them updated in place by moto
+    dynamodb = _slots_table()
 
     def key(sk: str) -> dict[str, Any]:
         return {"pk": {"S": "pool"}, "sk": {"S": sk}}
@@ -1041,19 +1047,7 @@ def test_a_query_of_the_partition_answers_as_moto_does(patches: MotoPatches, pre
     from moto.dynamodb.models import dynamodb_backends
     from moto.dynamodb.models.dynamo_type import DynamoType
 
-    dynamodb = boto3.client("dynamodb")
-    dynamodb.create_table(
-        TableName="slots",
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    dynamodb = _slots_table()
     for pool in ("pool-a", "pool-b"):
         sorts = (
             ["count"] + [f"holder#{n}" for n in range(4)] + [f"waiter#{n:02d}" for n in range(30)]
