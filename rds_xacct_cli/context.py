@@ -21,6 +21,7 @@ import boto3
 
 from rds_xacct.aws.clients import SDK_CONFIG, aws_call, new_session
 from rds_xacct.jobs.deployment import Deployment
+from rds_xacct.jobs.status import Status, look
 from rds_xacct.model.constants import APP_NAME
 from rds_xacct.model.times import Clock, utc_now
 
@@ -96,6 +97,19 @@ class Operator:
     def backup_client(self, service: str) -> Any:
         """A client of the backup account, made once."""
         return self._client("backup", self.backup, service)
+
+    def status(self, rpo_hours: float | None = None) -> Status:
+        """Every database's status now (`rds-xacct status`), against `rpo_hours` (default: the
+        deployment's)."""
+        return look(
+            self.deployment,
+            rds=self.client("rds"),
+            backup_rds=self.backup_client("rds"),
+            aws_backup=self.client("backup"),
+            sfn=self.client("stepfunctions"),
+            now=self.now(),
+            rpo_hours=rpo_hours,
+        )
 
     def _client(self, account: str, session: boto3.Session, service: str) -> Any:
         key = (account, service)

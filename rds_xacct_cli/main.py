@@ -19,7 +19,6 @@ from botocore.exceptions import BotoCoreError
 
 from rds_xacct.jobs import backfill as backfilling
 from rds_xacct.jobs import runs
-from rds_xacct.jobs.status import look
 from rds_xacct.model import errors
 from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import (
@@ -130,15 +129,7 @@ def status(
     database is stale or failing (for a cron job or a CI check)."""
     operator = _operator(ctx)
     with _reading():
-        found = look(
-            operator.deployment,
-            rds=operator.client("rds"),
-            backup_rds=operator.backup_client("rds"),
-            aws_backup=operator.client("backup"),
-            sfn=operator.client("stepfunctions"),
-            now=operator.now(),
-            rpo_hours=rpo_hours,
-        )
+        found = operator.status(rpo_hours)
     if as_json:
         render.print_json(found.to_dict())
     else:

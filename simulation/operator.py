@@ -9,7 +9,6 @@ import io
 from rich.console import Console
 
 from rds_xacct.jobs.deployment import Deployment
-from rds_xacct.jobs.status import look
 from rds_xacct_cli import render
 from rds_xacct_cli.context import Operator
 from simulation.driver import Simulation
@@ -38,14 +37,7 @@ def status_table(sim: Simulation, *, width: int = 120) -> tuple[str, bool]:
     """`rds-xacct status` now, as its table prints (and whether all is well): what `make demo`
     ends with. Called from a run's own step too (it reads AWS only, it prints nothing)."""
     operator = operator_for(sim)
-    found = look(
-        operator.deployment,
-        rds=operator.client("rds"),
-        backup_rds=operator.backup_client("rds"),
-        aws_backup=operator.client("backup"),
-        sfn=operator.client("stepfunctions"),
-        now=operator.now(),
-    )
+    found = operator.status()
     out = Console(file=io.StringIO(), width=width, soft_wrap=False, highlight=False, markup=False)
     render.print_status(out, found)
     text: str = out.file.getvalue()  # type: ignore[attr-defined]
