@@ -123,7 +123,7 @@ EXPECTED: dict[Path, dict[str, Expected]] = {
         "KeeperErrorsAlarm": _errors("keeper"),
         "StaleCopiesAlarm": _fresh(metrics.STALE_DATABASES),
         "UnreadableCopiesAlarm": _app(metrics.UNREADABLE_COPIES, "Maximum", 3600, 1, AT_LEAST),
-        "KeeperRefusedAlarm": _app(metrics.KEEPER_REFUSED, "Sum", 3600, 1, AT_LEAST),
+        "KeeperRefusedAlarm": _app(metrics.KEEPER_REFUSED_REQUESTS, "Sum", 3600, 1, AT_LEAST),
     },
 }
 """Each alarm this part of the app defines, as it must be."""

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from rds_xacct.keeper import bundle
-from rds_xacct.model.metrics import KEEPER_REFUSED
+from rds_xacct.model.metrics import KEEPER_REFUSED_REQUESTS
 from simulation.cfn_yaml import load_cfn_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,7 +171,7 @@ print(json.dumps({
     # third-party package but boto3 was loaded, and the keeper answered (an unreadable request)
     # and counted its refusal on standard output (an EMF line)
     (line,) = metrics
-    assert json.loads(line)[KEEPER_REFUSED] == 1
+    assert json.loads(line)[KEEPER_REFUSED_REQUESTS] == 1
     assert result["outside"] == []
     assert result["pipeline"] == "absent"
     assert result["third_party"] == []

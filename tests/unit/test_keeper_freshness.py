@@ -32,11 +32,11 @@ from rds_xacct.model.constants import (
     TAG_SOURCE_ARN,
 )
 from rds_xacct.model.metrics import (
-    KEEPER_ANSWERED,
+    KEEPER_ANSWERED_REQUESTS,
     KEEPER_DELETIONS,
     KEEPER_PASSES,
     KEEPER_RECORDED,
-    KEEPER_REFUSED,
+    KEEPER_REFUSED_REQUESTS,
     NAMESPACE,
     SERVICE,
     STALE_DATABASES,
@@ -477,7 +477,10 @@ def test_each_answer_to_a_request_is_counted(
     assert ask("expire")["decision"] == "refused"
     # Then each answer is counted, the refusal as one
     lines = emf_lines(capsys.readouterr().out)
-    assert [(line[KEEPER_ANSWERED], line[KEEPER_REFUSED]) for line in lines] == [(1, 0), (1, 1)]
+    assert [(line[KEEPER_ANSWERED_REQUESTS], line[KEEPER_REFUSED_REQUESTS]) for line in lines] == [
+        (1, 0),
+        (1, 1),
+    ]
 
 
 def test_the_rpo_and_the_ignored_databases_are_read_from_the_environment() -> None:

@@ -39,8 +39,7 @@ from rds_xacct.model.constants import (
     KEEPER_REFUSED,
     TAG_EXECUTION,
 )
-from rds_xacct.model.metrics import KEEPER_ANSWERED
-from rds_xacct.model.metrics import KEEPER_REFUSED as KEEPER_REFUSED_REQUESTS
+from rds_xacct.model.metrics import KEEPER_ANSWERED_REQUESTS, KEEPER_REFUSED_REQUESTS
 from rds_xacct.model.naming import is_valid_identifier
 from rds_xacct.model.snapshot import Snapshot
 from rds_xacct.model.state import Kind
@@ -145,10 +144,10 @@ def handle_request(
     (never an error: the run reports the answer), and so is one it fails to decide on for any
     other reason than AWS (logged). AWS errors raise (`Throttled`, `SnapshotNotReady` clear by
     themselves: the asking step retries). Each answer is counted (an EMF line:
-    KEEPER_ANSWERED, and KEEPER_REFUSED 1 for a refusal, else 0)."""
+    KEEPER_ANSWERED_REQUESTS, and KEEPER_REFUSED_REQUESTS 1 for a refusal, else 0)."""
     answered = _handle(request, settings=settings, now=now, rds=rds, ledger=ledger)
     refused = int(answered["decision"] == REFUSED)
-    emf.emit({KEEPER_ANSWERED: 1, KEEPER_REFUSED_REQUESTS: refused}, now=now())
+    emf.emit({KEEPER_ANSWERED_REQUESTS: 1, KEEPER_REFUSED_REQUESTS: refused}, now=now())
     return answered
 
 
