@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rds_xacct.aws.clients import aws_call
+from rds_xacct.aws.snapshots import tags_from
 from rds_xacct.model.state import Kind
 
 PROTECTED_TYPES = ("RDS", "Aurora")
@@ -29,8 +30,16 @@ class Database:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-def _tags(raw: Any) -> dict[str, str]:
-    return {t["Key"]: t.get("Value", "") for t in raw.get("TagList") or []}
+def _database(kind: Kind, raw: Any, identifier: str, arn: str) -> Database:
+    """A DB instance or cluster from its Describe answer (`identifier`, `arn`: its fields)."""
+    return Database(
+        kind,
+        raw[identifier],
+        raw[arn],
+        raw.get("Engine", ""),
+        int(raw.get("BackupRetentionPeriod") or 0) > 0,
+        tags_from(raw.get("TagList")),
+    )
 
 
 def databases(rds: Any) -> list[Database]:
@@ -40,28 +49,14 @@ def databases(rds: Any) -> list[Database]:
     with aws_call("Listing the DB instances"):
         for page in rds.get_paginator("describe_db_instances").paginate():
             found.extend(
-                Database(
-                    "db",
-                    raw["DBInstanceIdentifier"],
-                    raw["DBInstanceArn"],
-                    raw.get("Engine", ""),
-                    int(raw.get("BackupRetentionPeriod") or 0) > 0,
-                    _tags(raw),
-                )
+                _database("db", raw, "DBInstanceIdentifier", "DBInstanceArn")
                 for raw in page["DBInstances"]
                 if not raw.get("DBClusterIdentifier")
             )
     with aws_call("Listing the DB clusters"):
         for page in rds.get_paginator("describe_db_clusters").paginate():
             found.extend(
-                Database(
-                    "cluster",
-                    raw["DBClusterIdentifier"],
-                    raw["DBClusterArn"],
-                    raw.get("Engine", ""),
-                    int(raw.get("BackupRetentionPeriod") or 0) > 0,
-                    _tags(raw),
-                )
+                _database("cluster", raw, "DBClusterIdentifier", "DBClusterArn")
                 for raw in page["DBClusters"]
             )
     return found

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
 
 
-def _tags(tag_list: list[Any] | None) -> dict[str, str]:
+def tags_from(tag_list: list[Any] | None) -> dict[str, str]:
+    """A `TagList` of an RDS answer as a mapping (none: empty)."""
     return {t["Key"]: t.get("Value", "") for t in tag_list or []}
 
 
@@ -70,7 +71,7 @@ class SnapshotApi:
             percent=int(raw.get("PercentProgress") or 0),
             snapshot_type=raw.get("SnapshotType", ""),
             option_group=raw.get("OptionGroupName"),
-            tags=_tags(raw.get("TagList")),
+            tags=tags_from(raw.get("TagList")),
             copied_from=raw.get(source) or None,
             original_created_at=raw.get("OriginalSnapshotCreateTime"),
         )
@@ -116,7 +117,7 @@ class SnapshotApi:
     def _with_tags(self, snapshot: Snapshot) -> Snapshot:
         with aws_call(f"Listing the tags of {snapshot.arn}"):
             tag_list = self.client.list_tags_for_resource(ResourceName=snapshot.arn)["TagList"]
-        return Snapshot(**{**snapshot.__dict__, "tags": _tags(list(tag_list))})
+        return Snapshot(**{**snapshot.__dict__, "tags": tags_from(list(tag_list))})
 
     def database_tags(self, snapshot: Snapshot) -> dict[str, str]:
         """Tags of the snapshot's database or cluster; empty if it no longer exists."""
@@ -126,7 +127,7 @@ class SnapshotApi:
                 tag_list = self.client.list_tags_for_resource(ResourceName=arn)["TagList"]
         except errors.SnapshotNotFound:
             return {}
-        return _tags(list(tag_list))
+        return tags_from(list(tag_list))
 
     def list_manual(self) -> list[Snapshot]:
         """Every manual snapshot of this kind in the account, with tags."""
