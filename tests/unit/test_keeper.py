@@ -104,6 +104,18 @@ class Copy:
     copied_from: str | None
 
 
+def keeper_ledger(dynamodb: Any) -> Ledger:
+    """The keeper's ledger as other/backup-account/backup-account.yaml makes it (KeeperLedger),
+    in the account of `dynamodb`."""
+    dynamodb.create_table(
+        TableName=LEDGER_TABLE,
+        AttributeDefinitions=[{"AttributeName": "arn", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "arn", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return Ledger(LEDGER_TABLE, client=dynamodb)
+
+
 class BackupAccount:
     """The backup account with the keeper's ledger, and snapshots copied into it."""
 
@@ -111,14 +123,7 @@ class BackupAccount:
         self.clock = clock
         self.rds = client_in(BACKUP_ACCOUNT, "rds")
         self.dynamodb = client_in(BACKUP_ACCOUNT, "dynamodb")
-        # The ledger as other/backup-account/backup-account.yaml makes it (KeeperLedger)
-        self.dynamodb.create_table(
-            TableName=LEDGER_TABLE,
-            AttributeDefinitions=[{"AttributeName": "arn", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "arn", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        self.ledger = Ledger(LEDGER_TABLE, client=self.dynamodb)
+        self.ledger = keeper_ledger(self.dynamodb)
         self.settings = SETTINGS
         self._sources: dict[str, Any] = {}
         self._databases: set[tuple[str, Kind]] = set()

@@ -22,7 +22,6 @@ from moto.rds.models import rds_backends
 from rds_xacct.keeper import freshness as keeper_freshness
 from rds_xacct.keeper import hourly as keeper_hourly
 from rds_xacct.keeper import requests as keeper_requests
-from rds_xacct.keeper.ledger import Ledger
 from rds_xacct.keeper.rules import KeeperSettings
 from rds_xacct.model.constants import (
     RECOVERY_POINT_OBJECTIVE_HOURS,
@@ -48,7 +47,7 @@ from rds_xacct.model.state import Kind
 from rds_xacct.model.times import iso
 from simulation.moto import MotoPatches, SimClock
 from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, postgres_instance
-from tests.unit.test_keeper import LEDGER_TABLE, OTHER_ACCOUNT, client_in
+from tests.unit.test_keeper import LEDGER_TABLE, OTHER_ACCOUNT, client_in, keeper_ledger
 
 RPO = timedelta(hours=RECOVERY_POINT_OBJECTIVE_HOURS)
 SETTINGS = KeeperSettings(
@@ -66,13 +65,7 @@ class Accounts:
         self.clock = clock
         self.rds = client_in(BACKUP_ACCOUNT, "rds")
         self.dynamodb = client_in(BACKUP_ACCOUNT, "dynamodb")
-        self.dynamodb.create_table(
-            TableName=LEDGER_TABLE,
-            AttributeDefinitions=[{"AttributeName": "arn", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "arn", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        self.ledger = Ledger(LEDGER_TABLE, client=self.dynamodb)
+        self.ledger = keeper_ledger(self.dynamodb)
         self.settings = SETTINGS
         self._sources: dict[str, Any] = {}
         self._made: set[tuple[str, Kind, str]] = set()
