@@ -5,27 +5,37 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 
 from rds_xacct.aws import quotas
 from rds_xacct.aws.clients import (
-    KEEPER_CONFIG,
     SDK_CONFIG,
     assumed_role_client,
+    assumed_role_session,
     aws_call,
     aws_code,
     default_client,
+    own_account,
     rds_client,
 )
 from rds_xacct.aws.snapshots import SnapshotApi
 from rds_xacct.model import errors
 from rds_xacct.model.arns import Arn
-from rds_xacct.model.constants import KEEPER_DECISIONS
+from rds_xacct.model.constants import (
+    KEEPER_CONNECT_TIMEOUT_SECONDS,
+    KEEPER_DECISIONS,
+    KEEPER_READ_TIMEOUT_SECONDS,
+    KEEPER_TELL_TIMEOUT_SECONDS,
+)
 from rds_xacct.model.naming import role_session_name
 from rds_xacct.model.settings import (
-    ENV_BACKUP_KEEPER_ARN,
+    ENV_BACKUP_KEEPER_URL,
     ENV_STATE_MACHINE_ARN,
     ConfigurationError,
     Settings,
@@ -47,7 +57,7 @@ class Accounts:
     def _in_backup_account(self, service: str, config: Config = SDK_CONFIG) -> Any:
         """A client of the backup account through its role, the session named after the run."""
         return assumed_role_client(
-            self.settings.backup_role_arn, role_session_name(self.execution), service, config=config
+            self.settings.backup_role_arn, self._session_name(), service, config=config
         )
 
     def backup(self, kind: Kind) -> SnapshotApi:
@@ -63,64 +73,104 @@ class Accounts:
         """Ask the backup account's keeper to delete a backup copy (`KEEPER_EXPIRE` at the end
         of the retention, `KEEPER_ABANDON` for this run's unfinished copy): the main account
         may not delete there. Returns its answer (`decision`: deleted, refused, kept or gone,
-        and `reason`). An error that clears by itself, raised by the keeper, is raised here
-        under its own name (the state machine retries it); any other is `AwsError`."""
-        arn, request = self._keeper_request(action, kind, identifier)
-        client = self._in_backup_account("lambda", KEEPER_CONFIG)
-        with aws_call(f"Asking the backup account's keeper {arn} to {action} {identifier}"):
-            response = client.invoke(FunctionName=arn, Payload=request)
-        payload = json.loads(response["Payload"].read() or b"null")
-        if response.get("FunctionError"):
-            name = str((payload or {}).get("errorType", "Unknown"))
-            text = str((payload or {}).get("errorMessage", ""))
-            retryable = {cls.__name__: cls for cls in errors.RETRYABLE}
-            if name in retryable:
-                raise retryable[name](f"The backup account's keeper: {text}")
-            if _died(name, text):
-                raise errors.ServiceUnavailable(
-                    f"The backup account's keeper died before it answered ({name}): {text}"
-                )
-            raise errors.AwsError(f"The backup account's keeper failed ({name}): {text}")
+        and `reason`). Throttling (429), the keeper or Lambda failing (5xx) and the network
+        raise the retryable errors the state machine retries (the keeper's own retryable
+        error by its name); a refused caller (403) is `AccessDenied`; anything else `AwsError`."""
+        status, payload = self._call_keeper(action, kind, identifier, KEEPER_READ_TIMEOUT_SECONDS)
+        if status != HTTPStatus.OK:
+            raise _keeper_error(status, payload)
         if not isinstance(payload, dict) or payload.get("decision") not in KEEPER_DECISIONS:
             raise errors.AwsError(f"The backup account's keeper answered {payload!r}")
         return payload
 
     def tell_keeper(self, action: str, kind: Kind, identifier: str) -> None:
-        """Ask the backup account's keeper without waiting for its answer (`KEEPER_RECORD`
-        right after a copy is made): an asynchronous invoke, which Lambda queues and retries
-        by itself (two more attempts on a function error, up to 6 hours when throttled:
-        Lambda Developer Guide, "How Lambda handles errors and retries with asynchronous
-        invocation"). The keeper answering late, or never, delays nothing here."""
-        arn, request = self._keeper_request(action, kind, identifier)
-        client = self._in_backup_account("lambda")
-        with aws_call(f"Telling the backup account's keeper {arn} to {action} {identifier}"):
-            client.invoke(FunctionName=arn, InvocationType="Event", Payload=request)
+        """Tell the backup account's keeper something it needs no answer to (`KEEPER_RECORD`
+        right after a copy is made): a short synchronous call (a function URL answers only
+        synchronously). Raises as `ask_keeper` does; the caller carries on (the keeper's
+        hourly pass records what this misses)."""
+        status, payload = self._call_keeper(action, kind, identifier, KEEPER_TELL_TIMEOUT_SECONDS)
+        if status != HTTPStatus.OK:
+            raise _keeper_error(status, payload)
+
+    def _call_keeper(
+        self, action: str, kind: Kind, identifier: str, timeout: int
+    ) -> tuple[int, Any]:
+        """POST this run's request to the keeper's function URL, signed (SigV4, service
+        `lambda`, the URL's region: Lambda Developer Guide, "Invoking Lambda function URLs")
+        with the cross-account role's credentials, the session named after this account and
+        run. Returns the HTTP status and the JSON body (None if it is not JSON). Sent once:
+        the keeper may still be deleting when an answer is late (see `KEEPER_CONFIG`)."""
+        import requests  # noqa: PLC0415 - only the steps that ask the keeper need it
+
+        url, body = self._keeper_request(action, kind, identifier)
+        session = assumed_role_session(self.settings.backup_role_arn, self._session_name())
+        signed = AWSRequest(
+            method="POST", url=url, data=body, headers={"content-type": "application/json"}
+        )
+        credentials = session.get_credentials()
+        if credentials is None:
+            raise ConfigurationError("The backup-account role gave no credentials")
+        SigV4Auth(credentials.get_frozen_credentials(), "lambda", _url_region(url)).add_auth(signed)
+        doing = f"Asking the backup account's keeper {url} to {action} {identifier}"
+        try:
+            response = requests.post(
+                url,
+                data=body,
+                headers=dict(signed.headers.items()),
+                timeout=(KEEPER_CONNECT_TIMEOUT_SECONDS, timeout),
+            )
+        except requests.RequestException as error:
+            raise errors.NetworkError(f"{doing} failed: {type(error).__name__}: {error}") from error
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        return response.status_code, payload
+
+    def _session_name(self) -> str:
+        return role_session_name(own_account(), self.execution)
 
     def _keeper_request(self, action: str, kind: Kind, identifier: str) -> tuple[str, bytes]:
-        """The keeper's ARN and this run's request to it, as the keeper reads it."""
-        arn = self.settings.backup_keeper_arn
-        if not arn:
-            raise ConfigurationError(f"{ENV_BACKUP_KEEPER_ARN} is not set")
+        """The keeper's URL and this run's request to it, as the keeper reads it."""
+        url = self.settings.backup_keeper_url
+        if not url:
+            raise ConfigurationError(f"{ENV_BACKUP_KEEPER_URL} is not set")
         request = {
             "action": action,
             "kind": kind,
             "snapshot": identifier,
             "execution": self.execution,
         }
-        return arn, json.dumps(request).encode()
+        return url, json.dumps(request).encode()
 
 
-def _died(error_type: str, message: str) -> bool:
-    """Did the keeper's function die rather than raise? Lambda reports a timeout as
-    `Sandbox.Timedout` ("Task timed out after N seconds"; older runtimes give no type, only that
-    message) and a runtime that exited (out of memory: "signal: killed") as `Runtime.ExitError`
-    or `Runtime.OutOfMemory` (Lambda Developer Guide, "Troubleshoot invocation issues"; Invoke
-    API, `FunctionError`: errors the runtime did not handle, out of memory and timeouts). Every
-    request to the keeper is safe to send again: the step is retried."""
-    return error_type in _DIED or "Task timed out after" in message
+def _url_region(url: str) -> str:
+    """The region of a function URL (https://ID.lambda-url.REGION.on.aws/)."""
+    parts = (urlsplit(url).hostname or "").split(".")
+    return parts[2] if len(parts) > 2 else ""
 
 
-_DIED = {"Sandbox.Timedout", "Runtime.ExitError", "Runtime.OutOfMemory"}
+def _keeper_error(status: int, payload: Any) -> errors.PipelineError:
+    """The error for a keeper's answer that is not 200: 429 (Lambda throttled the function)
+    is `Throttled`; a 5xx (the keeper's retryable error by its name, its other errors, or
+    Lambda's own failure to run it: Lambda Developer Guide, "Invoking Lambda function URLs")
+    the keeper's retryable error or `ServiceUnavailable`, both retried; 403 (Lambda refused
+    the signature or the permission, or the keeper refused the caller) `AccessDenied`."""
+    body = payload if isinstance(payload, dict) else {}
+    text = str(body.get("reason") or body.get("errorMessage") or body.get("Message") or payload)
+    if status == HTTPStatus.TOO_MANY_REQUESTS:
+        return errors.Throttled(f"The backup account's keeper is throttled (429): {text}")
+    if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        name = str(body.get("errorType", ""))
+        retryable = {cls.__name__: cls for cls in errors.RETRYABLE}
+        if name in retryable:
+            return retryable[name](f"The backup account's keeper: {text}")
+        return errors.ServiceUnavailable(
+            f"The backup account's keeper failed ({status} {name or 'no error type'}): {text}"
+        )
+    if status == HTTPStatus.FORBIDDEN:
+        return errors.AccessDenied(f"The backup account's keeper refused the call (403): {text}")
+    return errors.AwsError(f"The backup account's keeper answered {status}: {text}")
 
 
 RUNNING = "RUNNING"

@@ -150,11 +150,39 @@ _ROLE_CLIENTS: OrderedDict[tuple[str, str, str, Config], tuple[float, Any]] = Or
 _ROLE_CLIENTS_KEPT = 32
 
 
+def own_account() -> str:
+    """The account of the function's own credentials (STS GetCallerIdentity, which needs no
+    permission: STS API Reference), asked once per credentials: what IAM knows the caller's
+    requests by as `aws:PrincipalAccount`."""
+    key = ("sts:account", os.environ.get("AWS_ACCESS_KEY_ID", ""))
+    with _DEFAULT_CLIENTS_LOCK:
+        if key in _DEFAULT_CLIENTS:
+            return str(_DEFAULT_CLIENTS[key])
+    with aws_call("Asking STS which account this is"):
+        account = str(default_client("sts").get_caller_identity()["Account"])
+    with _DEFAULT_CLIENTS_LOCK:
+        _DEFAULT_CLIENTS[key] = account
+    return account
+
+
 def assumed_role_client(
     role_arn: str, session_name: str, service: str, config: Config = SDK_CONFIG
 ) -> Any:
     """A client in the backup account, through its cross-account role; the session name names
-    the run (CloudTrail shows which run did what there)."""
+    the account and the run (CloudTrail shows which run did what there)."""
+    return _assumed(role_arn, session_name, service, config)
+
+
+def assumed_role_session(role_arn: str, session_name: str) -> boto3.Session:
+    """A session in the backup account, through its cross-account role: its credentials sign a
+    request made by hand (the keeper's function URL)."""
+    session: boto3.Session = _assumed(role_arn, session_name, "", SDK_CONFIG)
+    return session
+
+
+def _assumed(role_arn: str, session_name: str, service: str, config: Config) -> Any:
+    """A client of `service` (a session, for "") made from a fresh AssumeRole, kept for
+    `ROLE_SESSION_REUSE_SECONDS`, well within the credentials' `ROLE_SESSION_SECONDS`."""
     key = (role_arn, session_name[:64], service, config)
     now = time.monotonic()
     with _DEFAULT_CLIENTS_LOCK:
@@ -166,13 +194,14 @@ def assumed_role_client(
         credentials = sts.assume_role(
             RoleArn=role_arn, RoleSessionName=key[1], DurationSeconds=ROLE_SESSION_SECONDS
         )["Credentials"]
-    client = new_session(
+    session = new_session(
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
-    ).client(service, config=config)  # type: ignore[call-overload]
+    )
+    made = session.client(service, config=config) if service else session  # type: ignore[call-overload]
     with _DEFAULT_CLIENTS_LOCK:
-        _ROLE_CLIENTS[key] = (now, client)
+        _ROLE_CLIENTS[key] = (now, made)
         while len(_ROLE_CLIENTS) > _ROLE_CLIENTS_KEPT:
             _ROLE_CLIENTS.popitem(last=False)
-    return client
+    return made

@@ -1,7 +1,9 @@
-"""The keeper's answers to the main account's requests (`lambda:Invoke` through the
-cross-account role; functions/keeper.py `handler`), each answered `deleted`, `refused`, `kept` or
-`gone` with a reason, by the backup account's rules (rds_xacct.keeper.rules), never by what the
-main account says:
+"""The keeper's answers to a source account's requests (through the cross-account role and the
+keeper's function URL, which tells who asks: rds_xacct.keeper.url), each answered `deleted`,
+`refused`, `kept` or `gone` with a reason, by the backup account's rules (rds_xacct.keeper.rules),
+never by what the source account says. A source account is answered only about the copies RDS
+records as copied from it (`Snapshot.copied_from`, never a tag): another account's copy is
+refused, whatever its name:
 
 * `record`: a run's new copy: recorded now from RDS's description (nothing else of the request
   is read but the copy's name), answered `kept` (idempotent);
@@ -26,6 +28,7 @@ from rds_xacct.aws.snapshots import SnapshotApi
 from rds_xacct.keeper.ledger import Ledger, delete, record_of
 from rds_xacct.keeper.rules import Answer, KeeperSettings, answer, due, not_a_copy
 from rds_xacct.model import errors
+from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import (
     APP_NAME,
     COPY_DEADLINE_HOURS,
@@ -136,6 +139,7 @@ def handle_request(
     request: Any,
     *,
     settings: KeeperSettings,
+    caller: str,
     now: Clock = utc_now,
     rds: Any = None,
     ledger: Ledger | None = None,
@@ -144,8 +148,9 @@ def handle_request(
     (never an error: the run reports the answer), and so is one it fails to decide on for any
     other reason than AWS (logged). AWS errors raise (`Throttled`, `SnapshotNotReady` clear by
     themselves: the asking step retries). Each answer is counted (an EMF line:
-    KEEPER_ANSWERED_REQUESTS, and KEEPER_REFUSED_REQUESTS 1 for a refusal, else 0)."""
-    answered = _handle(request, settings=settings, now=now, rds=rds, ledger=ledger)
+    KEEPER_ANSWERED_REQUESTS, and KEEPER_REFUSED_REQUESTS 1 for a refusal, else 0). `caller`:
+    the asking source account, as AWS authenticated it (rds_xacct.keeper.url)."""
+    answered = _handle(request, settings=settings, now=now, rds=rds, ledger=ledger, caller=caller)
     refused = int(answered["decision"] == REFUSED)
     emf.emit({KEEPER_ANSWERED_REQUESTS: 1, KEEPER_REFUSED_REQUESTS: refused}, now=now())
     return answered
@@ -158,13 +163,14 @@ def _handle(
     now: Clock,
     rds: Any,
     ledger: Ledger | None,
+    caller: str,
 ) -> Answer:
     problem = _request_problem(request)
     if problem is not None:
         about = request.get("snapshot") if isinstance(request, Mapping) else None
         return answer(REFUSED, str(about or "?")[:300], f"unreadable request: {problem}")
     try:
-        return _answer(request, settings=settings, now=now, rds=rds, ledger=ledger)
+        return _answer(request, settings=settings, now=now, rds=rds, ledger=ledger, caller=caller)
     except errors.PipelineError:
         raise
     except Exception as error:  # no request may crash the keeper
@@ -183,6 +189,7 @@ def _answer(
     now: Clock,
     rds: Any,
     ledger: Ledger | None,
+    caller: str,
 ) -> Answer:
     kind: Kind = request["kind"]
     api = SnapshotApi(rds or rds_client(), kind)
@@ -194,6 +201,14 @@ def _answer(
     problem = not_a_copy(snapshot, settings)
     if problem is not None:
         return answer(REFUSED, snapshot.arn, f"not a copy this app made: {problem}")
+    source = Arn.account_of(snapshot.copied_from)
+    if source != caller:
+        return answer(
+            REFUSED,
+            snapshot.arn,
+            f"it is a copy from the source account {source}, not from the asking account "
+            f"{caller}: an account is answered about its own copies only",
+        )
     if request["action"] == RECORD:
         decided = _record(snapshot, ledger, settings, moment)
     elif request["action"] == EXPIRE:
@@ -204,6 +219,7 @@ def _answer(
         "Answered a request",
         extra={
             "request": dict(request),
+            "caller": caller,
             "decision": decided["decision"],
             "reason": decided["reason"],
         },

@@ -3,8 +3,11 @@ tags may say, and how long a copy is kept (pure functions; rds_xacct.keeper.requ
 rds_xacct.keeper.hourly apply them with RDS and the ledger).
 
 * **Which snapshots are the app's copies** (`not_a_copy`): tagged by the app as backup copies,
-  named as the app names them (`xacct-...`), and copied from the main account, as RDS records it
-  (`Snapshot.copied_from`, set by RDS and never changed). Anything else is never touched.
+  named as the app names them (`xacct-...`), and copied from a source account this backup
+  account serves, as RDS records it (`Snapshot.copied_from`, set by RDS and never changed).
+  Anything else is never touched. The source accounts are a list, or an organization: then any
+  account, since only the organization's accounts can assume the role that copies in (its trust
+  policy), so a copy from elsewhere was not made by the app's role.
 * **How long a copy is kept** (`recorded_expiry`, `kept_until`, `due`): the expiry it was made
   with, recorded at first sight, never earlier than RDS's creation time plus the backup
   account's minimum retention. Tags rewritten later can move it later (up to the longest
@@ -50,7 +53,8 @@ logger = logging.getLogger(APP_NAME)
 
 Answer = dict[str, Any]
 
-ENV_MAIN_ACCOUNT_ID = "MAIN_ACCOUNT_ID"
+ENV_SOURCE_ACCOUNT_IDS = "SOURCE_ACCOUNT_IDS"
+ENV_SOURCE_ORGANIZATION_ID = "SOURCE_ORGANIZATION_ID"
 ENV_MIN_RETENTION_DAYS = "MIN_RETENTION_DAYS"
 ENV_LONGEST_RETENTION_DAYS = "LONGEST_RETENTION_DAYS"
 ENV_LEDGER_TABLE = "LEDGER_TABLE"
@@ -67,15 +71,20 @@ run writes its tag from the moment it started the copy (at most seconds before R
 time), and clocks differ by seconds. Anything later is unreadable, not trusted."""
 
 _ACCOUNT = re.compile(r"^\d{12}$")
+_ORGANIZATION = re.compile(r"^o-[a-z0-9]{10,32}$")
 
 
 @dataclass(frozen=True)
 class KeeperSettings:
     """The keeper's settings, read from its environment (set by the backup-account stack)."""
 
-    main_account_id: str
+    source_accounts: frozenset[str]
+    """The source (main) accounts whose copies are kept here; empty with an organization."""
     min_retention_days: int
     ledger_table: str
+    organization_id: str = ""
+    """The organization whose accounts are the source accounts (`SourceOrganizationId`), or
+    empty: the list `source_accounts`."""
     longest_retention_days: int = 0
     """How long a copy the main account made without an expiry tag is kept; 0 (the default): for
     good, as the main account's RetentionDays 0 asks. A backup account that will not trust the
@@ -89,11 +98,11 @@ class KeeperSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> KeeperSettings:
         env = os.environ if env is None else env
-        account = env.get(ENV_MAIN_ACCOUNT_ID, "")
+        accounts = frozenset(a.strip() for a in env.get(ENV_SOURCE_ACCOUNT_IDS, "").split(","))
+        accounts -= {""}
+        organization = env.get(ENV_SOURCE_ORGANIZATION_ID, "").strip()
         table = env.get(ENV_LEDGER_TABLE, "")
-        problems = []
-        if not _ACCOUNT.match(account):
-            problems.append(f"{ENV_MAIN_ACCOUNT_ID} must be a 12-digit account id")
+        problems = _source_problems(accounts, organization)
         days = _whole(env.get(ENV_MIN_RETENTION_DAYS, str(DEFAULT_MIN_RETENTION_DAYS)))
         if not 1 <= days <= MAX_RETENTION_DAYS:
             problems.append(
@@ -112,7 +121,8 @@ class KeeperSettings:
         if problems:
             raise ConfigurationError("Invalid keeper settings: " + "; ".join(problems))
         return cls(
-            main_account_id=account,
+            source_accounts=accounts,
+            organization_id=organization,
             min_retention_days=days,
             ledger_table=table,
             longest_retention_days=longest,
@@ -125,6 +135,19 @@ class KeeperSettings:
     def min_retention(self) -> timedelta:
         return timedelta(days=self.min_retention_days)
 
+    def serves(self, account: str | None) -> bool:
+        """Is `account` a source account of this backup account? With an organization, any
+        account: IAM admits only its accounts to the role that copies in (its trust policy,
+        `aws:PrincipalOrgID`), and the keeper answers a caller about its own copies only."""
+        if account is None or not _ACCOUNT.match(account):
+            return False
+        return bool(self.organization_id) or account in self.source_accounts
+
+    def describe_sources(self) -> str:
+        if self.organization_id:
+            return f"the accounts of the organization {self.organization_id}"
+        return "the source accounts " + ", ".join(sorted(self.source_accounts))
+
     @property
     def longest_retention(self) -> timedelta:
         """How long a copy without a readable expiry is kept (at least the minimum)."""
@@ -135,6 +158,17 @@ class KeeperSettings:
     def tag_horizon(self) -> timedelta:
         """The latest expiry tag read, from a copy's creation; later ones are unreadable."""
         return max(timedelta(days=MAX_RETENTION_DAYS), self.longest_retention) + TAG_MARGIN
+
+
+def _source_problems(accounts: frozenset[str], organization: str) -> list[str]:
+    """Exactly one of a list of accounts or an organization (the stack's Rules say the same)."""
+    if bool(accounts) == bool(organization):
+        return [f"exactly one of {ENV_SOURCE_ACCOUNT_IDS} and {ENV_SOURCE_ORGANIZATION_ID} is set"]
+    if organization and not _ORGANIZATION.match(organization):
+        return [f"{ENV_SOURCE_ORGANIZATION_ID} must be an organization id (o-...)"]
+    if any(not _ACCOUNT.match(account) for account in accounts):
+        return [f"{ENV_SOURCE_ACCOUNT_IDS} must be 12-digit account ids, comma-separated"]
+    return []
 
 
 def _whole(text: str) -> int:
@@ -162,16 +196,16 @@ def answer(decision: str, snapshot: str, reason: str, kept_until: datetime | Non
 # --- Which snapshots are the app's copies ---------------------------------------------------------
 def not_a_copy(snapshot: Snapshot, settings: KeeperSettings) -> str | None:
     """Why the keeper must leave this snapshot alone, or None if it is one of the app's backup
-    copies: app tags, the app's name, and copied from the main account (RDS's record)."""
+    copies: app tags, the app's name, and copied from a source account (RDS's record)."""
     tags = snapshot.tags
     if not is_ours(tags, role=ROLE_BACKUP):
         return f"it does not carry the tags {TAG_APP}={APP_NAME} and {TAG_ROLE}={ROLE_BACKUP}"
     if not snapshot.identifier.startswith(f"{COPY_ID_PREFIX}-"):
         return f"its name does not start with {COPY_ID_PREFIX}-, as every copy of the app's does"
-    if Arn.account_of(snapshot.copied_from) != settings.main_account_id:
+    if not settings.serves(Arn.account_of(snapshot.copied_from)):
         return (
             f"RDS records it as copied from {snapshot.copied_from or 'no other account'}, not "
-            f"from the main account {settings.main_account_id}"
+            f"from {settings.describe_sources()}"
         )
     return None
 

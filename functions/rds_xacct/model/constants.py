@@ -127,6 +127,11 @@ KEEPER_READ_TIMEOUT_SECONDS: Final = KEEPER_TIMEOUT_SECONDS + 10
 than the keeper may run, plus its cold start and the invoke's round trip, so that a slow answer
 is waited for, never given up on and asked again while the first request still runs (a
 synchronous Invoke sends nothing back until the function returns)."""
+KEEPER_CONNECT_TIMEOUT_SECONDS: Final = 5
+"""How long a run waits to connect to the keeper's function URL."""
+KEEPER_TELL_TIMEOUT_SECONDS: Final = 10
+"""How long a run waits for the keeper to record its new copy (`Accounts.tell_keeper`): a short
+wait; the keeper's hourly pass records what a late or lost answer leaves."""
 KEEPER_CALLER_TIMEOUT_SECONDS: Final = KEEPER_READ_TIMEOUT_SECONDS + 10
 """The timeout of the main stack's functions that ask the keeper (DeleteBackup, Cleanup; Notify
 has more): the wait for the keeper's answer plus AssumeRole and the step's other calls. Under

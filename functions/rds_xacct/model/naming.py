@@ -20,7 +20,6 @@ import re
 from datetime import UTC, datetime
 
 from rds_xacct.model.constants import (
-    APP_NAME,
     COPY_ID_PREFIX,
     MAX_CLUSTER_SNAPSHOT_ID,
     MAX_DB_SNAPSHOT_ID,
@@ -90,12 +89,15 @@ MAX_ROLE_SESSION_NAME = 64
 _SESSION_INVALID = re.compile(r"[^\w+=,.@-]", re.ASCII)
 
 
-def role_session_name(execution: str) -> str:
-    """The STS `RoleSessionName` for a run (`rds-xacct-<execution>`): the one function that
-    builds it. STS accepts 2 to 64 characters of `[\\w+=,.@-]` (AssumeRole, RoleSessionName),
-    ASCII only: every other character becomes `-`. A name that had to be changed or shortened
-    ends with a hash of the whole, so that two runs never share a session name in CloudTrail."""
-    text = f"{APP_NAME}-{execution}"
+def role_session_name(account: str, execution: str) -> str:
+    """The STS `RoleSessionName` for a run (`<account>-<execution>`): the one function that
+    builds it. It starts with the 12-digit account that assumes the role, as the backup
+    account's trust policy requires (`sts:RoleSessionName` like `${aws:PrincipalAccount}-*`), so
+    that the keeper knows from the session's ARN which source account asks. STS accepts 2 to 64
+    characters of `[\\w+=,.@-]` (AssumeRole, RoleSessionName), ASCII only: every other character
+    becomes `-`. A name that had to be changed or shortened ends with a hash of the whole, so that
+    two runs never share a session name in CloudTrail."""
+    text = f"{account}-{execution}"
     name = _SESSION_INVALID.sub("-", text)
     if name == text and len(name) <= MAX_ROLE_SESSION_NAME:
         return name

@@ -21,7 +21,7 @@ from rds_xacct.model.errors import PipelineError
 ENV_BACKUP_ACCOUNT_ID = "BACKUP_ACCOUNT_ID"
 ENV_BACKUP_KMS_KEY_ARN = "BACKUP_KMS_KEY_ARN"
 ENV_BACKUP_ROLE_ARN = "BACKUP_ROLE_ARN"
-ENV_BACKUP_KEEPER_ARN = "BACKUP_KEEPER_ARN"
+ENV_BACKUP_KEEPER_URL = "BACKUP_KEEPER_URL"
 ENV_RETENTION_DAYS = "RETENTION_DAYS"
 ENV_INCLUDE = "INCLUDE_DATABASES"
 ENV_EXCLUDE = "EXCLUDE_DATABASES"
@@ -43,7 +43,11 @@ ENV_REGION = "AWS_REGION"
 _ACCOUNT = re.compile(r"^\d{12}$")
 _KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-)?[0-9a-f-]{32,36}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
-_FUNCTION_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[\w-]{1,64}$")
+_FUNCTION_URL = re.compile(
+    r"^https://[a-z0-9]{1,64}\.lambda-url\.[a-z0-9-]+\.on\.(aws|amazonwebservices\.com\.cn)/?$"
+)
+"""A function URL: https://<url-id>.lambda-url.<region>.on.aws/ (Lambda Developer Guide, "Lambda
+function URLs"; the China Regions' end on.amazonwebservices.com.cn)."""
 
 
 class ConfigurationError(PipelineError):
@@ -85,16 +89,12 @@ def _key_problems(key: str, account: str, region: str | None) -> list[str]:
     return []
 
 
-def _keeper_problems(keeper: str, account: str, region: str | None) -> list[str]:
-    """The keeper is the backup-account stack's function, in this region (the main account
-    asks it to delete backup copies)."""
-    if not _FUNCTION_ARN.match(keeper):
-        return [f"{ENV_BACKUP_KEEPER_ARN} must be a Lambda function ARN"]
-    arn = Arn.parse(keeper)
-    if arn.account != account:
-        return [f"{ENV_BACKUP_KEEPER_ARN} must be a function in the backup account"]
-    if region and arn.region != region:
-        return [f"{ENV_BACKUP_KEEPER_ARN} must be a function in this region ({region})"]
+def _keeper_problems(keeper: str) -> list[str]:
+    """The keeper is reached by its function URL (the backup-account stack's output)."""
+    if not _FUNCTION_URL.match(keeper):
+        return [
+            f"{ENV_BACKUP_KEEPER_URL} must be a Lambda function URL (https://ID.lambda-url.REGION.on.aws/)"
+        ]
     return []
 
 
@@ -118,9 +118,9 @@ class Settings:
     max_copies_in_flight: int = DEFAULT_MAX_COPIES_IN_FLIGHT
     state_machine_arn: str | None = None
     """The copy runs' state machine: the sweep asks it whether a copy's run is still going."""
-    backup_keeper_arn: str | None = None
-    """The backup account's keeper function: the main account asks it to delete a backup copy
-    (it can't delete one itself). None only in unit tests of steps that never ask."""
+    backup_keeper_url: str | None = None
+    """The backup account's keeper's function URL: the main account asks it to delete a backup
+    copy (it can't delete one itself). None only in unit tests of steps that never ask."""
     rpo_hours: int = RECOVERY_POINT_OBJECTIVE_HOURS
     """The recovery point objective: a database whose newest backup copy holds older data is
     stale (the hourly watch, `rds-xacct status`)."""
@@ -143,8 +143,8 @@ class Settings:
             problems.append(f"{ENV_BACKUP_ROLE_ARN} must be an IAM role ARN")
         elif Arn.parse(role).account != account:
             problems.append(f"{ENV_BACKUP_ROLE_ARN} must be a role in the backup account")
-        keeper = env.get(ENV_BACKUP_KEEPER_ARN, "")
-        problems.extend(_keeper_problems(keeper, account, env.get(ENV_REGION)))
+        keeper = env.get(ENV_BACKUP_KEEPER_URL, "")
+        problems.extend(_keeper_problems(keeper))
         try:
             retention = int(env.get(ENV_RETENTION_DAYS, str(DEFAULT_RETENTION_DAYS)))
         except ValueError:
@@ -188,7 +188,7 @@ class Settings:
             notice_table=env.get(ENV_NOTICE_TABLE) or None,
             max_copies_in_flight=max_copies,
             state_machine_arn=env.get(ENV_STATE_MACHINE_ARN) or None,
-            backup_keeper_arn=keeper,
+            backup_keeper_url=keeper,
             rpo_hours=rpo_hours,
             automated_copies=frozenset(
                 kind for kind, name in automated.items() if env.get(name, "").lower() == "true"
