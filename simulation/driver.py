@@ -33,6 +33,8 @@ from typing import Any
 from unittest import mock
 
 import responses
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from moto import mock_aws
 from moto.sns.models import sns_backends
 from moto.stepfunctions.responses import get_backend
@@ -54,7 +56,6 @@ from simulation.iam import (
     enforce_stack,
     enforced,
     operator_session,
-    planned_output,
     service_credentials,
     template_attributes,
 )
@@ -63,6 +64,7 @@ from simulation.moto import (
     MotoPatches,
     SimClock,
     event_matches,
+    function_urls,
     make_fake_context,
     wait_for_execution,
 )
@@ -87,6 +89,8 @@ FUNCTIONS_DIR = "functions"
 KEEPER_FUNCTION = "KeeperFunction"
 """The backup-account stack's keeper (other/backup-account/backup-account.yaml): answers the
 main account's requests."""
+KEEPER_URL = "KeeperUrl"
+"""The keeper's function URL (AuthType AWS_IAM): the only way the main account reaches it."""
 KEEPER_PASS_FUNCTION = "KeeperPassFunction"
 """The backup-account stack's hourly pass (the keeper's code), invoked only by its schedule."""
 KEEPER_PASS_EVERY = timedelta(hours=1)
@@ -219,6 +223,7 @@ class Simulation:
         self._rule_clients: dict[str, Any] = {}
         self.topic_arn = ""
         self.keeper_name = ""
+        self.keeper_url = ""
         self.keeper_pass_name = ""
         self.backup_lambda: Any = None
         self.credentials: dict[str, Any] = {}
@@ -286,7 +291,12 @@ class Simulation:
 
     @contextmanager
     def _slack_mock(self) -> Iterator[None]:
-        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        # Started after moto's own mock, it would refuse what it does not know: the keeper's
+        # function URL is passed on to moto's (simulation/moto/function_urls.py)
+        with responses.RequestsMock(
+            assert_all_requests_are_fired=False, real_adapter_send=function_urls.moto_send()
+        ) as mock:
+            function_urls.passed_on(mock)
             mock.add(responses.POST, SLACK_WEBHOOK, status=self.slack_status, body="ok")
             self.slack_mock = mock
             yield
@@ -294,26 +304,13 @@ class Simulation:
     def _deploy(self) -> None:
         backup = session_in(BACKUP_ACCOUNT)
         cfn = backup.client("cloudformation")
-        # The backup account's role trusts only the main stack's pipeline role, as the README
-        # recommends (parameter PipelineRoleArn = the main template's output of that name).
-        pipeline_role = planned_output(
-            load_template(),
-            "PipelineRoleArn",
-            {"BackupAccountId": BACKUP_ACCOUNT, **self.parameters},
-            account=MAIN_ACCOUNT,
-            region=REGION,
-        )
+        # The main account is the backup stack's source account, unless the test names the
+        # source accounts (a list, or an organization) itself
+        named = {"SourceAccountIds", "SourceOrganizationId"} & set(self.backup_parameters)
+        given = {**({} if named else {"SourceAccountIds": MAIN_ACCOUNT}), **self.backup_parameters}
         stack_parameters: list[Any] = [
-            {"ParameterKey": "MainAccountId", "ParameterValue": MAIN_ACCOUNT},
-            *(
-                {"ParameterKey": key, "ParameterValue": value}
-                for key, value in self.backup_parameters.items()
-            ),
+            {"ParameterKey": key, "ParameterValue": value} for key, value in given.items()
         ]
-        if pipeline_role:
-            stack_parameters.append(
-                {"ParameterKey": "PipelineRoleArn", "ParameterValue": pipeline_role}
-            )
         # moto runs no SAM transform: the stack is made without the keeper function, which is
         # then made and routed like the main stack's functions (`_deploy_keeper`).
         backup_template = load_template(BACKUP_TEMPLATE)
@@ -352,7 +349,7 @@ class Simulation:
             "BackupAccountId": BACKUP_ACCOUNT,
             "BackupAccountKmsKeyArn": outputs["BackupAccountKmsKeyArn"],
             "BackupAccountRoleArn": outputs["BackupAccountRoleArn"],
-            "BackupAccountKeeperArn": outputs["BackupAccountKeeperArn"],
+            "BackupAccountKeeperUrl": self.keeper_url,
             **({"SlackWebhookParameterName": SLACK_PARAMETER} if self.slack else {}),
             **self.parameters,
         }
@@ -453,21 +450,29 @@ class Simulation:
             self.patches.route_lambda(
                 function.name, self._handler(logical_id, function.handler), extra or None
             )
+        # The keeper's function URL (the template's KeeperUrl, made with the function: moto's
+        # CloudFormation makes none), the stack's output BackupAccountKeeperUrl
+        url = template["Resources"][KEEPER_URL]["Properties"]
+        self.keeper_url = self.backup_lambda.create_function_url_config(
+            FunctionName=spec.name, AuthType=url["AuthType"]
+        )["FunctionUrl"]
 
     def pipeline_session(self) -> Any:
         """A boto3 session of the main account's pipeline role (what an attacker who stole a
         function's credentials holds)."""
         return self.credentials["DeleteBackupFunction"].session(REGION)
 
-    def backup_role_session(self) -> Any:
+    def backup_role_session(self, session: Any = None, name: str | None = None) -> Any:
         """The backup account's cross-account role, assumed with the pipeline role (as every
-        run does; as an attacker holding the pipeline role can)."""
+        run does; as an attacker holding the pipeline role can), or with `session`; the session
+        named `<account>-attacker` (the role's trust policy requires `<account>-...`), or
+        `name`."""
         role = self.app.functions["DeleteBackupFunction"].environment["BACKUP_ROLE_ARN"]
-        credentials = (
-            self.pipeline_session()
-            .client("sts")
-            .assume_role(RoleArn=role, RoleSessionName="attacker")["Credentials"]
-        )
+        caller = session or self.pipeline_session()
+        account = caller.client("sts").get_caller_identity()["Account"]
+        credentials = caller.client("sts").assume_role(
+            RoleArn=role, RoleSessionName=name or f"{account}-attacker"
+        )["Credentials"]
         return new_session(
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
@@ -476,15 +481,34 @@ class Simulation:
         )
 
     def ask_keeper(self, request: Any, session: Any = None) -> dict[str, Any]:
-        """Invoke the backup account's keeper with `request`, as a run does (through the
-        cross-account role, by default) or as `session` does; returns its answer."""
+        """Ask the backup account's keeper `request` at its function URL, as a run does (through
+        the cross-account role, by default) or as `session` does; returns its answer (a refusal
+        of the caller too: its body)."""
+        return self.call_keeper_url(request, session)[1]
+
+    def call_keeper_url(self, request: Any, session: Any = None) -> tuple[int, Any]:
+        """A POST of `request` to the keeper's function URL, SigV4-signed with `session`'s
+        credentials (default: the cross-account role's); the HTTP status and the JSON body."""
+        import requests
+
         session = session or self.backup_role_session()
-        keeper = self.app.functions["DeleteBackupFunction"].environment["BACKUP_KEEPER_ARN"]
-        response = session.client("lambda").invoke(
-            FunctionName=keeper, Payload=json.dumps(request).encode()
+        body = json.dumps(request).encode()
+        signed = AWSRequest(
+            method="POST",
+            url=self.keeper_url,
+            data=body,
+            headers={"content-type": "application/json"},
         )
-        answer: dict[str, Any] = json.loads(response["Payload"].read())
-        return answer
+        SigV4Auth(session.get_credentials().get_frozen_credentials(), "lambda", REGION).add_auth(
+            signed
+        )
+        response = requests.post(
+            self.keeper_url, data=body, headers=dict(signed.headers.items()), timeout=5
+        )
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, None
 
     def note(self, text: str) -> None:
         """A line in the run's timeline (the demo's attacker says what was refused)."""

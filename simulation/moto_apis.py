@@ -12,7 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Role = Literal["aws rule", "clock", "speed", "memory", "fault mode", "counter", "reads", "metrics"]
+Role = Literal[
+    "aws rule", "clock", "speed", "memory", "fault mode", "counter", "reads", "metrics", "endpoint"
+]
+"""`endpoint`: what AWS answers at an address of its own that moto does not serve (a callback
+registered on moto's `responses` mock, not a replacement of a moto API)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,20 @@ PATCHES: tuple[Patch, ...] = (
                 "moto.awslambda_simple.models.LambdaSimpleBackend.invoke",
                 *("self", "function_name", "qualifier", "body", "headers", "response_headers"),
             ),
+        ),
+    ),
+    Patch(
+        "simulation.moto.function_urls.serving",
+        "endpoint",
+        (
+            Api("moto.core.models.responses_mock"),
+            Api("moto.core.models.responses_mock.unbound_on_send"),
+            _f("moto.awslambda.models.LambdaBackend.list_functions", "self"),
+            _on("moto.awslambda.models.LambdaFunction.url_config"),
+            _f("moto.iam.models.get_account_id_from", "access_key"),
+            _f("moto.sts.models.STSBackend.get_assumed_role_from_access_key", "self"),
+            Api("moto.sts.models.AssumedRole.user_id"),
+            Api("moto.sts.models.AssumedRole.arn"),
         ),
     ),
     # --- Step Functions -------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +86,10 @@ class Resolver:
         if name == "AWS::NoValue":
             return NO_VALUE
         if name in self.values:
+            spec = self.template.get("Parameters", {}).get(name, {})
+            if spec.get("Type") == "CommaDelimitedList" and isinstance(self.values[name], str):
+                # Ref of a CommaDelimitedList is its list (CloudFormation User Guide, Parameters)
+                return self.values[name].split(",")
             return self.values[name]
         if name in self.refs:
             return self.refs[name]
@@ -279,12 +283,37 @@ def without_serverless(template: dict[str, Any]) -> dict[str, Any]:
                 given[logical_id] = functions[logical_id]
         return {"Fn::Sub": [text, given] if given else text}
 
+    # A function URL of such a function is made with it (moto's CloudFormation makes none), and
+    # so is the output that reads it: `Simulation._deploy_keeper`
+    urls = {
+        k
+        for k, r in resources.items()
+        if r["Type"] == "AWS::Lambda::Url"
+        and _refers_to(r["Properties"].get("TargetFunctionArn"), functions)
+    }
     plain = {k: v for k, v in template.items() if k not in ("Transform", "Globals")}
     plain["Resources"] = {
-        k: rewrite(r) for k, r in resources.items() if r["Type"] != "AWS::Serverless::Function"
+        k: rewrite(r)
+        for k, r in resources.items()
+        if r["Type"] != "AWS::Serverless::Function" and k not in urls
     }
-    plain["Outputs"] = rewrite(template.get("Outputs", {}))
+    plain["Outputs"] = {
+        k: rewrite(o)
+        for k, o in template.get("Outputs", {}).items()
+        if not _refers_to(o.get("Value"), urls)
+    }
     return plain
+
+
+def _refers_to(node: Any, logical_ids: Mapping[str, Any] | set[str]) -> bool:
+    """Does `node` (`Fn::GetAtt` or `Ref`) name one of `logical_ids`?"""
+    if not isinstance(node, dict) or len(node) != 1:
+        return False
+    ((key, value),) = node.items()
+    if key == "Fn::GetAtt":
+        name = value[0] if isinstance(value, list) else str(value).split(".", 1)[0]
+        return name in logical_ids
+    return key == "Ref" and value in logical_ids
 
 
 def state_machine_resource(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -43,8 +43,9 @@ from urllib.parse import unquote
 
 from moto.core.authorization import ActionAuthenticatorMixin, enable_iam_authentication
 from moto.core.exceptions import AccessDeniedError, JsonRESTError
-from moto.iam.models import iam_backends
+from moto.iam.models import get_account_id_from, iam_backends
 from moto.kms.models import kms_backends
+from moto.organizations.models import organizations_backends
 from moto.sts.models import sts_backends
 
 from simulation.iam.policy import (
@@ -55,7 +56,7 @@ from simulation.iam.policy import (
     evaluate,
     parse_policy,
 )
-from simulation.iam.requests import RequestInfo, UnknownOperation, requests_of
+from simulation.iam.requests import URL_CALL, RequestInfo, UnknownOperation, requests_of
 
 
 # --- Who is calling ---------------------------------------------------------------------------------
@@ -225,6 +226,7 @@ class Enforcement:
                 "aws:PrincipalArn": role.arn,
                 "aws:PrincipalAccount": role.account,
                 "aws:RequestedRegion": info.region,
+                **organization_keys(role.account),
                 **dict(need.context),
             }
             try:
@@ -302,6 +304,58 @@ class Enforcement:
 def _key(statement: Statement, action: str, resource: str) -> tuple[str, str, int, str, str]:
     ref = statement.ref
     return (ref.holder, ref.policy, ref.index, action, resource)
+
+
+def organization_keys(account: str) -> dict[str, str | tuple[str, ...]]:
+    """`aws:PrincipalOrgID` and `aws:PrincipalOrgPaths` of a principal of `account`, from
+    moto's Organizations: "included in the request context only if the principal is a member
+    of an organization"; a path is `o-.../r-.../ou-.../` down to the account's parent, and the
+    key is multivalued (IAM User Guide, "AWS global condition context keys")."""
+    for backend in list(organizations_backends.values()):
+        for organizations in list(backend.values()):
+            org = organizations.org
+            member = next((a for a in organizations.accounts if a.id == account), None)
+            if org is None or member is None:
+                continue
+            path = _path(organizations, member.parent_id)
+            return {"aws:PrincipalOrgID": org.id, "aws:PrincipalOrgPaths": (path,)}
+    return {}
+
+
+def _path(organizations: Any, parent: str) -> str:
+    """The organization's path down to `parent` (a root or an OU): o-x/r-x/ou-x/.../"""
+    units = {unit.id: unit for unit in organizations.ou}
+    chain = []
+    while parent in units:
+        chain.append(parent)
+        parent = getattr(units[chain[-1]], "parent_id", None) or ""
+    return "/".join([organizations.org.id, *reversed(chain)]) + "/"
+
+
+def authorize_url_call(access_key: str, function_arn: str, auth_type: str) -> str | None:
+    """A function-URL request signed by `access_key` (simulation/moto/function_urls.py),
+    decided as the app's other requests: None when allowed (or not the app's role: the
+    operator), else why it is refused (recorded, as any refusal)."""
+    account = get_account_id_from(access_key)
+    headers = {"Authorization": f"Credential={access_key}/"}
+    for enforcement in _ACTIVE:
+        role = enforcement.role_of(headers, account)
+        if role is None:
+            continue
+        arn = function_arn.split(":")
+        info = RequestInfo(
+            service="lambda",
+            operation=URL_CALL,
+            params={"FunctionName": function_arn, "AuthType": auth_type},
+            account=arn[4],
+            region=arn[3],
+        )
+        violation = enforcement.decide(role, info)
+        if violation is not None:
+            enforcement.record(violation)
+            return str(violation)
+        return None
+    return None
 
 
 # --- The hook into moto -----------------------------------------------------------------------------

@@ -21,9 +21,14 @@ operators"):
 
 Operators evaluated: String(Not)Equals(IgnoreCase), String(Not)Like, Arn(Not)Equals,
 Arn(Not)Like, Bool, Null, each with `IfExists`; `ForAllValues:` / `ForAnyValue:` with
-StringEquals(IgnoreCase) or StringLike. Anything else (`Numeric*`, `Date*`, `IpAddress`, set
-operators with a negated operator, policy variables `${...}`) raises `UnsupportedCondition`: the
-templates use none of them, and a permission that can't be evaluated must not pass silently.
+StringEquals(IgnoreCase) or StringLike. Policy variables in a condition's values: `${key}` of a
+single-valued key of the request context (`${aws:PrincipalAccount}`), and `${*}`, `${?}`, `${$}`
+for the characters themselves (IAM User Guide, "IAM policy elements: Variables and tags": "You
+can use any single-valued condition key as a variable"; a key absent from the request matches
+nothing). Anything else (`Numeric*`, `Date*`, `IpAddress`, set operators with a negated
+operator, a variable in a condition's key, a multivalued key as a variable) raises
+`UnsupportedCondition`: the templates use none of them, and a permission that can't be
+evaluated must not pass silently.
 """
 
 from __future__ import annotations
@@ -159,7 +164,10 @@ def parse_policy(
 @lru_cache(maxsize=4096)
 def _pattern(pattern: str, ignore_case: bool) -> re.Pattern[str]:
     # fnmatch's `[` classes are not IAM syntax: escape everything but * and ?
-    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    literal = {"\x01": "*", "\x02": "?"}  # a policy variable's own * and ? (`_escape`)
+    body = "".join(
+        ".*" if c == "*" else "." if c == "?" else re.escape(literal.get(c, c)) for c in pattern
+    )
     return re.compile(f"^{body}$", re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
 
 
@@ -236,9 +244,10 @@ def condition_holds(
         operator = raw_operator.removesuffix("IfExists")
         if operator not in _OPERATORS:
             raise UnsupportedCondition(f"condition operator {raw_operator}")
-        for key, expected in block.items():
-            if "${" in key or any("${" in e for e in expected):
-                raise UnsupportedCondition(f"policy variable in {raw_operator} {key}")
+        for key, written in block.items():
+            if "${" in key:
+                raise UnsupportedCondition(f"policy variable in the key {raw_operator} {key}")
+            expected = _substituted(written, context, like="Like" in operator)
             actual = _lookup(context, key)
             if operator == "Null":
                 absent = actual is None
@@ -254,6 +263,46 @@ def condition_holds(
             if hit == negated:
                 return False
     return True
+
+
+_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+_LITERAL = {"*": "*", "?": "?", "$": "$"}
+
+
+def _substituted(values: tuple[str, ...], context: Context, *, like: bool) -> tuple[str, ...]:
+    """A condition's values with their policy variables replaced from the request context. A
+    value naming a key absent from the request is dropped (it matches nothing). In a `...Like`
+    operator a substituted value's own `*` and `?` are taken literally."""
+    found: list[str] = []
+    for value in values:
+        if "${" not in value:
+            found.append(value)
+            continue
+        missing = False
+
+        def replace(match: re.Match[str]) -> str:
+            nonlocal missing
+            name = match.group(1)
+            if name in _LITERAL:
+                return _escape(_LITERAL[name]) if like else _LITERAL[name]
+            given = _lookup(context, name)
+            if given is None:
+                missing = True
+                return ""
+            if len(given) != 1:
+                raise UnsupportedCondition(f"multivalued policy variable ${{{name}}}")
+            return _escape(given[0]) if like else given[0]
+
+        text = _VARIABLE.sub(replace, value)
+        if not missing:
+            found.append(text)
+    return tuple(found)
+
+
+def _escape(text: str) -> str:
+    """`*` and `?` of a substituted value, literal in a pattern (`_pattern` reads `\x01` and
+    `\x02` as the characters themselves)."""
+    return text.replace("*", "\x01").replace("?", "\x02")
 
 
 def _set_condition_holds(
@@ -277,9 +326,10 @@ def _set_condition_holds(
         raise UnsupportedCondition(f"set operator {raw_operator}")
     negated = operator in _NEGATED
     positive = operator.replace("Not", "", 1) if negated else operator
-    for key, expected in block.items():
-        if "${" in key or any("${" in e for e in expected):
-            raise UnsupportedCondition(f"policy variable in {raw_operator} {key}")
+    for key, written in block.items():
+        if "${" in key:
+            raise UnsupportedCondition(f"policy variable in the key {raw_operator} {key}")
+        expected = _substituted(written, context, like="Like" in operator)
         actual = _lookup(context, key) or ()
         matches = [any(_compare(positive, e, a) for e in expected) != negated for a in actual]
         holds = all(matches) if qualifier == "ForAllValues" else any(matches)

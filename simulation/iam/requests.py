@@ -298,8 +298,11 @@ def _sns(info: RequestInfo) -> list[Need]:
 def _sts(info: RequestInfo) -> list[Need]:
     p, op = info.params, info.operation
     if op == "AssumeRole":
+        # The session's name is in the request's context (IAM User Guide, "IAM and AWS STS
+        # condition context keys": sts:RoleSessionName, "available ... on AssumeRole")
         role = str(p["RoleArn"])
-        return [Need("sts:AssumeRole", role, trust=role)]
+        session = (("sts:RoleSessionName", str(p.get("RoleSessionName", ""))),)
+        return [Need("sts:AssumeRole", role, context=session, trust=role)]
     if op == "GetCallerIdentity":
         return []  # (no permission needed: IAM User Guide, GetCallerIdentity)
     raise UnknownOperation(f"sts:{op}")
@@ -324,7 +327,21 @@ _LAMBDA_ACTIONS = {
 `function`)."""
 
 
+URL_CALL = "InvokeFunctionUrl"
+"""A request to a function URL (simulation/moto/function_urls.py): not an API operation."""
+
+
 def _lambda(info: RequestInfo) -> list[Need]:
+    if info.operation == URL_CALL:
+        # A function URL made since October 2025 needs lambda:InvokeFunctionUrl and
+        # lambda:InvokeFunction both; the latter with lambda:InvokedViaFunctionUrl true in the
+        # context (Lambda Developer Guide, "Control access to Lambda function URLs")
+        arn = str(info.params["FunctionName"])
+        auth = (("lambda:FunctionUrlAuthType", str(info.params.get("AuthType", "AWS_IAM"))),)
+        return [
+            Need("lambda:InvokeFunctionUrl", arn, context=auth),
+            Need("lambda:InvokeFunction", arn, context=(("lambda:InvokedViaFunctionUrl", "true"),)),
+        ]
     action = _LAMBDA_ACTIONS.get(info.operation)
     if action is not None:
         name = str(info.params["FunctionName"])

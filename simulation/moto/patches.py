@@ -20,6 +20,7 @@ from simulation.moto import (
     cloudwatch_alarms,
     core,
     emf,
+    function_urls,
     history,
     kms,
     lambda_,
@@ -104,6 +105,7 @@ class MotoPatches:
         self.clock.on_advance(cloudwatch.SqsSampler(self.clock.now()))
         patches: list[Any] = [
             *lambda_.patches(self._routes, self.function_logs),
+            function_urls.serving(),
             *sfn.patches(self.clock, lambda: self.state_machine_credentials),
             *core.patches(),
             *kms.patches(),

@@ -179,7 +179,9 @@ def test_every_listed_patch_is_installed(installed: list[tuple[str, str]]) -> No
     not_installed = [
         patch.where
         for patch in PATCHES
-        if patch.role not in ("reads", "counter", "metrics") and patch.where not in makers
+        # (an endpoint is a callback on moto's `responses` mock, not a mock.patch)
+        if patch.role not in ("reads", "counter", "metrics", "endpoint")
+        and patch.where not in makers
     ]
     assert not_installed == []
 
