@@ -333,7 +333,7 @@ def test_the_keeper_never_deletes_a_snapshot_it_did_not_copy_from_the_main_accou
     # Then the snapshot is left alone
     assert swept["deleted"] == []
     assert answer["decision"] == "refused"
-    assert "not from the main account" in answer["reason"]
+    assert f"not from the source accounts {MAIN_ACCOUNT}" in answer["reason"]
     assert backup_rds.describe_db_snapshots(DBSnapshotIdentifier=identifier)["DBSnapshots"]
 
 

@@ -55,7 +55,7 @@ NEEDED_ONLY_BY_REAL_AWS: dict[str, str] = {
     "* / UseTheBackupKeyThroughRds / kms:GenerateDataKey*": "RDS's cryptography under its grant",
     "* / ReadSourcesEncryptedWithCustomerKeys / kms:Decrypt": "RDS's cryptography under its grant",
     "*: BackupKey / key policy / BackupAccountUsesTheKey / kms:[EDRG]*": "RDS's cryptography",
-    "*: BackupKey / key policy / MainAccountUsesTheKeyThroughRds / kms:*": "RDS's cryptography",
+    "*: BackupKey / key policy / SourceAccountsUseTheKeyThroughRds / kms:*": "RDS's cryptography",
     # The key's administration is for people of the backup account, not for the app.
     "*: BackupKey / key policy / KeyAdministration / kms:*": "the backup account's administrators",
     # The alarms' topic and its key are used by CloudWatch (its service principal) and by the
@@ -299,19 +299,20 @@ def test_a_call_the_policies_do_not_allow_fails_naming_the_action_resource_and_r
 
 def test_the_backup_role_trusts_only_the_pipeline_role() -> None:
     with Simulation() as sim:
-        # Given the backup account's role, trusting the main template's PipelineRoleArn output
+        # Given the backup account's role, trusting the source accounts' pipeline role by name,
+        # each session named after its account
         iam = sim.world.backup.client("iam")
         trust: Any = iam.get_role(RoleName="rds-xacct-backup-copy")["Role"][
             "AssumeRolePolicyDocument"
         ]
+        assert trust["Statement"][0]["Principal"] == {"AWS": [MAIN_ACCOUNT]}
         assert trust["Statement"][0]["Condition"] == {
-            "ArnEquals": {
-                "aws:PrincipalArn": f"arn:aws:iam::{MAIN_ACCOUNT}:role/rds-xacct-pipeline-{REGION}"
-            }
+            "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/rds-xacct-pipeline-*"},
+            "StringLike": {"sts:RoleSessionName": "${aws:PrincipalAccount}-*"},
         }
         # When it trusts another role of the main account instead
         other = f"arn:aws:iam::{MAIN_ACCOUNT}:role/someone-else"
-        trust["Statement"][0]["Condition"]["ArnEquals"]["aws:PrincipalArn"] = other
+        trust["Statement"][0]["Condition"]["ArnLike"]["aws:PrincipalArn"] = other
         iam.update_assume_role_policy(
             RoleName="rds-xacct-backup-copy", PolicyDocument=json.dumps(trust)
         )
