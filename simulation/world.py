@@ -23,7 +23,7 @@ BACKUP_ACCOUNT = "222222222222"
 REGION = "eu-west-1"
 BACKUP_ROLE_NAME = "rds-xacct-backup-copy"
 BACKUP_ROLE_ARN = f"arn:aws:iam::{BACKUP_ACCOUNT}:role/{BACKUP_ROLE_NAME}"
-KEEPER_ARN = f"arn:aws:lambda:{REGION}:{BACKUP_ACCOUNT}:function:rds-xacct-keeper"
+KEEPER_URL = f"https://k33p3r0123456789abcdef0123456789.lambda-url.{REGION}.on.aws/"
 """The backup account's keeper as the backup-account stack names it (the simulation makes it;
 unit tests of single steps stand in for it)."""
 
@@ -153,7 +153,7 @@ class World:
             "backup_account_id": BACKUP_ACCOUNT,
             "backup_kms_key_arn": self.backup_key_arn,
             "backup_role_arn": BACKUP_ROLE_ARN,
-            "backup_keeper_arn": KEEPER_ARN,
+            "backup_keeper_url": KEEPER_URL,
             "retention_days": 1,
         }
         values.update(overrides)
@@ -165,7 +165,7 @@ class World:
             "BACKUP_ACCOUNT_ID": BACKUP_ACCOUNT,
             "BACKUP_KMS_KEY_ARN": self.backup_key_arn,
             "BACKUP_ROLE_ARN": BACKUP_ROLE_ARN,
-            "BACKUP_KEEPER_ARN": KEEPER_ARN,
+            "BACKUP_KEEPER_URL": KEEPER_URL,
             "RETENTION_DAYS": "1",
         }
         env.update(overrides)

@@ -28,17 +28,14 @@ PARAMETERS = {
     "BackupAccountId": BACKUP_ACCOUNT,
     "BackupAccountKmsKeyArn": f"arn:aws:kms:{REGION}:{BACKUP_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     "BackupAccountRoleArn": f"arn:aws:iam::{BACKUP_ACCOUNT}:role/rds-xacct-backup-copy",
-    "BackupAccountKeeperArn": f"arn:aws:lambda:{REGION}:{BACKUP_ACCOUNT}:function:rds-xacct-keeper",
+    "BackupAccountKeeperUrl": f"https://k33p3r0123456789abcdef.lambda-url.{REGION}.on.aws/",
     "RetentionDays": "7",
     "CopyRdsAutomatedSnapshots": "true",
     "SlackWebhookParameterName": "/rds-xacct/slack-webhook",
 }
 
 
-BACKUP_PARAMETERS = {
-    "MainAccountId": MAIN_ACCOUNT,
-    "PipelineRoleArn": f"arn:aws:iam::{MAIN_ACCOUNT}:role/rds-xacct-pipeline-{REGION}",
-}
+BACKUP_PARAMETERS = {"SourceAccountIds": MAIN_ACCOUNT}
 
 
 def test_the_sam_transform_gives_the_resources_the_app_needs(
@@ -99,7 +96,7 @@ def test_the_transformed_template_creates_in_cloudformation(
     )["Configuration"]
     variables = function["Environment"]["Variables"]
     assert variables["BACKUP_ROLE_ARN"] == PARAMETERS["BackupAccountRoleArn"]
-    assert variables["BACKUP_KEEPER_ARN"] == PARAMETERS["BackupAccountKeeperArn"]
+    assert variables["BACKUP_KEEPER_URL"] == PARAMETERS["BackupAccountKeeperUrl"]
     # (moto's CloudFormation keeps the Number parameter's type; Lambda stores every value as a
     # string, which is what the handlers read)
     assert str(variables["RETENTION_DAYS"]) == "7"
@@ -140,6 +137,7 @@ def test_the_sam_transform_gives_the_backup_account_its_keeper(
             "AWS::Logs::LogGroup",
             "AWS::Lambda::Function",
             "AWS::Lambda::Function",
+            "AWS::Lambda::Url",
             "AWS::Events::Rule",
             "AWS::Lambda::Permission",
         ]
@@ -169,6 +167,14 @@ def test_the_sam_transform_gives_the_backup_account_its_keeper(
         "Principal": "events.amazonaws.com",
         "SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]},
     }
+    # And the keeper's function URL, AWS_IAM, is the output the main stacks take
+    assert resources["KeeperUrl"]["Properties"] == {
+        "TargetFunctionArn": {"Fn::GetAtt": ["KeeperFunction", "Arn"]},
+        "AuthType": "AWS_IAM",
+    }
+    assert transformed["Outputs"]["BackupAccountKeeperUrl"]["Value"] == {
+        "Fn::GetAtt": ["KeeperUrl", "FunctionUrl"]
+    }
 
 
 def test_the_transformed_backup_template_creates_in_cloudformation(
@@ -177,6 +183,10 @@ def test_the_transformed_backup_template_creates_in_cloudformation(
     # Given the transformed backup-account template and the keeper's code, in the backup account
     monkeypatch.setenv("AWS_REGION", REGION)
     transformed = transform(packaged_backup_template(), BACKUP_PARAMETERS, NoManagedPolicies())
+    # (moto's CloudFormation makes no AWS::Lambda::Url: the keeper's URL and its output are
+    # checked on the transformed template above, and made by the simulation with the function)
+    del transformed["Resources"]["KeeperUrl"]
+    del transformed["Outputs"]["BackupAccountKeeperUrl"]
     backup = session_in(BACKUP_ACCOUNT)
     s3 = backup.client("s3")
     s3.create_bucket(
@@ -195,28 +205,24 @@ def test_the_transformed_backup_template_creates_in_cloudformation(
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
     )
     stack = cfn.describe_stacks(StackName="rds-xacct-backup-account")["Stacks"][0]
-    # Then it is complete, with the three outputs the main stack takes as parameters (and the
+    # Then it is complete, with the outputs the main stack takes as parameters (the URL aside: above; and the
     # alarms' topic)
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
     assert outputs.pop("AlarmTopicArn").endswith(":rds-xacct-alarms")
-    assert set(outputs) == {
-        "BackupAccountKmsKeyArn",
-        "BackupAccountRoleArn",
-        "BackupAccountKeeperArn",
-    }
-    keeper_arn = outputs["BackupAccountKeeperArn"]
-    assert keeper_arn == f"arn:aws:lambda:{REGION}:{BACKUP_ACCOUNT}:function:rds-xacct-keeper"
+    assert set(outputs) == {"BackupAccountKmsKeyArn", "BackupAccountRoleArn"}
+    keeper_url = f"https://k33p3r0123456789abcdef.lambda-url.{REGION}.on.aws/"
     settings = Settings.from_env(
         {
             "AWS_REGION": REGION,
             "BACKUP_ACCOUNT_ID": BACKUP_ACCOUNT,
             "BACKUP_KMS_KEY_ARN": outputs["BackupAccountKmsKeyArn"],
             "BACKUP_ROLE_ARN": outputs["BackupAccountRoleArn"],
-            "BACKUP_KEEPER_ARN": keeper_arn,
+            "BACKUP_KEEPER_URL": keeper_url,
         }
     )
-    assert settings.backup_keeper_arn == keeper_arn
+    assert settings.backup_keeper_url == keeper_url
+    keeper_arn = f"arn:aws:lambda:{REGION}:{BACKUP_ACCOUNT}:function:rds-xacct-keeper"
     # And the keeper exists there, as its role, with the settings the keeper reads
     function = backup.client("lambda").get_function(FunctionName=keeper_arn)["Configuration"]
     assert function["Role"] == f"arn:aws:iam::{BACKUP_ACCOUNT}:role/rds-xacct-keeper"
@@ -225,7 +231,7 @@ def test_the_transformed_backup_template_creates_in_cloudformation(
     # string, which is what the keeper reads)
     variables = {k: str(v) for k, v in function["Environment"]["Variables"].items()}
     settings_here = keeper.KeeperSettings.from_env(variables)
-    assert settings_here.main_account_id == MAIN_ACCOUNT
+    assert settings_here.source_accounts == {MAIN_ACCOUNT}
     assert settings_here.min_retention_days == DEFAULT_MIN_RETENTION_DAYS
     assert settings_here.ledger_table == "rds-xacct-keeper-ledger"
     # And the ledger, the hourly rule and its permission are stack resources

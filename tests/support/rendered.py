@@ -73,9 +73,7 @@ def main_parameters(partition: str) -> dict[str, str]:
         "BackupAccountId": BACKUP,
         "BackupAccountKmsKeyArn": f"arn:{partition}:kms:{region}:{BACKUP}:key/{KEY_ID}",
         "BackupAccountRoleArn": f"arn:{partition}:iam::{BACKUP}:role/rds-xacct-backup-copy",
-        "BackupAccountKeeperArn": (
-            f"arn:{partition}:lambda:{region}:{BACKUP}:function:rds-xacct-keeper"
-        ),
+        "BackupAccountKeeperUrl": f"https://k33p3r0123456789abcdef.lambda-url.{region}.on.aws/",
         "RetentionDays": "7",
         "CopyRdsAutomatedSnapshots": "true",
         "CopyRdsManualSnapshots": "true",

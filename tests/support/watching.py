@@ -26,10 +26,9 @@ PARAMETERS: dict[Path, dict[str, str]] = {
         "BackupAccountKmsKeyArn": f"arn:aws:kms:{REGION}:{BACKUP_ACCOUNT}:key/"
         "1234abcd-12ab-34cd-56ef-1234567890ab",
         "BackupAccountRoleArn": f"arn:aws:iam::{BACKUP_ACCOUNT}:role/rds-xacct-backup-copy",
-        "BackupAccountKeeperArn": f"arn:aws:lambda:{REGION}:{BACKUP_ACCOUNT}:function:"
-        "rds-xacct-keeper",
+        "BackupAccountKeeperUrl": f"https://k33p3r0123456789abcdef.lambda-url.{REGION}.on.aws/",
     },
-    BACKUP_TEMPLATE: {"MainAccountId": MAIN_ACCOUNT},
+    BACKUP_TEMPLATE: {"SourceAccountIds": MAIN_ACCOUNT},
 }
 NAMED_BY = {
     "AWS::Logs::LogGroup": "LogGroupName",

@@ -14,7 +14,7 @@ from moto import mock_aws
 from rds_xacct.jobs.deployment import READER_FUNCTION, Deployment
 from rds_xacct.model.constants import RECOVERY_POINT_OBJECTIVE_HOURS
 from rds_xacct.model.settings import ConfigurationError
-from simulation.world import BACKUP_ACCOUNT, BACKUP_ROLE_ARN, KEEPER_ARN, MAIN_ACCOUNT, REGION
+from simulation.world import BACKUP_ACCOUNT, BACKUP_ROLE_ARN, KEEPER_URL, MAIN_ACCOUNT, REGION
 
 KEY = f"arn:aws:kms:{REGION}:{BACKUP_ACCOUNT}:key/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
 MACHINE = f"arn:aws:states:{REGION}:{MAIN_ACCOUNT}:stateMachine:rds-xacct-copy-snapshot"
@@ -22,7 +22,7 @@ ENVIRONMENT = {
     "BACKUP_ACCOUNT_ID": BACKUP_ACCOUNT,
     "BACKUP_KMS_KEY_ARN": KEY,
     "BACKUP_ROLE_ARN": BACKUP_ROLE_ARN,
-    "BACKUP_KEEPER_ARN": KEEPER_ARN,
+    "BACKUP_KEEPER_URL": KEEPER_URL,
     "RETENTION_DAYS": "14",
     "EXCLUDE_DATABASES": "scratch-*",
     "STATE_MACHINE_ARN": MACHINE,

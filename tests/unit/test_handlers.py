@@ -21,7 +21,7 @@ from rds_xacct.model import errors
 from rds_xacct.model.constants import MAX_RETENTION_DAYS
 from simulation.events import backup_job_event
 from simulation.moto import SimClock, make_fake_context
-from simulation.world import BACKUP_ACCOUNT, KEEPER_ARN, MAIN_ACCOUNT, REGION, World
+from simulation.world import BACKUP_ACCOUNT, KEEPER_URL, MAIN_ACCOUNT, REGION, World
 from tests.unit.test_steps import KeeperStandIn
 
 EXECUTION = f"arn:aws:states:{REGION}:{MAIN_ACCOUNT}:execution:rds-xacct-copy-snapshot:run-1"
@@ -116,10 +116,10 @@ def test_a_deployment_without_the_keeper_fails_on_its_first_step(
     environment: dict[str, str], event: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the functions' environment without the backup account's keeper
-    assert environment["BACKUP_KEEPER_ARN"] == KEEPER_ARN
-    monkeypatch.delenv("BACKUP_KEEPER_ARN")
+    assert environment["BACKUP_KEEPER_URL"] == KEEPER_URL
+    monkeypatch.delenv("BACKUP_KEEPER_URL")
     # When a run starts, Then it fails naming the setting, before copying anything
-    with pytest.raises(errors.PipelineError, match="BACKUP_KEEPER_ARN must be a Lambda function"):
+    with pytest.raises(errors.PipelineError, match="BACKUP_KEEPER_URL must be a Lambda function"):
         describe_source.handler({"event": event, "executionArn": EXECUTION}, ctx("describe-source"))
 
 

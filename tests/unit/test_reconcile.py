@@ -35,7 +35,7 @@ from simulation.events import backup_job_event
 from simulation.sam_template import load_app
 from simulation.world import (
     BACKUP_ACCOUNT,
-    KEEPER_ARN,
+    KEEPER_URL,
     MAIN_ACCOUNT,
     REGION,
     World,
@@ -350,7 +350,7 @@ def test_the_reconciler_may_list_and_start_exactly_the_copy_state_machine() -> N
             "BackupAccountKmsKeyArn": f"arn:aws:kms:{REGION}:{BACKUP_ACCOUNT}:key/"
             "1234abcd-12ab-34cd-56ef-1234567890ab",
             "BackupAccountRoleArn": f"arn:aws:iam::{BACKUP_ACCOUNT}:role/rds-xacct-backup-copy",
-            "BackupAccountKeeperArn": KEEPER_ARN,
+            "BackupAccountKeeperUrl": KEEPER_URL,
         },
         account=MAIN_ACCOUNT,
         region=REGION,

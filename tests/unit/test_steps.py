@@ -53,7 +53,7 @@ from simulation.moto import RDS_LIMITS, MotoPatches, SimClock
 from simulation.world import (
     BACKUP_ACCOUNT,
     BACKUP_ROLE_ARN,
-    KEEPER_ARN,
+    KEEPER_URL,
     MAIN_ACCOUNT,
     REGION,
     World,
@@ -667,7 +667,7 @@ KEEPER_SETTINGS = Settings(
     backup_account_id=BACKUP_ACCOUNT,
     backup_kms_key_arn=f"arn:aws:kms:{REGION}:{BACKUP_ACCOUNT}:key/k",
     backup_role_arn=BACKUP_ROLE_ARN,
-    backup_keeper_arn=KEEPER_ARN,
+    backup_keeper_url=KEEPER_URL,
     retention_days=1,
 )
 
@@ -742,7 +742,7 @@ def test_ask_keeper_invokes_the_keeper_through_the_backup_role_and_returns_its_a
     assert assumed() == [(BACKUP_ROLE_ARN, role_session_name("run:1"), "lambda")]
     assert role_session_name("run:1").startswith("rds-xacct-run-1-")
     [invoked] = fake.invoked
-    assert invoked["FunctionName"] == KEEPER_ARN
+    assert invoked["FunctionName"] == KEEPER_URL
     assert invoked.get("InvocationType", "RequestResponse") == "RequestResponse"
     assert json.loads(invoked["Payload"]) == {
         "action": "expire",
@@ -825,7 +825,7 @@ def test_lambda_refusing_the_invoke_is_classified_naming_the_keeper(
     with pytest.raises(errors.PipelineError) as caught:
         accounts.Accounts(KEEPER_SETTINGS, "run-1").ask_keeper("expire", "db", "xacct-orders-db-1")
     assert type(caught.value) is raised
-    assert f"Asking the backup account's keeper {KEEPER_ARN} to expire" in str(caught.value)
+    assert f"Asking the backup account's keeper {KEEPER_URL} to expire" in str(caught.value)
 
 
 def test_ask_keeper_without_the_keepers_arn_is_a_configuration_error(
@@ -833,8 +833,8 @@ def test_ask_keeper_without_the_keepers_arn_is_a_configuration_error(
 ) -> None:
     fake = FakeLambda({"decision": "deleted", "reason": "", "keptUntil": None})
     assumed = reach_keeper(monkeypatch, fake)
-    settings = replace(KEEPER_SETTINGS, backup_keeper_arn=None)
-    with pytest.raises(ConfigurationError, match="BACKUP_KEEPER_ARN is not set"):
+    settings = replace(KEEPER_SETTINGS, backup_keeper_url=None)
+    with pytest.raises(ConfigurationError, match="BACKUP_KEEPER_URL is not set"):
         accounts.Accounts(settings, "run-1").ask_keeper("expire", "db", "xacct-orders-db-1")
     # And nothing was asked, the role not even assumed
     assert assumed() == []
@@ -1285,7 +1285,7 @@ def test_an_invoke_of_the_keeper_that_times_out_is_not_sent_again_by_the_sdk() -
     # running it: not invoked a second time) and the step raises NetworkError, which the state
     # machine retries with backoff; the keeper answers a repeat after its delete `gone`
     with pytest.raises(errors.NetworkError, match="ReadTimeoutError"), aws_call("Asking"):
-        client.invoke(FunctionName=KEEPER_ARN, Payload=b"{}")
+        client.invoke(FunctionName=KEEPER_URL, Payload=b"{}")
     assert len(sent) == 1
 
 
@@ -1384,7 +1384,7 @@ def test_tell_keeper_invokes_the_keeper_asynchronously(monkeypatch: pytest.Monke
     accounts.Accounts(KEEPER_SETTINGS, "run-1").tell_keeper("record", "db", "xacct-orders-db-1")
     # Then the keeper is invoked as an event (Lambda queues and retries it), with the request
     [invoked] = fake.invoked
-    assert invoked["FunctionName"] == KEEPER_ARN
+    assert invoked["FunctionName"] == KEEPER_URL
     assert invoked["InvocationType"] == "Event"
     assert json.loads(invoked["Payload"]) == {
         "action": "record",

@@ -355,9 +355,13 @@ def test_template_limits_match_the_code(template: dict[str, Any]) -> None:
         ("BackupAccountKmsKeyArn", "alias/backup"),
         ("BackupAccountKmsKeyArn", "1234abcd-12ab-34cd-56ef-1234567890ab"),
         ("BackupAccountRoleArn", "arn:aws:iam::222222222222:user/bob"),
-        ("BackupAccountKeeperArn", "rds-xacct-keeper"),
-        ("BackupAccountKeeperArn", "arn:aws:iam::222222222222:role/rds-xacct-backup-copy"),
-        ("BackupAccountKeeperArn", "arn:aws:lambda:eu-west-1:222222222222:function:k:live"),
+        ("BackupAccountKeeperUrl", "rds-xacct-keeper"),
+        (
+            "BackupAccountKeeperUrl",
+            "arn:aws:lambda:eu-west-1:222222222222:function:rds-xacct-keeper",
+        ),
+        ("BackupAccountKeeperUrl", "http://abc123.lambda-url.eu-west-1.on.aws/"),
+        ("BackupAccountKeeperUrl", "https://abc123.lambda-url.eu-west-1.on.aws.evil.example/"),
         ("ResourcePrefix", "Has_Upper"),
     ],
 )
@@ -373,7 +377,7 @@ def test_parameter_patterns_accept_good_values(template: dict[str, Any]) -> None
         "BackupAccountId": "222222222222",
         "BackupAccountKmsKeyArn": "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         "BackupAccountRoleArn": "arn:aws:iam::222222222222:role/rds-xacct-backup-copy",
-        "BackupAccountKeeperArn": "arn:aws:lambda:eu-west-1:222222222222:function:rds-xacct-keeper",
+        "BackupAccountKeeperUrl": "https://abc123def456.lambda-url.eu-west-1.on.aws/",
         "SlackWebhookParameterName": "/rds-xacct/slack-webhook",
         "SelectionTag": "backup-copy=true",
         "IncludeDatabases": "prod-*, billing",
@@ -500,7 +504,7 @@ def test_the_fail_state_always_finds_the_error_it_reports(asl: dict[str, Any]) -
                 assert catch["ResultPath"] == "$.error", name
 
 
-KEEPER = "arn:aws:lambda:eu-west-1:222222222222:function:rds-xacct-keeper"
+KEEPER = "https://abc123def456.lambda-url.eu-west-1.on.aws/"
 
 
 @pytest.fixture(scope="module")
@@ -509,7 +513,7 @@ def app() -> App:
         "BackupAccountId": "222222222222",
         "BackupAccountKmsKeyArn": "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         "BackupAccountRoleArn": "arn:aws:iam::222222222222:role/rds-xacct-backup-copy",
-        "BackupAccountKeeperArn": KEEPER,
+        "BackupAccountKeeperUrl": KEEPER,
     }
     refs = {"NotificationTopic": "arn:aws:sns:eu-west-1:111111111111:t", "AdmissionTable": "t"}
     return load_app(parameters, account="111111111111", region="eu-west-1", refs=refs)
@@ -555,21 +559,21 @@ def test_the_sweep_can_name_the_runs_of_the_deployed_state_machine(app: App) -> 
 
 
 # --- The backup account owns its copies (issue 12) --------------------------------------------------
-def test_the_keepers_arn_is_a_required_parameter_every_function_is_given(
+def test_the_keepers_url_is_a_required_parameter_every_function_is_given(
     template: dict[str, Any], app: App
 ) -> None:
     # Given the main stack's parameter naming the backup account's keeper
-    parameter = template["Parameters"]["BackupAccountKeeperArn"]
+    parameter = template["Parameters"]["BackupAccountKeeperUrl"]
     # Then it has no default (a deployment must name it: runs ask it to delete their copies)
     assert "Default" not in parameter
     assert parameter["Type"] == "String"
-    # And every function gets it as BACKUP_KEEPER_ARN (the template's Globals), as deployed
-    assert template["Globals"]["Function"]["Environment"]["Variables"]["BACKUP_KEEPER_ARN"] == {
-        "Ref": "BackupAccountKeeperArn"
+    # And every function gets it as BACKUP_KEEPER_URL (the template's Globals), as deployed
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["BACKUP_KEEPER_URL"] == {
+        "Ref": "BackupAccountKeeperUrl"
     }
     assert app.functions
     for logical_id, spec in app.functions.items():
-        assert spec.environment["BACKUP_KEEPER_ARN"] == KEEPER, logical_id
+        assert spec.environment["BACKUP_KEEPER_URL"] == KEEPER, logical_id
 
 
 def test_the_default_retention_is_the_codes_and_at_least_the_backup_accounts_minimum(
