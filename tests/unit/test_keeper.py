@@ -9,6 +9,8 @@ RDS records the source of such a cross-account copy (`SourceDBSnapshotIdentifier
 
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
 import sys
 from dataclasses import dataclass, replace
@@ -27,6 +29,7 @@ from rds_xacct.aws.clients import new_session
 from rds_xacct.keeper import hourly as keeper_hourly
 from rds_xacct.keeper import requests as keeper_requests
 from rds_xacct.keeper import rules as keeper_rules
+from rds_xacct.keeper import url as keeper_url
 from rds_xacct.keeper.ledger import Ledger
 from rds_xacct.keeper.rules import KeeperSettings
 from rds_xacct.model import errors
@@ -59,7 +62,9 @@ LEDGER_TABLE = "rds-xacct-keeper-ledger"
 OTHER_ACCOUNT = "333333333333"
 MIN_DAYS = 3
 SETTINGS = KeeperSettings(
-    main_account_id=MAIN_ACCOUNT, min_retention_days=MIN_DAYS, ledger_table=LEDGER_TABLE
+    source_accounts=frozenset({MAIN_ACCOUNT}),
+    min_retention_days=MIN_DAYS,
+    ledger_table=LEDGER_TABLE,
 )
 SECOND = timedelta(seconds=1)
 Answer = dict[str, Any]
@@ -277,10 +282,14 @@ class BackupAccount:
         }
         return self.request(request, at=at, rds=rds)
 
-    def request(self, request: Any, *, at: datetime, rds: Any = None) -> Answer:
+    def request(
+        self, request: Any, *, at: datetime, rds: Any = None, caller: str = MAIN_ACCOUNT
+    ) -> Answer:
+        """`request` from the source account `caller` (as AWS names it: rds_xacct.keeper.url)."""
         return keeper_requests.handle_request(
             request,
             settings=self.settings,
+            caller=caller,
             now=lambda: at,
             rds=rds or self.rds,
             ledger=self.ledger,
@@ -334,7 +343,7 @@ def parse(text: str) -> datetime:
 
 
 # --- Settings -------------------------------------------------------------------------------------
-GOOD_ENV = {"MAIN_ACCOUNT_ID": MAIN_ACCOUNT, "MIN_RETENTION_DAYS": "3", "LEDGER_TABLE": "ledger"}
+GOOD_ENV = {"SOURCE_ACCOUNT_IDS": MAIN_ACCOUNT, "MIN_RETENTION_DAYS": "3", "LEDGER_TABLE": "ledger"}
 
 
 def test_settings_are_read_from_the_environment() -> None:
@@ -342,7 +351,7 @@ def test_settings_are_read_from_the_environment() -> None:
     # When the keeper reads it
     settings = KeeperSettings.from_env(GOOD_ENV)
     # Then it has the main account, the minimum retention and the ledger table
-    assert settings == KeeperSettings(MAIN_ACCOUNT, 3, "ledger")
+    assert settings == KeeperSettings(frozenset({MAIN_ACCOUNT}), 3, "ledger")
     assert settings.min_retention == timedelta(days=3)
     # And without a minimum retention, the default (7 days) applies
     unset = {k: v for k, v in GOOD_ENV.items() if k != "MIN_RETENTION_DAYS"}
@@ -360,15 +369,15 @@ def test_settings_are_read_from_the_environment() -> None:
 def test_settings_are_read_from_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in GOOD_ENV.items():
         monkeypatch.setenv(name, value)
-    assert KeeperSettings.from_env() == KeeperSettings(MAIN_ACCOUNT, 3, "ledger")
+    assert KeeperSettings.from_env() == KeeperSettings(frozenset({MAIN_ACCOUNT}), 3, "ledger")
 
 
 @pytest.mark.parametrize(
     ("name", "value"),
     [
-        ("MAIN_ACCOUNT_ID", "12345678901"),
-        ("MAIN_ACCOUNT_ID", "12345678901a"),
-        ("MAIN_ACCOUNT_ID", None),
+        ("SOURCE_ACCOUNT_IDS", "12345678901"),
+        ("SOURCE_ACCOUNT_IDS", "12345678901a"),
+        ("SOURCE_ACCOUNT_IDS", None),
         ("MIN_RETENTION_DAYS", "0"),
         ("MIN_RETENTION_DAYS", "346"),
         ("MIN_RETENTION_DAYS", "seven"),
@@ -391,8 +400,8 @@ def test_invalid_settings_name_the_variable(name: str, value: str | None) -> Non
 
 def test_every_invalid_setting_is_named_at_once() -> None:
     with pytest.raises(ConfigurationError) as raised:
-        KeeperSettings.from_env({"MAIN_ACCOUNT_ID": "x", "MIN_RETENTION_DAYS": "0"})
-    for name in ("MAIN_ACCOUNT_ID", "MIN_RETENTION_DAYS", "LEDGER_TABLE"):
+        KeeperSettings.from_env({"SOURCE_ACCOUNT_IDS": "x", "MIN_RETENTION_DAYS": "0"})
+    for name in ("SOURCE_ACCOUNT_IDS", "MIN_RETENTION_DAYS", "LEDGER_TABLE"):
         assert name in str(raised.value)
 
 
@@ -1280,7 +1289,42 @@ def test_a_record_replaced_when_rds_reports_a_later_creation_time_is_never_short
 def keeper_env(monkeypatch: pytest.MonkeyPatch) -> KeeperSettings:
     for name, value in GOOD_ENV.items():
         monkeypatch.setenv(name, value)
-    return KeeperSettings(MAIN_ACCOUNT, 3, "ledger")
+    monkeypatch.setenv(keeper_url.ENV_CALLER_ROLE_ARN, CALLER_ROLE_ARN)
+    return KeeperSettings(frozenset({MAIN_ACCOUNT}), 3, "ledger")
+
+
+CALLER_ROLE_ARN = f"arn:aws:iam::{BACKUP_ACCOUNT}:role/rds-xacct-backup-copy"
+
+
+def session_arn(session: str, role: str = "rds-xacct-backup-copy") -> str:
+    return f"arn:aws:sts::{BACKUP_ACCOUNT}:assumed-role/{role}/{session}"
+
+
+def url_event(body: Any, user_arn: str | None = None) -> dict[str, Any]:
+    """A function-URL event (payload format 2.0) as Lambda gives it for `AuthType: AWS_IAM`
+    (Lambda Developer Guide, "Invoking Lambda function URLs"): the caller in
+    requestContext.authorizer.iam."""
+    user_arn = user_arn or session_arn(f"{MAIN_ACCOUNT}-run-1")
+    return {
+        "version": "2.0",
+        "rawPath": "/",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {
+            "accountId": BACKUP_ACCOUNT,
+            "authorizer": {
+                "iam": {
+                    "accessKey": "ASIAEXAMPLE",
+                    "accountId": BACKUP_ACCOUNT,
+                    "callerId": "AROAEXAMPLE:session",
+                    "userArn": user_arn,
+                    "userId": "AROAEXAMPLE:session",
+                }
+            },
+            "http": {"method": "POST", "path": "/"},
+        },
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
 
 
 SCHEDULED_EVENT = {
@@ -1296,6 +1340,10 @@ SCHEDULED_EVENT = {
 }
 
 
+def _answered(response: dict[str, Any]) -> tuple[int, Any]:
+    return response["statusCode"], json.loads(response["body"])
+
+
 def test_the_request_entry_never_runs_the_pass_and_the_pass_entry_only_runs_it(
     keeper_env: KeeperSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1305,19 +1353,20 @@ def test_the_request_entry_never_runs_the_pass_and_the_pass_entry_only_runs_it(
         calls.append(("keep", settings))
         return {"deleted": []}
 
-    def handle_request(event: Any, *, settings: KeeperSettings) -> Answer:
-        calls.append(("request", settings))
+    def handle_request(event: Any, *, settings: KeeperSettings, caller: str) -> Answer:
+        calls.append(("request", settings, caller))
         return {"decision": "refused"}
 
     monkeypatch.setattr(keeper_hourly, "keep", keep)
     monkeypatch.setattr(keeper_requests, "handle_request", handle_request)
     context = make_fake_context("rds-xacct-keeper")
-    # When anything arrives at the keeper, the schedule's event included, Then it is answered
-    # as a request, with the environment's settings
-    others: list[Any] = [SCHEDULED_EVENT, GOOD_REQUEST, {"detail-type": "Other"}, [], "expire"]
-    for event in others:
-        assert keeper_function.handler(event, context) == {"decision": "refused"}
-    assert calls == [("request", keeper_env)] * 5
+    # When anything arrives at the keeper through its URL, the schedule's event included, Then
+    # it is answered as a request of the calling account, with the environment's settings
+    bodies: list[Any] = [SCHEDULED_EVENT, GOOD_REQUEST, {"detail-type": "Other"}, [], "expire"]
+    for body in bodies:
+        answered = keeper_function.handler(url_event(body), context)
+        assert _answered(answered) == (200, {"decision": "refused"})
+    assert calls == [("request", keeper_env, MAIN_ACCOUNT)] * 5
     # When the schedule's event (or anything) arrives at the pass, Then the pass runs
     calls.clear()
     assert keeper_function.hourly(SCHEDULED_EVENT, context) == {"deleted": []}
@@ -1327,22 +1376,113 @@ def test_the_request_entry_never_runs_the_pass_and_the_pass_entry_only_runs_it(
 def test_the_schedules_event_sent_to_the_keeper_is_refused_as_an_unreadable_request(
     keeper_env: KeeperSettings,
 ) -> None:
-    answer = keeper_function.handler(SCHEDULED_EVENT, make_fake_context("rds-xacct-keeper"))
+    response = keeper_function.handler(
+        url_event(SCHEDULED_EVENT), make_fake_context("rds-xacct-keeper")
+    )
+    status, answer = _answered(response)
+    assert status == 200
     assert answer["decision"] == "refused"
     assert answer["reason"].startswith("unreadable request")
 
 
 def test_the_handler_refuses_an_unreadable_request(keeper_env: KeeperSettings) -> None:
-    answer = keeper_function.handler({"action": "delete"}, make_fake_context("rds-xacct-keeper"))
+    response = keeper_function.handler(
+        url_event({"action": "delete"}), make_fake_context("rds-xacct-keeper")
+    )
+    status, answer = _answered(response)
+    assert status == 200
     assert answer["decision"] == "refused"
     assert answer["reason"].startswith("unreadable request")
+
+
+@pytest.mark.parametrize(
+    ("event", "says"),
+    [
+        pytest.param(GOOD_REQUEST, "not a request through the keeper's function URL", id="invoke"),
+        pytest.param(SCHEDULED_EVENT, "not a request through the keeper's function URL", id="rule"),
+        pytest.param(
+            url_event(GOOD_REQUEST, session_arn("attacker")),
+            "is not a session of the cross-account role named after the account",
+            id="session-not-named-after-an-account",
+        ),
+        pytest.param(
+            url_event(GOOD_REQUEST, session_arn(f"{MAIN_ACCOUNT}-run-1", "someone-else")),
+            "is not a session of the role",
+            id="another-role",
+        ),
+        pytest.param(
+            url_event(GOOD_REQUEST, f"arn:aws:iam::{BACKUP_ACCOUNT}:user/{MAIN_ACCOUNT}-bob"),
+            "is not a session of the cross-account role",
+            id="a-user",
+        ),
+        pytest.param(
+            url_event(
+                GOOD_REQUEST,
+                f"arn:aws:sts::{OTHER_ACCOUNT}:assumed-role/rds-xacct-backup-copy/"
+                f"{MAIN_ACCOUNT}-run-1",
+            ),
+            "is not a session of the role",
+            id="a-role-of-that-name-in-another-account",
+        ),
+        pytest.param(
+            url_event(GOOD_REQUEST, session_arn(f"{OTHER_ACCOUNT}-run-1")),
+            f"the account {OTHER_ACCOUNT} is not one of the source accounts {MAIN_ACCOUNT}",
+            id="an-account-not-served",
+        ),
+    ],
+)
+def test_the_keeper_answers_only_a_source_accounts_session_of_the_role_through_its_url(
+    keeper_env: KeeperSettings, monkeypatch: pytest.MonkeyPatch, event: Any, says: str
+) -> None:
+    # Given a keeper that would answer anything it were asked
+    asked: list[Any] = []
+    monkeypatch.setattr(keeper_requests, "handle_request", lambda *a, **k: asked.append(a))
+    # When a direct Invoke's payload (a URL's event forged in it is refused by IAM), or a URL
+    # request not signed by a session of the cross-account role named after a source
+    # account, arrives
+    status, answer = _answered(keeper_function.handler(event, make_fake_context("k")))
+    # Then it is refused (403), saying why, and nothing is asked
+    assert status == 403
+    assert answer["decision"] == "refused"
+    assert says in answer["reason"]
+    assert asked == []
+
+
+def test_an_aws_error_that_clears_by_itself_is_503_and_any_other_500(
+    keeper_env: KeeperSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for raised, status in ((errors.Throttled("slow down"), 503), (errors.AwsError("no"), 500)):
+
+        def handle_request(*args: Any, error: Exception = raised, **kwargs: Any) -> Answer:
+            raise error
+
+        monkeypatch.setattr(keeper_requests, "handle_request", handle_request)
+        response = keeper_function.handler(url_event(GOOD_REQUEST), make_fake_context("k"))
+        assert _answered(response) == (
+            status,
+            {"errorType": type(raised).__name__, "errorMessage": str(raised)},
+        )
+
+
+def test_a_base64_body_is_read(keeper_env: KeeperSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    got: list[Any] = []
+    monkeypatch.setattr(
+        keeper_requests,
+        "handle_request",
+        lambda request, **kwargs: got.append(request) or {"decision": "kept"},
+    )
+    event = url_event(None)
+    event["body"] = base64.b64encode(json.dumps(GOOD_REQUEST).encode()).decode()
+    event["isBase64Encoded"] = True
+    keeper_function.handler(event, make_fake_context("k"))
+    assert got == [GOOD_REQUEST]
 
 
 def test_the_handler_fails_without_its_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in GOOD_ENV:
         monkeypatch.delenv(name, raising=False)
-    with pytest.raises(ConfigurationError, match="MAIN_ACCOUNT_ID"):
-        keeper_function.handler(SCHEDULED_EVENT, make_fake_context("rds-xacct-keeper"))
+    with pytest.raises(ConfigurationError, match="SOURCE_ACCOUNT_IDS"):
+        keeper_function.handler(url_event(GOOD_REQUEST), make_fake_context("rds-xacct-keeper"))
 
 
 def test_the_keeper_imports_no_third_party_code_but_boto3() -> None:

@@ -83,7 +83,7 @@ def test_the_bundle_holds_the_handler_and_only_model_aws_and_keeper_modules(buil
     # Then it holds the handler and its package, and nothing but Python sources
     assert Path("keeper.py") in files
     assert {f.suffix for f in files} == {".py"}
-    keeper_modules = {"__init__", "rules", "ledger", "requests", "hourly", "freshness"}
+    keeper_modules = {"__init__", "rules", "ledger", "requests", "hourly", "freshness", "url"}
     assert {f.stem for f in files if f.parent == Path("rds_xacct/keeper")} == keeper_modules
     # And every other file is a module of rds_xacct.model or rds_xacct.aws (or a package's
     # __init__), never of the main account's pipeline, admission, messages or jobs
@@ -144,13 +144,18 @@ print(json.dumps({
     "outside": sorted(n for n, f in loaded.items() if not (f or "").startswith(bundle)),
     "pipeline": pipeline,
     "third_party": sorted(n for n in sys.modules if n.startswith(("aws_lambda_powertools", "requests"))),
-    "handler": keeper.handler({"action": "delete"}, None),
+    "handler": keeper.handler({
+        "requestContext": {"authorizer": {"iam": {"userArn":
+            "arn:aws:sts::222222222222:assumed-role/rds-xacct-backup-copy/111111111111-run-1"}}},
+        "body": json.dumps({"action": "delete"}),
+    }, None),
     "hourly": callable(keeper.hourly) and keeper.hourly_pass is hourly,
 }))
 """
     env = {
         "PATH": os.environ.get("PATH", ""),
-        "MAIN_ACCOUNT_ID": "111111111111",
+        "SOURCE_ACCOUNT_IDS": "111111111111",
+        "CALLER_ROLE_ARN": "arn:aws:iam::222222222222:role/rds-xacct-backup-copy",
         "MIN_RETENTION_DAYS": "7",
         "LEDGER_TABLE": "rds-xacct-keeper-ledger",
         "AWS_DEFAULT_REGION": "eu-west-1",
@@ -175,8 +180,10 @@ print(json.dumps({
     assert result["outside"] == []
     assert result["pipeline"] == "absent"
     assert result["third_party"] == []
-    assert result["handler"]["decision"] == "refused"
-    assert result["handler"]["reason"].startswith("unreadable request")
+    assert result["handler"]["statusCode"] == 200
+    answer = json.loads(result["handler"]["body"])
+    assert answer["decision"] == "refused"
+    assert answer["reason"].startswith("unreadable request")
     assert result["hourly"] is True
 
 

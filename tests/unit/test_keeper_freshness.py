@@ -51,7 +51,7 @@ from tests.unit.test_keeper import LEDGER_TABLE, OTHER_ACCOUNT, client_in, keepe
 
 RPO = timedelta(hours=RECOVERY_POINT_OBJECTIVE_HOURS)
 SETTINGS = KeeperSettings(
-    main_account_id=MAIN_ACCOUNT, min_retention_days=1, ledger_table=LEDGER_TABLE
+    source_accounts=frozenset({MAIN_ACCOUNT}), min_retention_days=1, ledger_table=LEDGER_TABLE
 )
 SECOND = timedelta(seconds=1)
 HOUR = timedelta(hours=1)
@@ -460,6 +460,7 @@ def test_each_answer_to_a_request_is_counted(
         return keeper_requests.handle_request(
             {**request, "action": action},
             settings=SETTINGS,
+            caller=MAIN_ACCOUNT,
             now=accounts.clock.now,
             rds=accounts.rds,
             ledger=accounts.ledger,
@@ -478,7 +479,7 @@ def test_each_answer_to_a_request_is_counted(
 
 def test_the_rpo_and_the_ignored_databases_are_read_from_the_environment() -> None:
     env = {
-        "MAIN_ACCOUNT_ID": MAIN_ACCOUNT,
+        "SOURCE_ACCOUNT_IDS": MAIN_ACCOUNT,
         "LEDGER_TABLE": "ledger",
         "RECOVERY_POINT_OBJECTIVE_HOURS": "50",
         "FRESHNESS_IGNORED_DATABASES": " Retired-DB, old-cluster ,,",
@@ -491,7 +492,7 @@ def test_the_rpo_and_the_ignored_databases_are_read_from_the_environment() -> No
 @pytest.mark.parametrize("value", ["0", "-1", "26.5", "x", str(366 * 24 + 1)])
 def test_an_invalid_rpo_is_named(value: str) -> None:
     env = {
-        "MAIN_ACCOUNT_ID": MAIN_ACCOUNT,
+        "SOURCE_ACCOUNT_IDS": MAIN_ACCOUNT,
         "LEDGER_TABLE": "ledger",
         "RECOVERY_POINT_OBJECTIVE_HOURS": value,
     }
@@ -511,6 +512,6 @@ def test_no_line_is_written_when_metrics_are_turned_off(
 
 
 def test_the_rpo_defaults_to_the_constant() -> None:
-    settings = KeeperSettings.from_env({"MAIN_ACCOUNT_ID": MAIN_ACCOUNT, "LEDGER_TABLE": "l"})
+    settings = KeeperSettings.from_env({"SOURCE_ACCOUNT_IDS": MAIN_ACCOUNT, "LEDGER_TABLE": "l"})
     assert settings.rpo_hours == RECOVERY_POINT_OBJECTIVE_HOURS
     assert settings.ignored == frozenset()

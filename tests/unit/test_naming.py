@@ -130,35 +130,51 @@ _STS_SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$", re.ASCII)
 """STS AssumeRole, RoleSessionName: 2 to 64 characters of `[\\w+=,.@-]` (ASCII)."""
 
 
+ACCOUNT = "111111111111"
+OTHER_ACCOUNT = "333333333333"
+
+
 @given(st.text())
-def test_any_run_name_gives_a_session_name_sts_accepts(execution: str) -> None:
-    name = role_session_name(execution)
+def test_any_run_name_gives_a_session_name_sts_accepts_named_after_the_account(
+    execution: str,
+) -> None:
+    name = role_session_name(ACCOUNT, execution)
     assert _STS_SESSION_NAME.match(name), name
-    assert name == role_session_name(execution)
+    assert name == role_session_name(ACCOUNT, execution)
+    # (the backup role's trust policy: sts:RoleSessionName like ${aws:PrincipalAccount}-*)
+    assert name.startswith(f"{ACCOUNT}-")
 
 
 @given(st.text(min_size=1), st.text(min_size=1))
 def test_two_run_names_give_two_session_names(first: str, second: str) -> None:
     assume(first != second)
-    assert role_session_name(first) != role_session_name(second)
+    assert role_session_name(ACCOUNT, first) != role_session_name(ACCOUNT, second)
+
+
+@given(st.text(min_size=1))
+def test_one_run_name_in_two_accounts_gives_two_session_names(execution: str) -> None:
+    assert role_session_name(ACCOUNT, execution) != role_session_name(OTHER_ACCOUNT, execution)
 
 
 @pytest.mark.parametrize(
     ("execution", "expected"),
     [
-        ("0b5c6c1e-8a0e-4c43-9f4e-2b8f0d7f9a11", "rds-xacct-0b5c6c1e-8a0e-4c43-9f4e-2b8f0d7f9a11"),
-        ("run_1", "rds-xacct-run_1"),
+        (
+            "0b5c6c1e-8a0e-4c43-9f4e-2b8f0d7f9a11",
+            f"{ACCOUNT}-0b5c6c1e-8a0e-4c43-9f4e-2b8f0d7f9a11",
+        ),
+        ("run_1", f"{ACCOUNT}-run_1"),
     ],
 )
 def test_a_run_name_sts_accepts_is_the_session_name_as_it_is(execution: str, expected: str) -> None:
     # (a run started by EventBridge is named with a UUID: CloudTrail shows it unchanged)
-    assert role_session_name(execution) == expected
+    assert role_session_name(ACCOUNT, execution) == expected
 
 
 def test_a_long_or_non_ascii_run_name_is_shortened_with_a_hash() -> None:
     reconciled = "reconcile-" + "a" * 46 + "-20261124021000-1a2b3c4d"  # 80 characters
-    name = role_session_name(reconciled)
+    name = role_session_name(ACCOUNT, reconciled)
     assert len(name) == 64
-    assert name.startswith("rds-xacct-reconcile-aaa")
-    assert role_session_name("données") != role_session_name("donnèes")
-    assert _STS_SESSION_NAME.match(role_session_name("données"))
+    assert name.startswith(f"{ACCOUNT}-reconcile-aaa")
+    assert role_session_name(ACCOUNT, "données") != role_session_name(ACCOUNT, "donnèes")
+    assert _STS_SESSION_NAME.match(role_session_name(ACCOUNT, "données"))

@@ -9,7 +9,7 @@ GOOD = {
     "BACKUP_ACCOUNT_ID": "222222222222",
     "BACKUP_KMS_KEY_ARN": "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     "BACKUP_ROLE_ARN": "arn:aws:iam::222222222222:role/rds-xacct-backup-copy",
-    "BACKUP_KEEPER_URL": "arn:aws:lambda:eu-west-1:222222222222:function:rds-xacct-keeper",
+    "BACKUP_KEEPER_URL": "https://abc123def456.lambda-url.eu-west-1.on.aws/",
     "RETENTION_DAYS": "7",
     "INCLUDE_DATABASES": "prod-*, billing",
     "SELECTION_TAG": "backup-copy=true",
@@ -55,27 +55,24 @@ def test_the_default_retention_is_the_templates() -> None:
         ({"RETENTION_DAYS": str(MAX_RETENTION_DAYS + 1)}, f"0 to {MAX_RETENTION_DAYS}"),
         ({"RETENTION_DAYS": "one"}, f"0 to {MAX_RETENTION_DAYS}"),
         ({"SELECTION_TAG": "no-equals-sign"}, "key=value"),
-        ({"BACKUP_KEEPER_URL": ""}, "BACKUP_KEEPER_URL must be a Lambda function ARN"),
-        ({"BACKUP_KEEPER_URL": "rds-xacct-keeper"}, "BACKUP_KEEPER_URL must be a Lambda function"),
+        ({"BACKUP_KEEPER_URL": ""}, "BACKUP_KEEPER_URL must be a Lambda function URL"),
         (
-            {"BACKUP_KEEPER_URL": GOOD["BACKUP_KEEPER_URL"] + ":live"},
-            "BACKUP_KEEPER_URL must be a Lambda function ARN",
-        ),
-        (
-            {"BACKUP_KEEPER_URL": GOOD["BACKUP_ROLE_ARN"]},
-            "BACKUP_KEEPER_URL must be a Lambda function ARN",
+            {"BACKUP_KEEPER_URL": "rds-xacct-keeper"},
+            "BACKUP_KEEPER_URL must be a Lambda function URL",
         ),
         (
             {
-                "BACKUP_KEEPER_URL": GOOD["BACKUP_KEEPER_URL"].replace(
-                    "222222222222", "123456789012"
-                )
+                "BACKUP_KEEPER_URL": "arn:aws:lambda:eu-west-1:222222222222:function:rds-xacct-keeper"
             },
-            "BACKUP_KEEPER_URL must be a function in the backup account",
+            "BACKUP_KEEPER_URL must be a Lambda function URL",
         ),
         (
-            {"BACKUP_KEEPER_URL": GOOD["BACKUP_KEEPER_URL"].replace("eu-west-1", "us-east-1")},
-            r"BACKUP_KEEPER_URL must be a function in this region \(eu-west-1\)",
+            {"BACKUP_KEEPER_URL": GOOD["BACKUP_KEEPER_URL"].replace("https:", "http:")},
+            "BACKUP_KEEPER_URL must be a Lambda function URL",
+        ),
+        (
+            {"BACKUP_KEEPER_URL": GOOD["BACKUP_KEEPER_URL"] + "evil.example/"},
+            "BACKUP_KEEPER_URL must be a Lambda function URL",
         ),
     ],
 )
@@ -89,13 +86,12 @@ def test_a_deployment_without_the_keeper_is_refused() -> None:
     env = {k: v for k, v in GOOD.items() if k != "BACKUP_KEEPER_URL"}
     # When the settings are read, Then it fails naming the variable (the runs could copy but
     # never ask for their copies' deletion)
-    with pytest.raises(ConfigurationError, match="BACKUP_KEEPER_URL must be a Lambda function"):
+    with pytest.raises(ConfigurationError, match="BACKUP_KEEPER_URL must be a Lambda function URL"):
         Settings.from_env(env)
 
 
-def test_the_keepers_region_is_checked_only_where_the_region_is_known() -> None:
-    # (AWS_REGION is set by the Lambda runtime; the key's region is checked the same way)
-    keeper = GOOD["BACKUP_KEEPER_URL"].replace("eu-west-1", "us-east-1")
-    key = GOOD["BACKUP_KMS_KEY_ARN"].replace("eu-west-1", "us-east-1")
-    settings = Settings.from_env({**GOOD, "BACKUP_KEEPER_URL": keeper, "BACKUP_KMS_KEY_ARN": key})
+def test_a_china_regions_function_url_is_a_keeper_url() -> None:
+    # (function URLs in the China Regions end on.amazonwebservices.com.cn)
+    keeper = "https://abc123def456.lambda-url.cn-north-1.on.amazonwebservices.com.cn/"
+    settings = Settings.from_env({**GOOD, "BACKUP_KEEPER_URL": keeper})
     assert settings.backup_keeper_url == keeper
