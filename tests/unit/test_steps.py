@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from collections.abc import Callable
@@ -12,7 +11,7 @@ from typing import Any, cast
 from unittest import mock
 
 import pytest
-from botocore.config import Config
+import responses
 from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
@@ -24,7 +23,7 @@ from moto.rds.exceptions import RDSClientError
 from moto.rds.models import RDSBackend, rds_backends
 
 from rds_xacct.aws import accounts
-from rds_xacct.aws.clients import KEEPER_CONFIG, SDK_CONFIG, aws_call, classify, new_session
+from rds_xacct.aws.clients import classify, new_session
 from rds_xacct.aws.snapshots import SnapshotApi
 from rds_xacct.jobs import sweep
 from rds_xacct.keeper import requests as keeper
@@ -673,55 +672,64 @@ KEEPER_SETTINGS = Settings(
 
 
 @dataclass
-class FakeLambda:
-    """A Lambda client of the backup account answering Invoke as Lambda does (Lambda API
-    Reference, Invoke: the function's result in `Payload`; `FunctionError` present when the
-    function raised, the payload then being its error, for Python {"errorMessage", "errorType",
-    "stackTrace"} (Lambda Developer Guide, "AWS Lambda function errors in Python"))."""
+class FakeKeeperUrl:
+    """The keeper's function URL answering as Lambda does (Lambda Developer Guide, "Invoking
+    Lambda function URLs"): the function's `statusCode` and body; Lambda's own 403, 429 or
+    5xx; or no answer at all (`error`: a connection error). Served with the `responses` library
+    (no network); each request it got is kept."""
 
-    payload: Any
-    function_error: bool = False
-    error: ClientError | None = None
-    invoked: list[dict[str, Any]] = field(default_factory=list)
-    config: Config | None = None
-    """The client configuration the step asked for."""
+    status: int
+    body: Any
+    error: Exception | None = None
+    got: list[Any] = field(default_factory=list)
 
-    def invoke(self, **request: Any) -> dict[str, Any]:
-        self.invoked.append(request)
+    def __call__(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self.got.append(request)
         if self.error is not None:
             raise self.error
-        response: dict[str, Any] = {
-            "StatusCode": 200,
-            "Payload": io.BytesIO(json.dumps(self.payload).encode()),
-        }
-        if self.function_error:
-            response["FunctionError"] = "Unhandled"
-        return response
+        return self.status, {"content-type": "application/json"}, json.dumps(self.body)
 
 
 def reach_keeper(
-    monkeypatch: pytest.MonkeyPatch, fake: FakeLambda
-) -> Callable[[], list[tuple[str, str, str]]]:
-    """Give `fake` to the step as the backup account's Lambda client; returns the roles it
-    assumed (role ARN, session name, service)."""
-    assumed: list[tuple[str, str, str]] = []
+    monkeypatch: pytest.MonkeyPatch, fake: FakeKeeperUrl
+) -> Callable[[], list[tuple[str, str]]]:
+    """Serve `fake` at the keeper's URL, give the step the backup role's session (fake keys)
+    and this account's id; returns the role sessions asked for (role ARN, session name)."""
+    assumed: list[tuple[str, str]] = []
 
-    def assumed_role_client(
-        role_arn: str, session_name: str, service: str, config: Config = SDK_CONFIG
-    ) -> FakeLambda:
-        fake.config = config
-        assumed.append((role_arn, session_name, service))
-        return fake
+    def assumed_role_session(role_arn: str, session_name: str) -> Any:
+        assumed.append((role_arn, session_name))
+        return new_session(
+            aws_access_key_id="ASIAFAKE",
+            aws_secret_access_key="secret",
+            aws_session_token="token",
+            region_name=REGION,
+        )
 
-    monkeypatch.setattr(accounts, "assumed_role_client", assumed_role_client)
+    monkeypatch.setattr(accounts, "assumed_role_session", assumed_role_session)
+    monkeypatch.setattr(accounts, "own_account", lambda: MAIN_ACCOUNT)
+    mock_http = responses.RequestsMock(assert_all_requests_are_fired=False)
+    mock_http.add_callback(responses.POST, KEEPER_URL, callback=fake)
+    mock_http.start()
+    _KEEPER_MOCKS.append(mock_http)  # stopped when the test ends
     return lambda: assumed
 
 
+_KEEPER_MOCKS: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_keeper_mocks() -> Any:
+    yield
+    while _KEEPER_MOCKS:
+        _KEEPER_MOCKS.pop().stop()
+
+
 def keeper_error(error_type: str, message: str = "Rate exceeded") -> dict[str, Any]:
-    return {"errorMessage": message, "errorType": error_type, "stackTrace": ["  File ..."]}
+    return {"errorType": error_type, "errorMessage": message}
 
 
-def test_ask_keeper_invokes_the_keeper_through_the_backup_role_and_returns_its_answer(
+def test_ask_keeper_posts_to_the_keepers_url_signed_by_the_backup_role_and_returns_its_answer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given the keeper's answer
@@ -731,20 +739,23 @@ def test_ask_keeper_invokes_the_keeper_through_the_backup_role_and_returns_its_a
         "reason": "the backup account keeps it until 2026-12-01T02:30:00Z",
         "keptUntil": "2026-12-01T02:30:00Z",
     }
-    fake = FakeLambda(answer)
+    fake = FakeKeeperUrl(200, answer)
     assumed = reach_keeper(monkeypatch, fake)
     # When a run asks it to expire its copy
     got = accounts.Accounts(KEEPER_SETTINGS, "run:1").ask_keeper(
         "expire", "db", "xacct-orders-db-1"
     )
-    # Then the keeper was invoked (synchronously) through the backup account's role, the session
-    # naming the run, with the request as its payload
-    assert assumed() == [(BACKUP_ROLE_ARN, role_session_name("run:1"), "lambda")]
-    assert role_session_name("run:1").startswith("rds-xacct-run-1-")
-    [invoked] = fake.invoked
-    assert invoked["FunctionName"] == KEEPER_URL
-    assert invoked.get("InvocationType", "RequestResponse") == "RequestResponse"
-    assert json.loads(invoked["Payload"]) == {
+    # Then the keeper's URL got a POST signed (SigV4, service lambda, the URL's region) with the
+    # backup account's role, the session named after this account and the run
+    assert assumed() == [(BACKUP_ROLE_ARN, role_session_name(MAIN_ACCOUNT, "run:1"))]
+    assert role_session_name(MAIN_ACCOUNT, "run:1").startswith(f"{MAIN_ACCOUNT}-run-1-")
+    [request] = fake.got
+    assert request.method == "POST"
+    authorization = request.headers["Authorization"]
+    assert authorization.startswith("AWS4-HMAC-SHA256 Credential=ASIAFAKE/")
+    assert f"/{REGION}/lambda/aws4_request" in authorization
+    assert request.headers["X-Amz-Security-Token"] == "token"
+    assert json.loads(request.body) == {
         "action": "expire",
         "kind": "db",
         "snapshot": "xacct-orders-db-1",
@@ -752,40 +763,44 @@ def test_ask_keeper_invokes_the_keeper_through_the_backup_role_and_returns_its_a
     }
     # And its answer is returned as it is
     assert got == answer
-    # And the client waits for the keeper's answer and never invokes it again by itself
-    assert fake.config is KEEPER_CONFIG
 
 
 @pytest.mark.parametrize(
-    ("error_type", "raised"),
+    ("status", "body", "raised"),
     [
-        ("Throttled", errors.Throttled),
-        ("SnapshotNotReady", errors.SnapshotNotReady),
-        ("NetworkError", errors.NetworkError),
-        ("ServiceUnavailable", errors.ServiceUnavailable),
-        # the keeper's function died (timed out, ran out of memory): asked again
-        ("Sandbox.Timedout", errors.ServiceUnavailable),
-        ("Runtime.ExitError", errors.ServiceUnavailable),
-        ("Runtime.OutOfMemory", errors.ServiceUnavailable),
-        ("AccessDenied", errors.AwsError),
-        ("ConfigurationError", errors.AwsError),
-        ("Runtime.ImportModuleError", errors.AwsError),
+        (503, keeper_error("Throttled"), errors.Throttled),
+        (503, keeper_error("SnapshotNotReady"), errors.SnapshotNotReady),
+        (503, keeper_error("NetworkError"), errors.NetworkError),
+        (500, keeper_error("AwsError"), errors.ServiceUnavailable),
+        # Lambda throttling the keeper, or failing to run it (its timeout, its memory)
+        (429, {"Message": "Rate exceeded"}, errors.Throttled),
+        (502, {"Message": "Rate exceeded"}, errors.ServiceUnavailable),
+        (504, {"Message": "Rate exceeded"}, errors.ServiceUnavailable),
+        # Lambda refusing the signature or the permission, or the keeper refusing the caller
+        (403, {"Message": "Rate exceeded"}, errors.AccessDenied),
+        (404, {"Message": "Rate exceeded"}, errors.AwsError),
     ],
 )
-def test_a_keeper_error_that_clears_by_itself_is_raised_by_name_any_other_as_aws_error(
-    monkeypatch: pytest.MonkeyPatch, error_type: str, raised: type[errors.PipelineError]
+def test_a_keeper_error_that_clears_by_itself_is_raised_retryable(
+    monkeypatch: pytest.MonkeyPatch, status: int, body: Any, raised: type[errors.PipelineError]
 ) -> None:
-    # Given a keeper that raised
-    reach_keeper(monkeypatch, FakeLambda(keeper_error(error_type), function_error=True))
+    # Given a keeper URL answering an error
+    reach_keeper(monkeypatch, FakeKeeperUrl(status, body))
     both = accounts.Accounts(KEEPER_SETTINGS, "run-1")
-    # When a run asks it, Then a retryable error comes back under its own name (the state
-    # machine retries it); any other is AwsError naming the keeper's error
+    # When a run asks it, Then 429 and 5xx come back as errors the state machine retries (the
+    # keeper's own by name), 403 as AccessDenied, anything else as AwsError
     with pytest.raises(errors.PipelineError) as caught:
         both.ask_keeper("abandon", "cluster", "xacct-billing-aurora-1")
     assert type(caught.value) is raised
     assert "Rate exceeded" in str(caught.value)
-    if raised is errors.AwsError:
-        assert f"The backup account's keeper failed ({error_type})" in str(caught.value)
+
+
+def test_the_keeper_never_answering_is_a_network_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import requests
+
+    reach_keeper(monkeypatch, FakeKeeperUrl(0, None, error=requests.ConnectionError("reset")))
+    with pytest.raises(errors.NetworkError, match="Asking the backup account's keeper"):
+        accounts.Accounts(KEEPER_SETTINGS, "run-1").ask_keeper("expire", "db", "xacct-orders-db-1")
 
 
 @pytest.mark.parametrize(
@@ -804,41 +819,22 @@ def test_an_answer_without_a_known_decision_is_an_aws_error(
     monkeypatch: pytest.MonkeyPatch, payload: Any
 ) -> None:
     # (the last is what a function that is not the keeper, returning its event, answers)
-    reach_keeper(monkeypatch, FakeLambda(payload))
+    reach_keeper(monkeypatch, FakeKeeperUrl(200, payload))
     with pytest.raises(errors.AwsError, match="The backup account's keeper answered"):
         accounts.Accounts(KEEPER_SETTINGS, "run-1").ask_keeper("expire", "db", "xacct-orders-db-1")
 
 
-@pytest.mark.parametrize(
-    ("code", "raised"),
-    [
-        ("AccessDeniedException", errors.AccessDenied),
-        ("TooManyRequestsException", errors.Throttled),
-        ("ResourceNotFoundException", errors.AwsError),
-    ],
-)
-def test_lambda_refusing_the_invoke_is_classified_naming_the_keeper(
-    monkeypatch: pytest.MonkeyPatch, code: str, raised: type[errors.PipelineError]
-) -> None:
-    refusal = ClientError({"Error": {"Code": code, "Message": "no"}}, "Invoke")
-    reach_keeper(monkeypatch, FakeLambda(None, error=refusal))
-    with pytest.raises(errors.PipelineError) as caught:
-        accounts.Accounts(KEEPER_SETTINGS, "run-1").ask_keeper("expire", "db", "xacct-orders-db-1")
-    assert type(caught.value) is raised
-    assert f"Asking the backup account's keeper {KEEPER_URL} to expire" in str(caught.value)
-
-
-def test_ask_keeper_without_the_keepers_arn_is_a_configuration_error(
+def test_ask_keeper_without_the_keepers_url_is_a_configuration_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    fake = FakeLambda({"decision": "deleted", "reason": "", "keptUntil": None})
+    fake = FakeKeeperUrl(200, {"decision": "deleted", "reason": "", "keptUntil": None})
     assumed = reach_keeper(monkeypatch, fake)
     settings = replace(KEEPER_SETTINGS, backup_keeper_url=None)
     with pytest.raises(ConfigurationError, match="BACKUP_KEEPER_URL is not set"):
         accounts.Accounts(settings, "run-1").ask_keeper("expire", "db", "xacct-orders-db-1")
     # And nothing was asked, the role not even assumed
     assert assumed() == []
-    assert fake.invoked == []
+    assert fake.got == []
 
 
 def test_retention_zero_writes_no_expiry(world: World) -> None:
@@ -1269,24 +1265,20 @@ def test_the_calls_that_read_error_codes_themselves_also_turn_network_failures_i
         accounts.run_still_going("run-1", settings)
 
 
-def test_an_invoke_of_the_keeper_that_times_out_is_not_sent_again_by_the_sdk() -> None:
-    # Given the keeper's client, and an answer that never comes (botocore's read timeout)
-    client = new_session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="t"
-    ).client("lambda", region_name=REGION, config=KEEPER_CONFIG)
-    sent: list[str] = []
+def test_a_call_of_the_keeper_that_times_out_is_not_sent_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a keeper whose answer never comes (the HTTP client's read timeout)
+    import requests
 
-    def no_answer(request: Any, **kwargs: Any) -> None:
-        sent.append(str(request.url))
-        raise ReadTimeoutError(endpoint_url=str(request.url))
-
-    client.meta.events.register_first("before-send.lambda.Invoke", no_answer)
-    # When a run asks the keeper, Then the invoke was sent once (the keeper may still be
-    # running it: not invoked a second time) and the step raises NetworkError, which the state
+    fake = FakeKeeperUrl(0, None, error=requests.ReadTimeout("no answer"))
+    reach_keeper(monkeypatch, fake)
+    # When a run asks the keeper, Then the request was sent once (the keeper may still be
+    # running it: not sent a second time) and the step raises NetworkError, which the state
     # machine retries with backoff; the keeper answers a repeat after its delete `gone`
-    with pytest.raises(errors.NetworkError, match="ReadTimeoutError"), aws_call("Asking"):
-        client.invoke(FunctionName=KEEPER_URL, Payload=b"{}")
-    assert len(sent) == 1
+    with pytest.raises(errors.NetworkError, match="ReadTimeout"):
+        accounts.Accounts(KEEPER_SETTINGS, "run-1").ask_keeper("expire", "db", "xacct-orders-db-1")
+    assert len(fake.got) == 1
 
 
 def test_a_keeper_asked_again_after_it_deleted_is_done_for_the_run(
@@ -1299,7 +1291,7 @@ def test_a_keeper_asked_again_after_it_deleted_is_done_for_the_run(
         "reason": "there is no such snapshot in the backup account",
         "keptUntil": None,
     }
-    reach_keeper(monkeypatch, FakeLambda(gone))
+    reach_keeper(monkeypatch, FakeKeeperUrl(200, gone))
     state: Any = {
         "job": {"execution": "run-1", "source": {"kind": "db"}},
         "backup": {"id": "xacct-orders-db-1"},
@@ -1376,22 +1368,26 @@ def test_a_keeper_that_cant_be_told_never_fails_the_copy(
     assert len(world.app_copies(BACKUP_ACCOUNT)) == 1
 
 
-def test_tell_keeper_invokes_the_keeper_asynchronously(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given the backup account's Lambda
-    fake = FakeLambda(None)
+def test_tell_keeper_posts_to_the_keepers_url_and_waits_a_short_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the keeper's URL
+    fake = FakeKeeperUrl(200, {"decision": "kept", "reason": "recorded", "keptUntil": None})
     reach_keeper(monkeypatch, fake)
     # When a run tells the keeper to record its copy
     accounts.Accounts(KEEPER_SETTINGS, "run-1").tell_keeper("record", "db", "xacct-orders-db-1")
-    # Then the keeper is invoked as an event (Lambda queues and retries it), with the request
-    [invoked] = fake.invoked
-    assert invoked["FunctionName"] == KEEPER_URL
-    assert invoked["InvocationType"] == "Event"
-    assert json.loads(invoked["Payload"]) == {
+    # Then the keeper got the request (a function URL answers synchronously only)
+    [request] = fake.got
+    assert json.loads(request.body) == {
         "action": "record",
         "kind": "db",
         "snapshot": "xacct-orders-db-1",
         "execution": "run-1",
     }
+    # And a failure is raised for the caller to report (the hourly pass records the copy)
+    reach_keeper(monkeypatch, FakeKeeperUrl(502, {"Message": "Internal Server Error"}))
+    with pytest.raises(errors.ServiceUnavailable):
+        accounts.Accounts(KEEPER_SETTINGS, "run-1").tell_keeper("record", "db", "x")
 
 
 @pytest.mark.parametrize(

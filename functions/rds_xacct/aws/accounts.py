@@ -98,8 +98,12 @@ class Accounts:
         """POST this run's request to the keeper's function URL, signed (SigV4, service
         `lambda`, the URL's region: Lambda Developer Guide, "Invoking Lambda function URLs")
         with the cross-account role's credentials, the session named after this account and
-        run. Returns the HTTP status and the JSON body (None if it is not JSON). Sent once:
-        the keeper may still be deleting when an answer is late (see `KEEPER_CONFIG`)."""
+        run. Returns the HTTP status and the JSON body (None if it is not JSON). Sent once
+        (`requests` retries nothing by itself), waiting longer than the keeper can run: a
+        request sent again while the first may still be deleting would ask twice. Every
+        failure goes to the state machine instead, named (`Throttled`, `NetworkError`,
+        `ServiceUnavailable`, retried with backoff): the keeper's requests are safe to repeat
+        (a copy it already deleted is answered `gone`)."""
         import requests  # noqa: PLC0415 - only the steps that ask the keeper need it
 
         url, body = self._keeper_request(action, kind, identifier)

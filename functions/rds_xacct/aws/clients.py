@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from rds_xacct.model import error_table, errors
-from rds_xacct.model.constants import APP_NAME, KEEPER_READ_TIMEOUT_SECONDS
+from rds_xacct.model.constants import APP_NAME
 
 if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
@@ -31,21 +31,6 @@ SDK_CONFIG = Config(
     connect_timeout=5,
     read_timeout=30,
 )
-KEEPER_CONFIG = SDK_CONFIG.merge(
-    Config(
-        read_timeout=KEEPER_READ_TIMEOUT_SECONDS,
-        retries={"mode": "standard", "total_max_attempts": 1},
-    )
-)
-"""The client that invokes the backup account's keeper (synchronously). It waits longer than
-the keeper can run (`KEEPER_READ_TIMEOUT_SECONDS`), and the SDK never sends an Invoke again:
-a read timeout retried by the SDK would invoke the keeper a second time while the first may
-still be deleting (Lambda API reference, Invoke: "When an error occurs, your function may be
-invoked multiple times. Retry behavior varies by error type, client, ..."). `total_max_attempts`
-1 is no retry at all (botocore.config.Config: "a value of 1 indicates that no requests will be
-retried"). Every failure goes to the state machine instead, named (`Throttled`, `NetworkError`,
-retried with backoff): the keeper's requests are safe to repeat (a copy it already deleted is
-answered `gone`)."""
 
 
 def classify(error: ClientError, action: str) -> errors.PipelineError:
