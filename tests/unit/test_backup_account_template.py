@@ -21,6 +21,7 @@ from moto import mock_aws
 from moto.kms.models import kms_backends
 
 from rds_xacct.keeper import rules as keeper
+from rds_xacct.keeper.url import ENV_CALLER_ROLE_ARN
 from rds_xacct.model.constants import (
     APP_NAME,
     BACKUP_COPY_TAG_KEYS,
@@ -111,14 +112,34 @@ KEY_ADMINISTRATION = {
     "kms:UpdateAlias",
     "kms:UpdateKeyDescription",
 }
+LIST = {"ByOrganization": False, "HasOrganizationalUnits": False, "HasKeyAdministrator": False}
+ORGANIZATION_ID = "o-a1b2c3d4e5"
+OU_PATH = f"{ORGANIZATION_ID}/r-ab12/ou-ab12-11111111/"
 CONDITION_SETTINGS = [
-    pytest.param({"HasPipelineRole": False, "HasKeyAdministrator": False}, id="defaults"),
-    pytest.param({"HasPipelineRole": True, "HasKeyAdministrator": True}, id="all-set"),
+    pytest.param(LIST, id="defaults"),
+    pytest.param({**LIST, "HasKeyAdministrator": True}, id="key-administrator"),
+    pytest.param({**LIST, "ByOrganization": True}, id="organization"),
+    pytest.param(
+        {"ByOrganization": True, "HasOrganizationalUnits": True, "HasKeyAdministrator": True},
+        id="organizational-units",
+    ),
 ]
 PARAMETER_SETTINGS = [
     pytest.param({}, id="defaults"),
+    pytest.param({"KeyAdministratorArn": KEY_ADMIN_ARN}, id="key-administrator"),
     pytest.param(
-        {"PipelineRoleArn": PIPELINE_ROLE_ARN, "KeyAdministratorArn": KEY_ADMIN_ARN}, id="all-set"
+        {"SourceAccountIds": f"{MAIN_ACCOUNT_ID},{OTHER_ACCOUNT_ID}"}, id="two-source-accounts"
+    ),
+    pytest.param(
+        {"SourceAccountIds": "", "SourceOrganizationId": ORGANIZATION_ID}, id="organization"
+    ),
+    pytest.param(
+        {
+            "SourceAccountIds": "",
+            "SourceOrganizationId": ORGANIZATION_ID,
+            "SourceOrganizationalUnitPaths": OU_PATH,
+        },
+        id="organizational-units",
     ),
 ]
 KINDS = ("snapshot", "cluster-snapshot")
@@ -192,7 +213,7 @@ def _role(
 def _role_statements(
     template: dict[str, Any], role_id: str = "CrossAccountRole"
 ) -> list[dict[str, Any]]:
-    role = _role(template, {"HasPipelineRole": False, "HasKeyAdministrator": False}, role_id)
+    role = _role(template, LIST, role_id)
     return [s for policy in role["Policies"] for s in _statements(policy["PolicyDocument"])]
 
 
@@ -221,7 +242,7 @@ def _resolver(template: dict[str, Any], parameters: Mapping[str, str] | None = N
 
     return Resolver(
         template,
-        {"MainAccountId": MAIN_ACCOUNT_ID, **(parameters or {})},
+        {"SourceAccountIds": MAIN_ACCOUNT_ID, **(parameters or {})},
         account=ACCOUNT,
         region=REGION,
         refs=dict(REFS),
@@ -336,8 +357,14 @@ def test_no_action_anywhere_contains_a_wildcard(template: dict[str, Any]) -> Non
                 assert statement["Effect"] == "Deny", statement["Sid"]
 
 
+SOURCES = {"Fn::If": ["ByOrganization", {"AWS": "*"}, {"AWS": {"Ref": "SourceAccountIds"}}]}
+"""The source accounts as Principal: a list of account ids, or everyone narrowed by the
+organization (aws:PrincipalOrgID) in the statement's condition."""
+IN_THE_ORGANIZATION = {"aws:PrincipalOrgID": {"Ref": "SourceOrganizationId"}}
+
+
 @pytest.mark.parametrize("conditions", CONDITION_SETTINGS)
-def test_no_statement_trusts_everyone(
+def test_no_statement_trusts_everyone_but_an_organization_it_names(
     template: dict[str, Any], conditions: dict[str, bool]
 ) -> None:
     # Given the key policy and the cross-account trust policy as CloudFormation sends them
@@ -346,14 +373,23 @@ def test_no_statement_trusts_everyone(
         *_statements(_role(template, conditions)["AssumeRolePolicyDocument"]),
     ]
 
-    # When / Then every statement names the accounts or roles it is about
+    # When / Then every statement names the accounts or roles it is about: with an
+    # organization, `*` only together with aws:PrincipalOrgID
     for statement in statements:
-        assert "*" not in _principals(statement)
-    # And the only Deny is the main account's, on administering the key
+        if "*" in _principals(statement):
+            assert conditions["ByOrganization"], statement["Sid"]
+            assert statement["Condition"]["StringEquals"]["aws:PrincipalOrgID"] == {
+                "Ref": "SourceOrganizationId"
+            }, statement["Sid"]
+        else:
+            assert _principals(statement) in (
+                [{"Ref": "SourceAccountIds"}],
+                [BACKUP_ROOT],
+                [BACKUP_ROOT, KEY_ADMIN_ARN_REF],
+            ), statement["Sid"]
+    # And the only Deny is the source accounts', on administering the key
     denies = [s for s in statements if s["Effect"] == "Deny"]
-    assert [(s["Sid"], _principals(s)) for s in denies] == [
-        ("MainAccountNeverAdministersTheKey", [MAIN_ROOT])
-    ]
+    assert [s["Sid"] for s in denies] == ["SourceAccountsNeverAdministerTheKey"]
     assert all(s["Effect"] == "Allow" for s in statements if s not in denies)
 
 
@@ -387,15 +423,22 @@ def test_outputs_are_exactly_the_main_stacks_parameters(template: dict[str, Any]
     assert set(outputs) == {
         "BackupAccountKmsKeyArn",
         "BackupAccountRoleArn",
-        "BackupAccountKeeperArn",
+        "BackupAccountKeeperUrl",
     }
     assert set(outputs) == {p for p in main_parameters if p.startswith("BackupAccount")} - {
         "BackupAccountId"
     }
-    # And they are the key's full ARN, the role's ARN and the keeper's ARN, each described
+    # And they are the key's full ARN, the role's ARN and the keeper's function URL (AWS_IAM),
+    # each described
     assert outputs["BackupAccountKmsKeyArn"]["Value"] == {"Fn::GetAtt": ["BackupKey", "Arn"]}
     assert outputs["BackupAccountRoleArn"]["Value"] == {"Fn::GetAtt": ["CrossAccountRole", "Arn"]}
-    assert outputs["BackupAccountKeeperArn"]["Value"] == {"Fn::GetAtt": ["KeeperFunction", "Arn"]}
+    assert outputs["BackupAccountKeeperUrl"]["Value"] == {
+        "Fn::GetAtt": ["KeeperUrl", "FunctionUrl"]
+    }
+    assert template["Resources"]["KeeperUrl"]["Properties"] == {
+        "TargetFunctionArn": {"Fn::GetAtt": ["KeeperFunction", "Arn"]},
+        "AuthType": "AWS_IAM",
+    }
     assert all(output["Description"] for output in outputs.values())
     assert template["Description"]
 
@@ -406,8 +449,10 @@ def test_parameters_and_their_defaults(template: dict[str, Any]) -> None:
 
     # When / Then the names are the ones the README and the deploy command use
     assert set(parameters) == {
-        "MainAccountId",
-        "PipelineRoleArn",
+        "SourceAccountIds",
+        "SourceOrganizationId",
+        "SourceOrganizationalUnitPaths",
+        "SourceResourcePrefix",
         "MinimumRetentionDays",
         "LongestRetentionDays",
         "ResourcePrefix",
@@ -417,10 +462,14 @@ def test_parameters_and_their_defaults(template: dict[str, Any]) -> None:
         "RecoveryPointObjectiveHours",
         "FreshnessIgnoredDatabases",
     }
-    assert "Default" not in parameters["MainAccountId"]
+    # (exactly one of the list and the organization: the template's Rules)
+    assert parameters["SourceAccountIds"]["Type"] == "CommaDelimitedList"
+    assert parameters["SourceAccountIds"]["Default"] == ""
+    assert parameters["SourceOrganizationId"]["Default"] == ""
+    assert parameters["SourceOrganizationalUnitPaths"]["Type"] == "CommaDelimitedList"
+    assert parameters["SourceResourcePrefix"]["Default"] == APP_NAME
     assert parameters["FreshnessIgnoredDatabases"]["Default"] == ""
     assert parameters["AlarmEmail"]["Default"] == ""
-    assert parameters["PipelineRoleArn"]["Default"] == ""
     assert parameters["KeyAdministratorArn"]["Default"] == ""
     assert parameters["ResourcePrefix"]["Default"] == APP_NAME
     assert (
@@ -484,13 +533,12 @@ def test_the_minimum_retention_is_the_keepers_own_bounds(template: dict[str, Any
 @pytest.mark.parametrize(
     ("parameter", "value", "accepted"),
     [
-        ("MainAccountId", MAIN_ACCOUNT_ID, True),
-        ("MainAccountId", "11111111111", False),
-        ("MainAccountId", "arn:aws:iam::111111111111:root", False),
-        ("PipelineRoleArn", "", True),
-        ("PipelineRoleArn", PIPELINE_ROLE_ARN, True),
-        ("PipelineRoleArn", "arn:aws:iam::111111111111:user/bob", False),
-        ("PipelineRoleArn", "rds-xacct-pipeline-eu-west-1", False),
+        ("SourceOrganizationId", "", True),
+        ("SourceOrganizationId", ORGANIZATION_ID, True),
+        ("SourceOrganizationId", "r-ab12", False),
+        ("SourceOrganizationId", "o-short", False),
+        ("SourceResourcePrefix", APP_NAME, True),
+        ("SourceResourcePrefix", "Has_Upper", False),
         ("ResourcePrefix", "rds-xacct", True),
         ("ResourcePrefix", "Has_Upper", False),
         ("ResourcePrefix", "a-prefix-far-too-long-1", False),
@@ -669,9 +717,11 @@ def test_what_the_role_may_do_it_may_only_do_as_the_template_says_whatever_is_at
     ]
     for resource, tags in refused:
         assert not evaluate(statements, "rds:AddTagsToResource", resource, _tagging(tags)).allowed
-    # And it invokes the keeper alone (never its hourly pass)
-    assert evaluate(statements, "lambda:InvokeFunction", KEEPER_ARN).allowed
-    assert not evaluate(statements, "lambda:InvokeFunction", f"{KEEPER_ARN}-pass").allowed
+    # And it invokes the keeper alone (never its hourly pass), only through its URL
+    assert evaluate(statements, "lambda:InvokeFunction", KEEPER_ARN, THROUGH_THE_URL).allowed
+    assert not evaluate(statements, "lambda:InvokeFunction", KEEPER_ARN).allowed
+    pass_arn = f"{KEEPER_ARN}-pass"
+    assert not evaluate(statements, "lambda:InvokeFunction", pass_arn, THROUGH_THE_URL).allowed
     # And it uses the key only through RDS, and grants it only to AWS resources
     via_rds = {"kms:ViaService": f"rds.{REGION}.amazonaws.com"}
     assert evaluate(statements, "kms:Decrypt", KEY_ARN, via_rds).allowed
@@ -681,6 +731,12 @@ def test_what_the_role_may_do_it_may_only_do_as_the_template_says_whatever_is_at
     assert not evaluate(statements, "kms:CreateGrant", KEY_ARN, {}).allowed
 
 
+THROUGH_THE_URL = {"lambda:InvokedViaFunctionUrl": "true"}
+"""The context of the lambda:InvokeFunction a function-URL call also needs (Lambda Developer
+Guide, "Control access to Lambda function URLs")."""
+URL_AUTH = {"lambda:FunctionUrlAuthType": "AWS_IAM"}
+
+
 @pytest.mark.parametrize(
     ("function", "allowed"),
     [
@@ -688,14 +744,29 @@ def test_what_the_role_may_do_it_may_only_do_as_the_template_says_whatever_is_at
         pytest.param(f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:other", False, id="another"),
     ],
 )
-def test_the_cross_account_role_may_only_invoke_the_keeper(
+def test_the_cross_account_role_may_only_call_the_keeper_and_only_through_its_url(
     template: dict[str, Any], function: str, allowed: bool
 ) -> None:
     # Given the cross-account role's policy
     statements = _identity_policy(template, "CrossAccountRole")
 
-    # When it invokes a function of this account / Then only the keeper
-    assert evaluate(statements, "lambda:InvokeFunction", function).allowed is allowed
+    # When it calls a function's URL (AWS_IAM) / Then only the keeper's
+    assert evaluate(statements, "lambda:InvokeFunctionUrl", function, URL_AUTH).allowed is allowed
+    assert evaluate(statements, "lambda:InvokeFunction", function, THROUGH_THE_URL).allowed is (
+        allowed
+    )
+    # And a URL of another auth type, or a direct Invoke of any function, is refused
+    assert not evaluate(
+        statements, "lambda:InvokeFunctionUrl", function, {"lambda:FunctionUrlAuthType": "NONE"}
+    ).allowed
+    direct = evaluate(statements, "lambda:InvokeFunction", function)
+    assert not direct.allowed
+    assert _denied_by(direct) in {"InvokeOnlyThroughTheUrl", "InvokeOnlyTheKeeper"}
+    not_via = {"lambda:InvokedViaFunctionUrl": "false"}
+    assert _denied_by(evaluate(statements, "lambda:InvokeFunction", function, not_via)) in {
+        "InvokeOnlyThroughTheUrl",
+        "InvokeOnlyTheKeeper",
+    }
 
 
 @pytest.mark.parametrize(
@@ -869,70 +940,120 @@ def test_the_key_is_symmetric_rotated_kept_and_aliased(template: dict[str, Any])
     }
 
 
-@pytest.mark.parametrize("conditions", CONDITION_SETTINGS)
-def test_the_main_account_may_only_use_the_key_through_rds(
-    template: dict[str, Any], conditions: dict[str, bool]
+THIRD_ACCOUNT_ID = "444444444444"
+OTHER_OU_PATH = f"{ORGANIZATION_ID}/r-ab12/ou-ab12-22222222/"
+SOURCES_CASES = [
+    # (parameters, (caller account, its org id, its org path) -> admitted?)
+    pytest.param(
+        {"SourceAccountIds": f"{MAIN_ACCOUNT_ID},{OTHER_ACCOUNT_ID}"},
+        [
+            ((MAIN_ACCOUNT_ID, None, None), True),
+            ((OTHER_ACCOUNT_ID, ORGANIZATION_ID, OU_PATH), True),
+            ((THIRD_ACCOUNT_ID, ORGANIZATION_ID, OU_PATH), False),
+        ],
+        id="a-list",
+    ),
+    pytest.param(
+        {"SourceAccountIds": "", "SourceOrganizationId": ORGANIZATION_ID},
+        [
+            ((MAIN_ACCOUNT_ID, ORGANIZATION_ID, OU_PATH), True),
+            ((THIRD_ACCOUNT_ID, ORGANIZATION_ID, f"{ORGANIZATION_ID}/r-ab12/"), True),
+            ((OTHER_ACCOUNT_ID, "o-zzzzzzzzzz", "o-zzzzzzzzzz/r-zz99/"), False),
+            ((OTHER_ACCOUNT_ID, None, None), False),
+        ],
+        id="an-organization",
+    ),
+    pytest.param(
+        {
+            "SourceAccountIds": "",
+            "SourceOrganizationId": ORGANIZATION_ID,
+            "SourceOrganizationalUnitPaths": OU_PATH,
+        },
+        [
+            ((MAIN_ACCOUNT_ID, ORGANIZATION_ID, OU_PATH), True),
+            ((MAIN_ACCOUNT_ID, ORGANIZATION_ID, f"{OU_PATH}ou-ab12-33333333/"), True),
+            ((THIRD_ACCOUNT_ID, ORGANIZATION_ID, OTHER_OU_PATH), False),
+            ((OTHER_ACCOUNT_ID, None, None), False),
+        ],
+        id="organizational-units",
+    ),
+]
+
+
+def _principal_context(
+    account: str, org: str | None, path: str | None, role: str = f"rds-xacct-pipeline-{REGION}"
+) -> dict[str, Any]:
+    """What IAM knows of a principal of `account` (IAM User Guide, "AWS global condition context
+    keys"): its ARN and account, and its organization's keys only when it is in one."""
+    return {
+        "aws:PrincipalArn": f"arn:aws:iam::{account}:role/{role}",
+        "aws:PrincipalAccount": account,
+        **({"aws:PrincipalOrgID": org, "aws:PrincipalOrgPaths": [path]} if org and path else {}),
+    }
+
+
+@pytest.mark.parametrize(("parameters", "callers"), SOURCES_CASES)
+def test_the_source_accounts_may_only_use_the_key_through_rds(
+    template: dict[str, Any], parameters: dict[str, str], callers: list[Any]
 ) -> None:
-    # Given the key policy as CloudFormation sends it
-    statements = _key_policy(template, conditions)
-
-    # When the statements allowing the main account are picked out
-    main = [s for s in statements if MAIN_ROOT in _principals(s) and s["Effect"] == "Allow"]
-
-    # Then they allow exactly RDS's use of the key and nothing administrative
-    actions = set().union(*(_actions(s) for s in main))
-    assert actions == {*KEY_USE_THROUGH_RDS, "kms:DescribeKey", "kms:CreateGrant"}
-    assert actions.isdisjoint(KEY_ADMINISTRATION | {"kms:GetKeyPolicy", "kms:ListGrants"})
-    # And grants only for AWS resources, data-key use only through RDS in this region
-    for statement in main:
-        if "kms:CreateGrant" in _actions(statement):
-            assert statement["Condition"] == FOR_AWS_RESOURCE
-        if _actions(statement) & KEY_USE_THROUGH_RDS:
-            assert statement["Condition"] == VIA_RDS
-        assert _principals(statement) == [MAIN_ROOT]
-
-
-@pytest.mark.parametrize("parameters", PARAMETER_SETTINGS)
-def test_the_main_account_is_denied_administering_the_key(
-    template: dict[str, Any], parameters: dict[str, str]
-) -> None:
-    # Given the key policy, and a principal of the main account (which its own IAM policies
-    # might allow anything: the key policy alone decides what it can't do)
+    # Given the key policy of a stack given a list of accounts, an organization or its OUs
     statements = _key_policy_statements(template, parameters)
-    caller = Caller(arn=PIPELINE_ROLE_ARN, account=MAIN_ACCOUNT_ID)
     via_rds = {"kms:ViaService": f"rds.{REGION}.amazonaws.com"}
+    for (account, org, path), admitted in callers:
+        caller = Caller(
+            arn=f"arn:aws:iam::{account}:role/rds-xacct-pipeline-{REGION}", account=account
+        )
+        context = _principal_context(account, org, path)
+        # When a principal of an account uses the key through RDS, directly, or grants it
+        # Then a source account may, and only through RDS; any other account may not
+        for action in sorted(KEY_USE_THROUGH_RDS):
+            rds = evaluate(statements, action, None, {**context, **via_rds}, caller)
+            assert rds.allowed is admitted, (account, action)
+            assert not evaluate(statements, action, None, context, caller).allowed
+        grant = {**context, "kms:GrantIsForAWSResource": "true"}
+        assert evaluate(statements, "kms:CreateGrant", None, grant, caller).allowed is admitted
+        assert not evaluate(statements, "kms:CreateGrant", None, context, caller).allowed
+        described = evaluate(statements, "kms:DescribeKey", None, context, caller)
+        assert described.allowed is admitted, account
 
-    # When it uses the key through RDS, directly, or grants it / Then only through RDS
-    for action in sorted(KEY_USE_THROUGH_RDS):
-        assert evaluate(statements, action, None, via_rds, caller).allowed, action
-        assert not evaluate(statements, action, None, {}, caller).allowed, action
-        ec2 = {"kms:ViaService": f"ec2.{REGION}.amazonaws.com"}
-        assert not evaluate(statements, action, None, ec2, caller).allowed, action
-    grant_for_rds = {"kms:GrantIsForAWSResource": "true"}
-    assert evaluate(statements, "kms:CreateGrant", None, grant_for_rds, caller).allowed
-    assert not evaluate(statements, "kms:CreateGrant", None, {}, caller).allowed
 
-    # And no administration action is allowed to it, those that change the key explicitly denied
-    for action in sorted(_key_administration_in_the_template(template)):
-        decision = evaluate(statements, action, None, via_rds, caller)
-        assert decision.allowed is (action == "kms:DescribeKey"), action
-        if _changes_the_key(action):
-            assert _denied_by(decision) == "MainAccountNeverAdministersTheKey", action
+@pytest.mark.parametrize(("parameters", "callers"), SOURCES_CASES)
+def test_the_source_accounts_are_denied_administering_the_key(
+    template: dict[str, Any], parameters: dict[str, str], callers: list[Any]
+) -> None:
+    # Given the key policy, and principals of the source accounts (which their own IAM policies
+    # might allow anything: the key policy alone decides what they can't do)
+    statements = _key_policy_statements(template, parameters)
+    via_rds = {"kms:ViaService": f"rds.{REGION}.amazonaws.com"}
+    for (account, org, path), admitted in callers:
+        caller = Caller(
+            arn=f"arn:aws:iam::{account}:role/rds-xacct-pipeline-{REGION}", account=account
+        )
+        context = {**_principal_context(account, org, path), **via_rds}
+        # When it administers the key / Then nothing but DescribeKey is allowed, and what
+        # changes the key is explicitly denied to every source account
+        for action in sorted(_key_administration_in_the_template(template)):
+            decision = evaluate(statements, action, None, context, caller)
+            assert decision.allowed is (admitted and action == "kms:DescribeKey"), action
+            if admitted and _changes_the_key(action):
+                assert _denied_by(decision) == "SourceAccountsNeverAdministerTheKey", action
 
     # And the cross-account role is explicitly denied exactly the same KMS actions
     (key_deny,) = [s for s in statements if s.effect == "Deny"]
     role_deny = [
         s
-        for s in _identity_policy(template, "CrossAccountRole")
+        for s in _identity_policy(template, "CrossAccountRole", parameters)
         if s.effect == "Deny" and not s.conditions and s.actions
     ]
     kms_denied = {a for s in role_deny for a in s.actions if a.startswith("kms:")}
     assert kms_denied == set(key_deny.actions)
 
-    # And the backup account's root still administers it
+    # And the backup account's root still administers it, in the organization too
     root = Caller(arn=f"arn:aws:iam::{ACCOUNT}:root", account=ACCOUNT)
+    inside = _principal_context(ACCOUNT, ORGANIZATION_ID, OU_PATH)
+    inside["aws:PrincipalArn"] = f"arn:aws:iam::{ACCOUNT}:root"
     for action in sorted(KEY_ADMINISTRATION):
-        assert evaluate(statements, action, None, {}, root).allowed, action
+        assert evaluate(statements, action, None, inside, root).allowed, action
 
 
 @pytest.mark.parametrize("conditions", CONDITION_SETTINGS)
@@ -960,47 +1081,88 @@ def test_the_backup_account_always_administers_the_key(
 # --- The trust ----------------------------------------------------------------------------------
 
 
-def test_trust_is_the_main_account_narrowed_by_an_if_on_the_pipeline_role(
+def _trust_statements(template: dict[str, Any], parameters: dict[str, str]) -> list[Statement]:
+    role = _resolver(template, parameters).resolve(
+        template["Resources"]["CrossAccountRole"]["Properties"]
+    )
+    return parse_policy(role["AssumeRolePolicyDocument"], holder="CrossAccountRole", policy="trust")
+
+
+def _assumes(
+    statements: list[Statement], context: dict[str, Any], session: str, account: str
+) -> bool:
+    caller = Caller(arn=str(context["aws:PrincipalArn"]), account=account)
+    full = {**context, "sts:RoleSessionName": session}
+    return evaluate(statements, "sts:AssumeRole", None, full, caller).allowed
+
+
+@pytest.mark.parametrize(("parameters", "callers"), SOURCES_CASES)
+def test_only_a_source_accounts_pipeline_role_assumes_the_role_naming_the_session_after_it(
+    template: dict[str, Any], parameters: dict[str, str], callers: list[Any]
+) -> None:
+    # Given the cross-account role's trust policy (a list, an organization, its OUs)
+    statements = _trust_statements(template, parameters)
+    for (account, org, path), admitted in callers:
+        pipeline = _principal_context(account, org, path)
+        # When the pipeline role of an account assumes it, the session named after the account
+        # Then a source account's may; no other account's
+        assert _assumes(statements, pipeline, f"{account}-run-1", account) is admitted, account
+        # And never with a session named otherwise: unnamed, another account's, or its own
+        # account's id without the dash
+        for session in ("run-1", f"{MAIN_ACCOUNT_ID}{account}-run-1", account, "attacker"):
+            if session.startswith(f"{account}-"):
+                continue
+            assert not _assumes(statements, pipeline, session, account), (account, session)
+        other = OTHER_ACCOUNT_ID if account != OTHER_ACCOUNT_ID else MAIN_ACCOUNT_ID
+        assert not _assumes(statements, pipeline, f"{other}-run-1", account)
+        # And no other role of the account may, however its session is named
+        someone = _principal_context(account, org, path, role="someone-else")
+        assert not _assumes(statements, someone, f"{account}-run-1", account)
+
+
+def test_the_trust_names_the_pipeline_role_and_the_session_in_every_mode(
     template: dict[str, Any],
 ) -> None:
     # Given the trust policy as written
     trust = template["Resources"]["CrossAccountRole"]["Properties"]["AssumeRolePolicyDocument"]
     (statement,) = _statements(trust)
-
-    # When / Then it lets the main account assume the role, narrowed by one Fn::If
-    assert statement["Principal"] == {"AWS": MAIN_ROOT}
+    # When / Then the source accounts may assume the role, their pipeline role only (by name:
+    # no PipelineRoleArn, one ARN can't name many accounts), each session named after its
+    # account, and with an organization only its accounts
+    assert statement["Principal"] == SOURCES
     assert statement["Action"] == "sts:AssumeRole"
-    assert statement["Condition"] == {
-        "Fn::If": [
-            "HasPipelineRole",
-            {"ArnEquals": {"aws:PrincipalArn": {"Ref": "PipelineRoleArn"}}},
-            {"Ref": "AWS::NoValue"},
+    condition = statement["Condition"]
+    assert condition["ArnLike"] == {
+        "aws:PrincipalArn": {
+            "Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${SourceResourcePrefix}-pipeline-*"
+        }
+    }
+    assert condition["StringLike"] == {"sts:RoleSessionName": "${aws:PrincipalAccount}-*"}
+    assert condition["StringEquals"] == {
+        "Fn::If": ["ByOrganization", IN_THE_ORGANIZATION, {"Ref": "AWS::NoValue"}]
+    }
+    assert "PipelineRoleArn" not in template["Parameters"]
+
+
+def test_exactly_one_of_the_list_and_the_organization_is_given(template: dict[str, Any]) -> None:
+    # Given the template's Rules (CloudFormation refuses a stack whose assertion fails)
+    rules = template["Rules"]
+    (either,) = rules["SourceAccountsOrOrganization"]["Assertions"]
+    listed = {"Fn::EachMemberEquals": [{"Ref": "SourceAccountIds"}, ""]}
+    no_org = {"Fn::Equals": [{"Ref": "SourceOrganizationId"}, ""]}
+    # When / Then a list and no organization, or an organization and no list
+    assert either["Assert"] == {
+        "Fn::Or": [
+            {"Fn::And": [{"Fn::Not": [listed]}, no_org]},
+            {"Fn::And": [listed, {"Fn::Not": [no_org]}]},
         ]
     }
-    assert template["Conditions"]["HasPipelineRole"] == {
-        "Fn::Not": [{"Fn::Equals": [{"Ref": "PipelineRoleArn"}, ""]}]
+    # And OU paths only with an organization
+    units = rules["OrganizationalUnitsNeedTheOrganization"]
+    assert units["RuleCondition"] == {
+        "Fn::Not": [{"Fn::EachMemberEquals": [{"Ref": "SourceOrganizationalUnitPaths"}, ""]}]
     }
-
-
-@pytest.mark.parametrize(
-    ("has_pipeline_role", "condition"),
-    [
-        (False, None),
-        (True, {"ArnEquals": {"aws:PrincipalArn": {"Ref": "PipelineRoleArn"}}}),
-    ],
-)
-def test_trust_is_any_main_account_principal_or_only_the_pipeline_role(
-    template: dict[str, Any], has_pipeline_role: bool, condition: dict[str, Any] | None
-) -> None:
-    # Given PipelineRoleArn empty or set
-    conditions = {"HasPipelineRole": has_pipeline_role, "HasKeyAdministrator": False}
-
-    # When the trust policy is resolved as CloudFormation sends it to IAM
-    (statement,) = _statements(_role(template, conditions)["AssumeRolePolicyDocument"])
-
-    # Then the main account's root is trusted, alone or only for the pipeline role's ARN
-    assert statement["Principal"] == {"AWS": MAIN_ROOT}
-    assert statement.get("Condition") == condition
+    assert units["Assertions"][0]["Assert"] == {"Fn::Not": [no_org]}
 
 
 # --- The keeper ---------------------------------------------------------------------------------
@@ -1104,20 +1266,27 @@ def test_the_keeper_and_its_pass_run_with_the_settings_they_read(template: dict[
         assert properties["CodeUri"] == keeper_properties["CodeUri"]
         # And its environment is exactly what rds_xacct.keeper reads, from the parameters and
         # ledger (the pass's freshness check reads two more)
-        freshness = (
+        # (the keeper's URL entry reads the one caller it answers, the cross-account role)
+        own = (
             {
                 ENV_RPO_HOURS: {"Ref": "RecoveryPointObjectiveHours"},
                 keeper.ENV_IGNORED: {"Ref": "FreshnessIgnoredDatabases"},
             }
             if logical_id == "KeeperPassFunction"
-            else {}
+            else {
+                ENV_CALLER_ROLE_ARN: {
+                    "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/"
+                    "${ResourcePrefix}-backup-copy"
+                }
+            }
         )
         assert properties["Environment"]["Variables"] == {
-            keeper.ENV_MAIN_ACCOUNT_ID: {"Ref": "MainAccountId"},
+            keeper.ENV_SOURCE_ACCOUNT_IDS: {"Fn::Join": [",", {"Ref": "SourceAccountIds"}]},
+            keeper.ENV_SOURCE_ORGANIZATION_ID: {"Ref": "SourceOrganizationId"},
             keeper.ENV_MIN_RETENTION_DAYS: {"Ref": "MinimumRetentionDays"},
             keeper.ENV_LONGEST_RETENTION_DAYS: {"Ref": "LongestRetentionDays"},
             keeper.ENV_LEDGER_TABLE: {"Ref": "KeeperLedger"},
-            **freshness,
+            **own,
         }
         # And it logs into the group whose retention the stack sets
         assert properties["LoggingConfig"]["LogGroup"] == {"Ref": "KeeperLogGroup"}
@@ -1131,21 +1300,67 @@ def test_the_keeper_and_its_pass_run_with_the_settings_they_read(template: dict[
     assert event["Properties"]["Schedule"] == KEEPER_SCHEDULE
 
 
-def test_the_role_may_invoke_the_keeper_and_never_its_pass(template: dict[str, Any]) -> None:
+def test_the_role_may_call_the_keeper_through_its_url_and_never_its_pass(
+    template: dict[str, Any],
+) -> None:
     # Given the cross-account role's statements that name Lambda
     role = template["Resources"]["CrossAccountRole"]["Properties"]
     statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
     invoking = [s for s in statements if s["Effect"] == "Allow" and "lambda:" in str(s["Action"])]
-    # When / Then the one Allow invokes the keeper alone (Lambda authorizes an invoke against
-    # the function's ARN: the pass is another function, so no invoke of it is allowed)
+    # When / Then the Allows call the keeper alone, through its URL (Lambda authorizes a call
+    # against the function's ARN: the pass is another function, so no call of it is allowed;
+    # a URL made since October 2025 needs both actions)
+    keeper_arn = {"Fn::GetAtt": ["KeeperFunction", "Arn"]}
     assert invoking == [
+        {
+            "Sid": "AskTheKeeperThroughItsUrl",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunctionUrl",
+            "Resource": keeper_arn,
+            "Condition": {"StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}},
+        },
         {
             "Sid": "AskTheKeeper",
             "Effect": "Allow",
             "Action": "lambda:InvokeFunction",
-            "Resource": {"Fn::GetAtt": ["KeeperFunction", "Arn"]},
-        }
+            "Resource": keeper_arn,
+            "Condition": {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}},
+        },
     ]
+
+
+@pytest.mark.parametrize(
+    ("parameters", "accounts", "organization"),
+    [
+        pytest.param({}, {MAIN_ACCOUNT_ID}, "", id="one-account"),
+        pytest.param(
+            {"SourceAccountIds": f"{MAIN_ACCOUNT_ID},{OTHER_ACCOUNT_ID}"},
+            {MAIN_ACCOUNT_ID, OTHER_ACCOUNT_ID},
+            "",
+            id="two-accounts",
+        ),
+        pytest.param(
+            {"SourceAccountIds": "", "SourceOrganizationId": ORGANIZATION_ID},
+            set(),
+            ORGANIZATION_ID,
+            id="an-organization",
+        ),
+    ],
+)
+def test_the_keeper_serves_the_source_accounts_the_stack_names(
+    template: dict[str, Any], parameters: dict[str, str], accounts: set[str], organization: str
+) -> None:
+    resolver = _resolver(template, parameters)
+    specs = function_specs(template, resolver, function_names(template, resolver))
+    for spec in specs.values():
+        settings = keeper.KeeperSettings.from_env(spec.environment)
+        assert settings.source_accounts == accounts
+        assert settings.organization_id == organization
+        # (with an organization, any account: only its accounts can assume the role)
+        assert settings.serves(MAIN_ACCOUNT_ID)
+        assert settings.serves(THIRD_ACCOUNT_ID) is bool(organization)
+    caller_role = specs["KeeperFunction"].environment[ENV_CALLER_ROLE_ARN]
+    assert caller_role == f"arn:aws:iam::{ACCOUNT}:role/rds-xacct-backup-copy"
 
 
 def test_the_keepers_settings_resolve_to_what_the_keeper_accepts(template: dict[str, Any]) -> None:
@@ -1158,7 +1373,7 @@ def test_the_keepers_settings_resolve_to_what_the_keeper_accepts(template: dict[
     # Then the keeper and its pass read their settings from it
     for spec in specs.values():
         settings = keeper.KeeperSettings.from_env(spec.environment)
-        assert settings.main_account_id == MAIN_ACCOUNT_ID
+        assert settings.source_accounts == {MAIN_ACCOUNT_ID}
         assert settings.min_retention_days == DEFAULT_MIN_RETENTION_DAYS
         assert settings.longest_retention_days == 0
         assert settings.ledger_table == LEDGER_NAME
@@ -1214,12 +1429,20 @@ def test_the_keepers_ledger_and_log_are_kept(template: dict[str, Any]) -> None:
         pytest.param({}, id="defaults"),
         pytest.param(
             {
-                "PipelineRoleArn": PIPELINE_ROLE_ARN,
+                "SourceAccountIds": f"{MAIN_ACCOUNT_ID},{OTHER_ACCOUNT_ID}",
                 "KeyAdministratorArn": KEY_ADMIN_ARN,
                 "ResourcePrefix": "xacct-test",
                 "MinimumRetentionDays": "3",
             },
             id="all-set",
+        ),
+        pytest.param(
+            {
+                "SourceAccountIds": "",
+                "SourceOrganizationId": ORGANIZATION_ID,
+                "SourceOrganizationalUnitPaths": OU_PATH,
+            },
+            id="organizational-units",
         ),
     ],
 )
@@ -1229,7 +1452,9 @@ def test_the_stack_is_created_and_its_outputs_feed_the_main_stack(optional: dict
         # function is left out and its ARN written as Lambda gives it, as the simulation
         # deploys it; tests/e2e/test_sam_deploy.py creates the transformed template)
         cfn = boto3.client("cloudformation", region_name=REGION)
-        parameters = {"MainAccountId": MAIN_ACCOUNT_ID, **optional}
+        parameters = {"SourceAccountIds": MAIN_ACCOUNT_ID, **optional}
+        by_organization = bool(parameters.get("SourceOrganizationId"))
+        sources = [a for a in parameters["SourceAccountIds"].split(",") if a]
         prefix = optional.get("ResourcePrefix", APP_NAME)
         template = load_cfn_yaml(BACKUP_TEMPLATE)
 
@@ -1241,17 +1466,13 @@ def test_the_stack_is_created_and_its_outputs_feed_the_main_stack(optional: dict
             Capabilities=["CAPABILITY_NAMED_IAM"],
         )
 
-        # Then it is complete, with a KMS key, an IAM role and a Lambda function as outputs (and
-        # the alarms' topic)
+        # Then it is complete, with a KMS key and an IAM role as outputs (and the alarms' topic;
+        # the keeper's URL is made with the function, by the simulation)
         (stack,) = cfn.describe_stacks(StackName="rds-xacct-backup-account")["Stacks"]
         assert stack["StackStatus"] == "CREATE_COMPLETE"
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         assert outputs.pop("AlarmTopicArn") == f"arn:aws:sns:{REGION}:{ACCOUNT}:{prefix}-alarms"
-        assert set(outputs) == {
-            "BackupAccountKmsKeyArn",
-            "BackupAccountRoleArn",
-            "BackupAccountKeeperArn",
-        }
+        assert set(outputs) == {"BackupAccountKmsKeyArn", "BackupAccountRoleArn"}
         key_arn = outputs["BackupAccountKmsKeyArn"]
         assert re.fullmatch(
             rf"arn:aws:kms:{REGION}:{ACCOUNT}:key/[0-9a-f]{{8}}(-[0-9a-f]{{4}}){{3}}-[0-9a-f]{{12}}",
@@ -1260,10 +1481,6 @@ def test_the_stack_is_created_and_its_outputs_feed_the_main_stack(optional: dict
         assert (
             outputs["BackupAccountRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/{prefix}-backup-copy"
         )
-        assert (
-            outputs["BackupAccountKeeperArn"]
-            == f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{prefix}-keeper"
-        )
         # And the main stack's functions accept them as their settings
         settings = Settings.from_env(
             {
@@ -1271,11 +1488,10 @@ def test_the_stack_is_created_and_its_outputs_feed_the_main_stack(optional: dict
                 "BACKUP_ACCOUNT_ID": ACCOUNT,
                 "BACKUP_KMS_KEY_ARN": key_arn,
                 "BACKUP_ROLE_ARN": outputs["BackupAccountRoleArn"],
-                "BACKUP_KEEPER_ARN": outputs["BackupAccountKeeperArn"],
+                "BACKUP_KEEPER_URL": f"https://k33p3r.lambda-url.{REGION}.on.aws/",
             }
         )
         assert settings.backup_kms_key_arn == key_arn
-        assert settings.backup_keeper_arn == outputs["BackupAccountKeeperArn"]
 
         # And the key rotates and carries its alias
         kms = boto3.client("kms", region_name=REGION)
@@ -1284,29 +1500,40 @@ def test_the_stack_is_created_and_its_outputs_feed_the_main_stack(optional: dict
         aliases = kms.list_aliases(KeyId=key_id)["Aliases"]
         assert [a["AliasName"] for a in aliases] == [f"alias/{prefix}-backup"]
 
-        # And the key policy names this account, the main account and the administrator (if
-        # set), with no statement left empty by an Fn::If. moto 5.2's CloudFormation keeps
+        # And the key policy names this account, the source accounts (or everyone, narrowed to
+        # the organization) and the administrator (if set), with no statement left empty by an
+        # Fn::If. moto 5.2's CloudFormation keeps
         # KeyPolicy as the template's dict instead of a JSON string, so kms:GetKeyPolicy answers
         # NotFound and kms:DescribeKey fails on that key: the policy is read from moto's backend.
         raw: Any = kms_backends[ACCOUNT][REGION].keys[key_id].policy
         policy = json.loads(raw) if isinstance(raw, str) else raw
         assert all(isinstance(s, dict) for s in policy["Statement"])
         principals = {p for s in policy["Statement"] for p in _as_list(s["Principal"]["AWS"])}
-        expected = {f"arn:aws:iam::{ACCOUNT}:root", f"arn:aws:iam::{MAIN_ACCOUNT_ID}:root"}
+        expected = {f"arn:aws:iam::{ACCOUNT}:root", *(["*"] if by_organization else sources)}
         if "KeyAdministratorArn" in optional:
             expected.add(KEY_ADMIN_ARN)
         assert principals == expected
 
-        # And the role trusts the main account, narrowed to the pipeline role when given
+        # And the role trusts the source accounts (or the organization's), their pipeline role
+        # only, each session named after its account
         iam = boto3.client("iam")
         role = iam.get_role(RoleName=f"{prefix}-backup-copy")["Role"]
         document: Any = role["AssumeRolePolicyDocument"]  # boto3 decodes it into a dict
         (trust,) = document["Statement"]
-        assert trust["Principal"] == {"AWS": f"arn:aws:iam::{MAIN_ACCOUNT_ID}:root"}
-        if "PipelineRoleArn" in optional:
-            assert trust["Condition"] == {"ArnEquals": {"aws:PrincipalArn": PIPELINE_ROLE_ARN}}
+        assert trust["Principal"] == {"AWS": "*" if by_organization else sources}
+        assert trust["Condition"]["ArnLike"] == {
+            "aws:PrincipalArn": "arn:aws:iam::*:role/rds-xacct-pipeline-*"
+        }
+        assert trust["Condition"]["StringLike"] == {
+            "sts:RoleSessionName": "${aws:PrincipalAccount}-*"
+        }
+        if by_organization:
+            assert trust["Condition"]["StringEquals"] == {"aws:PrincipalOrgID": ORGANIZATION_ID}
+            assert trust["Condition"]["ForAnyValue:StringLike"] == {
+                "aws:PrincipalOrgPaths": [f"{OU_PATH}*"]
+            }
         else:
-            assert "Condition" not in trust
+            assert set(trust["Condition"]) == {"ArnLike", "StringLike"}
         # And the keeper's role and ledger exist, and its environment, resolved against the
         # stack's resources, is what the keeper accepts
         iam.get_role(RoleName=f"{prefix}-keeper")
