@@ -82,10 +82,8 @@ def main_parameters(partition: str) -> dict[str, str]:
 
 
 def backup_parameters(partition: str) -> dict[str, str]:
-    region = PARTITIONS[partition][0]
     return {
-        "MainAccountId": MAIN,
-        "PipelineRoleArn": f"arn:{partition}:iam::{MAIN}:role/rds-xacct-pipeline-{region}",
+        "SourceAccountIds": f"{MAIN},333333333333",
         "KeyAdministratorArn": f"arn:{partition}:iam::{BACKUP}:role/key-admin",
     }
 
@@ -131,6 +129,10 @@ _ARNS = {
     "AWS::KMS::Alias": ("{name}", {}),
     "AWS::Events::Rule": ("{name}", {"Arn": "arn:{p}:events:{r}:{a}:rule/{name}"}),
     "AWS::IAM::ManagedPolicy": ("arn:{p}:iam::{a}:policy/{name}", {}),
+    "AWS::Lambda::Url": (
+        "arn:{p}:lambda:{r}:{a}:function:{name}",
+        {"FunctionUrl": "https://{name}.lambda-url.{r}.on.aws/", "FunctionArn": "{name}"},
+    ),
 }
 _NAMES = ("FunctionName", "RoleName", "TableName", "QueueName", "TopicName", "LogGroupName")
 

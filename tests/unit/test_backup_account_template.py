@@ -81,7 +81,6 @@ REFS = {
     "KeeperLogGroup": LOG_GROUP_NAME,
 }
 
-MAIN_ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${MainAccountId}:root"}
 KEY_ADMIN_ARN_REF = {"Ref": "KeyAdministratorArn"}
 BACKUP_ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
 VIA_RDS = {"StringEquals": {"kms:ViaService": {"Fn::Sub": "rds.${AWS::Region}.${AWS::URLSuffix}"}}}

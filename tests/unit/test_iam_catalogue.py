@@ -60,6 +60,17 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         '[{"action": "states:DescribeExecution", "required_format": '
         '"arn:*:states:*:*:express:*:*:*"}]',
     ): "a standard workflow's execution is described by its execution ARN",
+    # Lambda Developer Guide, "Control access to Lambda function URLs": "Starting in October
+    # 2025, new function URLs will require both lambda:InvokeFunctionUrl and
+    # lambda:InvokeFunction permissions", the latter kept to URL calls with the condition key
+    # lambda:InvokedViaFunctionUrl (what SAM writes for a URL's permission:
+    # samtranslator/model/sam_resources.py, `InvokedViaFunctionUrl = True`). parliament's
+    # catalogue predates the key.
+    (
+        "backup:CrossAccountRole.Policies.copy-snapshots-here",
+        "UNKNOWN_CONDITION_FOR_ACTION",
+        "Unknown condition lambda:InvokedViaFunctionUrl for action lambda:InvokeFunction",
+    ): "the condition key of a function-URL call's lambda:InvokeFunction, newer than parliament",
 }
 """Exact findings that are not faults, each with the AWS document that says why."""
 
