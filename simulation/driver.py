@@ -484,7 +484,8 @@ class Simulation:
         """Ask the backup account's keeper `request` at its function URL, as a run does (through
         the cross-account role, by default) or as `session` does; returns its answer (a refusal
         of the caller too: its body)."""
-        return self.call_keeper_url(request, session)[1]
+        answer: dict[str, Any] = self.call_keeper_url(request, session)[1]
+        return answer
 
     def call_keeper_url(self, request: Any, session: Any = None) -> tuple[int, Any]:
         """A POST of `request` to the keeper's function URL, SigV4-signed with `session`'s

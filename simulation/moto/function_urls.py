@@ -177,7 +177,8 @@ def serve(request: Any) -> Reply:
         {},
         response_headers,
     )
-    return _reply(result or b"", "x-amz-function-error" in response_headers)
+    body = result.encode() if isinstance(result, str) else (result or b"")
+    return _reply(body, "x-amz-function-error" in response_headers)
 
 
 @contextmanager

@@ -86,9 +86,10 @@ def _snapshot_in(account: str) -> dict[str, Any]:
     """A snapshot of the account's database `orders-db`, made now (by its operator)."""
     operator_rds = session_in(account).client("rds")
     postgres_instance(operator_rds, "orders-db")
-    snapshot: dict[str, Any] = operator_rds.create_db_snapshot(
+    made: Any = operator_rds.create_db_snapshot(
         DBInstanceIdentifier="orders-db", DBSnapshotIdentifier="orders-db-nightly"
-    )["DBSnapshot"]
+    )
+    snapshot: dict[str, Any] = made["DBSnapshot"]
     return snapshot
 
 
@@ -158,7 +159,8 @@ def test_an_account_cannot_have_another_accounts_copy_deleted_through_the_keeper
     assert sim.deliver(event).status == "ABORTED"
     y_copy = _copy_in_as(sim, y_pipeline, y_source, execution="run-y", keep_days=8)
     copies = {c["id"]: c for c in sim.world.app_copies(BACKUP_ACCOUNT)}
-    assert len(copies) == 2 and y_copy in copies
+    assert len(copies) == 2
+    assert y_copy in copies
     # (the two copies' names differ, though the database's name and the second are the same)
     (x_copy,) = set(copies) - {y_copy}
     assert x_copy.split("-")[:-1] == y_copy.split("-")[:-1]
@@ -277,6 +279,7 @@ def _organization_with(sim: Simulation, members: list[str]) -> None:
     organizations = sim.world.main.client("organizations")
     organizations.create_organization(FeatureSet="ALL")
     backend = organizations_backends[MAIN_ACCOUNT]["aws"]
+    assert backend.org is not None
     backend.org.id = ORGANIZATION
     for member in members:
         made = organizations.create_account(AccountName=member, Email=f"{member}@example.com")

@@ -1347,7 +1347,7 @@ def _answered(response: dict[str, Any]) -> tuple[int, Any]:
 def test_the_request_entry_never_runs_the_pass_and_the_pass_entry_only_runs_it(
     keeper_env: KeeperSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[tuple[str, Any]] = []
+    calls: list[tuple[Any, ...]] = []
 
     def keep(*, settings: KeeperSettings) -> Answer:
         calls.append(("keep", settings))
@@ -1466,11 +1466,12 @@ def test_an_aws_error_that_clears_by_itself_is_503_and_any_other_500(
 
 def test_a_base64_body_is_read(keeper_env: KeeperSettings, monkeypatch: pytest.MonkeyPatch) -> None:
     got: list[Any] = []
-    monkeypatch.setattr(
-        keeper_requests,
-        "handle_request",
-        lambda request, **kwargs: got.append(request) or {"decision": "kept"},
-    )
+
+    def handle_request(request: Any, **kwargs: Any) -> Answer:
+        got.append(request)
+        return {"decision": "kept"}
+
+    monkeypatch.setattr(keeper_requests, "handle_request", handle_request)
     event = url_event(None)
     event["body"] = base64.b64encode(json.dumps(GOOD_REQUEST).encode()).decode()
     event["isBase64Encoded"] = True
