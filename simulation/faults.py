@@ -244,7 +244,6 @@ _WARNING: dict[str, frozenset[str]] = {
 }
 """A copy step's warning that a quota is 80 % full (once a day; not a fault of the copy)."""
 _KEEPER: dict[str, frozenset[str]] = {
-    "lambda:Invoke": frozenset({ACCESS_DENIED, THROTTLING}),
     # the keeper's own calls, in the backup account, within the step's invoke: the copy (not
     # found is its "gone" answer), the ledger (a table gone is a fault), the delete
     "rds:DescribeDBSnapshots": _RDS_READ,
@@ -253,12 +252,14 @@ _KEEPER: dict[str, frozenset[str]] = {
     "dynamodb:UpdateItem": _DYNAMODB,
     "rds:DeleteDBSnapshot": _DELETE,
 }
-"""A step asking the backup account's keeper (`copies.Accounts.ask_keeper`): the Invoke, then
-the keeper's calls, which are the step's from the run's point of view (the keeper answers within
-the invoke). An error the keeper raises comes back to the step under its own name when it clears
-by itself (`Throttled`, `SnapshotNotReady`: retried as before); any other as `AwsError` naming
-it ("The backup account's keeper failed (AccessDenied): ..."). The matrix's access denied, on
-every call of the step, is met at the step's own AssumeRole first."""
+"""A step asking the backup account's keeper (`copies.Accounts.ask_keeper`): a signed POST to
+the keeper's function URL (an HTTP request, not an SDK call: no fault of this matrix meets it;
+tests/unit/test_steps.py maps its HTTP statuses), then the keeper's calls, which are the step's
+from the run's point of view (the keeper answers within the request). An error the keeper
+raises comes back to the step under its own name when it clears by itself (`Throttled`,
+`SnapshotNotReady`: retried as before); any other as `ServiceUnavailable` naming it. The
+matrix's access denied, on every call of the step, is met at the step's own AssumeRole
+first."""
 
 STEP_CALLS: dict[str, dict[str, frozenset[str]]] = {
     "DescribeSource": {
@@ -272,6 +273,7 @@ STEP_CALLS: dict[str, dict[str, frozenset[str]]] = {
         # (the copy's own name, looked up before copying, is rightly not found)
         "rds:DescribeDBSnapshots": _RDS_READ,
         "rds:DescribeAccountAttributes": _RDS_READ,
+        "sts:GetCallerIdentity": _STS,
         "sts:AssumeRole": _STS,
         "dynamodb:UpdateItem": _RENEW,
         "rds:CopyDBSnapshot": _COPY,
@@ -286,20 +288,21 @@ STEP_CALLS: dict[str, dict[str, frozenset[str]]] = {
     },
     "WaitForBackupSlot": _SLOTS,
     "CopyBackup": {
+        "sts:GetCallerIdentity": _STS,
         "sts:AssumeRole": _STS,
         "rds:DescribeDBSnapshots": _RDS_READ,
         "rds:DescribeAccountAttributes": _RDS_READ,
         "dynamodb:UpdateItem": _RENEW,
         "rds:CopyDBSnapshot": _COPY,
         **_WARNING,
-        # telling the keeper to record the copy (`backup_copy._record`): an asynchronous invoke whose
-        # failure never fails the copy, and the keeper's own reads and write of its ledger
-        # (the simulation runs it within the invoke); no fault is planned there
-        "lambda:Invoke": frozenset(),
+        # telling the keeper to record the copy (`backup_copy._record`): a short call of its
+        # URL whose failure never fails the copy, and the keeper's own reads and write of its
+        # ledger (the simulation runs it within the call); no fault is planned there
         "dynamodb:GetItem": frozenset(),
         "dynamodb:PutItem": frozenset(),
     },
     "CheckBackup": {
+        "sts:GetCallerIdentity": _STS,
         "sts:AssumeRole": _STS,
         "rds:DescribeDBSnapshots": _FIND,
         "dynamodb:UpdateItem": _RENEW,
@@ -311,8 +314,9 @@ STEP_CALLS: dict[str, dict[str, frozenset[str]]] = {
         # (a redelivered run adopted the intermediate copy: is the run that made it still going?)
         "states:DescribeExecution": frozenset(),
     },
-    "DeleteBackup": {"sts:AssumeRole": _STS, **_KEEPER},
+    "DeleteBackup": {"sts:GetCallerIdentity": _STS, "sts:AssumeRole": _STS, **_KEEPER},
     "Cleanup": {
+        "sts:GetCallerIdentity": _STS,
         "sts:AssumeRole": _STS,
         "rds:DescribeDBSnapshots": _RDS_READ,
         "rds:DeleteDBSnapshot": _DELETE,

@@ -221,10 +221,12 @@ def _run_cell(sim: Simulation, foreign: Foreign, cell: Cell, event: dict[str, An
 
 KEEPER_ROUTE = [
     # (call, fault, how the run ends, its error, in the failure message)
-    ("lambda:Invoke", THROTTLING, "SUCCEEDED", None, None),
-    ("lambda:Invoke", ACCESS_DENIED, "FAILED", "AccessDenied", "lambda:Invoke"),
+    # (the role whose session signs the call of the keeper's URL; the call itself is HTTP, not
+    # an SDK call this matrix meets: tests/unit/test_steps.py maps its statuses)
+    ("sts:AssumeRole", THROTTLING, "SUCCEEDED", None, None),
+    ("sts:AssumeRole", ACCESS_DENIED, "FAILED", "AccessDenied", "sts:AssumeRole"),
     ("dynamodb:GetItem", THROTTLING, "SUCCEEDED", None, None),
-    ("lambda:Invoke", NETWORK, "SUCCEEDED", None, None),
+    ("sts:AssumeRole", NETWORK, "SUCCEEDED", None, None),
     # the keeper's delete unanswered: the keeper raises NetworkError, which comes back to the
     # step by name and is retried; the keeper, asked again, deletes (or answers `gone`)
     ("rds:DeleteDBSnapshot", NETWORK, "SUCCEEDED", None, None),
@@ -237,8 +239,8 @@ KEEPER_ROUTE = [
     ),
 ]
 """DeleteBackup's way to the keeper, fault by fault at the one call (the matrix's cell meets
-the step's first call that can raise the fault, its AssumeRole): the Invoke itself, and the
-keeper's own calls, in the backup account."""
+the step's first call that can raise the fault, its AssumeRole): the role assumed to sign the
+call of the keeper's URL, and the keeper's own calls, in the backup account."""
 
 
 @pytest.mark.parametrize(

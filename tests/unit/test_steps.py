@@ -771,7 +771,9 @@ def test_ask_keeper_posts_to_the_keepers_url_signed_by_the_backup_role_and_retur
         (503, keeper_error("Throttled"), errors.Throttled),
         (503, keeper_error("SnapshotNotReady"), errors.SnapshotNotReady),
         (503, keeper_error("NetworkError"), errors.NetworkError),
-        (500, keeper_error("AwsError"), errors.ServiceUnavailable),
+        # the keeper's error that does not clear by itself: named, not retried
+        (500, keeper_error("AccessDenied"), errors.AwsError),
+        (500, keeper_error("ConfigurationError"), errors.AwsError),
         # Lambda throttling the keeper, or failing to run it (its timeout, its memory)
         (429, {"Message": "Rate exceeded"}, errors.Throttled),
         (502, {"Message": "Rate exceeded"}, errors.ServiceUnavailable),

@@ -73,9 +73,10 @@ class Accounts:
         """Ask the backup account's keeper to delete a backup copy (`KEEPER_EXPIRE` at the end
         of the retention, `KEEPER_ABANDON` for this run's unfinished copy): the main account
         may not delete there. Returns its answer (`decision`: deleted, refused, kept or gone,
-        and `reason`). Throttling (429), the keeper or Lambda failing (5xx) and the network
-        raise the retryable errors the state machine retries (the keeper's own retryable
-        error by its name); a refused caller (403) is `AccessDenied`; anything else `AwsError`."""
+        and `reason`). Throttling (429), Lambda failing to run the keeper (5xx), the keeper's
+        own retryable errors and the network raise the retryable errors the state machine
+        retries; a refused caller (403) is `AccessDenied`; anything else `AwsError`
+        (`_keeper_error`)."""
         status, payload = self._call_keeper(action, kind, identifier, KEEPER_READ_TIMEOUT_SECONDS)
         if status != HTTPStatus.OK:
             raise _keeper_error(status, payload)
@@ -155,23 +156,24 @@ def _url_region(url: str) -> str:
 
 
 def _keeper_error(status: int, payload: Any) -> errors.PipelineError:
-    """The error for a keeper's answer that is not 200: 429 (Lambda throttled the function)
-    is `Throttled`; a 5xx (the keeper's retryable error by its name, its other errors, or
-    Lambda's own failure to run it: Lambda Developer Guide, "Invoking Lambda function URLs")
-    the keeper's retryable error or `ServiceUnavailable`, both retried; 403 (Lambda refused
-    the signature or the permission, or the keeper refused the caller) `AccessDenied`."""
+    """The error for a keeper's answer that is not 200. 429 (Lambda throttled the function) is
+    `Throttled`. A 5xx is retried: the keeper's own retryable error by its name, Lambda failing
+    to run it (Lambda Developer Guide, "Invoking Lambda function URLs") `ServiceUnavailable`;
+    but an error the keeper names that does not clear by itself (its AccessDenied, a ledger
+    gone) is `AwsError` naming it, as the keeper's function error was. 403 (Lambda refused the
+    signature or the permission, or the keeper refused the caller) is `AccessDenied`."""
     body = payload if isinstance(payload, dict) else {}
     text = str(body.get("reason") or body.get("errorMessage") or body.get("Message") or payload)
+    name = str(body.get("errorType", ""))
     if status == HTTPStatus.TOO_MANY_REQUESTS:
         return errors.Throttled(f"The backup account's keeper is throttled (429): {text}")
     if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-        name = str(body.get("errorType", ""))
         retryable = {cls.__name__: cls for cls in errors.RETRYABLE}
         if name in retryable:
             return retryable[name](f"The backup account's keeper: {text}")
-        return errors.ServiceUnavailable(
-            f"The backup account's keeper failed ({status} {name or 'no error type'}): {text}"
-        )
+        if name:
+            return errors.AwsError(f"The backup account's keeper failed ({name}): {text}")
+        return errors.ServiceUnavailable(f"The backup account's keeper failed ({status}): {text}")
     if status == HTTPStatus.FORBIDDEN:
         return errors.AccessDenied(f"The backup account's keeper refused the call (403): {text}")
     return errors.AwsError(f"The backup account's keeper answered {status}: {text}")

@@ -160,13 +160,25 @@ def assumed_role_client(
 
 def assumed_role_session(role_arn: str, session_name: str) -> boto3.Session:
     """A session in the backup account, through its cross-account role: its credentials sign a
-    request made by hand (the keeper's function URL)."""
-    session: boto3.Session = _assumed(role_arn, session_name, "", SDK_CONFIG)
-    return session
+    request made by hand (the keeper's function URL). Assumed afresh for each request: a run
+    calls the keeper once when its copy is made and once when its retention ends, and no
+    credentials are kept between."""
+    sts = default_client("sts")
+    with aws_call(f"Assuming the backup-account role {role_arn}"):
+        credentials = sts.assume_role(
+            RoleArn=role_arn,
+            RoleSessionName=session_name[:64],
+            DurationSeconds=ROLE_SESSION_SECONDS,
+        )["Credentials"]
+    return new_session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
 
 
 def _assumed(role_arn: str, session_name: str, service: str, config: Config) -> Any:
-    """A client of `service` (a session, for "") made from a fresh AssumeRole, kept for
+    """A client of `service` made from a fresh AssumeRole, kept for
     `ROLE_SESSION_REUSE_SECONDS`, well within the credentials' `ROLE_SESSION_SECONDS`."""
     key = (role_arn, session_name[:64], service, config)
     now = time.monotonic()
@@ -174,19 +186,10 @@ def _assumed(role_arn: str, session_name: str, service: str, config: Config) -> 
         kept = _ROLE_CLIENTS.get(key)
         if kept is not None and now - kept[0] < ROLE_SESSION_REUSE_SECONDS:
             return kept[1]
-    sts = default_client("sts")
-    with aws_call(f"Assuming the backup-account role {role_arn}"):
-        credentials = sts.assume_role(
-            RoleArn=role_arn, RoleSessionName=key[1], DurationSeconds=ROLE_SESSION_SECONDS
-        )["Credentials"]
-    session = new_session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-    )
-    made = session.client(service, config=config) if service else session  # type: ignore[call-overload]
+    session = assumed_role_session(role_arn, key[1])
+    client = session.client(service, config=config)  # type: ignore[call-overload]
     with _DEFAULT_CLIENTS_LOCK:
-        _ROLE_CLIENTS[key] = (now, made)
+        _ROLE_CLIENTS[key] = (now, client)
         while len(_ROLE_CLIENTS) > _ROLE_CLIENTS_KEPT:
             _ROLE_CLIENTS.popitem(last=False)
-    return made
+    return client
