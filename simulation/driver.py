@@ -1122,6 +1122,9 @@ def describe_result(step: str, result: Any) -> str:
             f"{result.get('action')}"
         )
     if step == "Keeper":
+        if "statusCode" in result:  # the keeper's function-URL response: its answer in the body
+            answer = json.loads(result.get("body") or "{}")
+            result = answer if isinstance(answer, dict) else {"decision": str(answer)}
         if "decision" in result:
             return f"Keeper (backup account): {result['decision']}: {result.get('reason')}"
         stale = (result.get("freshness") or {}).get("stale")
