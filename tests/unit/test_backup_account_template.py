@@ -56,7 +56,6 @@ ACCOUNT = "123456789012"  # moto's default account plays the backup account here
 REGION = "eu-west-1"
 MAIN_ACCOUNT_ID = "111111111111"
 OTHER_ACCOUNT_ID = "222222222222"
-PIPELINE_ROLE_ARN = f"arn:aws:iam::{MAIN_ACCOUNT_ID}:role/rds-xacct-pipeline-{REGION}"
 KEY_ADMIN_ARN = f"arn:aws:iam::{ACCOUNT}:role/key-admin"
 
 # What the resources of the stack are, for evaluating its policies (default ResourcePrefix)

@@ -276,3 +276,93 @@ def test_requests_name_their_resources_and_an_unknown_operation_is_refused() -> 
     assert needs("sts", "AssumeRole", {"RoleArn": role}) == [("sts:AssumeRole", role)]
     with pytest.raises(UnknownOperation, match="rds:RebootDBInstance"):
         needs("rds", "RebootDBInstance", {})
+
+
+def test_a_policy_variable_of_the_request_context_is_replaced_in_a_condition() -> None:
+    # Given the backup role's trust condition: a session named after the account assuming it
+    # (IAM User Guide: "You can use any single-valued condition key as a variable")
+    statement = {
+        **ALLOW_COPY,
+        "Condition": {"StringLike": {"sts:RoleSessionName": "${aws:PrincipalAccount}-*"}},
+    }
+
+    def allows(context: dict[str, Any]) -> bool:
+        return evaluate(policy(statement), "rds:CopyDBSnapshot", COPY, context).allowed
+
+    # When / Then the variable is the caller's account; absent from the context, nothing matches
+    assert allows({"aws:PrincipalAccount": MAIN, "sts:RoleSessionName": f"{MAIN}-run-1"})
+    assert not allows({"aws:PrincipalAccount": MAIN, "sts:RoleSessionName": "333333333333-run"})
+    assert not allows({"aws:PrincipalAccount": MAIN, "sts:RoleSessionName": "run-1"})
+    assert not allows({"sts:RoleSessionName": f"{MAIN}-run-1"})
+    # And a substituted value's own * is literal in a Like operator
+    assert not allows({"aws:PrincipalAccount": "*", "sts:RoleSessionName": f"{MAIN}-run-1"})
+    # And the special variables are the characters themselves
+    literal = {**ALLOW_COPY, "Condition": {"StringEquals": {"aws:ResourceTag/a": "${*}x${$}"}}}
+    assert evaluate(policy(literal), "rds:CopyDBSnapshot", COPY, {"aws:ResourceTag/a": "*x$"})
+    # And a variable in a condition's key, or a multivalued one, is not decided
+    in_key = {**ALLOW_COPY, "Condition": {"StringEquals": {"aws:ResourceTag/${aws:username}": "x"}}}
+    with pytest.raises(UnsupportedCondition, match="policy variable in the key"):
+        evaluate(policy(in_key), "rds:CopyDBSnapshot", COPY, {})
+    multi = {**ALLOW_COPY, "Condition": {"StringEquals": {"aws:ResourceTag/a": "${aws:TagKeys}"}}}
+    with pytest.raises(UnsupportedCondition, match="multivalued"):
+        evaluate(policy(multi), "rds:CopyDBSnapshot", COPY, {"aws:TagKeys": ["a", "b"]})
+
+
+def test_an_assume_role_request_carries_its_session_name() -> None:
+    info = RequestInfo(
+        service="sts",
+        operation="AssumeRole",
+        params={"RoleArn": "arn:aws:iam::222222222222:role/r", "RoleSessionName": f"{MAIN}-run"},
+        account=MAIN,
+        region="eu-west-1",
+    )
+    (need,) = requests_of(info)
+    assert dict(need.context) == {"sts:RoleSessionName": f"{MAIN}-run"}
+    assert need.trust == "arn:aws:iam::222222222222:role/r"
+
+
+def test_a_function_url_call_needs_both_lambda_actions_the_second_as_a_url_call() -> None:
+    arn = "arn:aws:lambda:eu-west-1:222222222222:function:rds-xacct-keeper"
+    info = RequestInfo(
+        service="lambda",
+        operation="InvokeFunctionUrl",
+        params={"FunctionName": arn, "AuthType": "AWS_IAM"},
+        account="222222222222",
+        region="eu-west-1",
+    )
+    url, invoke = requests_of(info)
+    assert (url.action, url.resource) == ("lambda:InvokeFunctionUrl", arn)
+    assert dict(url.context) == {"lambda:FunctionUrlAuthType": "AWS_IAM"}
+    assert (invoke.action, invoke.resource) == ("lambda:InvokeFunction", arn)
+    assert dict(invoke.context) == {"lambda:InvokedViaFunctionUrl": "true"}
+
+
+def test_the_organization_keys_of_a_principal_come_from_moto_organizations() -> None:
+    from moto import mock_aws
+
+    from rds_xacct.aws.clients import new_session
+    from simulation.iam.enforcement import organization_keys
+
+    with mock_aws():
+        organizations = new_session(region_name="us-east-1").client("organizations")
+        # Given an organization made by MAIN, an account in an OU of it, and an account outside
+        org = organizations.create_organization(FeatureSet="ALL")["Organization"]["Id"]
+        root = organizations.list_roots()["Roots"][0]["Id"]
+        unit = organizations.create_organizational_unit(ParentId=root, Name="prod")
+        unit_id = unit["OrganizationalUnit"]["Id"]
+        made = organizations.create_account(AccountName="a", Email="a@example.com")
+        member = made["CreateAccountStatus"]["AccountId"]
+        organizations.move_account(
+            AccountId=member, SourceParentId=root, DestinationParentId=unit_id
+        )
+        # When / Then each member has the organization's id and its path down to its parent
+        # (IAM User Guide: aws:PrincipalOrgPaths, o-.../r-.../ou-.../); an outsider has neither
+        assert organization_keys(MAIN) == {
+            "aws:PrincipalOrgID": org,
+            "aws:PrincipalOrgPaths": (f"{org}/{root}/",),
+        }
+        assert organization_keys(member) == {
+            "aws:PrincipalOrgID": org,
+            "aws:PrincipalOrgPaths": (f"{org}/{root}/{unit_id}/",),
+        }
+        assert organization_keys("444444444444") == {}
