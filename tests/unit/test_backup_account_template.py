@@ -84,6 +84,7 @@ MAIN_ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${MainAccountId}:root"}
 KEY_ADMIN_ARN_REF = {"Ref": "KeyAdministratorArn"}
 BACKUP_ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
 VIA_RDS = {"StringEquals": {"kms:ViaService": {"Fn::Sub": "rds.${AWS::Region}.${AWS::URLSuffix}"}}}
+VIA_RDS_OF_ANY_REGION = {"StringLike": {"kms:ViaService": {"Fn::Sub": "rds.*.${AWS::URLSuffix}"}}}
 FOR_AWS_RESOURCE = {"Bool": {"kms:GrantIsForAWSResource": "true"}}
 KEY_USE_THROUGH_RDS = {
     "kms:Encrypt",
@@ -112,8 +113,14 @@ KEY_ADMINISTRATION = {
     "kms:UpdateKeyDescription",
 }
 CONDITION_SETTINGS = [
-    pytest.param({"HasPipelineRole": False, "HasKeyAdministrator": False}, id="defaults"),
-    pytest.param({"HasPipelineRole": True, "HasKeyAdministrator": True}, id="all-set"),
+    pytest.param(
+        {"HasPipelineRole": False, "HasKeyAdministrator": False, "HasSourceRegionKeys": False},
+        id="defaults",
+    ),
+    pytest.param(
+        {"HasPipelineRole": True, "HasKeyAdministrator": True, "HasSourceRegionKeys": True},
+        id="all-set",
+    ),
 ]
 PARAMETER_SETTINGS = [
     pytest.param({}, id="defaults"),
@@ -192,7 +199,11 @@ def _role(
 def _role_statements(
     template: dict[str, Any], role_id: str = "CrossAccountRole"
 ) -> list[dict[str, Any]]:
-    role = _role(template, {"HasPipelineRole": False, "HasKeyAdministrator": False}, role_id)
+    role = _role(
+        template,
+        {"HasPipelineRole": False, "HasKeyAdministrator": False, "HasSourceRegionKeys": False},
+        role_id,
+    )
     return [s for policy in role["Policies"] for s in _statements(policy["PolicyDocument"])]
 
 
@@ -408,6 +419,8 @@ def test_parameters_and_their_defaults(template: dict[str, Any]) -> None:
     assert set(parameters) == {
         "MainAccountId",
         "PipelineRoleArn",
+        "StackPurpose",
+        "SourceRegionKmsKeyArns",
         "MinimumRetentionDays",
         "LongestRetentionDays",
         "ResourcePrefix",
@@ -843,12 +856,14 @@ def test_the_role_uses_only_the_backup_key_and_only_through_rds(template: dict[s
         "kms:DescribeKey",
         "kms:CreateGrant",
     }
+    # (the backup key here, with no source-region keys given; through RDS of this region or of
+    # a source's, which reads its own key there)
     for statement in statements:
         assert statement["Resource"] == {"Fn::GetAtt": ["BackupKey", "Arn"]}
         if "kms:CreateGrant" in _actions(statement):
             assert statement["Condition"] == FOR_AWS_RESOURCE
         elif _actions(statement) & KEY_USE_THROUGH_RDS:
-            assert statement["Condition"] == VIA_RDS
+            assert statement["Condition"] == VIA_RDS_OF_ANY_REGION
 
 
 # --- The key ------------------------------------------------------------------------------------
@@ -993,7 +1008,11 @@ def test_trust_is_any_main_account_principal_or_only_the_pipeline_role(
     template: dict[str, Any], has_pipeline_role: bool, condition: dict[str, Any] | None
 ) -> None:
     # Given PipelineRoleArn empty or set
-    conditions = {"HasPipelineRole": has_pipeline_role, "HasKeyAdministrator": False}
+    conditions = {
+        "HasPipelineRole": has_pipeline_role,
+        "HasKeyAdministrator": False,
+        "HasSourceRegionKeys": False,
+    }
 
     # When the trust policy is resolved as CloudFormation sends it to IAM
     (statement,) = _statements(_role(template, conditions)["AssumeRolePolicyDocument"])
@@ -1328,3 +1347,54 @@ def test_the_stack_is_created_and_its_outputs_feed_the_main_stack(optional: dict
         assert settings_here.min_retention_days == int(
             optional.get("MinimumRetentionDays", DEFAULT_MIN_RETENTION_DAYS)
         )
+
+
+def test_a_backup_region_reads_the_source_regions_keys_through_rds(
+    template: dict[str, Any],
+) -> None:
+    # Given the stack of a backup region given the keys of its source regions' stacks
+    conditions = {
+        "HasPipelineRole": False,
+        "HasKeyAdministrator": False,
+        "HasSourceRegionKeys": True,
+    }
+    statements = [
+        s
+        for s in _statements(_role(template, conditions)["Policies"][0]["PolicyDocument"])
+        if s["Effect"] == "Allow" and any(a.startswith("kms:") for a in _actions(s))
+    ]
+    # When / Then every KMS statement names the key here and those keys, nothing else
+    expected = {
+        "Fn::Split": [
+            ",",
+            {
+                "Fn::Join": [
+                    ",",
+                    [
+                        {"Fn::GetAtt": ["BackupKey", "Arn"]},
+                        {"Fn::Join": [",", {"Ref": "SourceRegionKmsKeyArns"}]},
+                    ],
+                ]
+            },
+        ]
+    }
+    assert statements
+    assert all(s["Resource"] == expected for s in statements)
+
+
+def test_a_source_region_key_stack_makes_the_key_alone(template: dict[str, Any]) -> None:
+    # Given StackPurpose source-region-key (the key of a source region whose copies land in
+    # another region)
+    made = [
+        name
+        for name, resource in template["Resources"].items()
+        if resource.get("Condition") not in ("ReceivesCopies", "HasAlarmEmail")
+    ]
+    # (HasAlarmEmail holds only with ReceivesCopies)
+    assert "ReceivesCopies" in str(template["Conditions"]["HasAlarmEmail"])
+    outputs = [
+        name for name, output in template["Outputs"].items() if output.get("Condition") is None
+    ]
+    # When / Then only the key, its alias and its ARN are made: no role, keeper or alarm
+    assert sorted(made) == ["BackupKey", "BackupKeyAlias"]
+    assert outputs == ["BackupAccountKmsKeyArn"]

@@ -45,7 +45,7 @@ def test_the_default_retention_is_the_templates() -> None:
         ),
         (
             {"AWS_REGION": "us-east-1"},
-            r"key in this region \(us-east-1\): RDS copies a snapshot with a key of its own",
+            r"BACKUP_KMS_KEY_ARN must be a key in us-east-1, where its copies land",
         ),
         (
             {"BACKUP_ROLE_ARN": GOOD["BACKUP_ROLE_ARN"].replace("222222222222", "333333333333")},
@@ -75,7 +75,7 @@ def test_the_default_retention_is_the_templates() -> None:
         ),
         (
             {"BACKUP_KEEPER_ARN": GOOD["BACKUP_KEEPER_ARN"].replace("eu-west-1", "us-east-1")},
-            r"BACKUP_KEEPER_ARN must be a function in this region \(eu-west-1\)",
+            r"BACKUP_KEEPER_ARN must be a function in eu-west-1, where the copies land",
         ),
     ],
 )
@@ -99,3 +99,61 @@ def test_the_keepers_region_is_checked_only_where_the_region_is_known() -> None:
     key = GOOD["BACKUP_KMS_KEY_ARN"].replace("eu-west-1", "us-east-1")
     settings = Settings.from_env({**GOOD, "BACKUP_KEEPER_ARN": keeper, "BACKUP_KMS_KEY_ARN": key})
     assert settings.backup_keeper_arn == keeper
+
+
+DR_KEY = "arn:aws:kms:us-east-1:222222222222:key/" + "1234abcd-12ab-34cd-56ef-1234567890ab"
+DR_KEEPER = "arn:aws:lambda:us-east-1:222222222222:function:rds-xacct-keeper"
+
+
+def test_a_backup_region_takes_its_own_key_and_keeper() -> None:
+    # Given a main stack in eu-west-1 whose copies land in us-east-1
+    env = {
+        **GOOD,
+        "AWS_REGION": "eu-west-1",
+        "BACKUP_REGION": "us-east-1",
+        "BACKUP_REGION_KMS_KEY_ARN": DR_KEY,
+        "BACKUP_KEEPER_ARN": DR_KEEPER,
+    }
+    # When the settings are read
+    settings = Settings.from_env(env)
+    # Then the backup copies land there with that key; the intermediate keeps this region's key
+    assert settings.landing_region("eu-west-1") == "us-east-1"
+    assert settings.backup_copy_kms_key_arn == DR_KEY
+    assert settings.backup_kms_key_arn == GOOD["BACKUP_KMS_KEY_ARN"]
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"BACKUP_REGION_KMS_KEY_ARN": ""}, "BACKUP_REGION_KMS_KEY_ARN must be a full KMS key ARN"),
+        (
+            {"BACKUP_REGION_KMS_KEY_ARN": GOOD["BACKUP_KMS_KEY_ARN"]},
+            "BACKUP_REGION_KMS_KEY_ARN must be a key in us-east-1, where its copies land",
+        ),
+        (
+            {"BACKUP_KEEPER_ARN": GOOD["BACKUP_KEEPER_ARN"]},
+            "BACKUP_KEEPER_ARN must be a function in us-east-1, where the copies land",
+        ),
+        ({"BACKUP_REGION": "US East"}, "BACKUP_REGION must be a region name"),
+    ],
+)
+def test_a_backup_region_without_what_it_needs_is_refused(
+    change: dict[str, str], says: str
+) -> None:
+    env = {
+        **GOOD,
+        "AWS_REGION": "eu-west-1",
+        "BACKUP_REGION": "us-east-1",
+        "BACKUP_REGION_KMS_KEY_ARN": DR_KEY,
+        "BACKUP_KEEPER_ARN": DR_KEEPER,
+        **change,
+    }
+    with pytest.raises(ConfigurationError, match=says):
+        Settings.from_env(env)
+
+
+def test_the_backup_region_set_to_this_region_is_the_same_region() -> None:
+    # (a deployment that names its own region, and no second key, copies as before)
+    settings = Settings.from_env({**GOOD, "AWS_REGION": "eu-west-1", "BACKUP_REGION": "eu-west-1"})
+    assert settings.backup_region == ""
+    assert settings.backup_copy_kms_key_arn == GOOD["BACKUP_KMS_KEY_ARN"]

@@ -67,7 +67,9 @@ def place_of(state: dict[str, Any], which: str) -> Place:
 
 # --- The states that take and give back slots ---------------------------------------------------
 def pools(job: Mapping[str, Any], settings: Settings) -> dict[str, Pool]:
-    """The run's two pools: `main` (first hop, main account) and `backup` (second hop)."""
+    """The run's two pools: `main` (first hop, main account, the source's region) and `backup`
+    (second hop, the backup account, the region the backup copies land in): slots count where
+    the copy lands."""
     if not settings.admission_table:
         return {}
     execution = Arn.parse(job["executionArn"])
@@ -76,7 +78,7 @@ def pools(job: Mapping[str, Any], settings: Settings) -> dict[str, Pool]:
         which: Pool(table=settings.admission_table, key=key, limit=settings.max_copies_in_flight)
         for which, key in (
             (POOL_MAIN, pool_key(main_account, region)),
-            (POOL_BACKUP, pool_key(settings.backup_account_id, region)),
+            (POOL_BACKUP, pool_key(settings.backup_account_id, settings.landing_region(region))),
         )
     }
 
@@ -147,10 +149,14 @@ def gauges(settings: Settings, *, now: datetime, dynamodb: Any = None) -> SlotGa
         return SlotGauges(0, 0, 0.0)
     machine = Arn.parse(settings.state_machine_arn)
     in_use, arrivals = 0, list[datetime | None]()
-    for account in (machine.account, settings.backup_account_id):
+    landing = settings.landing_region(machine.region)
+    for account, region in (
+        (machine.account, machine.region),
+        (settings.backup_account_id, landing),
+    ):
         items = PoolTable(
             table=settings.admission_table,
-            key=pool_key(account, machine.region),
+            key=pool_key(account, region),
             limit=settings.max_copies_in_flight,
             dynamodb=dynamodb,
         )

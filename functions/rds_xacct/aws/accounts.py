@@ -44,13 +44,21 @@ class Accounts:
     def main(self, kind: Kind) -> SnapshotApi:
         return SnapshotApi(rds_client(), kind)
 
-    def _in_backup_account(self, service: str, config: Config = SDK_CONFIG) -> Any:
-        """A client of the backup account through its role, the session named after the run."""
+    def _in_backup_account(
+        self, service: str, config: Config = SDK_CONFIG, region: str | None = None
+    ) -> Any:
+        """A client of the backup account through its role, the session named after the run,
+        in the region the backup copies land in (or `region`)."""
         return assumed_role_client(
-            self.settings.backup_role_arn, role_session_name(self.execution), service, config=config
+            self.settings.backup_role_arn,
+            role_session_name(self.execution),
+            service,
+            config=config,
+            region=region or self.settings.backup_region or None,
         )
 
     def backup(self, kind: Kind) -> SnapshotApi:
+        """The backup account's snapshots where the backup copies land."""
         return SnapshotApi(self._in_backup_account("rds"), kind)
 
     def backup_quota(self, kind: Kind) -> quotas.QuotaUsage | None:
@@ -66,7 +74,7 @@ class Accounts:
         and `reason`). An error that clears by itself, raised by the keeper, is raised here
         under its own name (the state machine retries it); any other is `AwsError`."""
         arn, request = self._keeper_request(action, kind, identifier)
-        client = self._in_backup_account("lambda", KEEPER_CONFIG)
+        client = self._in_backup_account("lambda", KEEPER_CONFIG, Arn.parse(arn).region)
         with aws_call(f"Asking the backup account's keeper {arn} to {action} {identifier}"):
             response = client.invoke(FunctionName=arn, Payload=request)
         payload = json.loads(response["Payload"].read() or b"null")
@@ -92,7 +100,7 @@ class Accounts:
         Lambda Developer Guide, "How Lambda handles errors and retries with asynchronous
         invocation"). The keeper answering late, or never, delays nothing here."""
         arn, request = self._keeper_request(action, kind, identifier)
-        client = self._in_backup_account("lambda")
+        client = self._in_backup_account("lambda", region=Arn.parse(arn).region)
         with aws_call(f"Telling the backup account's keeper {arn} to {action} {identifier}"):
             client.invoke(FunctionName=arn, InvocationType="Event", Payload=request)
 

@@ -146,16 +146,21 @@ ROLE_SESSION_SECONDS = 900
 ROLE_SESSION_REUSE_SECONDS = 600
 """A warm Lambda reuses a run's backup-account client for this long (the run's next look, its
 next step), then assumes the role again: one STS call and one client less per step."""
-_ROLE_CLIENTS: OrderedDict[tuple[str, str, str, Config], tuple[float, Any]] = OrderedDict()
+_ROLE_CLIENTS: OrderedDict[tuple[str, str, str, Config, str], tuple[float, Any]] = OrderedDict()
 _ROLE_CLIENTS_KEPT = 32
 
 
 def assumed_role_client(
-    role_arn: str, session_name: str, service: str, config: Config = SDK_CONFIG
+    role_arn: str,
+    session_name: str,
+    service: str,
+    config: Config = SDK_CONFIG,
+    region: str | None = None,
 ) -> Any:
-    """A client in the backup account, through its cross-account role; the session name names
-    the run (CloudTrail shows which run did what there)."""
-    key = (role_arn, session_name[:64], service, config)
+    """A client in the backup account, through its cross-account role, in `region` (None: the
+    function's own); the session name names the run (CloudTrail shows which run did what
+    there)."""
+    key = (role_arn, session_name[:64], service, config, region or "")
     now = time.monotonic()
     with _DEFAULT_CLIENTS_LOCK:
         kept = _ROLE_CLIENTS.get(key)
@@ -170,6 +175,7 @@ def assumed_role_client(
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
+        **({"region_name": region} if region else {}),
     ).client(service, config=config)  # type: ignore[call-overload]
     with _DEFAULT_CLIENTS_LOCK:
         _ROLE_CLIENTS[key] = (now, client)

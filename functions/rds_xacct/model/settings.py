@@ -22,6 +22,10 @@ ENV_BACKUP_ACCOUNT_ID = "BACKUP_ACCOUNT_ID"
 ENV_BACKUP_KMS_KEY_ARN = "BACKUP_KMS_KEY_ARN"
 ENV_BACKUP_ROLE_ARN = "BACKUP_ROLE_ARN"
 ENV_BACKUP_KEEPER_ARN = "BACKUP_KEEPER_ARN"
+ENV_BACKUP_REGION = "BACKUP_REGION"
+"""The region the backup copies land in (the template's `BackupRegion`); empty: this region."""
+ENV_BACKUP_REGION_KMS_KEY_ARN = "BACKUP_REGION_KMS_KEY_ARN"
+"""The backup account's key in `BACKUP_REGION`, the backup copies' key there."""
 ENV_RETENTION_DAYS = "RETENTION_DAYS"
 ENV_INCLUDE = "INCLUDE_DATABASES"
 ENV_EXCLUDE = "EXCLUDE_DATABASES"
@@ -43,6 +47,7 @@ ENV_REGION = "AWS_REGION"
 _ACCOUNT = re.compile(r"^\d{12}$")
 _KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-)?[0-9a-f-]{32,36}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _FUNCTION_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[\w-]{1,64}$")
 
 
@@ -69,32 +74,46 @@ def _patterns(value: str | None) -> tuple[str, ...]:
     return tuple(p.strip() for p in (value or "").split(",") if p.strip())
 
 
-def _key_problems(key: str, account: str, region: str | None) -> list[str]:
-    """The backup key must be a full key ARN in the backup account and in this region. (Checked
-    here, not in the template's Rules: rules cannot read inside a string.)"""
+def _key_problems(
+    key: str, account: str, region: str | None, name: str = ENV_BACKUP_KMS_KEY_ARN
+) -> list[str]:
+    """A backup key (`name`) must be a full key ARN in the backup account and in the region the
+    copy made with it lands in. (Checked here, not in the template's Rules: rules cannot read
+    inside a string.)"""
     if not _KEY_ARN.match(key):
-        return [f"{ENV_BACKUP_KMS_KEY_ARN} must be a full KMS key ARN"]
+        return [f"{name} must be a full KMS key ARN"]
     arn = Arn.parse(key)
     if arn.account != account:
-        return [f"{ENV_BACKUP_KMS_KEY_ARN} must be a key in the backup account"]
+        return [f"{name} must be a key in the backup account"]
     if region and arn.region != region:
         return [
-            f"{ENV_BACKUP_KMS_KEY_ARN} must be a key in this region ({region}): RDS copies a "
-            "snapshot with a key of its own region"
+            f"{name} must be a key in {region}, where its copies land: RDS copies a snapshot "
+            "with a key of the destination region (CopyDBSnapshot, KmsKeyId)"
         ]
     return []
 
 
+def _backup_region_problems(env: Mapping[str, str], account: str) -> list[str]:
+    """A backup region other than this one needs the backup account's key there."""
+    region, here = env.get(ENV_BACKUP_REGION, ""), env.get(ENV_REGION)
+    if not region or region == here:
+        return []
+    if not _REGION.match(region):
+        return [f"{ENV_BACKUP_REGION} must be a region name (us-east-1), or empty"]
+    key = env.get(ENV_BACKUP_REGION_KMS_KEY_ARN, "")
+    return _key_problems(key, account, region, ENV_BACKUP_REGION_KMS_KEY_ARN)
+
+
 def _keeper_problems(keeper: str, account: str, region: str | None) -> list[str]:
-    """The keeper is the backup-account stack's function, in this region (the main account
-    asks it to delete backup copies)."""
+    """The keeper is the backup-account stack's function, in the region the backup copies land
+    in (the main account asks it to delete them; it deletes only in its own region)."""
     if not _FUNCTION_ARN.match(keeper):
         return [f"{ENV_BACKUP_KEEPER_ARN} must be a Lambda function ARN"]
     arn = Arn.parse(keeper)
     if arn.account != account:
         return [f"{ENV_BACKUP_KEEPER_ARN} must be a function in the backup account"]
     if region and arn.region != region:
-        return [f"{ENV_BACKUP_KEEPER_ARN} must be a function in this region ({region})"]
+        return [f"{ENV_BACKUP_KEEPER_ARN} must be a function in {region}, where the copies land"]
     return []
 
 
@@ -124,6 +143,11 @@ class Settings:
     rpo_hours: int = RECOVERY_POINT_OBJECTIVE_HOURS
     """The recovery point objective: a database whose newest backup copy holds older data is
     stale (the hourly watch, `rds-xacct status`)."""
+    backup_region: str = ""
+    """The region the backup copies land in, when not this one (`BackupRegion`: disaster
+    recovery); empty: this region."""
+    backup_region_kms_key_arn: str = ""
+    """The backup account's key in `backup_region` (the backup copies' key there)."""
     automated_copies: frozenset[str] = frozenset()
     """The kinds (`db`, `cluster`) whose native automated snapshots the deployment copies
     (`CopyRdsAutomatedSnapshots`, `CopyRdsAutomatedClusterSnapshots`): every database of that
@@ -143,8 +167,12 @@ class Settings:
             problems.append(f"{ENV_BACKUP_ROLE_ARN} must be an IAM role ARN")
         elif Arn.parse(role).account != account:
             problems.append(f"{ENV_BACKUP_ROLE_ARN} must be a role in the backup account")
+        here = env.get(ENV_REGION)
+        backup_region = env.get(ENV_BACKUP_REGION, "").strip()
+        backup_region = "" if backup_region == here else backup_region
+        problems.extend(_backup_region_problems(env, account))
         keeper = env.get(ENV_BACKUP_KEEPER_ARN, "")
-        problems.extend(_keeper_problems(keeper, account, env.get(ENV_REGION)))
+        problems.extend(_keeper_problems(keeper, account, backup_region or here))
         try:
             retention = int(env.get(ENV_RETENTION_DAYS, str(DEFAULT_RETENTION_DAYS)))
         except ValueError:
@@ -190,7 +218,21 @@ class Settings:
             state_machine_arn=env.get(ENV_STATE_MACHINE_ARN) or None,
             backup_keeper_arn=keeper,
             rpo_hours=rpo_hours,
+            backup_region=backup_region,
+            backup_region_kms_key_arn=(
+                env.get(ENV_BACKUP_REGION_KMS_KEY_ARN, "") if backup_region else ""
+            ),
             automated_copies=frozenset(
                 kind for kind, name in automated.items() if env.get(name, "").lower() == "true"
             ),
         )
+
+    def landing_region(self, here: str) -> str:
+        """Where the backup copies land: the backup region, or `here` (the source's region)."""
+        return self.backup_region or here
+
+    @property
+    def backup_copy_kms_key_arn(self) -> str:
+        """The key the backup copies are made with: the backup account's key in the region they
+        land in (the intermediate copies are made with `backup_kms_key_arn`, of this region)."""
+        return self.backup_region_kms_key_arn or self.backup_kms_key_arn
