@@ -26,6 +26,8 @@ BACKUP_ROLE_ARN = f"arn:aws:iam::{BACKUP_ACCOUNT}:role/{BACKUP_ROLE_NAME}"
 KEEPER_ARN = f"arn:aws:lambda:{REGION}:{BACKUP_ACCOUNT}:function:rds-xacct-keeper"
 """The backup account's keeper as the backup-account stack names it (the simulation makes it;
 unit tests of single steps stand in for it)."""
+SLOT_BROKER_URL = f"https://{'b' * 32}.lambda-url.{REGION}.on.aws/"
+"""A slot broker's function URL, for unit tests of settings (the simulation's is its own)."""
 
 TEST_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -171,6 +173,7 @@ class World:
             "BACKUP_KMS_KEY_ARN": self.backup_key_arn,
             "BACKUP_ROLE_ARN": BACKUP_ROLE_ARN,
             "BACKUP_KEEPER_ARN": KEEPER_ARN,
+            "BACKUP_SLOT_BROKER_URL": SLOT_BROKER_URL,
             "RETENTION_DAYS": "1",
         }
         env.update(overrides)

@@ -10,6 +10,7 @@ GOOD = {
     "BACKUP_KMS_KEY_ARN": "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     "BACKUP_ROLE_ARN": "arn:aws:iam::222222222222:role/rds-xacct-backup-copy",
     "BACKUP_KEEPER_ARN": "arn:aws:lambda:eu-west-1:222222222222:function:rds-xacct-keeper",
+    "BACKUP_SLOT_BROKER_URL": f"https://{'a' * 32}.lambda-url.eu-west-1.on.aws/",
     "RETENTION_DAYS": "7",
     "INCLUDE_DATABASES": "prod-*, billing",
     "SELECTION_TAG": "backup-copy=true",
@@ -56,6 +57,11 @@ def test_the_default_retention_is_the_templates() -> None:
         ({"RETENTION_DAYS": "one"}, f"0 to {MAX_RETENTION_DAYS}"),
         ({"SELECTION_TAG": "no-equals-sign"}, "key=value"),
         ({"BACKUP_KEEPER_ARN": ""}, "BACKUP_KEEPER_ARN must be a Lambda function ARN"),
+        ({"BACKUP_SLOT_BROKER_URL": ""}, "BACKUP_SLOT_BROKER_URL must be the backup account's"),
+        (
+            {"BACKUP_SLOT_BROKER_URL": "https://example.com/slots"},
+            "BACKUP_SLOT_BROKER_URL must be the backup account's slot broker URL",
+        ),
         ({"BACKUP_KEEPER_ARN": "rds-xacct-keeper"}, "BACKUP_KEEPER_ARN must be a Lambda function"),
         (
             {"BACKUP_KEEPER_ARN": GOOD["BACKUP_KEEPER_ARN"] + ":live"},
@@ -103,6 +109,7 @@ def test_the_keepers_region_is_checked_only_where_the_region_is_known() -> None:
 
 DR_KEY = "arn:aws:kms:us-east-1:222222222222:key/" + "1234abcd-12ab-34cd-56ef-1234567890ab"
 DR_KEEPER = "arn:aws:lambda:us-east-1:222222222222:function:rds-xacct-keeper"
+DR_BROKER = f"https://{'a' * 32}.lambda-url.us-east-1.on.aws/"
 
 
 def test_a_backup_region_takes_its_own_key_and_keeper() -> None:
@@ -113,6 +120,7 @@ def test_a_backup_region_takes_its_own_key_and_keeper() -> None:
         "BACKUP_REGION": "us-east-1",
         "BACKUP_REGION_KMS_KEY_ARN": DR_KEY,
         "BACKUP_KEEPER_ARN": DR_KEEPER,
+        "BACKUP_SLOT_BROKER_URL": DR_BROKER,
     }
     # When the settings are read
     settings = Settings.from_env(env)
@@ -135,6 +143,10 @@ def test_a_backup_region_takes_its_own_key_and_keeper() -> None:
             "BACKUP_KEEPER_ARN must be a function in us-east-1, where the copies land",
         ),
         ({"BACKUP_REGION": "US East"}, "BACKUP_REGION must be a region name"),
+        (
+            {"BACKUP_SLOT_BROKER_URL": GOOD["BACKUP_SLOT_BROKER_URL"]},
+            "BACKUP_SLOT_BROKER_URL must be a function URL in us-east-1",
+        ),
     ],
 )
 def test_a_backup_region_without_what_it_needs_is_refused(
@@ -146,6 +158,7 @@ def test_a_backup_region_without_what_it_needs_is_refused(
         "BACKUP_REGION": "us-east-1",
         "BACKUP_REGION_KMS_KEY_ARN": DR_KEY,
         "BACKUP_KEEPER_ARN": DR_KEEPER,
+        "BACKUP_SLOT_BROKER_URL": DR_BROKER,
         **change,
     }
     with pytest.raises(ConfigurationError, match=says):

@@ -9,11 +9,12 @@ from typing import Any
 
 from botocore.config import Config
 
-from rds_xacct.aws import quotas
+from rds_xacct.aws import quotas, url_calls
 from rds_xacct.aws.clients import (
     KEEPER_CONFIG,
     SDK_CONFIG,
     assumed_role_client,
+    assumed_role_session,
     aws_call,
     aws_code,
     default_client,
@@ -22,10 +23,11 @@ from rds_xacct.aws.clients import (
 from rds_xacct.aws.snapshots import SnapshotApi
 from rds_xacct.model import errors
 from rds_xacct.model.arns import Arn
-from rds_xacct.model.constants import KEEPER_DECISIONS
+from rds_xacct.model.constants import KEEPER_DECISIONS, SLOT_BROKER_TIMEOUT_SECONDS
 from rds_xacct.model.naming import role_session_name
 from rds_xacct.model.settings import (
     ENV_BACKUP_KEEPER_ARN,
+    ENV_BACKUP_SLOT_BROKER_URL,
     ENV_STATE_MACHINE_ARN,
     ConfigurationError,
     Settings,
@@ -92,6 +94,24 @@ class Accounts:
         if not isinstance(payload, dict) or payload.get("decision") not in KEEPER_DECISIONS:
             raise errors.AwsError(f"The backup account's keeper answered {payload!r}")
         return payload
+
+    def ask_slot_broker(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Ask the backup account's slot broker (its function URL), signed with the backup
+        role's session of this run, for the pool of copies landing there (shared by every
+        source account: rds_xacct.admission.broker). Errors that clear by themselves raise
+        under their own names (the state machine retries them)."""
+        url = self.settings.backup_slot_broker_url
+        if not url:
+            raise ConfigurationError(f"{ENV_BACKUP_SLOT_BROKER_URL} is not set")
+        session = assumed_role_session(
+            self.settings.backup_role_arn,
+            role_session_name(self.execution),
+            url_calls.region_of(url),
+        )
+        answer = url_calls.call(url, request, session, timeout=SLOT_BROKER_TIMEOUT_SECONDS)
+        if not isinstance(answer, dict):
+            raise errors.AwsError(f"The backup account's slot broker answered {answer!r}")
+        return answer
 
     def tell_keeper(self, action: str, kind: Kind, identifier: str) -> None:
         """Ask the backup account's keeper without waiting for its answer (`KEEPER_RECORD`

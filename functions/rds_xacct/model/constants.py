@@ -283,3 +283,6 @@ task token: `<ResourcePrefix>-slot-callback-<region>` (template.yaml `SlotCallba
 SLOT_BROKER_ROLE_SUFFIX: Final = "-slot-broker"
 """The backup account's slot broker's role: `<ResourcePrefix>-slot-broker` (the callback role
 trusts only a role so named in the backup account)."""
+SLOT_BROKER_TIMEOUT_SECONDS: Final = 30
+"""How long a run waits for the backup account's slot broker to answer (its function runs a few
+DynamoDB transactions and, for each grant, one callback: seconds)."""

@@ -22,6 +22,8 @@ ENV_BACKUP_ACCOUNT_ID = "BACKUP_ACCOUNT_ID"
 ENV_BACKUP_KMS_KEY_ARN = "BACKUP_KMS_KEY_ARN"
 ENV_BACKUP_ROLE_ARN = "BACKUP_ROLE_ARN"
 ENV_BACKUP_KEEPER_ARN = "BACKUP_KEEPER_ARN"
+ENV_BACKUP_SLOT_BROKER_URL = "BACKUP_SLOT_BROKER_URL"
+"""The backup account's slot broker (its function URL): the pool of copies landing there."""
 ENV_BACKUP_REGION = "BACKUP_REGION"
 """The region the backup copies land in (the template's `BackupRegion`); empty: this region."""
 ENV_BACKUP_REGION_KMS_KEY_ARN = "BACKUP_REGION_KMS_KEY_ARN"
@@ -48,6 +50,7 @@ _ACCOUNT = re.compile(r"^\d{12}$")
 _KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-)?[0-9a-f-]{32,36}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_FUNCTION_URL = re.compile(r"^https://[a-z0-9]+\.lambda-url\.(?P<region>[a-z0-9-]+)\.[a-z0-9.-]+/$")
 _FUNCTION_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[\w-]{1,64}$")
 
 
@@ -117,6 +120,19 @@ def _keeper_problems(keeper: str, account: str, region: str | None) -> list[str]
     return []
 
 
+def _broker_problems(url: str, region: str | None) -> list[str]:
+    """The slot broker is the backup-account stack's function URL, where the copies land."""
+    match = _FUNCTION_URL.match(url)
+    if match is None:
+        return [
+            f"{ENV_BACKUP_SLOT_BROKER_URL} must be the backup account's slot broker URL "
+            "(https://ID.lambda-url.REGION.on.aws/)"
+        ]
+    if region and match["region"] != region:
+        return [f"{ENV_BACKUP_SLOT_BROKER_URL} must be a function URL in {region}"]
+    return []
+
+
 @dataclass(frozen=True)
 class Settings:
     backup_account_id: str
@@ -143,6 +159,9 @@ class Settings:
     rpo_hours: int = RECOVERY_POINT_OBJECTIVE_HOURS
     """The recovery point objective: a database whose newest backup copy holds older data is
     stale (the hourly watch, `rds-xacct status`)."""
+    backup_slot_broker_url: str | None = None
+    """The backup account's slot broker: its pool of copy slots, shared by every source account
+    copying there. None only in unit tests of steps that take no backup slot."""
     backup_region: str = ""
     """The region the backup copies land in, when not this one (`BackupRegion`: disaster
     recovery); empty: this region."""
@@ -173,6 +192,8 @@ class Settings:
         problems.extend(_backup_region_problems(env, account))
         keeper = env.get(ENV_BACKUP_KEEPER_ARN, "")
         problems.extend(_keeper_problems(keeper, account, backup_region or here))
+        broker = env.get(ENV_BACKUP_SLOT_BROKER_URL, "")
+        problems.extend(_broker_problems(broker, backup_region or here))
         try:
             retention = int(env.get(ENV_RETENTION_DAYS, str(DEFAULT_RETENTION_DAYS)))
         except ValueError:
@@ -217,6 +238,7 @@ class Settings:
             max_copies_in_flight=max_copies,
             state_machine_arn=env.get(ENV_STATE_MACHINE_ARN) or None,
             backup_keeper_arn=keeper,
+            backup_slot_broker_url=broker or None,
             rpo_hours=rpo_hours,
             backup_region=backup_region,
             backup_region_kms_key_arn=(
