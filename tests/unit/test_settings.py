@@ -57,7 +57,6 @@ def test_the_default_retention_is_the_templates() -> None:
         ({"RETENTION_DAYS": "one"}, f"0 to {MAX_RETENTION_DAYS}"),
         ({"SELECTION_TAG": "no-equals-sign"}, "key=value"),
         ({"BACKUP_KEEPER_ARN": ""}, "BACKUP_KEEPER_ARN must be a Lambda function ARN"),
-        ({"BACKUP_SLOT_BROKER_URL": ""}, "BACKUP_SLOT_BROKER_URL must be the backup account's"),
         (
             {"BACKUP_SLOT_BROKER_URL": "https://example.com/slots"},
             "BACKUP_SLOT_BROKER_URL must be the backup account's slot broker URL",

@@ -707,7 +707,11 @@ def reach_keeper(
     assumed: list[tuple[str, str, str]] = []
 
     def assumed_role_client(
-        role_arn: str, session_name: str, service: str, config: Config = SDK_CONFIG
+        role_arn: str,
+        session_name: str,
+        service: str,
+        config: Config = SDK_CONFIG,
+        region: str | None = None,
     ) -> FakeLambda:
         fake.config = config
         assumed.append((role_arn, session_name, service))

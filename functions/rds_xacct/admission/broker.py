@@ -116,8 +116,7 @@ def callback_role_arn(execution_arn: str) -> str:
     """The role of the run's account that may complete its task token: named from its state
     machine (`<prefix>-copy-snapshot`) and region, as template.yaml names `SlotCallbackRole`."""
     arn = Arn.parse(execution_arn)
-    machine = arn.resource_id.split(":")[0]
-    match = _STATE_MACHINE.match(machine)
+    match = _STATE_MACHINE.match(arn.state_machine_name)
     if match is None:
         raise Refused(f"{execution_arn} is not a run of a rds-xacct state machine")
     name = f"{match['prefix']}{SLOT_CALLBACK_ROLE_SUFFIX}-{arn.region}"

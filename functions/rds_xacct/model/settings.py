@@ -122,6 +122,8 @@ def _keeper_problems(keeper: str, account: str, region: str | None) -> list[str]
 
 def _broker_problems(url: str, region: str | None) -> list[str]:
     """The slot broker is the backup-account stack's function URL, where the copies land."""
+    if not url:
+        return []
     match = _FUNCTION_URL.match(url)
     if match is None:
         return [
