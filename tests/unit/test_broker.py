@@ -59,7 +59,9 @@ def ask(
     return broker.handle(request, caller, settings=SETTINGS, now=now, pool=cast(Any, pool))
 
 
-def slot_request(account: str, name: str, arrived: datetime = NOW, weight: int = 20) -> dict:
+def slot_request(
+    account: str, name: str, arrived: datetime = NOW, weight: int = 20
+) -> dict[str, Any]:
     return {
         "action": broker.REQUEST,
         "execution": name,
