@@ -112,21 +112,20 @@ def where_the_copies_are(sim: Simulation) -> list[str]:
     lines = []
     for account, session in ((MAIN_ACCOUNT, sim.world.main), (BACKUP_ACCOUNT, sim.world.backup)):
         rds = session.client("rds")
-        described = [
-            *rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"],
-            *rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"],
+        described: list[tuple[str, str, str | None]] = [
+            (s["DBSnapshotIdentifier"], s["DBSnapshotArn"], s.get("KmsKeyId"))
+            for s in rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
+        ] + [
+            (s["DBClusterSnapshotIdentifier"], s["DBClusterSnapshotArn"], s.get("KmsKeyId"))
+            for s in rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
         ]
-        for snapshot in described:
-            identifier = (
-                snapshot.get("DBSnapshotIdentifier") or snapshot["DBClusterSnapshotIdentifier"]
-            )
+        for identifier, arn, key in described:
             if not identifier.startswith("xacct-"):
                 continue
-            arn = snapshot.get("DBSnapshotArn") or snapshot["DBClusterSnapshotArn"]
             role = "backup copy" if account == BACKUP_ACCOUNT else "intermediate copy"
             lines.append(
                 f"  {role:<18} account {account}, region {arn.split(':')[3]}: {identifier}\n"
-                f"  {'':<18} key {snapshot.get('KmsKeyId') or '(not encrypted)'}"
+                f"  {'':<18} key {key or '(not encrypted)'}"
             )
     return lines
 

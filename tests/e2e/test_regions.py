@@ -32,11 +32,12 @@ def _watch_the_backup_copy(sim: Simulation, kind: str) -> dict[str, Any]:
     def look() -> None:
         rds = sim.world.backup.client("rds")
         if kind == "cluster":
-            found = rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
-            seen.update({"arn": found[0]["DBClusterSnapshotArn"], "key": found[0].get("KmsKeyId")})
+            clusters = rds.describe_db_cluster_snapshots(SnapshotType="manual")
+            (cluster,) = clusters["DBClusterSnapshots"]
+            seen.update({"arn": cluster["DBClusterSnapshotArn"], "key": cluster.get("KmsKeyId")})
         else:
-            found = rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
-            seen.update({"arn": found[0]["DBSnapshotArn"], "key": found[0].get("KmsKeyId")})
+            (db,) = rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
+            seen.update({"arn": db["DBSnapshotArn"], "key": db.get("KmsKeyId")})
 
     sim.after_step["CopyBackup"] = look
     return seen
