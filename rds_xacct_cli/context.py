@@ -3,9 +3,9 @@ main stack, each made when first needed (`explain` never reads the backup accoun
 
 The backup account is read with `--backup-profile` (a profile of that account, with read access
 to its RDS snapshots) or, without one, through the backup stack's cross-account role, assumed
-with the operator's own credentials: the role trusts the main account unless its
-`PipelineRoleArn` parameter narrowed it to the pipeline's role, and then `--backup-profile` is
-the way in.
+with the operator's own credentials, which its trust refuses unless they are the source
+accounts' pipeline role's, with a session named after the account (other/backup-account):
+`--backup-profile` is the way in.
 """
 
 from __future__ import annotations

@@ -8,10 +8,12 @@ read (the message says what and why).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -26,7 +28,7 @@ from rds_xacct.model.constants import (
     RECONCILE_MIN_AGE_MINUTES,
     RECOVERY_POINT_OBJECTIVE_HOURS,
 )
-from rds_xacct_cli import render
+from rds_xacct_cli import render, rollout
 from rds_xacct_cli.context import Operator, default_stack_name
 
 OK, ATTENTION, USAGE, UNREADABLE = 0, 1, 2, 3
@@ -260,3 +262,30 @@ def explain(
         render.print_json(render.explain_data(found))
     else:
         render.print_explained(render.console(), found)
+
+
+@app.command("stackset-template")
+def stackset_template(
+    packaged: Annotated[Path, typer.Argument(help="`sam package`'s output template.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write the processed template.")
+    ] = Path("processed.json"),
+    region: Annotated[
+        str, typer.Option(help="A region of the partition the stack set deploys in.")
+    ] = "us-east-1",
+) -> None:
+    """Write the main stack as plain CloudFormation (no SAM transform), for a StackSet with
+    service-managed permissions (docs/regions-and-accounts.md, "Rolling the main stack out")."""
+    try:
+        processed = rollout.processed_template(packaged.read_text(), region)
+    except (OSError, rollout.NotPackaged) as error:
+        render.console(stderr=True).print(f"[red]{error}[/red]")
+        raise typer.Exit(USAGE) from error
+    text = json.dumps(processed, indent=1)
+    output.write_text(text)
+    size = len(text.encode())
+    render.console().print(
+        f"{output}: {size:,} bytes, {len(processed['Resources'])} resources; upload it to S3 and "
+        f"give its URL as --template-url (a template over {rollout.TEMPLATE_BODY_LIMIT:,} bytes "
+        "can't be a --template-body)."
+    )

@@ -127,19 +127,27 @@ class AlarmNotification:
 
 
 class AlarmWatch:
-    """CloudWatch's evaluation of every alarm of the given accounts (all in one region)."""
+    """CloudWatch's evaluation of every alarm of the given accounts, each in its region
+    (`region`, or the account's own in `regions`: a backup account in a disaster-recovery
+    region)."""
 
-    def __init__(self, accounts: tuple[str, ...], region: str) -> None:
+    def __init__(
+        self, accounts: tuple[str, ...], region: str, regions: dict[str, str] | None = None
+    ) -> None:
         self.accounts = accounts
         self.region = region
+        self.regions = regions or {}
         self.notifications: list[AlarmNotification] = []
+
+    def region_of(self, account: str) -> str:
+        return self.regions.get(account, self.region)
 
     def evaluate(self, account: str | None = None) -> dict[tuple[str, str], Evaluation]:
         """Every alarm's evaluation at the simulated now, by (account, name); states set."""
         found = {}
         for owner in self.accounts if account is None else (account,):
-            backend = cloudwatch_backends[owner][self.region]
-            source = moto_source(owner, self.region)
+            backend = cloudwatch_backends[owner][self.region_of(owner)]
+            source = moto_source(owner, self.region_of(owner))
             for alarm in list(backend.alarms.values()):
                 try:
                     evaluation = evaluate(
@@ -170,7 +178,7 @@ class AlarmWatch:
         if evaluation.state == old:
             return
         data = json.dumps({"version": "1.0", "evaluatedDatapoints": _datapoints(evaluation)})
-        backend = cloudwatch_backends[account][self.region]
+        backend = cloudwatch_backends[account][self.region_of(account)]
         backend.set_alarm_state(alarm.name, evaluation.reason, data, evaluation.state)
         if not alarm.actions_enabled:
             return
@@ -183,7 +191,7 @@ class AlarmWatch:
                 "NewStateValue": evaluation.state,
                 "NewStateReason": evaluation.reason,
                 "StateChangeTime": now.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
-                "Region": self.region,
+                "Region": self.region_of(account),
                 "AlarmArn": alarm.alarm_arn,
                 "OldStateValue": old,
             }

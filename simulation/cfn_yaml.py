@@ -65,6 +65,11 @@ _LOADED: dict[tuple[str, str], dict[str, Any]] = {}
 parsing them was a third of a simulation's set-up."""
 
 
+def parse_cfn_yaml(text: str) -> Any:
+    """A template's text (YAML with the short forms, or JSON, which is YAML) as a dict."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506
+
+
 def load_cfn_yaml(path: str | Path) -> dict[str, Any]:
     """The template at `path` as a dict (a copy of its own: callers may change it)."""
     text = Path(path).read_text()

@@ -8,6 +8,7 @@ make demo ARGS="--event my-event.json"      # any recorded event
 make demo ARGS="--retention 0"              # keep the backup copy for good
 make demo ARGS="--retention 1"              # shorter than the backup account's minimum
 make demo ARGS="--fail-at CopyBackup"       # watch the failure path
+make demo ARGS="--backup-region us-east-1"  # the backup copy lands in another region (DR)
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from rds_xacct.model.constants import DEFAULT_MIN_RETENTION_DAYS, DEFAULT_RETENT
 from simulation.driver import INJECTABLE_STEPS, RunResult, Simulation
 from simulation.events import DEFAULT_EVENT, EVENTS_DIR, load_event
 from simulation.operator import status_table
-from simulation.world import BACKUP_ACCOUNT
+from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
 
 SOURCES = {
     "aws-backup": "aws-backup-rds-completed.json",
@@ -103,6 +104,30 @@ def attempt_early_delete(sim: Simulation) -> None:
     )
     sim.note(f"the pipeline role asks the keeper to delete it now: {answer['decision']}")
     sim.permissions.take_refusals()  # expected: the attacker's, not the app's
+
+
+def where_the_copies_are(sim: Simulation) -> list[str]:
+    """Each copy of the app, in both accounts: its account, region and key (read from RDS where
+    it is), the intermediate copy in the source's region, the backup copy where it lands."""
+    lines = []
+    for account, session in ((MAIN_ACCOUNT, sim.world.main), (BACKUP_ACCOUNT, sim.world.backup)):
+        rds = session.client("rds")
+        described: list[tuple[str, str, str | None]] = [
+            (s["DBSnapshotIdentifier"], s["DBSnapshotArn"], s.get("KmsKeyId"))
+            for s in rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
+        ] + [
+            (s["DBClusterSnapshotIdentifier"], s["DBClusterSnapshotArn"], s.get("KmsKeyId"))
+            for s in rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
+        ]
+        for identifier, arn, key in described:
+            if not identifier.startswith("xacct-"):
+                continue
+            role = "backup copy" if account == BACKUP_ACCOUNT else "intermediate copy"
+            lines.append(
+                f"  {role:<18} account {account}, region {arn.split(':')[3]}: {identifier}\n"
+                f"  {'':<18} key {key or '(not encrypted)'}"
+            )
+    return lines
 
 
 def print_run(result: RunResult, *, out: Any = None) -> None:
@@ -182,6 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--fail-at", choices=INJECTABLE_STEPS, help="inject a failure at a step")
     parser.add_argument("--no-slack", action="store_true", help="deploy without Slack")
+    parser.add_argument(
+        "--backup-region",
+        metavar="REGION",
+        help=f"BackupRegion: the backup copy lands in this region (the main account's: {REGION})",
+    )
     args = parser.parse_args(argv)
 
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
@@ -204,10 +234,18 @@ def main(argv: list[str] | None = None) -> int:
         parameters.update({name: "true" for extra in NATIVE_PARAMETERS.values() for name in extra})
 
     began = time.perf_counter()
-    with Simulation(parameters=parameters, slack=not args.no_slack) as sim:
+    with Simulation(
+        parameters=parameters, slack=not args.no_slack, backup_region=args.backup_region
+    ) as sim:
         print(
-            f"Main account {sim.world.main.client('sts').get_caller_identity()['Account']}, "
-            f"backup account {BACKUP_ACCOUNT} (key, role and keeper from other/backup-account)"
+            f"Main account {sim.world.main.client('sts').get_caller_identity()['Account']} in "
+            f"{REGION}, backup account {BACKUP_ACCOUNT} in {sim.backup_region} (key, role and "
+            "keeper from other/backup-account"
+            + (
+                f"; its key for the intermediate copies in {REGION})"
+                if sim.in_another_region
+                else ")"
+            )
         )
         print(f"Event: {event_path.name} ({event.get('detail-type')} from {event.get('source')})")
         print(
@@ -220,11 +258,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.fail_at:
             sim.inject_failure(args.fail_at)
         sim.after_step["DeleteIntermediate"] = lambda: attempt_early_delete(sim)
+        where: list[str] = []
+        sim.after_step["CopyBackup"] = lambda: where.extend(where_the_copies_are(sim))
         status: list[str] = []
         # `rds-xacct status` once the backup copy is made (the run then waits out its retention)
         sim.after_step["Notify"] = lambda: status.append(status_table(sim)[0])
         result = sim.deliver(event, name="demo-run")
         print_run(result)
+        if where:
+            print("Where the copies were once the backup copy was started (read from RDS):")
+            print("\n".join(where))
+            print()
         leftover = sim.world.app_copies(BACKUP_ACCOUNT)
         if leftover and any(c["tags"].get("rds-xacct:expires-at") for c in leftover):
             sim.clock.advance(DEFAULT_MIN_RETENTION_DAYS * 86400)

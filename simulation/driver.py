@@ -33,12 +33,11 @@ from typing import Any
 from unittest import mock
 
 import responses
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from moto import mock_aws
 from moto.sns.models import sns_backends
 from moto.stepfunctions.responses import get_backend
 
+from rds_xacct.aws import url_calls
 from rds_xacct.aws.clients import new_session
 from rds_xacct.aws.observability import execution_of
 from rds_xacct.keeper import hourly as keeper_hourly
@@ -178,6 +177,11 @@ class RunResult:
         return None
 
 
+SOURCE_REGION_KEY_STACK = "rds-xacct-backup-key"
+"""The backup account's source-region-key stack (StackPurpose source-region-key), with a backup
+region only."""
+
+
 class Simulation:
     """Two accounts and the deployed app, on moto. Use as a context manager."""
 
@@ -189,7 +193,12 @@ class Simulation:
         slack: bool = True,
         slack_status: int = 200,
         start: datetime = START,
+        backup_region: str | None = None,
     ) -> None:
+        self.backup_region = backup_region or REGION
+        """Where the backup copies land: REGION, or a disaster-recovery region (the main stack's
+        BackupRegion): the backup-account stack runs there, and a source-region-key stack of
+        the backup account in REGION holds the intermediate copies' key."""
         self.parameters = parameters or {}
         self.backup_parameters = backup_parameters or {}
         """Parameters of the backup-account stack (MinimumRetentionDays, ...)."""
@@ -229,7 +238,9 @@ class Simulation:
         self.credentials: dict[str, Any] = {}
         self.after_step: dict[str, Callable[[], None]] = {}
         """Called once, right after the named step's handler returns (the demo's attacker)."""
-        self.alarm_watch = AlarmWatch((MAIN_ACCOUNT, BACKUP_ACCOUNT), REGION)
+        self.alarm_watch = AlarmWatch(
+            (MAIN_ACCOUNT, BACKUP_ACCOUNT), REGION, {BACKUP_ACCOUNT: self.backup_region}
+        )
         """CloudWatch's evaluation of both accounts' alarms (simulation/alarms.py)."""
         self.alarm_names: list[str] = []
         """The main template's alarms, as made in the main account."""
@@ -301,16 +312,61 @@ class Simulation:
             self.slack_mock = mock
             yield
 
+    @property
+    def in_another_region(self) -> bool:
+        return self.backup_region != REGION
+
+    def _deploy_source_region_key(self) -> dict[str, str]:
+        """With a backup region: the backup account's source-region-key stack here (the key the
+        intermediate copies are made with), as the deploy guide says, before the stack of the
+        backup region, which is given its key (SourceRegionKmsKeyArns)."""
+        if not self.in_another_region:
+            return {}
+        cfn = session_in(BACKUP_ACCOUNT).client("cloudformation")
+        cfn.create_stack(
+            StackName=SOURCE_REGION_KEY_STACK,
+            TemplateBody=json.dumps(without_serverless(load_template(BACKUP_TEMPLATE))),
+            Parameters=[
+                {"ParameterKey": key, "ParameterValue": value}
+                for key, value in {**self._sources(), "StackPurpose": "source-region-key"}.items()
+            ],
+            Capabilities=["CAPABILITY_NAMED_IAM"],
+        )
+        enforce_stack(
+            self.permissions,
+            cfn,
+            SOURCE_REGION_KEY_STACK,
+            BACKUP_SOURCE,
+            account=BACKUP_ACCOUNT,
+            region=REGION,
+        )
+        stack = cfn.describe_stacks(StackName=SOURCE_REGION_KEY_STACK)["Stacks"][0]
+        return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+
+    def _sources(self) -> dict[str, str]:
+        """The backup stacks' source accounts: the main account, unless the test names them (a
+        list, or an organization, with its OU paths)."""
+        names = ("SourceAccountIds", "SourceOrganizationId", "SourceOrganizationalUnitPaths")
+        given = {key: self.backup_parameters[key] for key in names if key in self.backup_parameters}
+        return given or {"SourceAccountIds": MAIN_ACCOUNT}
+
     def _deploy(self) -> None:
-        backup = session_in(BACKUP_ACCOUNT)
+        source_region_key = self._deploy_source_region_key()
+        backup = session_in(BACKUP_ACCOUNT, self.backup_region)
         cfn = backup.client("cloudformation")
         # The main account is the backup stack's source account, unless the test names the
         # source accounts (a list, or an organization) itself
-        named = {"SourceAccountIds", "SourceOrganizationId"} & set(self.backup_parameters)
-        given = {**({} if named else {"SourceAccountIds": MAIN_ACCOUNT}), **self.backup_parameters}
         stack_parameters: list[Any] = [
-            {"ParameterKey": key, "ParameterValue": value} for key, value in given.items()
+            {"ParameterKey": key, "ParameterValue": value}
+            for key, value in {**self._sources(), **self.backup_parameters}.items()
         ]
+        if source_region_key:
+            stack_parameters.append(
+                {
+                    "ParameterKey": "SourceRegionKmsKeyArns",
+                    "ParameterValue": source_region_key["BackupAccountKmsKeyArn"],
+                }
+            )
         # moto runs no SAM transform: the stack is made without the keeper function, which is
         # then made and routed like the main stack's functions (`_deploy_keeper`).
         backup_template = load_template(BACKUP_TEMPLATE)
@@ -326,7 +382,7 @@ class Simulation:
             "rds-xacct-backup-account",
             BACKUP_SOURCE,
             account=BACKUP_ACCOUNT,
-            region=REGION,
+            region=self.backup_region,
         )
         self._deploy_keeper(
             backup_template,
@@ -339,17 +395,27 @@ class Simulation:
                 "Outputs"
             ]
         }
+        intermediate_key = (source_region_key or outputs)["BackupAccountKmsKeyArn"]
         self.world = World(
-            backup_key_arn=outputs["BackupAccountKmsKeyArn"],
+            backup_key_arn=intermediate_key,
             main=operator_session(REGION),
             backup=backup,
+            backup_region=self.backup_region,
         )
         main = self.world.main
         parameters = {
             "BackupAccountId": BACKUP_ACCOUNT,
-            "BackupAccountKmsKeyArn": outputs["BackupAccountKmsKeyArn"],
+            "BackupAccountKmsKeyArn": intermediate_key,
             "BackupAccountRoleArn": outputs["BackupAccountRoleArn"],
             "BackupAccountKeeperUrl": self.keeper_url,
+            **(
+                {
+                    "BackupRegion": self.backup_region,
+                    "BackupRegionKmsKeyArn": outputs["BackupAccountKmsKeyArn"],
+                }
+                if self.in_another_region
+                else {}
+            ),
             **({"SlackWebhookParameterName": SLACK_PARAMETER} if self.slack else {}),
             **self.parameters,
         }
@@ -412,8 +478,9 @@ class Simulation:
                 "StackResourceSummaries"
             ]
         }
+        region = self.backup_region
         resolver = Resolver(
-            template, parameters, account=BACKUP_ACCOUNT, region=REGION, refs=resources
+            template, parameters, account=BACKUP_ACCOUNT, region=region, refs=resources
         )
         names = function_names(template, resolver)
         specs = function_specs(template, resolver, names)
@@ -423,9 +490,9 @@ class Simulation:
         role_id = template["Resources"][KEEPER_FUNCTION]["Properties"]["Role"]["Fn::GetAtt"][0]
         role_arn = f"arn:aws:iam::{BACKUP_ACCOUNT}:role/{resources[role_id]}"
         credentials = service_credentials(
-            self.permissions, role_arn, "lambda.amazonaws.com", KEEPER_FUNCTION, REGION
+            self.permissions, role_arn, "lambda.amazonaws.com", KEEPER_FUNCTION, region
         )
-        session = credentials.session(REGION)
+        session = credentials.session(region)
         clients = {service: session.client(service) for service in ("rds", "dynamodb")}
         # The keeper's settings (names no main-account function uses) are set for the process;
         # its credentials are given to its own clients, not os.environ, which the main
@@ -441,7 +508,7 @@ class Simulation:
         code = io.BytesIO()
         with zipfile.ZipFile(code, "w") as archive:
             archive.writestr("keeper.py", "def handler(event, context):\n    return event\n")
-        self.backup_lambda = session_in(BACKUP_ACCOUNT).client("lambda")
+        self.backup_lambda = session_in(BACKUP_ACCOUNT, region).client("lambda")
         for logical_id in (KEEPER_FUNCTION, KEEPER_PASS_FUNCTION):
             function = specs[logical_id]
             _create_function(self.backup_lambda, function, role_arn, code.getvalue())
@@ -477,7 +544,7 @@ class Simulation:
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"],
-            region_name=REGION,
+            region_name=self.backup_region,
         )
 
     def ask_keeper(self, request: Any, session: Any = None) -> dict[str, Any]:
@@ -489,27 +556,10 @@ class Simulation:
 
     def call_keeper_url(self, request: Any, session: Any = None) -> tuple[int, Any]:
         """A POST of `request` to the keeper's function URL, SigV4-signed with `session`'s
-        credentials (default: the cross-account role's); the HTTP status and the JSON body."""
-        import requests
-
+        credentials (default: the cross-account role's), as the runs send it
+        (rds_xacct.aws.url_calls); the HTTP status and the JSON body."""
         session = session or self.backup_role_session()
-        body = json.dumps(request).encode()
-        signed = AWSRequest(
-            method="POST",
-            url=self.keeper_url,
-            data=body,
-            headers={"content-type": "application/json"},
-        )
-        SigV4Auth(session.get_credentials().get_frozen_credentials(), "lambda", REGION).add_auth(
-            signed
-        )
-        response = requests.post(
-            self.keeper_url, data=body, headers=dict(signed.headers.items()), timeout=5
-        )
-        try:
-            return response.status_code, response.json()
-        except ValueError:
-            return response.status_code, None
+        return url_calls.post(self.keeper_url, request, session, timeout=5)
 
     def note(self, text: str) -> None:
         """A line in the run's timeline (the demo's attacker says what was refused)."""
@@ -522,6 +572,7 @@ class Simulation:
         account: str,
         resources: list[str],
         detail: dict[str, Any],
+        region: str = REGION,
     ) -> dict[str, Any]:
         """An event as EventBridge delivers it, at the simulated time."""
         return {
@@ -531,7 +582,7 @@ class Simulation:
             "source": source,
             "account": account,
             "time": self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": REGION,
+            "region": region,
             "resources": resources,
             "detail": detail,
         }
@@ -611,8 +662,11 @@ class Simulation:
 
     def schedule_event(self) -> dict[str, Any]:
         """The event the backup account's hourly schedule sends, at the simulated time."""
-        rule = f"arn:aws:events:{REGION}:{BACKUP_ACCOUNT}:rule/rds-xacct-keeper-hourly"
-        return self.eventbridge_event("Scheduled Event", "aws.events", BACKUP_ACCOUNT, [rule], {})
+        region = self.backup_region
+        rule = f"arn:aws:events:{region}:{BACKUP_ACCOUNT}:rule/rds-xacct-keeper-hourly"
+        return self.eventbridge_event(
+            "Scheduled Event", "aws.events", BACKUP_ACCOUNT, [rule], {}, region
+        )
 
     def _run_as_the_templates_roles(self, main: Any) -> None:
         """Create the main template's roles in moto's IAM; each function runs with its role's

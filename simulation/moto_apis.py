@@ -421,6 +421,22 @@ PATCHES: tuple[Patch, ...] = (
         ),
     ),
     Patch(
+        "simulation.moto.stacksets._service_managed_refuses_macros",
+        "aws rule",
+        (
+            _f(
+                "moto.cloudformation.models.CloudFormationBackend.create_stack_set",
+                "self",
+                "name",
+                "template",
+                "parameters",
+                "tags",
+                "permission_model",
+            ),
+            _f("moto.cloudformation.exceptions.ValidationError"),
+        ),
+    ),
+    Patch(
         "simulation.moto.rds._checked_tags", "aws rule", (_f("moto.rds.models.TaggingMixin.tags"),)
     ),
     Patch(

@@ -26,6 +26,8 @@ BACKUP_ROLE_ARN = f"arn:aws:iam::{BACKUP_ACCOUNT}:role/{BACKUP_ROLE_NAME}"
 KEEPER_URL = f"https://k33p3r0123456789abcdef0123456789.lambda-url.{REGION}.on.aws/"
 """The backup account's keeper as the backup-account stack names it (the simulation makes it;
 unit tests of single steps stand in for it)."""
+SLOT_BROKER_URL = f"https://{'b' * 32}.lambda-url.{REGION}.on.aws/"
+"""A slot broker's function URL, for unit tests of settings (the simulation's is its own)."""
 
 TEST_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -41,10 +43,11 @@ UNSET_IN_TESTS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "MOTO_ACCOUNT_ID")
 """Variables that could point a test at a real account or another moto account."""
 
 
-def session_in(account: str) -> boto3.Session:
-    """A session acting in `account` (moto maps assumed-role credentials to the role's account)."""
+def session_in(account: str, region: str = REGION) -> boto3.Session:
+    """A session acting in `account` (moto maps assumed-role credentials to the role's account),
+    in `region`."""
     if account == MAIN_ACCOUNT:
-        return new_session(region_name=REGION)
+        return new_session(region_name=region)
     credentials = boto3.client("sts", region_name=REGION).assume_role(
         RoleArn=f"arn:aws:iam::{account}:role/test-admin", RoleSessionName="test-admin"
     )["Credentials"]
@@ -52,7 +55,7 @@ def session_in(account: str) -> boto3.Session:
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
-        region_name=REGION,
+        region_name=region,
     )
 
 
@@ -116,6 +119,10 @@ class World:
     backup_key_arn: str
     main: boto3.Session
     backup: boto3.Session
+    """The backup account, in the region its copies land in (`backup_region`)."""
+    backup_region: str = REGION
+    """Where the backup copies land: the main account's region, or a disaster-recovery region
+    (the main stack's BackupRegion)."""
     _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def main_client(self, service: str) -> Any:
@@ -166,6 +173,7 @@ class World:
             "BACKUP_KMS_KEY_ARN": self.backup_key_arn,
             "BACKUP_ROLE_ARN": BACKUP_ROLE_ARN,
             "BACKUP_KEEPER_URL": KEEPER_URL,
+            "BACKUP_SLOT_BROKER_URL": SLOT_BROKER_URL,
             "RETENTION_DAYS": "1",
         }
         env.update(overrides)
@@ -302,9 +310,10 @@ class World:
 
     # -- what is where -------------------------------------------------------------------------
     def snapshots(self, account: str) -> list[dict[str, Any]]:
-        """Every DB and cluster snapshot in the account, with tags."""
+        """Every DB and cluster snapshot in the account, with tags: the main account's in its
+        region, the backup account's where the backup copies land."""
         found: list[dict[str, Any]] = []
-        backend = rds_backends[account][REGION]
+        backend = rds_backends[account][self.backup_region if account == BACKUP_ACCOUNT else REGION]
         for snap in backend.database_snapshots.values():
             found.append(
                 {

@@ -93,7 +93,10 @@ def _rds_key_needs(key_ids: list[str], info: RequestInfo) -> list[Need]:
             continue  # RDS answers KMSKeyNotAccessible itself (moto_patches)
         if _aws_managed_key(arn):
             continue
-        via = ("kms:ViaService", f"rds.{info.region}.amazonaws.com")
+        # RDS of the key's own region uses it: a copy's source key in another region (a copy
+        # into a disaster-recovery region) is read there (RDS User Guide, "Copying a DB
+        # snapshot": the caller "must have access to the AWS KMS key" of the source)
+        via = ("kms:ViaService", f"rds.{arn.split(':')[3]}.amazonaws.com")
         caller_account = ("kms:CallerAccount", info.account)
         needs.append(Need("kms:DescribeKey", arn, (via, caller_account), key_policy=arn))
         needs.append(

@@ -28,6 +28,7 @@ from simulation.moto import (
     rds_encryption,
     recovery_points,
     sfn,
+    stacksets,
 )
 from simulation.moto.clock import SimClock
 from simulation.moto.dynamodb import patches as dynamodb_patches
@@ -127,6 +128,8 @@ class MotoPatches:
             # CloudWatch: AWS's own metrics, and alarms as AWS makes them
             *cloudwatch.patches(lambda: self.timing_out),
             *cloudwatch_alarms.patches(),
+            # Rolling the main stack out to many accounts
+            *stacksets.patches(),
         ]
         for patch in patches:
             self._stack.enter_context(patch)

@@ -32,6 +32,28 @@ class CopyMade:
     started: datetime
     minutes: float
     fail: bool
+    crossed_regions_gib: int = 0
+    """GiB this copy moved from another region (billed as RDS data transfer), 0 for a copy in
+    its source's region. Every copy here moves the whole snapshot: the source of a
+    cross-region copy is always an intermediate copy, so never incremental (RDS User Guide,
+    "Copying a DB snapshot": "When you copy a source snapshot that is a snapshot copy itself,
+    the new copy isn't incremental")."""
+
+
+CROSS_REGION_SLOWDOWN = 2.0
+"""A copy from another region takes this many times longer per GiB than one within a region.
+AWS gives no figure, only that cross-region copies "can take hours" and may be queued (RDS
+User Guide, "Copying a DB snapshot"); an assumption of the simulation, to be measured on AWS
+(docs/regions-and-accounts.md)."""
+
+
+def _source_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """The source identifier or ARN given to moto's copy_db_snapshot / copy_db_cluster_snapshot
+    (their first parameter)."""
+    for name in ("source_db_snapshot_identifier", "source_db_cluster_snapshot_identifier"):
+        if name in kwargs:
+            return str(kwargs[name])
+    return str(args[0]) if args else ""
 
 
 class CopyProgress:
@@ -66,12 +88,18 @@ class CopyProgress:
             if self._model is not None:
                 per_gib, base = self._model
                 size = int(getattr(snapshot, "allocated_storage", 0) or 0)
+                source = _source_of(args, kwargs)
+                crossed = source.startswith("arn:") and source.split(":")[3] != backend.region_name
+                if crossed:
+                    per_gib *= CROSS_REGION_SLOWDOWN
                 snapshot.status = "creating" if isinstance(snapshot, DBSnapshot) else "copying"
                 snapshot.percent_progress = 0
                 fail = self._fail_next > 0
                 if fail:
                     self._fail_next -= 1
-                progress = CopyMade(snapshot, self.clock.now(), base + size * per_gib, fail)
+                progress = CopyMade(
+                    snapshot, self.clock.now(), base + size * per_gib, fail, size if crossed else 0
+                )
                 self._progress.append(progress)
                 self.copies_made.append(progress)
             return snapshot

@@ -218,7 +218,7 @@ def test_every_alarm_of_both_templates_is_made_in_its_account_and_evaluated(
     ]
     backup = load_template(BACKUP_TEMPLATE)
     backup_resolver = Resolver(
-        backup, {"MainAccountId": MAIN_ACCOUNT}, account=BACKUP_ACCOUNT, region=REGION
+        backup, {"SourceAccountIds": MAIN_ACCOUNT}, account=BACKUP_ACCOUNT, region=REGION
     )
     backup_alarms = [
         r

@@ -52,3 +52,24 @@ def test_a_retention_below_the_minimum_is_refused_and_deleted_by_the_hourly_pass
     assert "asked the backup account's keeper to delete the copy: refused" in out
     assert "minimum retention, 7 days" in out
     assert "the keeper's hourly pass in the backup account deletes: arn:aws:rds:" in out
+
+
+def test_a_demo_into_another_region_shows_where_each_copy_is_and_with_which_key(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # When `make demo ARGS="--backup-region us-east-1"` runs
+    status = demo.main(["--backup-region", "us-east-1", "--no-slack"])
+    out = capsys.readouterr().out
+    # Then the run succeeds, and the intermediate copy was in eu-west-1 with the backup
+    # account's key there, the backup copy in us-east-1 with its key there
+    assert status == 0
+    where = out[out.index("Where the copies were") :].splitlines()
+    intermediate = " ".join(where[1:3])
+    backup = " ".join(where[3:5])
+    assert "intermediate copy" in intermediate
+    assert "region eu-west-1" in intermediate
+    assert "key arn:aws:kms:eu-west-1:222222222222:key/" in intermediate
+    assert "backup copy" in backup
+    assert "region us-east-1" in backup
+    assert "key arn:aws:kms:us-east-1:222222222222:key/" in backup
+    assert "asked the backup account's keeper to delete the copy: deleted" in out

@@ -83,6 +83,7 @@ REFS = {
 KEY_ADMIN_ARN_REF = {"Ref": "KeyAdministratorArn"}
 BACKUP_ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
 VIA_RDS = {"StringEquals": {"kms:ViaService": {"Fn::Sub": "rds.${AWS::Region}.${AWS::URLSuffix}"}}}
+VIA_RDS_OF_ANY_REGION = {"StringLike": {"kms:ViaService": {"Fn::Sub": "rds.*.${AWS::URLSuffix}"}}}
 FOR_AWS_RESOURCE = {"Bool": {"kms:GrantIsForAWSResource": "true"}}
 KEY_USE_THROUGH_RDS = {
     "kms:Encrypt",
@@ -110,7 +111,12 @@ KEY_ADMINISTRATION = {
     "kms:UpdateAlias",
     "kms:UpdateKeyDescription",
 }
-LIST = {"ByOrganization": False, "HasOrganizationalUnits": False, "HasKeyAdministrator": False}
+LIST = {
+    "ByOrganization": False,
+    "HasOrganizationalUnits": False,
+    "HasKeyAdministrator": False,
+    "HasSourceRegionKeys": False,
+}
 ORGANIZATION_ID = "o-a1b2c3d4e5"
 OU_PATH = f"{ORGANIZATION_ID}/r-ab12/ou-ab12-11111111/"
 CONDITION_SETTINGS = [
@@ -118,7 +124,12 @@ CONDITION_SETTINGS = [
     pytest.param({**LIST, "HasKeyAdministrator": True}, id="key-administrator"),
     pytest.param({**LIST, "ByOrganization": True}, id="organization"),
     pytest.param(
-        {"ByOrganization": True, "HasOrganizationalUnits": True, "HasKeyAdministrator": True},
+        {
+            "ByOrganization": True,
+            "HasOrganizationalUnits": True,
+            "HasKeyAdministrator": True,
+            "HasSourceRegionKeys": True,
+        },
         id="organizational-units",
     ),
 ]
@@ -451,6 +462,8 @@ def test_parameters_and_their_defaults(template: dict[str, Any]) -> None:
         "SourceOrganizationId",
         "SourceOrganizationalUnitPaths",
         "SourceResourcePrefix",
+        "StackPurpose",
+        "SourceRegionKmsKeyArns",
         "MinimumRetentionDays",
         "LongestRetentionDays",
         "ResourcePrefix",
@@ -912,12 +925,14 @@ def test_the_role_uses_only_the_backup_key_and_only_through_rds(template: dict[s
         "kms:DescribeKey",
         "kms:CreateGrant",
     }
+    # (the backup key here, with no source-region keys given; through RDS of this region or of
+    # a source's, which reads its own key there)
     for statement in statements:
         assert statement["Resource"] == {"Fn::GetAtt": ["BackupKey", "Arn"]}
         if "kms:CreateGrant" in _actions(statement):
             assert statement["Condition"] == FOR_AWS_RESOURCE
         elif _actions(statement) & KEY_USE_THROUGH_RDS:
-            assert statement["Condition"] == VIA_RDS
+            assert statement["Condition"] == VIA_RDS_OF_ANY_REGION
 
 
 # --- The key ------------------------------------------------------------------------------------
@@ -1553,3 +1568,50 @@ def test_the_stack_is_created_and_its_outputs_feed_the_main_stack(optional: dict
         assert settings_here.min_retention_days == int(
             optional.get("MinimumRetentionDays", DEFAULT_MIN_RETENTION_DAYS)
         )
+
+
+def test_a_backup_region_reads_the_source_regions_keys_through_rds(
+    template: dict[str, Any],
+) -> None:
+    # Given the stack of a backup region given the keys of its source regions' stacks
+    conditions = {**LIST, "HasSourceRegionKeys": True}
+    statements = [
+        s
+        for s in _statements(_role(template, conditions)["Policies"][0]["PolicyDocument"])
+        if s["Effect"] == "Allow" and any(a.startswith("kms:") for a in _actions(s))
+    ]
+    # When / Then every KMS statement names the key here and those keys, nothing else
+    expected = {
+        "Fn::Split": [
+            ",",
+            {
+                "Fn::Join": [
+                    ",",
+                    [
+                        {"Fn::GetAtt": ["BackupKey", "Arn"]},
+                        {"Fn::Join": [",", {"Ref": "SourceRegionKmsKeyArns"}]},
+                    ],
+                ]
+            },
+        ]
+    }
+    assert statements
+    assert all(s["Resource"] == expected for s in statements)
+
+
+def test_a_source_region_key_stack_makes_the_key_alone(template: dict[str, Any]) -> None:
+    # Given StackPurpose source-region-key (the key of a source region whose copies land in
+    # another region)
+    made = [
+        name
+        for name, resource in template["Resources"].items()
+        if resource.get("Condition") not in ("ReceivesCopies", "HasAlarmEmail")
+    ]
+    # (HasAlarmEmail holds only with ReceivesCopies)
+    assert "ReceivesCopies" in str(template["Conditions"]["HasAlarmEmail"])
+    outputs = [
+        name for name, output in template["Outputs"].items() if output.get("Condition") is None
+    ]
+    # When / Then only the key, its alias and its ARN are made: no role, keeper or alarm
+    assert sorted(made) == ["BackupKey", "BackupKeyAlias"]
+    assert outputs == ["BackupAccountKmsKeyArn"]

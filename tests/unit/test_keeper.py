@@ -1402,7 +1402,7 @@ def test_the_handler_refuses_an_unreadable_request(keeper_env: KeeperSettings) -
         pytest.param(SCHEDULED_EVENT, "not a request through the keeper's function URL", id="rule"),
         pytest.param(
             url_event(GOOD_REQUEST, session_arn("attacker")),
-            "is not a session of the cross-account role named after the account",
+            "is not a session of the role",
             id="session-not-named-after-an-account",
         ),
         pytest.param(
@@ -1412,7 +1412,7 @@ def test_the_handler_refuses_an_unreadable_request(keeper_env: KeeperSettings) -
         ),
         pytest.param(
             url_event(GOOD_REQUEST, f"arn:aws:iam::{BACKUP_ACCOUNT}:user/{MAIN_ACCOUNT}-bob"),
-            "is not a session of the cross-account role",
+            "is not a session of the role",
             id="a-user",
         ),
         pytest.param(

@@ -145,7 +145,7 @@ print(json.dumps({
     "pipeline": pipeline,
     "third_party": sorted(n for n in sys.modules if n.startswith(("aws_lambda_powertools", "requests"))),
     "handler": keeper.handler({
-        "requestContext": {"authorizer": {"iam": {"userArn":
+        "requestContext": {"accountId": "222222222222", "authorizer": {"iam": {"userArn":
             "arn:aws:sts::222222222222:assumed-role/rds-xacct-backup-copy/111111111111-run-1"}}},
         "body": json.dumps({"action": "delete"}),
     }, None),

@@ -10,6 +10,7 @@ GOOD = {
     "BACKUP_KMS_KEY_ARN": "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     "BACKUP_ROLE_ARN": "arn:aws:iam::222222222222:role/rds-xacct-backup-copy",
     "BACKUP_KEEPER_URL": "https://abc123def456.lambda-url.eu-west-1.on.aws/",
+    "BACKUP_SLOT_BROKER_URL": f"https://{'a' * 32}.lambda-url.eu-west-1.on.aws/",
     "RETENTION_DAYS": "7",
     "INCLUDE_DATABASES": "prod-*, billing",
     "SELECTION_TAG": "backup-copy=true",
@@ -45,7 +46,7 @@ def test_the_default_retention_is_the_templates() -> None:
         ),
         (
             {"AWS_REGION": "us-east-1"},
-            r"key in this region \(us-east-1\): RDS copies a snapshot with a key of its own",
+            r"BACKUP_KMS_KEY_ARN must be a key in us-east-1, where its copies land",
         ),
         (
             {"BACKUP_ROLE_ARN": GOOD["BACKUP_ROLE_ARN"].replace("222222222222", "333333333333")},
@@ -56,6 +57,10 @@ def test_the_default_retention_is_the_templates() -> None:
         ({"RETENTION_DAYS": "one"}, f"0 to {MAX_RETENTION_DAYS}"),
         ({"SELECTION_TAG": "no-equals-sign"}, "key=value"),
         ({"BACKUP_KEEPER_URL": ""}, "BACKUP_KEEPER_URL must be a Lambda function URL"),
+        (
+            {"BACKUP_SLOT_BROKER_URL": "https://example.com/slots"},
+            "BACKUP_SLOT_BROKER_URL must be the backup account's slot broker URL",
+        ),
         (
             {"BACKUP_KEEPER_URL": "rds-xacct-keeper"},
             "BACKUP_KEEPER_URL must be a Lambda function URL",
@@ -73,6 +78,10 @@ def test_the_default_retention_is_the_templates() -> None:
         (
             {"BACKUP_KEEPER_URL": GOOD["BACKUP_KEEPER_URL"] + "evil.example/"},
             "BACKUP_KEEPER_URL must be a Lambda function URL",
+        ),
+        (
+            {"BACKUP_KEEPER_URL": GOOD["BACKUP_KEEPER_URL"].replace("eu-west-1", "us-east-1")},
+            r"BACKUP_KEEPER_URL must be a function URL in eu-west-1, where the copies land",
         ),
     ],
 )
@@ -95,3 +104,68 @@ def test_a_china_regions_function_url_is_a_keeper_url() -> None:
     keeper = "https://abc123def456.lambda-url.cn-north-1.on.amazonwebservices.com.cn/"
     settings = Settings.from_env({**GOOD, "BACKUP_KEEPER_URL": keeper})
     assert settings.backup_keeper_url == keeper
+
+
+DR_KEY = "arn:aws:kms:us-east-1:222222222222:key/" + "1234abcd-12ab-34cd-56ef-1234567890ab"
+DR_KEEPER = "https://abc123def456.lambda-url.us-east-1.on.aws/"
+DR_BROKER = f"https://{'a' * 32}.lambda-url.us-east-1.on.aws/"
+
+
+def test_a_backup_region_takes_its_own_key_and_keeper() -> None:
+    # Given a main stack in eu-west-1 whose copies land in us-east-1
+    env = {
+        **GOOD,
+        "AWS_REGION": "eu-west-1",
+        "BACKUP_REGION": "us-east-1",
+        "BACKUP_REGION_KMS_KEY_ARN": DR_KEY,
+        "BACKUP_KEEPER_URL": DR_KEEPER,
+        "BACKUP_SLOT_BROKER_URL": DR_BROKER,
+    }
+    # When the settings are read
+    settings = Settings.from_env(env)
+    # Then the backup copies land there with that key; the intermediate keeps this region's key
+    assert settings.landing_region("eu-west-1") == "us-east-1"
+    assert settings.backup_copy_kms_key_arn == DR_KEY
+    assert settings.backup_kms_key_arn == GOOD["BACKUP_KMS_KEY_ARN"]
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"BACKUP_REGION_KMS_KEY_ARN": ""}, "BACKUP_REGION_KMS_KEY_ARN must be a full KMS key ARN"),
+        (
+            {"BACKUP_REGION_KMS_KEY_ARN": GOOD["BACKUP_KMS_KEY_ARN"]},
+            "BACKUP_REGION_KMS_KEY_ARN must be a key in us-east-1, where its copies land",
+        ),
+        (
+            {"BACKUP_KEEPER_URL": GOOD["BACKUP_KEEPER_URL"]},
+            "BACKUP_KEEPER_URL must be a function URL in us-east-1, where the copies land",
+        ),
+        ({"BACKUP_REGION": "US East"}, "BACKUP_REGION must be a region name"),
+        (
+            {"BACKUP_SLOT_BROKER_URL": GOOD["BACKUP_SLOT_BROKER_URL"]},
+            "BACKUP_SLOT_BROKER_URL must be a function URL in us-east-1",
+        ),
+    ],
+)
+def test_a_backup_region_without_what_it_needs_is_refused(
+    change: dict[str, str], says: str
+) -> None:
+    env = {
+        **GOOD,
+        "AWS_REGION": "eu-west-1",
+        "BACKUP_REGION": "us-east-1",
+        "BACKUP_REGION_KMS_KEY_ARN": DR_KEY,
+        "BACKUP_KEEPER_URL": DR_KEEPER,
+        "BACKUP_SLOT_BROKER_URL": DR_BROKER,
+        **change,
+    }
+    with pytest.raises(ConfigurationError, match=says):
+        Settings.from_env(env)
+
+
+def test_the_backup_region_set_to_this_region_is_the_same_region() -> None:
+    # (a deployment that names its own region, and no second key, copies as before)
+    settings = Settings.from_env({**GOOD, "AWS_REGION": "eu-west-1", "BACKUP_REGION": "eu-west-1"})
+    assert settings.backup_region == ""
+    assert settings.backup_copy_kms_key_arn == GOOD["BACKUP_KMS_KEY_ARN"]

@@ -697,13 +697,13 @@ def reach_keeper(
     and this account's id; returns the role sessions asked for (role ARN, session name)."""
     assumed: list[tuple[str, str]] = []
 
-    def assumed_role_session(role_arn: str, session_name: str) -> Any:
+    def assumed_role_session(role_arn: str, session_name: str, region: str | None = None) -> Any:
         assumed.append((role_arn, session_name))
         return new_session(
             aws_access_key_id="ASIAFAKE",
             aws_secret_access_key="secret",
             aws_session_token="token",
-            region_name=REGION,
+            region_name=region or REGION,
         )
 
     monkeypatch.setattr(accounts, "assumed_role_session", assumed_role_session)

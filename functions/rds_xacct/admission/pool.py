@@ -10,6 +10,8 @@ whose lease lapsed (a lost run) is reaped when a run asks.
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -18,14 +20,23 @@ from botocore.exceptions import ClientError
 
 from rds_xacct.admission.pool_table import PoolTable, epoch
 from rds_xacct.aws.clients import NETWORK_ERRORS, default_client, network_error
-from rds_xacct.aws.observability import logger
 from rds_xacct.model import errors
-from rds_xacct.model.constants import SLOT_BATCH_MINUTES, SLOT_LEASE_SECONDS, SLOT_WAIT_HOURS
+from rds_xacct.model.constants import (
+    APP_NAME,
+    SLOT_BATCH_MINUTES,
+    SLOT_LEASE_SECONDS,
+    SLOT_WAIT_HOURS,
+)
 from rds_xacct.model.times import iso, parse_iso
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_stepfunctions import SFNClient
+
+logger = logging.getLogger(APP_NAME)
+"""The stdlib logger of the app's name: in the main account's functions, the one Powertools'
+Logger configures (same name); in the backup account's slot broker, which ships no Powertools,
+a plain one."""
 
 SERVE_BATCH = 25
 """Serving the queue reads only its head: a grant per freed slot, whatever the queue's length."""
@@ -85,11 +96,23 @@ class Pool:
         limit: int,
         dynamodb: DynamoDBClient | None = None,
         sfn: SFNClient | None = None,
+        sfn_for: Callable[[str], SFNClient] | None = None,
     ) -> None:
         self.items = PoolTable(table=table, key=key, limit=limit, dynamodb=dynamodb)
         self.key = key
         self.limit = limit
-        self.sfn: SFNClient = sfn or default_client("stepfunctions")
+        self._sfn = sfn
+        self._sfn_for = sfn_for
+        """A Step Functions client able to complete the task tokens of a run (by its execution
+        ARN): the function's own, or (the backup account's slot broker) one in the run's
+        account and region."""
+
+    def sfn(self, execution_arn: str) -> SFNClient:
+        if self._sfn_for is not None:
+            return self._sfn_for(execution_arn)
+        if self._sfn is None:
+            self._sfn = default_client("stepfunctions")
+        return self._sfn
 
     def holders(self) -> list[dict[str, Any]]:
         return self.items.holders()
@@ -127,7 +150,7 @@ class Pool:
         if self.renew(execution, lease):
             # It holds a slot already (given one, but the answer went astray): answer it now,
             # rather than queue it behind others while the slot it holds sits idle.
-            self._complete(token, Grant(self.key, iso(now), iso(lease)))
+            self._complete(execution_arn, token, Grant(self.key, iso(now), iso(lease)))
             return "granted"
         self.reap(now)
         self.items.queue(
@@ -164,6 +187,7 @@ class Pool:
         (`skipped`: another run served it, or it asked again with a new token)."""
         execution = waiter["execution"]["S"]
         token = waiter["token"]["S"]
+        execution_arn = waiter.get("executionArn", {}).get("S", "")
         lease = now + timedelta(seconds=SLOT_LEASE_SECONDS)
         taken = self.items.take(waiter, now=now, lease=lease)
         if taken == "changed":
@@ -172,11 +196,11 @@ class Pool:
             # It holds a slot already (it asked again after being given one): answer it.
             logger.info(f"{execution} asked again for the slot of {self.key} it holds")
             self.items.forget(waiter["sk"]["S"], token)
-            self._complete(token, Grant(self.key, iso(now), iso(lease)))
+            self._complete(execution_arn, token, Grant(self.key, iso(now), iso(lease)))
             return "granted"
         if taken == "full":
             return "full"
-        if not self._complete(token, Grant(self.key, iso(now), iso(lease))):
+        if not self._complete(execution_arn, token, Grant(self.key, iso(now), iso(lease))):
             # The run stopped waiting (aborted, or its wait timed out and it will ask again):
             # the slot goes back to the pool at once.
             logger.info(f"{execution} no longer waits for a slot of {self.key}")
@@ -185,9 +209,9 @@ class Pool:
         logger.info(f"Copy slot of {self.key} given to {execution}")
         return "granted"
 
-    def _complete(self, token: str, grant: Grant) -> bool:
+    def _complete(self, execution_arn: str, token: str, grant: Grant) -> bool:
         try:
-            self.sfn.send_task_success(taskToken=token, output=grant.output())
+            self.sfn(execution_arn).send_task_success(taskToken=token, output=grant.output())
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in _GONE:
                 return False

@@ -33,13 +33,15 @@ out (every SLOT_RECHECK_SECONDS), and its slot goes to the queue.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from rds_xacct.admission import broker
 from rds_xacct.admission.pool import Place, Pool
 from rds_xacct.admission.pool_table import PoolTable
+from rds_xacct.aws.accounts import Accounts
 from rds_xacct.aws.observability import logger
 from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import POOL_BACKUP, POOL_MAIN
@@ -65,20 +67,64 @@ def place_of(state: dict[str, Any], which: str) -> Place:
     return Place(parse_iso(job["startedAt"]), int(job["source"].get("sizeGiB") or 0))
 
 
+class BrokerPool:
+    """The backup account's pool, as a run sees it: each call asks the slot broker there
+    (rds_xacct.admission.broker), which runs the pool for every source account copying there.
+    It serves the queue on every give-back itself, so `serve` here has nothing to do."""
+
+    def __init__(self, key: str, execution_arn: str, ask: Callable[[dict[str, Any]], Any]):
+        self.key = key
+        self.execution_arn = execution_arn
+        self._ask = ask
+
+    def _call(self, action: str, execution: str, **fields: Any) -> dict[str, Any]:
+        request = {"action": action, "execution": execution, "executionArn": self.execution_arn}
+        answer: dict[str, Any] = self._ask({**request, **fields})
+        return answer
+
+    def request(
+        self, *, execution: str, execution_arn: str, place: Place, token: str, now: datetime
+    ) -> str:
+        weight = {"arrived": iso(place.arrived), "weight": place.weight}
+        return str(self._call(broker.REQUEST, execution, place=weight, token=token)["outcome"])
+
+    def release(self, execution: str) -> bool:
+        return bool(self._call(broker.RELEASE, execution).get("released"))
+
+    def serve(self, now: datetime) -> list[str]:
+        return []
+
+    def renew(self, execution: str, until: datetime) -> bool:
+        return bool(self._call(broker.RENEW, execution, leaseUntil=iso(until)).get("renewed"))
+
+    def forget_waiting(self, execution: str) -> int:
+        return int(self._call(broker.FORGET, execution).get("forgotten") or 0)
+
+
 # --- The states that take and give back slots ---------------------------------------------------
-def pools(job: Mapping[str, Any], settings: Settings) -> dict[str, Pool]:
-    """The run's two pools: `main` (first hop, main account) and `backup` (second hop)."""
+def pools(job: Mapping[str, Any], settings: Settings) -> dict[str, Pool | BrokerPool]:
+    """The run's two pools: `main` (first hop, main account, the source's region, in this
+    account's table) and `backup` (second hop, the backup account, the region the backup copies
+    land in, kept by its slot broker): slots count where the copy lands."""
     if not settings.admission_table:
         return {}
     execution = Arn.parse(job["executionArn"])
     region, main_account = execution.region, execution.account
-    return {
-        which: Pool(table=settings.admission_table, key=key, limit=settings.max_copies_in_flight)
-        for which, key in (
-            (POOL_MAIN, pool_key(main_account, region)),
-            (POOL_BACKUP, pool_key(settings.backup_account_id, region)),
+    main = Pool(
+        table=settings.admission_table,
+        key=pool_key(main_account, region),
+        limit=settings.max_copies_in_flight,
+    )
+    backup_key = pool_key(settings.backup_account_id, settings.landing_region(region))
+    backup: Pool | BrokerPool
+    if settings.backup_slot_broker_url:
+        ask = Accounts(settings, str(job["execution"])).ask_slot_broker
+        backup = BrokerPool(backup_key, str(job["executionArn"]), ask)
+    else:  # (unit tests of single steps: the backup account's pool in this account's table)
+        backup = Pool(
+            table=settings.admission_table, key=backup_key, limit=settings.max_copies_in_flight
         )
-    }
+    return {POOL_MAIN: main, POOL_BACKUP: backup}
 
 
 def acquire_slot(
@@ -141,21 +187,36 @@ class SlotGauges:
 
 
 def gauges(settings: Settings, *, now: datetime, dynamodb: Any = None) -> SlotGauges:
-    """Both pools of the deployment (the main account's, from its state machine's ARN, and the
-    backup account's): slots in use, runs waiting, the longest wait. Reads the whole queue."""
+    """Both pools of the deployment (the main account's, from its state machine's ARN, read in
+    its table; the backup account's, as its slot broker sees it, for every source account):
+    slots in use, runs waiting, the longest wait. Reads the whole queue."""
     if not settings.admission_table or not settings.state_machine_arn:
         return SlotGauges(0, 0, 0.0)
     machine = Arn.parse(settings.state_machine_arn)
-    in_use, arrivals = 0, list[datetime | None]()
-    for account in (machine.account, settings.backup_account_id):
+    places = [(machine.account, machine.region)]
+    if not settings.backup_slot_broker_url:
+        places.append((settings.backup_account_id, settings.landing_region(machine.region)))
+    in_use, waiting, oldest = 0, 0, 0.0
+    for account, region in places:
         items = PoolTable(
             table=settings.admission_table,
-            key=pool_key(account, machine.region),
+            key=pool_key(account, region),
             limit=settings.max_copies_in_flight,
             dynamodb=dynamodb,
         )
         in_use += items.in_use()
-        arrivals.extend(Place.arrival_in(w["sk"]["S"]) for w in items.waiters())
-    known = [arrived for arrived in arrivals if arrived is not None]
-    oldest = max((now - arrived).total_seconds() / 60 for arrived in known) if known else 0.0
-    return SlotGauges(in_use, len(arrivals), round(max(oldest, 0.0), 1))
+        arrivals = [Place.arrival_in(w["sk"]["S"]) for w in items.waiters()]
+        waiting += len(arrivals)
+        known = [arrived for arrived in arrivals if arrived is not None]
+        if known:
+            oldest = max(oldest, *((now - arrived).total_seconds() / 60 for arrived in known))
+    if settings.backup_slot_broker_url:
+        looked = Accounts(settings, WATCH_SESSION).ask_slot_broker({"action": broker.LOOK})
+        in_use += int(looked.get("inUse") or 0)
+        waiting += int(looked.get("waiting") or 0)
+        oldest = max(oldest, float(looked.get("oldestWaitMinutes") or 0.0))
+    return SlotGauges(in_use, waiting, round(max(oldest, 0.0), 1))
+
+
+WATCH_SESSION = "watch"
+"""The backup role's session name of the hourly watch's look at the backup account's pool."""

@@ -3,17 +3,13 @@ cross-account role), the backup account's keeper, and Step Functions' word on a 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import urlsplit
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 
-from rds_xacct.aws import quotas
+from rds_xacct.aws import quotas, url_calls
 from rds_xacct.aws.clients import (
     SDK_CONFIG,
     assumed_role_client,
@@ -28,14 +24,15 @@ from rds_xacct.aws.snapshots import SnapshotApi
 from rds_xacct.model import errors
 from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import (
-    KEEPER_CONNECT_TIMEOUT_SECONDS,
     KEEPER_DECISIONS,
     KEEPER_READ_TIMEOUT_SECONDS,
     KEEPER_TELL_TIMEOUT_SECONDS,
+    SLOT_BROKER_TIMEOUT_SECONDS,
 )
 from rds_xacct.model.naming import role_session_name
 from rds_xacct.model.settings import (
     ENV_BACKUP_KEEPER_URL,
+    ENV_BACKUP_SLOT_BROKER_URL,
     ENV_STATE_MACHINE_ARN,
     ConfigurationError,
     Settings,
@@ -54,13 +51,21 @@ class Accounts:
     def main(self, kind: Kind) -> SnapshotApi:
         return SnapshotApi(rds_client(), kind)
 
-    def _in_backup_account(self, service: str, config: Config = SDK_CONFIG) -> Any:
-        """A client of the backup account through its role, the session named after the run."""
+    def _in_backup_account(
+        self, service: str, config: Config = SDK_CONFIG, region: str | None = None
+    ) -> Any:
+        """A client of the backup account through its role, the session named after this
+        account and the run, in the region the backup copies land in (or `region`)."""
         return assumed_role_client(
-            self.settings.backup_role_arn, self._session_name(), service, config=config
+            self.settings.backup_role_arn,
+            self._session_name(),
+            service,
+            config=config,
+            region=region or self.settings.backup_region or None,
         )
 
     def backup(self, kind: Kind) -> SnapshotApi:
+        """The backup account's snapshots where the backup copies land."""
         return SnapshotApi(self._in_backup_account("rds"), kind)
 
     def backup_quota(self, kind: Kind) -> quotas.QuotaUsage | None:
@@ -84,6 +89,22 @@ class Accounts:
             raise errors.AwsError(f"The backup account's keeper answered {payload!r}")
         return payload
 
+    def ask_slot_broker(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Ask the backup account's slot broker (its function URL), signed with the backup
+        role's session of this run, for the pool of copies landing there (shared by every
+        source account: rds_xacct.admission.broker). Errors that clear by themselves raise
+        under their own names (the state machine retries them)."""
+        url = self.settings.backup_slot_broker_url
+        if not url:
+            raise ConfigurationError(f"{ENV_BACKUP_SLOT_BROKER_URL} is not set")
+        session = assumed_role_session(
+            self.settings.backup_role_arn, self._session_name(), url_calls.region_of(url)
+        )
+        answer = url_calls.call(url, request, session, timeout=SLOT_BROKER_TIMEOUT_SECONDS)
+        if not isinstance(answer, dict):
+            raise errors.AwsError(f"The backup account's slot broker answered {answer!r}")
+        return answer
+
     def tell_keeper(self, action: str, kind: Kind, identifier: str) -> None:
         """Tell the backup account's keeper something it needs no answer to (`KEEPER_RECORD`
         right after a copy is made): a short synchronous call (a function URL answers only
@@ -96,47 +117,14 @@ class Accounts:
     def _call_keeper(
         self, action: str, kind: Kind, identifier: str, timeout: int
     ) -> tuple[int, Any]:
-        """POST this run's request to the keeper's function URL, signed (SigV4, service
-        `lambda`, the URL's region: Lambda Developer Guide, "Invoking Lambda function URLs")
-        with the cross-account role's credentials, the session named after this account and
-        run. Returns the HTTP status and the JSON body (None if it is not JSON). Sent once
-        (`requests` retries nothing by itself), waiting longer than the keeper can run: a
-        request sent again while the first may still be deleting would ask twice. Every
-        failure goes to the state machine instead, named (`Throttled`, `NetworkError`,
+        """POST this run's request to the keeper's function URL (rds_xacct.aws.url_calls: SigV4,
+        service `lambda`, the URL's region) with the cross-account role's session named after
+        this account and run, which the keeper reads as the asking account. Returns the HTTP
+        status and the JSON body. Sent once, waiting longer than the keeper can run: a request
+        sent again while the first may still be deleting would ask twice; every failure goes
+        to the state machine instead, named (`Throttled`, `NetworkError`,
         `ServiceUnavailable`, retried with backoff): the keeper's requests are safe to repeat
         (a copy it already deleted is answered `gone`)."""
-        import requests  # noqa: PLC0415 - only the steps that ask the keeper need it
-
-        url, body = self._keeper_request(action, kind, identifier)
-        session = assumed_role_session(self.settings.backup_role_arn, self._session_name())
-        signed = AWSRequest(
-            method="POST", url=url, data=body, headers={"content-type": "application/json"}
-        )
-        credentials = session.get_credentials()
-        if credentials is None:
-            raise ConfigurationError("The backup-account role gave no credentials")
-        SigV4Auth(credentials.get_frozen_credentials(), "lambda", _url_region(url)).add_auth(signed)
-        doing = f"Asking the backup account's keeper {url} to {action} {identifier}"
-        try:
-            response = requests.post(
-                url,
-                data=body,
-                headers=dict(signed.headers.items()),
-                timeout=(KEEPER_CONNECT_TIMEOUT_SECONDS, timeout),
-            )
-        except requests.RequestException as error:
-            raise errors.NetworkError(f"{doing} failed: {type(error).__name__}: {error}") from error
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        return response.status_code, payload
-
-    def _session_name(self) -> str:
-        return role_session_name(own_account(), self.execution)
-
-    def _keeper_request(self, action: str, kind: Kind, identifier: str) -> tuple[str, bytes]:
-        """The keeper's URL and this run's request to it, as the keeper reads it."""
         url = self.settings.backup_keeper_url
         if not url:
             raise ConfigurationError(f"{ENV_BACKUP_KEEPER_URL} is not set")
@@ -146,13 +134,20 @@ class Accounts:
             "snapshot": identifier,
             "execution": self.execution,
         }
-        return url, json.dumps(request).encode()
+        session = assumed_role_session(
+            self.settings.backup_role_arn, self._session_name(), url_calls.region_of(url)
+        )
+        try:
+            return url_calls.post(url, request, session, timeout=timeout)
+        except errors.NetworkError as error:
+            raise errors.NetworkError(
+                f"Asking the backup account's keeper {url} to {action} {identifier}: {error}"
+            ) from error
 
-
-def _url_region(url: str) -> str:
-    """The region of a function URL (https://ID.lambda-url.REGION.on.aws/)."""
-    parts = (urlsplit(url).hostname or "").split(".")
-    return parts[2] if len(parts) > 2 else ""
+    def _session_name(self) -> str:
+        """`<this account>-<the run>`: the backup role's trust policy requires its sessions to be
+        named after the account assuming it (rds_xacct.model.naming.role_session_name)."""
+        return role_session_name(own_account(), self.execution)
 
 
 def _keeper_error(status: int, payload: Any) -> errors.PipelineError:

@@ -116,6 +116,7 @@ def forget_clients() -> None:
     with _DEFAULT_CLIENTS_LOCK:
         _DEFAULT_CLIENTS.clear()
         _ROLE_CLIENTS.clear()
+        _ROLE_SESSIONS.clear()
 
 
 def rds_client(session: boto3.Session | None = None) -> RDSClient:
@@ -131,14 +132,16 @@ ROLE_SESSION_SECONDS = 900
 ROLE_SESSION_REUSE_SECONDS = 600
 """A warm Lambda reuses a run's backup-account client for this long (the run's next look, its
 next step), then assumes the role again: one STS call and one client less per step."""
-_ROLE_CLIENTS: OrderedDict[tuple[str, str, str, Config], tuple[float, Any]] = OrderedDict()
+_ROLE_CLIENTS: OrderedDict[tuple[str, str, str, Config, str], tuple[float, Any]] = OrderedDict()
+_ROLE_SESSIONS: OrderedDict[tuple[str, str, str], tuple[float, Any]] = OrderedDict()
 _ROLE_CLIENTS_KEPT = 32
 
 
 def own_account() -> str:
     """The account of the function's own credentials (STS GetCallerIdentity, which needs no
     permission: STS API Reference), asked once per credentials: what IAM knows the caller's
-    requests by as `aws:PrincipalAccount`."""
+    requests by as `aws:PrincipalAccount`, which the backup role's trust policy requires its
+    sessions to be named after (rds_xacct.model.naming.role_session_name)."""
     key = ("sts:account", os.environ.get("AWS_ACCESS_KEY_ID", ""))
     with _DEFAULT_CLIENTS_LOCK:
         if key in _DEFAULT_CLIENTS:
@@ -150,44 +153,50 @@ def own_account() -> str:
     return account
 
 
-def assumed_role_client(
-    role_arn: str, session_name: str, service: str, config: Config = SDK_CONFIG
-) -> Any:
-    """A client in the backup account, through its cross-account role; the session name names
-    the account and the run (CloudTrail shows which run did what there)."""
-    return _assumed(role_arn, session_name, service, config)
-
-
-def assumed_role_session(role_arn: str, session_name: str) -> boto3.Session:
-    """A session in the backup account, through its cross-account role: its credentials sign a
-    request made by hand (the keeper's function URL). Assumed afresh for each request: a run
-    calls the keeper once when its copy is made and once when its retention ends, and no
-    credentials are kept between."""
+def assumed_role_session(role_arn: str, session_name: str, region: str | None = None) -> Any:
+    """A boto3 session in the backup account, through its cross-account role, in `region` (None:
+    the function's own); the session name names the run (CloudTrail shows which run did what
+    there). Kept ROLE_SESSION_REUSE_SECONDS for the run's next steps on a warm Lambda."""
+    key = (role_arn, session_name[:64], region or "")
+    now = time.monotonic()
+    with _DEFAULT_CLIENTS_LOCK:
+        kept = _ROLE_SESSIONS.get(key)
+        if kept is not None and now - kept[0] < ROLE_SESSION_REUSE_SECONDS:
+            return kept[1]
     sts = default_client("sts")
     with aws_call(f"Assuming the backup-account role {role_arn}"):
         credentials = sts.assume_role(
-            RoleArn=role_arn,
-            RoleSessionName=session_name[:64],
-            DurationSeconds=ROLE_SESSION_SECONDS,
+            RoleArn=role_arn, RoleSessionName=key[1], DurationSeconds=ROLE_SESSION_SECONDS
         )["Credentials"]
-    return new_session(
+    session = new_session(
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
+        **({"region_name": region} if region else {}),
     )
+    with _DEFAULT_CLIENTS_LOCK:
+        _ROLE_SESSIONS[key] = (now, session)
+        while len(_ROLE_SESSIONS) > _ROLE_CLIENTS_KEPT:
+            _ROLE_SESSIONS.popitem(last=False)
+    return session
 
 
-def _assumed(role_arn: str, session_name: str, service: str, config: Config) -> Any:
-    """A client of `service` made from a fresh AssumeRole, kept for
-    `ROLE_SESSION_REUSE_SECONDS`, well within the credentials' `ROLE_SESSION_SECONDS`."""
-    key = (role_arn, session_name[:64], service, config)
+def assumed_role_client(
+    role_arn: str,
+    session_name: str,
+    service: str,
+    config: Config = SDK_CONFIG,
+    region: str | None = None,
+) -> Any:
+    """A client of `assumed_role_session`, kept as long as its session."""
+    key = (role_arn, session_name[:64], service, config, region or "")
     now = time.monotonic()
     with _DEFAULT_CLIENTS_LOCK:
         kept = _ROLE_CLIENTS.get(key)
         if kept is not None and now - kept[0] < ROLE_SESSION_REUSE_SECONDS:
             return kept[1]
-    session = assumed_role_session(role_arn, key[1])
-    client = session.client(service, config=config)  # type: ignore[call-overload]
+    session = assumed_role_session(role_arn, session_name, region)
+    client = session.client(service, config=config)
     with _DEFAULT_CLIENTS_LOCK:
         _ROLE_CLIENTS[key] = (now, client)
         while len(_ROLE_CLIENTS) > _ROLE_CLIENTS_KEPT:

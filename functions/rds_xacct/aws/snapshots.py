@@ -177,11 +177,22 @@ class SnapshotApi:
 
     # -- writing ---------------------------------------------------------------------------
     def copy(
-        self, *, source: str, target: str, kms_key_id: str | None, tags: dict[str, str]
+        self,
+        *,
+        source: str,
+        target: str,
+        kms_key_id: str | None,
+        tags: dict[str, str],
+        source_region: str | None = None,
     ) -> Snapshot:
         """Start a copy of `source` (identifier or ARN) named `target`, encrypted with the key;
-        without a key (None) the copy is encrypted as the source is, or not at all."""
+        without a key (None) the copy is encrypted as the source is, or not at all. A source in
+        another region (`source_region`, its ARN as `source`) is copied into this client's
+        region: `SourceRegion` makes boto3 sign the `PreSignedUrl` RDS needs in GovCloud and
+        ignores elsewhere (CopyDBSnapshot / CopyDBClusterSnapshot, PreSignedUrl)."""
         keyed: dict[str, Any] = {"KmsKeyId": kms_key_id} if kms_key_id else {}
+        if source_region:
+            keyed["SourceRegion"] = source_region
         with aws_call(f"Copying {self.noun} {source} to {target}"):
             if self.kind == "cluster":
                 raw: Any = self.client.copy_db_cluster_snapshot(

@@ -28,6 +28,13 @@ PACKAGE = "rds_xacct"
 SHIPPED = ("rds_xacct.model", "rds_xacct.aws", "rds_xacct.keeper")
 """The packages whose modules the keeper may ship (and import), besides rds_xacct's own
 `__init__`."""
+BUNDLES = {
+    HANDLER: SHIPPED,
+    "slot_broker.py": ("rds_xacct.model", "rds_xacct.aws", "rds_xacct.admission"),
+}
+"""Each backup-account function's handler and the packages it may ship: the keeper's, and the
+copy-slot broker's (rds_xacct.admission.broker, which runs the same pool as the main account's
+and, like the keeper, ships without Powertools)."""
 THIRD_PARTY = ("boto3", "botocore")
 """The third-party packages the keeper may import: the Lambda runtime's, never shipped."""
 TYPING_ONLY = "mypy_boto3_"
@@ -42,9 +49,9 @@ def _ours(name: str) -> bool:
     return name == PACKAGE or name.startswith(f"{PACKAGE}.")
 
 
-def _shipped(name: str) -> bool:
+def _shipped(name: str, shipped: tuple[str, ...] = SHIPPED) -> bool:
     return name == PACKAGE or any(
-        name == allowed or name.startswith(f"{allowed}.") for allowed in SHIPPED
+        name == allowed or name.startswith(f"{allowed}.") for allowed in shipped
     )
 
 
@@ -58,8 +65,8 @@ def module_files(functions: Path = FUNCTIONS, handler: str = HANDLER) -> list[Pa
     for name, module in finder.modules.items():
         if not _ours(name):
             continue
-        if not _shipped(name):
-            problems.append(f"{name} is the main account's, not the keeper's to import")
+        if not _shipped(name, BUNDLES[handler]):
+            problems.append(f"{name} is the main account's, not {handler}'s to import")
         elif file := getattr(module, "__file__", None):  # a namespace package has none
             files.append(Path(file).resolve().relative_to(functions.resolve()))
     for name in finder.badmodules:  # not found on `functions`: stdlib, third party or missing
@@ -71,13 +78,13 @@ def module_files(functions: Path = FUNCTIONS, handler: str = HANDLER) -> list[Pa
         ):
             problems.append(f"{name} is a third-party package, not boto3's")
     if problems:
-        raise BundleError(f"The keeper's bundle can't be built: {'; '.join(sorted(problems))}")
+        raise BundleError(f"{handler}'s bundle can't be built: {'; '.join(sorted(problems))}")
     return sorted(files)
 
 
-def build(artifacts: Path, functions: Path = FUNCTIONS) -> list[Path]:
-    """Copy the keeper's files from `functions` into `artifacts`; the files copied."""
-    files = module_files(functions)
+def build(artifacts: Path, functions: Path = FUNCTIONS, handler: str = HANDLER) -> list[Path]:
+    """Copy the function's files from `functions` into `artifacts`; the files copied."""
+    files = module_files(functions, handler)
     for file in files:
         target = artifacts / file
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -86,11 +93,14 @@ def build(artifacts: Path, functions: Path = FUNCTIONS) -> list[Path]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m rds_xacct.keeper.bundle ARTIFACTS_DIR", file=sys.stderr)
+    if len(argv) not in (1, 2) or (argv[1:] and argv[1] not in BUNDLES):
+        print(
+            f"usage: python -m rds_xacct.keeper.bundle ARTIFACTS_DIR [{' | '.join(BUNDLES)}]",
+            file=sys.stderr,
+        )
         return 2
     try:
-        files = build(Path(argv[0]))
+        files = build(Path(argv[0]), handler=argv[1] if argv[1:] else HANDLER)
     except BundleError as error:
         print(error, file=sys.stderr)
         return 1

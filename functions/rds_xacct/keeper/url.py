@@ -19,13 +19,11 @@ refused with 403 and the reason.
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from rds_xacct.aws import function_url
 from rds_xacct.keeper import requests
 from rds_xacct.keeper.rules import KeeperSettings, answer
 from rds_xacct.model import errors
@@ -39,69 +37,43 @@ Response = dict[str, Any]
 ENV_CALLER_ROLE_ARN = "CALLER_ROLE_ARN"
 """The cross-account role's ARN (the backup-account stack sets it): the only caller answered."""
 
-_SESSION = re.compile(
-    r"^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([\w+=,.@-]{1,64})/(\d{12})-[\w+=,.@-]+$"
-)
-"""An assumed-role session's ARN (IAM User Guide, "IAM identifiers": arn:aws:sts::ACCOUNT:
-assumed-role/ROLE-NAME/ROLE-SESSION-NAME), its session named `<account>-...`."""
-
 
 def caller_account(event: Any, role_arn: str) -> tuple[str | None, str]:
     """The source account a function-URL request comes from, or None and why it is refused:
-    the session of `role_arn` that signed it, named after the account that assumed the role."""
+    the session of `role_arn` that signed it, named after the account that assumed the role
+    (rds_xacct.aws.function_url.caller_account reads it)."""
     context = event.get("requestContext") if isinstance(event, Mapping) else None
-    iam = context.get("authorizer", {}).get("iam") if isinstance(context, Mapping) else None
+    authorizer = context.get("authorizer") if isinstance(context, Mapping) else None
+    iam = authorizer.get("iam") if isinstance(authorizer, Mapping) else None
     if not isinstance(iam, Mapping):
         return None, "not a request through the keeper's function URL signed with IAM credentials"
-    user_arn = str(iam.get("userArn") or "")
-    found = _SESSION.match(user_arn)
-    try:
-        role: Arn | None = Arn.parse(role_arn)
-    except ValueError:
-        role = None
-    if found is None or role is None:
+    source = function_url.caller_account(event, Arn.name_of(role_arn)) if role_arn else None
+    if source is None:
         return None, (
-            f"the caller {user_arn or '?'} is not a session of the cross-account role named "
-            "after the account that assumed it (<12-digit account>-...)"
+            f"the caller {iam.get('userArn') or '?'} is not a session of the role {role_arn} "
+            "named after the account that assumed it (<12-digit account>-...)"
         )
-    partition, account, role_name, source = found.groups()
-    if (partition, account, role_name) != (role.partition, role.account, Arn.name_of(role_arn)):
-        return None, f"the caller {user_arn} is not a session of the role {role_arn}"
     return source, ""
-
-
-def _body(event: Mapping[str, Any]) -> Any:
-    text = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        text = base64.b64decode(text).decode("utf-8", "replace")
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
-def respond(status: int, body: Any) -> Response:
-    return {
-        "statusCode": status,
-        "headers": {"content-type": "application/json"},
-        "body": json.dumps(body),
-    }
 
 
 def handle_url_event(event: Any, *, settings: KeeperSettings, role_arn: str) -> Response:
     """Answer one function-URL request: 403 when the caller is not a source account's session
     of the role (or its account is not one this account serves), else 200 with the keeper's
     answer (`refused` included). An AWS error that clears by itself is 503 with its name, any
-    other error of the keeper's 500 (the asking step retries on both; nothing was deleted)."""
+    other error of the keeper's 500 (the asking step retries the first; nothing was deleted)."""
     source, problem = caller_account(event, role_arn)
     if source is not None and not settings.serves(source):
         source, problem = None, f"the account {source} is not one of {settings.describe_sources()}"
     if source is None:
         logger.warning("Refused a caller", extra={"reason": problem})
-        return respond(403, answer(KEEPER_REFUSED, "?", f"refused caller: {problem}"))
+        return function_url.response(403, answer(KEEPER_REFUSED, "?", f"refused caller: {problem}"))
     try:
-        decided = requests.handle_request(_body(event), settings=settings, caller=source)
+        decided = requests.handle_request(
+            function_url.body(event), settings=settings, caller=source
+        )
     except errors.PipelineError as error:
         status = 503 if isinstance(error, errors.RETRYABLE) else 500
-        return respond(status, {"errorType": type(error).__name__, "errorMessage": str(error)})
-    return respond(200, decided)
+        return function_url.response(
+            status, {"errorType": type(error).__name__, "errorMessage": str(error)}
+        )
+    return function_url.response(200, decided)

@@ -85,6 +85,14 @@ class Arn:
         """What follows the resource type (`name` of `execution:machine:name`: the last part)."""
         return self.resource.replace("/", ":").rsplit(":", 1)[-1]
 
+    @property
+    def state_machine_name(self) -> str:
+        """The state machine of a run's ARN (`machine` of `execution:machine:name`); empty for
+        any other resource."""
+        if not self.typed("execution"):
+            return ""
+        return self.resource_id.rsplit(":", 1)[0]
+
     def with_resource(self, resource: str) -> Arn:
         """The ARN of another resource of the same service, account and region."""
         return replace(self, resource=resource)

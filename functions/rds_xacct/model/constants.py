@@ -279,3 +279,15 @@ WATCH_SCHEDULE: Final = "rate(1 hour)"
 SLOT_WAIT_ALARM_MINUTES: Final = 240
 """Default of the main stack's `SlotWaitAlarmMinutes`: a run waiting this long for a copy slot
 raises the admission backlog alarm (runs give up after `SLOT_WAIT_HOURS`)."""
+
+MACHINE_SUFFIX: Final = "-copy-snapshot"
+"""The copy runs' state machine is `<ResourcePrefix>-copy-snapshot` (template.yaml)."""
+SLOT_CALLBACK_ROLE_SUFFIX: Final = "-slot-callback"
+"""The main account's role the backup account's slot broker assumes to complete a waiting run's
+task token: `<ResourcePrefix>-slot-callback-<region>` (template.yaml `SlotCallbackRole`)."""
+SLOT_BROKER_ROLE_SUFFIX: Final = "-slot-broker"
+"""The backup account's slot broker's role: `<ResourcePrefix>-slot-broker` (the callback role
+trusts only a role so named in the backup account)."""
+SLOT_BROKER_TIMEOUT_SECONDS: Final = 30
+"""How long a run waits for the backup account's slot broker to answer (its function runs a few
+DynamoDB transactions and, for each grant, one callback: seconds)."""

@@ -22,6 +22,13 @@ ENV_BACKUP_ACCOUNT_ID = "BACKUP_ACCOUNT_ID"
 ENV_BACKUP_KMS_KEY_ARN = "BACKUP_KMS_KEY_ARN"
 ENV_BACKUP_ROLE_ARN = "BACKUP_ROLE_ARN"
 ENV_BACKUP_KEEPER_URL = "BACKUP_KEEPER_URL"
+"""The backup account's keeper (its function URL): runs ask it to delete their backup copies."""
+ENV_BACKUP_SLOT_BROKER_URL = "BACKUP_SLOT_BROKER_URL"
+"""The backup account's slot broker (its function URL): the pool of copies landing there."""
+ENV_BACKUP_REGION = "BACKUP_REGION"
+"""The region the backup copies land in (the template's `BackupRegion`); empty: this region."""
+ENV_BACKUP_REGION_KMS_KEY_ARN = "BACKUP_REGION_KMS_KEY_ARN"
+"""The backup account's key in `BACKUP_REGION`, the backup copies' key there."""
 ENV_RETENTION_DAYS = "RETENTION_DAYS"
 ENV_INCLUDE = "INCLUDE_DATABASES"
 ENV_EXCLUDE = "EXCLUDE_DATABASES"
@@ -43,8 +50,10 @@ ENV_REGION = "AWS_REGION"
 _ACCOUNT = re.compile(r"^\d{12}$")
 _KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-)?[0-9a-f-]{32,36}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _FUNCTION_URL = re.compile(
-    r"^https://[a-z0-9]{1,64}\.lambda-url\.[a-z0-9-]+\.on\.(aws|amazonwebservices\.com\.cn)/?$"
+    r"^https://[a-z0-9]{1,64}\.lambda-url\.(?P<region>[a-z0-9-]+)\."
+    r"on\.(aws|amazonwebservices\.com\.cn)/?$"
 )
 """A function URL: https://<url-id>.lambda-url.<region>.on.aws/ (Lambda Developer Guide, "Lambda
 function URLs"; the China Regions' end on.amazonwebservices.com.cn)."""
@@ -73,28 +82,64 @@ def _patterns(value: str | None) -> tuple[str, ...]:
     return tuple(p.strip() for p in (value or "").split(",") if p.strip())
 
 
-def _key_problems(key: str, account: str, region: str | None) -> list[str]:
-    """The backup key must be a full key ARN in the backup account and in this region. (Checked
-    here, not in the template's Rules: rules cannot read inside a string.)"""
+def _key_problems(
+    key: str, account: str, region: str | None, name: str = ENV_BACKUP_KMS_KEY_ARN
+) -> list[str]:
+    """A backup key (`name`) must be a full key ARN in the backup account and in the region the
+    copy made with it lands in. (Checked here, not in the template's Rules: rules cannot read
+    inside a string.)"""
     if not _KEY_ARN.match(key):
-        return [f"{ENV_BACKUP_KMS_KEY_ARN} must be a full KMS key ARN"]
+        return [f"{name} must be a full KMS key ARN"]
     arn = Arn.parse(key)
     if arn.account != account:
-        return [f"{ENV_BACKUP_KMS_KEY_ARN} must be a key in the backup account"]
+        return [f"{name} must be a key in the backup account"]
     if region and arn.region != region:
         return [
-            f"{ENV_BACKUP_KMS_KEY_ARN} must be a key in this region ({region}): RDS copies a "
-            "snapshot with a key of its own region"
+            f"{name} must be a key in {region}, where its copies land: RDS copies a snapshot "
+            "with a key of the destination region (CopyDBSnapshot, KmsKeyId)"
         ]
     return []
 
 
-def _keeper_problems(keeper: str) -> list[str]:
-    """The keeper is reached by its function URL (the backup-account stack's output)."""
-    if not _FUNCTION_URL.match(keeper):
+def _backup_region_problems(env: Mapping[str, str], account: str) -> list[str]:
+    """A backup region other than this one needs the backup account's key there."""
+    region, here = env.get(ENV_BACKUP_REGION, ""), env.get(ENV_REGION)
+    if not region or region == here:
+        return []
+    if not _REGION.match(region):
+        return [f"{ENV_BACKUP_REGION} must be a region name (us-east-1), or empty"]
+    key = env.get(ENV_BACKUP_REGION_KMS_KEY_ARN, "")
+    return _key_problems(key, account, region, ENV_BACKUP_REGION_KMS_KEY_ARN)
+
+
+def _keeper_problems(url: str, region: str | None) -> list[str]:
+    """The keeper is the backup-account stack's function URL, in the region the backup copies
+    land in (the main account asks it to delete them; it deletes only in its own region)."""
+    match = _FUNCTION_URL.match(url)
+    if match is None:
         return [
-            f"{ENV_BACKUP_KEEPER_URL} must be a Lambda function URL (https://ID.lambda-url.REGION.on.aws/)"
+            f"{ENV_BACKUP_KEEPER_URL} must be a Lambda function URL "
+            "(https://ID.lambda-url.REGION.on.aws/)"
         ]
+    if region and match["region"] != region:
+        return [
+            f"{ENV_BACKUP_KEEPER_URL} must be a function URL in {region}, where the copies land"
+        ]
+    return []
+
+
+def _broker_problems(url: str, region: str | None) -> list[str]:
+    """The slot broker is the backup-account stack's function URL, where the copies land."""
+    if not url:
+        return []
+    match = _FUNCTION_URL.match(url)
+    if match is None:
+        return [
+            f"{ENV_BACKUP_SLOT_BROKER_URL} must be the backup account's slot broker URL "
+            "(https://ID.lambda-url.REGION.on.aws/)"
+        ]
+    if region and match["region"] != region:
+        return [f"{ENV_BACKUP_SLOT_BROKER_URL} must be a function URL in {region}"]
     return []
 
 
@@ -124,6 +169,14 @@ class Settings:
     rpo_hours: int = RECOVERY_POINT_OBJECTIVE_HOURS
     """The recovery point objective: a database whose newest backup copy holds older data is
     stale (the hourly watch, `rds-xacct status`)."""
+    backup_slot_broker_url: str | None = None
+    """The backup account's slot broker: its pool of copy slots, shared by every source account
+    copying there. None only in unit tests of steps that take no backup slot."""
+    backup_region: str = ""
+    """The region the backup copies land in, when not this one (`BackupRegion`: disaster
+    recovery); empty: this region."""
+    backup_region_kms_key_arn: str = ""
+    """The backup account's key in `backup_region` (the backup copies' key there)."""
     automated_copies: frozenset[str] = frozenset()
     """The kinds (`db`, `cluster`) whose native automated snapshots the deployment copies
     (`CopyRdsAutomatedSnapshots`, `CopyRdsAutomatedClusterSnapshots`): every database of that
@@ -143,8 +196,14 @@ class Settings:
             problems.append(f"{ENV_BACKUP_ROLE_ARN} must be an IAM role ARN")
         elif Arn.parse(role).account != account:
             problems.append(f"{ENV_BACKUP_ROLE_ARN} must be a role in the backup account")
+        here = env.get(ENV_REGION)
+        backup_region = env.get(ENV_BACKUP_REGION, "").strip()
+        backup_region = "" if backup_region == here else backup_region
+        problems.extend(_backup_region_problems(env, account))
         keeper = env.get(ENV_BACKUP_KEEPER_URL, "")
-        problems.extend(_keeper_problems(keeper))
+        problems.extend(_keeper_problems(keeper, backup_region or here))
+        broker = env.get(ENV_BACKUP_SLOT_BROKER_URL, "")
+        problems.extend(_broker_problems(broker, backup_region or here))
         try:
             retention = int(env.get(ENV_RETENTION_DAYS, str(DEFAULT_RETENTION_DAYS)))
         except ValueError:
@@ -189,8 +248,23 @@ class Settings:
             max_copies_in_flight=max_copies,
             state_machine_arn=env.get(ENV_STATE_MACHINE_ARN) or None,
             backup_keeper_url=keeper,
+            backup_slot_broker_url=broker or None,
             rpo_hours=rpo_hours,
+            backup_region=backup_region,
+            backup_region_kms_key_arn=(
+                env.get(ENV_BACKUP_REGION_KMS_KEY_ARN, "") if backup_region else ""
+            ),
             automated_copies=frozenset(
                 kind for kind, name in automated.items() if env.get(name, "").lower() == "true"
             ),
         )
+
+    def landing_region(self, here: str) -> str:
+        """Where the backup copies land: the backup region, or `here` (the source's region)."""
+        return self.backup_region or here
+
+    @property
+    def backup_copy_kms_key_arn(self) -> str:
+        """The key the backup copies are made with: the backup account's key in the region they
+        land in (the intermediate copies are made with `backup_kms_key_arn`, of this region)."""
+        return self.backup_region_kms_key_arn or self.backup_kms_key_arn

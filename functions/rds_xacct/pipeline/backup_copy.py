@@ -10,6 +10,7 @@ from rds_xacct.admission import slots as admission
 from rds_xacct.aws.accounts import Accounts
 from rds_xacct.aws.observability import logger
 from rds_xacct.model import errors
+from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import (
     KEEPER_RECORD,
     POLL_FIRST_SECONDS,
@@ -57,7 +58,10 @@ def _backup_summary(snapshot: Snapshot, started: datetime, adopted: bool) -> Bac
 
 
 def copy_backup(state: RunState, *, settings: Settings, now: Clock = utc_now) -> BackupCopy:
-    """Copy the intermediate copy into the backup account, encrypted with the backup key."""
+    """Copy the intermediate copy into the backup account, encrypted with the backup key. With a
+    backup region, one call copies it across accounts and regions (route (b) of
+    docs/regions-and-accounts.md): the shared intermediate copy stays in the source's region,
+    where the main account's cleanup and sweep watch it."""
     job, shared = state["job"], state["intermediate"]
     kind = kind_of(state)
     accounts = Accounts(settings, job["execution"])
@@ -81,11 +85,13 @@ def copy_backup(state: RunState, *, settings: Settings, now: Clock = utc_now) ->
     )
     if job["retentionDays"] > 0:
         tags[TAG_EXPIRES_AT] = iso(started + timedelta(days=job["retentionDays"]))
+    source_region = Arn.parse(shared["arn"]).region
     created = accounts.backup(kind).copy(
         source=shared["arn"],
         target=job["copyId"],
-        kms_key_id=copy_key(job, settings),
+        kms_key_id=copy_key(job, settings, backup=True),
         tags=tags,
+        source_region=source_region if settings.backup_region else None,
     )
     return {**_backup_summary(created, started, adopted=False), **_record(accounts, created)}
 

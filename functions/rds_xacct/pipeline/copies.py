@@ -28,16 +28,18 @@ def not_ours(snapshot: Snapshot, *, where: str, source_arn: str) -> errors.Snaps
     )
 
 
-def copy_key(job: Job, settings: Settings) -> str | None:
-    """The key both copies are made with: the backup account's; none for an unencrypted cluster
-    snapshot ("If you copy an unencrypted DB cluster snapshot and specify a value for the
-    KmsKeyId parameter, an error is returned": API reference, CopyDBClusterSnapshot). An
+def copy_key(job: Job, settings: Settings, *, backup: bool = False) -> str | None:
+    """The key a copy is made with: the backup account's, of the region the copy lands in (the
+    intermediate copy in the source's region; the backup copy in the backup region, when one is
+    set); none for an unencrypted cluster snapshot ("If you copy an unencrypted DB cluster
+    snapshot and specify a value for the KmsKeyId parameter, an error is returned": API
+    reference, CopyDBClusterSnapshot). An
     unencrypted DB snapshot copied with the key comes out encrypted with it (CopyDBSnapshot: "If
     you specify this parameter when you copy an unencrypted snapshot, the copy is encrypted")."""
     source = job["source"]
     if source["kind"] == "cluster" and not source.get("encrypted"):
         return None
-    return settings.backup_kms_key_arn
+    return settings.backup_copy_kms_key_arn if backup else settings.backup_kms_key_arn
 
 
 def lease() -> timedelta:
