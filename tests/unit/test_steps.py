@@ -697,7 +697,9 @@ def reach_keeper(
     and this account's id; returns the role sessions asked for (role ARN, session name)."""
     assumed: list[tuple[str, str]] = []
 
-    def assumed_role_session(role_arn: str, session_name: str, region: str | None = None) -> Any:
+    def assumed_role_session(
+        role_arn: str, session_name: str, region: str | None = None, *, reuse: bool = True
+    ) -> Any:
         assumed.append((role_arn, session_name))
         return new_session(
             aws_access_key_id="ASIAFAKE",

@@ -135,7 +135,10 @@ class Accounts:
             "execution": self.execution,
         }
         session = assumed_role_session(
-            self.settings.backup_role_arn, self._session_name(), url_calls.region_of(url)
+            self.settings.backup_role_arn,
+            self._session_name(),
+            url_calls.region_of(url),
+            reuse=False,
         )
         try:
             return url_calls.post(url, request, session, timeout=timeout)

@@ -153,14 +153,18 @@ def own_account() -> str:
     return account
 
 
-def assumed_role_session(role_arn: str, session_name: str, region: str | None = None) -> Any:
+def assumed_role_session(
+    role_arn: str, session_name: str, region: str | None = None, *, reuse: bool = True
+) -> Any:
     """A boto3 session in the backup account, through its cross-account role, in `region` (None:
-    the function's own); the session name names the run (CloudTrail shows which run did what
-    there). Kept ROLE_SESSION_REUSE_SECONDS for the run's next steps on a warm Lambda."""
+    the function's own); the session name names the account and the run (CloudTrail shows which
+    run did what there). Kept ROLE_SESSION_REUSE_SECONDS for the run's next steps on a warm
+    Lambda; `reuse` False: assumed afresh and not kept (a call made once in a step, hours or days
+    after the run's last: the keeper's)."""
     key = (role_arn, session_name[:64], region or "")
     now = time.monotonic()
     with _DEFAULT_CLIENTS_LOCK:
-        kept = _ROLE_SESSIONS.get(key)
+        kept = _ROLE_SESSIONS.get(key) if reuse else None
         if kept is not None and now - kept[0] < ROLE_SESSION_REUSE_SECONDS:
             return kept[1]
     sts = default_client("sts")
@@ -174,10 +178,11 @@ def assumed_role_session(role_arn: str, session_name: str, region: str | None = 
         aws_session_token=credentials["SessionToken"],
         **({"region_name": region} if region else {}),
     )
-    with _DEFAULT_CLIENTS_LOCK:
-        _ROLE_SESSIONS[key] = (now, session)
-        while len(_ROLE_SESSIONS) > _ROLE_CLIENTS_KEPT:
-            _ROLE_SESSIONS.popitem(last=False)
+    if reuse:
+        with _DEFAULT_CLIENTS_LOCK:
+            _ROLE_SESSIONS[key] = (now, session)
+            while len(_ROLE_SESSIONS) > _ROLE_CLIENTS_KEPT:
+                _ROLE_SESSIONS.popitem(last=False)
     return session
 
 
