@@ -17,7 +17,7 @@ from typing import Any
 
 from rds_xacct.keeper import hourly as hourly_pass
 from rds_xacct.keeper import url
-from rds_xacct.keeper.rules import KeeperSettings
+from rds_xacct.keeper.settings import KeeperSettings
 
 
 def handler(event: Any, context: object) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from samtranslator.translator.transform import transform
 
-from rds_xacct.keeper import rules as keeper
+from rds_xacct.keeper import settings as keeper
 from rds_xacct.model.constants import DEFAULT_MIN_RETENTION_DAYS, KEEPER_SCHEDULE
 from rds_xacct.model.settings import Settings
 from simulation.cfn_yaml import load_cfn_yaml

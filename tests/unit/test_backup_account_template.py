@@ -20,7 +20,7 @@ import pytest
 from moto import mock_aws
 from moto.kms.models import kms_backends
 
-from rds_xacct.keeper import rules as keeper
+from rds_xacct.keeper import settings as keeper
 from rds_xacct.keeper.url import ENV_CALLER_ROLE_ARN
 from rds_xacct.model.constants import (
     APP_NAME,

@@ -31,7 +31,7 @@ from rds_xacct.keeper import requests as keeper_requests
 from rds_xacct.keeper import rules as keeper_rules
 from rds_xacct.keeper import url as keeper_url
 from rds_xacct.keeper.ledger import Ledger
-from rds_xacct.keeper.rules import KeeperSettings
+from rds_xacct.keeper.settings import KeeperSettings
 from rds_xacct.model import errors
 from rds_xacct.model.constants import (
     COPY_DEADLINE_HOURS,

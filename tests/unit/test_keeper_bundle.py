@@ -83,7 +83,16 @@ def test_the_bundle_holds_the_handler_and_only_model_aws_and_keeper_modules(buil
     # Then it holds the handler and its package, and nothing but Python sources
     assert Path("keeper.py") in files
     assert {f.suffix for f in files} == {".py"}
-    keeper_modules = {"__init__", "rules", "ledger", "requests", "hourly", "freshness", "url"}
+    keeper_modules = {
+        "__init__",
+        "rules",
+        "settings",
+        "ledger",
+        "requests",
+        "hourly",
+        "freshness",
+        "url",
+    }
     assert {f.stem for f in files if f.parent == Path("rds_xacct/keeper")} == keeper_modules
     # And every other file is a module of rds_xacct.model or rds_xacct.aws (or a package's
     # __init__), never of the main account's pipeline, admission, messages or jobs

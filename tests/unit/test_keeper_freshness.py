@@ -22,7 +22,7 @@ from moto.rds.models import rds_backends
 from rds_xacct.keeper import freshness as keeper_freshness
 from rds_xacct.keeper import hourly as keeper_hourly
 from rds_xacct.keeper import requests as keeper_requests
-from rds_xacct.keeper.rules import KeeperSettings
+from rds_xacct.keeper.settings import KeeperSettings
 from rds_xacct.model.constants import (
     RECOVERY_POINT_OBJECTIVE_HOURS,
     ROLE_BACKUP,

@@ -30,7 +30,7 @@ from typing import Any
 
 from rds_xacct.aws.clients import aws_call, aws_code
 from rds_xacct.keeper.ledger import Ledger
-from rds_xacct.keeper.rules import KeeperSettings
+from rds_xacct.keeper.settings import KeeperSettings
 from rds_xacct.model import errors
 from rds_xacct.model.constants import APP_NAME
 from rds_xacct.model.freshness import (

@@ -22,7 +22,8 @@ from rds_xacct.aws.clients import rds_client
 from rds_xacct.aws.snapshots import SnapshotApi
 from rds_xacct.keeper import freshness
 from rds_xacct.keeper.ledger import Ledger, delete, is_newer, recorded
-from rds_xacct.keeper.rules import Answer, KeeperSettings, Record, due, not_a_copy
+from rds_xacct.keeper.rules import Answer, Record, due, not_a_copy
+from rds_xacct.keeper.settings import KeeperSettings
 from rds_xacct.model.constants import APP_NAME, COPY_DEADLINE_HOURS, SWEEP_GRACE_HOURS
 from rds_xacct.model.metrics import (
     KEEPER_DELETIONS,

@@ -16,7 +16,8 @@ from typing import Any
 
 from rds_xacct.aws.clients import aws_call, aws_code, default_client
 from rds_xacct.aws.snapshots import SnapshotApi
-from rds_xacct.keeper.rules import KeeperSettings, Record, recorded_expiry
+from rds_xacct.keeper.rules import Record, recorded_expiry
+from rds_xacct.keeper.settings import KeeperSettings
 from rds_xacct.model import errors
 from rds_xacct.model.constants import APP_NAME, TAG_EXECUTION, TAG_KEEP
 from rds_xacct.model.snapshot import Snapshot

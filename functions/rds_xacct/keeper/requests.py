@@ -26,7 +26,8 @@ from rds_xacct.aws import emf
 from rds_xacct.aws.clients import rds_client
 from rds_xacct.aws.snapshots import SnapshotApi
 from rds_xacct.keeper.ledger import Ledger, delete, record_of
-from rds_xacct.keeper.rules import Answer, KeeperSettings, answer, due, not_a_copy
+from rds_xacct.keeper.rules import Answer, answer, due, not_a_copy
+from rds_xacct.keeper.settings import KeeperSettings
 from rds_xacct.model import errors
 from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import (

@@ -25,7 +25,8 @@ from typing import Any
 
 from rds_xacct.aws import function_url
 from rds_xacct.keeper import requests
-from rds_xacct.keeper.rules import KeeperSettings, answer
+from rds_xacct.keeper.rules import answer
+from rds_xacct.keeper.settings import KeeperSettings
 from rds_xacct.model import errors
 from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import APP_NAME, KEEPER_REFUSED
