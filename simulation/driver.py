@@ -37,6 +37,8 @@ from moto import mock_aws
 from moto.sns.models import sns_backends
 from moto.stepfunctions.responses import get_backend
 
+from rds_xacct.admission import broker as slot_broker
+from rds_xacct.admission import callbacks as slot_callbacks
 from rds_xacct.aws import url_calls
 from rds_xacct.aws.clients import new_session
 from rds_xacct.aws.observability import execution_of
@@ -91,6 +93,9 @@ main account's requests."""
 KEEPER_URL = "KeeperUrl"
 """The keeper's function URL (AuthType AWS_IAM): the only way the main account reaches it."""
 KEEPER_PASS_FUNCTION = "KeeperPassFunction"
+SLOT_BROKER_FUNCTION = "SlotBrokerFunction"
+SLOT_BROKER_URL = "SlotBrokerUrl"
+"""The backup account's slot broker and its function URL (AuthType AWS_IAM)."""
 """The backup-account stack's hourly pass (the keeper's code), invoked only by its schedule."""
 KEEPER_PASS_EVERY = timedelta(hours=1)
 """The pass's schedule (backup-account.yaml: `rate(1 hour)`, from when the stack is made)."""
@@ -233,6 +238,9 @@ class Simulation:
         self.topic_arn = ""
         self.keeper_name = ""
         self.keeper_url = ""
+        self.slot_broker_url = ""
+        """The backup account's slot broker (its function URL): the pool of copies landing
+        there, shared by every source account."""
         self.keeper_pass_name = ""
         self.backup_lambda: Any = None
         self.credentials: dict[str, Any] = {}
@@ -384,11 +392,9 @@ class Simulation:
             account=BACKUP_ACCOUNT,
             region=self.backup_region,
         )
-        self._deploy_keeper(
-            backup_template,
-            {p["ParameterKey"]: p["ParameterValue"] for p in stack_parameters},
-            cfn,
-        )
+        given = {p["ParameterKey"]: p["ParameterValue"] for p in stack_parameters}
+        self._deploy_keeper(backup_template, given, cfn)
+        self._deploy_slot_broker(backup_template, given, cfn)
         outputs = {
             o["OutputKey"]: o["OutputValue"]
             for o in cfn.describe_stacks(StackName="rds-xacct-backup-account")["Stacks"][0][
@@ -408,6 +414,7 @@ class Simulation:
             "BackupAccountKmsKeyArn": intermediate_key,
             "BackupAccountRoleArn": outputs["BackupAccountRoleArn"],
             "BackupAccountKeeperUrl": self.keeper_url,
+            "BackupAccountSlotBrokerUrl": self.slot_broker_url,
             **(
                 {
                     "BackupRegion": self.backup_region,
@@ -521,6 +528,50 @@ class Simulation:
         # CloudFormation makes none), the stack's output BackupAccountKeeperUrl
         url = template["Resources"][KEEPER_URL]["Properties"]
         self.keeper_url = self.backup_lambda.create_function_url_config(
+            FunctionName=spec.name, AuthType=url["AuthType"]
+        )["FunctionUrl"]
+
+    def _deploy_slot_broker(
+        self, template: dict[str, Any], parameters: dict[str, str], cfn: Any
+    ) -> None:
+        """The backup account's slot broker, as the keeper is made (`_deploy_keeper`): its
+        function and URL in that account, run in-process with its role's credentials
+        (SlotBrokerRole), given to its own DynamoDB and STS clients."""
+        resources = {
+            r["LogicalResourceId"]: r["PhysicalResourceId"]
+            for r in cfn.list_stack_resources(StackName="rds-xacct-backup-account")[
+                "StackResourceSummaries"
+            ]
+        }
+        region = self.backup_region
+        resolver = Resolver(
+            template, parameters, account=BACKUP_ACCOUNT, region=region, refs=resources
+        )
+        specs = function_specs(template, resolver, function_names(template, resolver))
+        spec = specs[SLOT_BROKER_FUNCTION]
+        role_id = template["Resources"][SLOT_BROKER_FUNCTION]["Properties"]["Role"]["Fn::GetAtt"]
+        role_arn = f"arn:aws:iam::{BACKUP_ACCOUNT}:role/{resources[role_id[0]]}"
+        credentials = service_credentials(
+            self.permissions, role_arn, "lambda.amazonaws.com", SLOT_BROKER_FUNCTION, region
+        )
+        session = credentials.session(region)
+        clients = {service: session.client(service) for service in ("dynamodb", "sts")}
+        slot_callbacks.forget()
+        self._stack.callback(slot_callbacks.forget)
+        for module in (slot_broker, slot_callbacks):
+            self._stack.enter_context(
+                mock.patch.object(module, "default_client", side_effect=clients.__getitem__)
+            )
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as archive:
+            archive.writestr("slot_broker.py", "def handler(event, context):\n    return event\n")
+        _create_function(self.backup_lambda, spec, role_arn, code.getvalue())
+        # Its settings are its own: given for its calls only
+        self.patches.route_lambda(
+            spec.name, self._handler(SLOT_BROKER_FUNCTION, spec.handler), spec.environment
+        )
+        url = template["Resources"][SLOT_BROKER_URL]["Properties"]
+        self.slot_broker_url = self.backup_lambda.create_function_url_config(
             FunctionName=spec.name, AuthType=url["AuthType"]
         )["FunctionUrl"]
 

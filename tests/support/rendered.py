@@ -60,7 +60,7 @@ def packaged_backup_template() -> dict[str, Any]:
     """What `sam deploy` of the backup-account template uploads: the keeper's code directory
     (functions/) replaced by an S3 object."""
     template = load_cfn_yaml(BACKUP_TEMPLATE)
-    for logical_id in ("KeeperFunction", "KeeperPassFunction"):
+    for logical_id in ("KeeperFunction", "KeeperPassFunction", "SlotBrokerFunction"):
         properties = template["Resources"][logical_id]["Properties"]
         assert (BACKUP_TEMPLATE.parent / properties["CodeUri"]).resolve() == ROOT / "functions"
         properties["CodeUri"] = {"Bucket": "backup-artifacts", "Key": "keeper.zip"}
@@ -74,6 +74,7 @@ def main_parameters(partition: str) -> dict[str, str]:
         "BackupAccountKmsKeyArn": f"arn:{partition}:kms:{region}:{BACKUP}:key/{KEY_ID}",
         "BackupAccountRoleArn": f"arn:{partition}:iam::{BACKUP}:role/rds-xacct-backup-copy",
         "BackupAccountKeeperUrl": f"https://k33p3r0123456789abcdef.lambda-url.{region}.on.aws/",
+        "BackupAccountSlotBrokerUrl": f"https://s10t5b40k3r0123456789ab.lambda-url.{region}.on.aws/",
         "RetentionDays": "7",
         "CopyRdsAutomatedSnapshots": "true",
         "CopyRdsManualSnapshots": "true",

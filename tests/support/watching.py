@@ -27,6 +27,7 @@ PARAMETERS: dict[Path, dict[str, str]] = {
         "1234abcd-12ab-34cd-56ef-1234567890ab",
         "BackupAccountRoleArn": f"arn:aws:iam::{BACKUP_ACCOUNT}:role/rds-xacct-backup-copy",
         "BackupAccountKeeperUrl": f"https://k33p3r0123456789abcdef.lambda-url.{REGION}.on.aws/",
+        "BackupAccountSlotBrokerUrl": f"https://s10t5b40k3r0123456789ab.lambda-url.{REGION}.on.aws/",
     },
     BACKUP_TEMPLATE: {"SourceAccountIds": MAIN_ACCOUNT},
 }

@@ -20,15 +20,18 @@ import pytest
 from moto import mock_aws
 from moto.kms.models import kms_backends
 
+from rds_xacct.admission import broker
 from rds_xacct.keeper import settings as keeper
 from rds_xacct.keeper.url import ENV_CALLER_ROLE_ARN
 from rds_xacct.model.constants import (
     APP_NAME,
     BACKUP_COPY_TAG_KEYS,
+    DEFAULT_MAX_COPIES_IN_FLIGHT,
     DEFAULT_MIN_RETENTION_DAYS,
     KEEPER_SCHEDULE,
     MAX_RECOVERY_POINT_OBJECTIVE_HOURS,
     MAX_RETENTION_DAYS,
+    RDS_COPIES_IN_PROGRESS_LIMIT,
     RECOVERY_POINT_OBJECTIVE_HOURS,
     ROLE_BACKUP,
     ROLE_INTERMEDIATE,
@@ -67,15 +70,25 @@ LEDGER_NAME = f"{APP_NAME}-keeper-ledger"
 LEDGER_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{LEDGER_NAME}"
 LOG_GROUP_NAME = f"/aws/lambda/{KEEPER_NAME}"
 LOG_GROUP_ARN = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{LOG_GROUP_NAME}:*"
+BROKER_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{APP_NAME}-slot-broker"
+SLOTS_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{APP_NAME}-backup-copy-slots"
+BROKER_LOG_GROUP_NAME = f"/aws/lambda/{APP_NAME}-slot-broker"
+KEEPER_FUNCTIONS = ("KeeperFunction", "KeeperPassFunction")
 ATTRIBUTES = {
     ("BackupKey", "Arn"): KEY_ARN,
     ("KeeperFunction", "Arn"): KEEPER_ARN,
+    ("SlotBrokerFunction", "Arn"): BROKER_ARN,
+    ("SlotsTable", "Arn"): SLOTS_ARN,
+    ("SlotBrokerLogGroup", "Arn"): f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:"
+    f"{BROKER_LOG_GROUP_NAME}:*",
     ("KeeperLedger", "Arn"): LEDGER_ARN,
     ("KeeperLogGroup", "Arn"): LOG_GROUP_ARN,
 }
 REFS = {
     "BackupKey": KEY_ID,
     "KeeperFunction": KEEPER_NAME,
+    "SlotsTable": f"{APP_NAME}-backup-copy-slots",
+    "SlotBrokerLogGroup": BROKER_LOG_GROUP_NAME,
     "KeeperLedger": LEDGER_NAME,
     "KeeperLogGroup": LOG_GROUP_NAME,
 }
@@ -343,7 +356,7 @@ def test_no_action_anywhere_contains_a_wildcard(template: dict[str, Any]) -> Non
             for role in _roles(template)
         },
     }
-    assert set(_roles(template)) == {"CrossAccountRole", "KeeperRole"}
+    assert set(_roles(template)) == {"CrossAccountRole", "KeeperRole", "SlotBrokerRole"}
 
     for name, document in documents.items():
         # When every action is collected, both branches of every Fn::If included
@@ -433,6 +446,7 @@ def test_outputs_are_exactly_the_main_stacks_parameters(template: dict[str, Any]
         "BackupAccountKmsKeyArn",
         "BackupAccountRoleArn",
         "BackupAccountKeeperUrl",
+        "BackupAccountSlotBrokerUrl",
     }
     assert set(outputs) == {p for p in main_parameters if p.startswith("BackupAccount")} - {
         "BackupAccountId"
@@ -466,6 +480,7 @@ def test_parameters_and_their_defaults(template: dict[str, Any]) -> None:
         "SourceRegionKmsKeyArns",
         "MinimumRetentionDays",
         "LongestRetentionDays",
+        "MaxCopiesInFlight",
         "ResourcePrefix",
         "KeyAdministratorArn",
         "LogRetentionDays",
@@ -752,10 +767,11 @@ URL_AUTH = {"lambda:FunctionUrlAuthType": "AWS_IAM"}
     ("function", "allowed"),
     [
         pytest.param(KEEPER_ARN, True, id="the-keeper"),
+        pytest.param(BROKER_ARN, True, id="the-slot-broker"),
         pytest.param(f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:other", False, id="another"),
     ],
 )
-def test_the_cross_account_role_may_only_call_the_keeper_and_only_through_its_url(
+def test_the_cross_account_role_may_only_call_the_keeper_and_the_broker_through_their_urls(
     template: dict[str, Any], function: str, allowed: bool
 ) -> None:
     # Given the cross-account role's policy
@@ -772,11 +788,11 @@ def test_the_cross_account_role_may_only_call_the_keeper_and_only_through_its_ur
     ).allowed
     direct = evaluate(statements, "lambda:InvokeFunction", function)
     assert not direct.allowed
-    assert _denied_by(direct) in {"InvokeOnlyThroughTheUrl", "InvokeOnlyTheKeeper"}
+    assert _denied_by(direct) in {"InvokeOnlyThroughTheUrl", "InvokeOnlyTheKeeperAndTheSlotBroker"}
     not_via = {"lambda:InvokedViaFunctionUrl": "false"}
     assert _denied_by(evaluate(statements, "lambda:InvokeFunction", function, not_via)) in {
         "InvokeOnlyThroughTheUrl",
-        "InvokeOnlyTheKeeper",
+        "InvokeOnlyTheKeeperAndTheSlotBroker",
     }
 
 
@@ -1239,7 +1255,10 @@ def test_only_the_keeper_may_delete_a_snapshot(
         for action in _actions(statement)
         if action.split(":")[1].startswith(("Delete", "Remove"))
     }
-    assert deleting == {("KeeperRole", action) for action in DELETES.values()}
+    # (the slot broker deletes items of its own table: a waiter served, a holder given back)
+    assert deleting == {("KeeperRole", action) for action in DELETES.values()} | {
+        ("SlotBrokerRole", "dynamodb:DeleteItem")
+    }
 
 
 def test_the_keeper_writes_only_its_ledger_and_its_log(template: dict[str, Any]) -> None:
@@ -1324,7 +1343,24 @@ def test_the_role_may_call_the_keeper_through_its_url_and_never_its_pass(
     # against the function's ARN: the pass is another function, so no call of it is allowed;
     # a URL made since October 2025 needs both actions)
     keeper_arn = {"Fn::GetAtt": ["KeeperFunction", "Arn"]}
-    assert invoking == [
+    broker_arn = {"Fn::GetAtt": ["SlotBrokerFunction", "Arn"]}
+    assert invoking[2:] == [
+        {
+            "Sid": "AskTheSlotBrokerThroughItsUrl",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunctionUrl",
+            "Resource": broker_arn,
+            "Condition": {"StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}},
+        },
+        {
+            "Sid": "AskTheSlotBroker",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": broker_arn,
+            "Condition": {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}},
+        },
+    ]
+    assert invoking[:2] == [
         {
             "Sid": "AskTheKeeperThroughItsUrl",
             "Effect": "Allow",
@@ -1365,7 +1401,7 @@ def test_the_keeper_serves_the_source_accounts_the_stack_names(
 ) -> None:
     resolver = _resolver(template, parameters)
     specs = function_specs(template, resolver, function_names(template, resolver))
-    for spec in specs.values():
+    for spec in (specs[name] for name in KEEPER_FUNCTIONS):
         settings = keeper.KeeperSettings.from_env(spec.environment)
         assert settings.source_accounts == accounts
         assert settings.organization_id == organization
@@ -1384,7 +1420,7 @@ def test_the_keepers_settings_resolve_to_what_the_keeper_accepts(template: dict[
     specs = function_specs(template, resolver, function_names(template, resolver))
 
     # Then the keeper and its pass read their settings from it
-    for spec in specs.values():
+    for spec in (specs[name] for name in KEEPER_FUNCTIONS):
         settings = keeper.KeeperSettings.from_env(spec.environment)
         assert settings.source_accounts == {MAIN_ACCOUNT_ID}
         assert settings.min_retention_days == DEFAULT_MIN_RETENTION_DAYS
@@ -1394,6 +1430,43 @@ def test_the_keepers_settings_resolve_to_what_the_keeper_accepts(template: dict[
         assert settings.ignored == frozenset()
     assert specs["KeeperFunction"].name == KEEPER_NAME
     assert specs["KeeperPassFunction"].name == f"{KEEPER_NAME}-pass"
+
+
+def test_the_slot_brokers_settings_resolve_to_what_the_broker_accepts(
+    template: dict[str, Any],
+) -> None:
+    # Given the template resolved with its defaults
+    resolver = _resolver(template)
+    specs = function_specs(template, resolver, function_names(template, resolver))
+    # When the broker reads its environment, Then it keeps this account's pool, of the
+    # parameter's size, answering only the cross-account role's sessions
+    settings = broker.BrokerSettings.from_env(
+        {**specs["SlotBrokerFunction"].environment, "AWS_REGION": REGION}
+    )
+    assert settings == broker.BrokerSettings(
+        table=f"{APP_NAME}-backup-copy-slots",
+        limit=DEFAULT_MAX_COPIES_IN_FLIGHT,
+        account=ACCOUNT,
+        region=REGION,
+        role_name=f"{APP_NAME}-backup-copy",
+    )
+    assert template["Parameters"]["MaxCopiesInFlight"]["MaxValue"] == RDS_COPIES_IN_PROGRESS_LIMIT
+
+
+def test_the_slot_broker_may_keep_its_table_and_only_wake_runs_through_their_callback_roles(
+    template: dict[str, Any],
+) -> None:
+    statements = _identity_policy(template, "SlotBrokerRole")
+    for action in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"):
+        assert evaluate(statements, action, SLOTS_ARN).allowed
+        assert not evaluate(statements, action, LEDGER_ARN).allowed
+    callback = f"arn:aws:iam::{MAIN_ACCOUNT_ID}:role/{APP_NAME}-slot-callback-{REGION}"
+    assert evaluate(statements, "sts:AssumeRole", callback).allowed
+    assert not evaluate(
+        statements, "sts:AssumeRole", f"arn:aws:iam::{MAIN_ACCOUNT_ID}:role/admin"
+    ).allowed
+    for action in ("rds:DeleteDBSnapshot", "lambda:InvokeFunction", "kms:Decrypt"):
+        assert not evaluate(statements, action, "*").allowed
 
 
 def test_the_keepers_code_is_the_functions_directory_on_the_main_runtime(
@@ -1502,6 +1575,7 @@ def test_the_stack_is_created_and_its_outputs_feed_the_main_stack(optional: dict
                 "BACKUP_KMS_KEY_ARN": key_arn,
                 "BACKUP_ROLE_ARN": outputs["BackupAccountRoleArn"],
                 "BACKUP_KEEPER_URL": f"https://k33p3r.lambda-url.{REGION}.on.aws/",
+                "BACKUP_SLOT_BROKER_URL": f"https://s10t5.lambda-url.{REGION}.on.aws/",
             }
         )
         assert settings.backup_kms_key_arn == key_arn

@@ -12,6 +12,7 @@ from typing import Any, cast
 import pytest
 
 from rds_xacct.admission import broker
+from rds_xacct.admission import callbacks as slot_callbacks
 from rds_xacct.admission.pool import Pool
 from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import SLOT_LEASE_SECONDS, SLOT_WAIT_HOURS
@@ -183,7 +184,7 @@ def test_forget_leaves_the_queue_and_gives_back(callbacks: Callbacks) -> None:
 
 def test_the_callback_role_is_named_from_the_runs_state_machine_and_region() -> None:
     arn = run_arn(OTHER, "x", prefix="acme-rds").replace(REGION, "us-east-1")
-    assert broker.callback_role_arn(arn) == (
+    assert slot_callbacks.role_arn(arn) == (
         f"arn:aws:iam::{OTHER}:role/acme-rds-slot-callback-us-east-1"
     )
 
@@ -241,5 +242,24 @@ def test_the_url_answers_the_signed_account(callbacks: Callbacks) -> None:
 
 
 def test_the_brokers_settings_are_checked() -> None:
-    with pytest.raises(ConfigurationError, match=r"SLOTS_TABLE.*CROSS_ACCOUNT_ROLE_NAME.*1 to 20"):
+    with pytest.raises(ConfigurationError, match=r"SLOTS_TABLE.*CALLER_ROLE_ARN.*1 to 20"):
         broker.BrokerSettings.from_env({"MAX_COPIES_IN_FLIGHT": "21"})
+
+
+def test_the_brokers_settings_are_read_from_its_environment() -> None:
+    settings = broker.BrokerSettings.from_env(
+        {
+            "SLOTS_TABLE": TABLE,
+            "MAX_COPIES_IN_FLIGHT": "18",
+            "CALLER_ROLE_ARN": f"arn:aws:iam::{BACKUP_ACCOUNT}:role/rds-xacct-backup-copy",
+            "BACKUP_ACCOUNT_ID": BACKUP_ACCOUNT,
+            "AWS_REGION": REGION,
+        }
+    )
+    assert settings == broker.BrokerSettings(
+        table=TABLE,
+        limit=18,
+        account=BACKUP_ACCOUNT,
+        region=REGION,
+        role_name="rds-xacct-backup-copy",
+    )

@@ -351,6 +351,7 @@ def test_the_reconciler_may_list_and_start_exactly_the_copy_state_machine() -> N
             "1234abcd-12ab-34cd-56ef-1234567890ab",
             "BackupAccountRoleArn": f"arn:aws:iam::{BACKUP_ACCOUNT}:role/rds-xacct-backup-copy",
             "BackupAccountKeeperUrl": KEEPER_URL,
+            "BackupAccountSlotBrokerUrl": KEEPER_URL.replace("https://", "https://b"),
         },
         account=MAIN_ACCOUNT,
         region=REGION,

@@ -30,6 +30,7 @@ PARAMETERS = {
     "1234abcd-12ab-34cd-56ef-1234567890ab",
     "BackupAccountRoleArn": "arn:aws:iam::222222222222:role/rds-xacct-backup-copy",
     "BackupAccountKeeperUrl": f"https://k33p3r0123456789abcdef.lambda-url.{REGION}.on.aws/",
+    "BackupAccountSlotBrokerUrl": f"https://s10t5b40k3r0123456789ab.lambda-url.{REGION}.on.aws/",
 }
 
 

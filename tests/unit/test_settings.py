@@ -57,9 +57,10 @@ def test_the_default_retention_is_the_templates() -> None:
         ({"RETENTION_DAYS": "one"}, f"0 to {MAX_RETENTION_DAYS}"),
         ({"SELECTION_TAG": "no-equals-sign"}, "key=value"),
         ({"BACKUP_KEEPER_URL": ""}, "BACKUP_KEEPER_URL must be a Lambda function URL"),
+        ({"BACKUP_SLOT_BROKER_URL": ""}, "BACKUP_SLOT_BROKER_URL must be a Lambda function URL"),
         (
             {"BACKUP_SLOT_BROKER_URL": "https://example.com/slots"},
-            "BACKUP_SLOT_BROKER_URL must be the backup account's slot broker URL",
+            "BACKUP_SLOT_BROKER_URL must be a Lambda function URL",
         ),
         (
             {"BACKUP_KEEPER_URL": "rds-xacct-keeper"},
@@ -144,7 +145,7 @@ def test_a_backup_region_takes_its_own_key_and_keeper() -> None:
         ({"BACKUP_REGION": "US East"}, "BACKUP_REGION must be a region name"),
         (
             {"BACKUP_SLOT_BROKER_URL": GOOD["BACKUP_SLOT_BROKER_URL"]},
-            "BACKUP_SLOT_BROKER_URL must be a function URL in us-east-1",
+            "BACKUP_SLOT_BROKER_URL must be a function URL in us-east-1, where the copies land",
         ),
     ],
 )

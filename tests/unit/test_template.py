@@ -377,6 +377,7 @@ def test_parameter_patterns_accept_good_values(template: dict[str, Any]) -> None
         "BackupAccountKmsKeyArn": "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         "BackupAccountRoleArn": "arn:aws:iam::222222222222:role/rds-xacct-backup-copy",
         "BackupAccountKeeperUrl": "https://abc123def456.lambda-url.eu-west-1.on.aws/",
+        "BackupAccountSlotBrokerUrl": "https://def456abc123.lambda-url.eu-west-1.on.aws/",
         "SlackWebhookParameterName": "/rds-xacct/slack-webhook",
         "SelectionTag": "backup-copy=true",
         "IncludeDatabases": "prod-*, billing",
@@ -514,6 +515,7 @@ def app() -> App:
         "BackupAccountKmsKeyArn": "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         "BackupAccountRoleArn": "arn:aws:iam::222222222222:role/rds-xacct-backup-copy",
         "BackupAccountKeeperUrl": KEEPER,
+        "BackupAccountSlotBrokerUrl": KEEPER.replace("https://", "https://b"),
     }
     refs = {"NotificationTopic": "arn:aws:sns:eu-west-1:111111111111:t", "AdmissionTable": "t"}
     return load_app(parameters, account="111111111111", region="eu-west-1", refs=refs)

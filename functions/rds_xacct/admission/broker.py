@@ -34,21 +34,22 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from rds_xacct.admission import callbacks
 from rds_xacct.admission.pool import Place, Pool
 from rds_xacct.aws import function_url
-from rds_xacct.aws.clients import assumed_role_client
+from rds_xacct.aws.clients import (
+    default_client,
+)
 from rds_xacct.model import errors
 from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import (
     APP_NAME,
-    MACHINE_SUFFIX,
     RDS_COPIES_IN_PROGRESS_LIMIT,
-    SLOT_CALLBACK_ROLE_SUFFIX,
     SLOT_LEASE_SECONDS,
     SLOT_WAIT_HOURS,
 )
@@ -56,7 +57,7 @@ from rds_xacct.model.settings import ConfigurationError
 from rds_xacct.model.times import Clock, parse_iso, utc_now
 
 if TYPE_CHECKING:
-    from mypy_boto3_stepfunctions import SFNClient
+    pass
 
 REQUEST, RELEASE, RENEW, FORGET, LOOK = "request", "release", "renew", "forget", "look"
 ACTIONS = (REQUEST, RELEASE, RENEW, FORGET, LOOK)
@@ -65,11 +66,10 @@ logger = logging.getLogger(APP_NAME)
 
 ENV_TABLE = "SLOTS_TABLE"
 ENV_LIMIT = "MAX_COPIES_IN_FLIGHT"
-ENV_ROLE_NAME = "CROSS_ACCOUNT_ROLE_NAME"
+ENV_CALLER_ROLE_ARN = "CALLER_ROLE_ARN"
 """The backup account's cross-account role, whose sessions alone may ask (named after their
-source account: rds_xacct.aws.function_url.caller_account)."""
+source account: rds_xacct.aws.function_url.caller_account), as the keeper's."""
 _EXECUTION = re.compile(r"^[\w.-]{1,80}$")
-_STATE_MACHINE = re.compile(rf"^(?P<prefix>[a-z][a-z0-9-]{{0,19}}){MACHINE_SUFFIX}$")
 
 
 class Refused(Exception):
@@ -95,46 +95,25 @@ class BrokerSettings:
         except ValueError:
             limit = 0
         problems = [] if table else [f"{ENV_TABLE} must name the slots table"]
-        role_name = env.get(ENV_ROLE_NAME, "")
+        role_name = Arn.name_of(env.get(ENV_CALLER_ROLE_ARN, ""))
         if not role_name:
-            problems.append(f"{ENV_ROLE_NAME} must name the cross-account role")
+            problems.append(f"{ENV_CALLER_ROLE_ARN} must be the cross-account role's ARN")
         if not 1 <= limit <= RDS_COPIES_IN_PROGRESS_LIMIT:
             problems.append(f"{ENV_LIMIT} must be from 1 to {RDS_COPIES_IN_PROGRESS_LIMIT}")
         if problems:
             raise ConfigurationError("Invalid slot broker settings: " + "; ".join(problems))
         return cls(
-            table=table, limit=limit, account=env.get("BACKUP_ACCOUNT_ID", ""), region=region
+            table=table,
+            limit=limit,
+            account=env.get("BACKUP_ACCOUNT_ID", ""),
+            region=region,
+            role_name=role_name,
         )
 
     @property
     def pool_key(self) -> str:
         """The pool of copies landing here (as `slots.pool_key` names pools)."""
         return f"copies#{self.account}#{self.region}"
-
-
-def callback_role_arn(execution_arn: str) -> str:
-    """The role of the run's account that may complete its task token: named from its state
-    machine (`<prefix>-copy-snapshot`) and region, as template.yaml names `SlotCallbackRole`."""
-    arn = Arn.parse(execution_arn)
-    match = _STATE_MACHINE.match(arn.state_machine_name)
-    if match is None:
-        raise Refused(f"{execution_arn} is not a run of a rds-xacct state machine")
-    name = f"{match['prefix']}{SLOT_CALLBACK_ROLE_SUFFIX}-{arn.region}"
-    return f"arn:{arn.partition}:iam::{arn.account}:role/{name}"
-
-
-def callback_client(settings: BrokerSettings) -> Callable[[str], SFNClient]:
-    """Step Functions in the run's account and region, through its callback role."""
-
-    def client(execution_arn: str) -> SFNClient:
-        return assumed_role_client(  # type: ignore[no-any-return]
-            callback_role_arn(execution_arn),
-            f"{settings.account}-slot-broker",
-            "stepfunctions",
-            region=Arn.parse(execution_arn).region,
-        )
-
-    return client
 
 
 def _run(request: Mapping[str, Any], caller: str) -> tuple[str, str]:
@@ -150,7 +129,10 @@ def _run(request: Mapping[str, Any], caller: str) -> tuple[str, str]:
         raise Refused("executionArn must be the run's execution ARN") from None
     if arn.service != "states" or arn.account != caller:
         raise Refused(f"{execution_arn} is not a run of the asking account {caller}")
-    callback_role_arn(execution_arn)
+    try:
+        callbacks.role_arn(execution_arn)
+    except ValueError as error:
+        raise Refused(str(error)) from None
     return f"{caller}-{execution}", execution_arn
 
 
@@ -185,7 +167,8 @@ def handle(
         table=settings.table,
         key=settings.pool_key,
         limit=settings.limit,
-        sfn_for=callback_client(settings),
+        dynamodb=default_client("dynamodb"),
+        sfn_for=callbacks.client(settings.account),
     )
     action = request["action"]
     if action == LOOK:

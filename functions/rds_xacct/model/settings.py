@@ -112,34 +112,15 @@ def _backup_region_problems(env: Mapping[str, str], account: str) -> list[str]:
     return _key_problems(key, account, region, ENV_BACKUP_REGION_KMS_KEY_ARN)
 
 
-def _keeper_problems(url: str, region: str | None) -> list[str]:
-    """The keeper is the backup-account stack's function URL, in the region the backup copies
-    land in (the main account asks it to delete them; it deletes only in its own region)."""
+def _url_problems(name: str, url: str, region: str | None) -> list[str]:
+    """The keeper and the slot broker are the backup-account stack's function URLs, in the
+    region the backup copies land in (the keeper deletes only in its own region; the broker
+    counts the copies landing in its own)."""
     match = _FUNCTION_URL.match(url)
     if match is None:
-        return [
-            f"{ENV_BACKUP_KEEPER_URL} must be a Lambda function URL "
-            "(https://ID.lambda-url.REGION.on.aws/)"
-        ]
+        return [f"{name} must be a Lambda function URL (https://ID.lambda-url.REGION.on.aws/)"]
     if region and match["region"] != region:
-        return [
-            f"{ENV_BACKUP_KEEPER_URL} must be a function URL in {region}, where the copies land"
-        ]
-    return []
-
-
-def _broker_problems(url: str, region: str | None) -> list[str]:
-    """The slot broker is the backup-account stack's function URL, where the copies land."""
-    if not url:
-        return []
-    match = _FUNCTION_URL.match(url)
-    if match is None:
-        return [
-            f"{ENV_BACKUP_SLOT_BROKER_URL} must be the backup account's slot broker URL "
-            "(https://ID.lambda-url.REGION.on.aws/)"
-        ]
-    if region and match["region"] != region:
-        return [f"{ENV_BACKUP_SLOT_BROKER_URL} must be a function URL in {region}"]
+        return [f"{name} must be a function URL in {region}, where the copies land"]
     return []
 
 
@@ -201,9 +182,9 @@ class Settings:
         backup_region = "" if backup_region == here else backup_region
         problems.extend(_backup_region_problems(env, account))
         keeper = env.get(ENV_BACKUP_KEEPER_URL, "")
-        problems.extend(_keeper_problems(keeper, backup_region or here))
+        problems.extend(_url_problems(ENV_BACKUP_KEEPER_URL, keeper, backup_region or here))
         broker = env.get(ENV_BACKUP_SLOT_BROKER_URL, "")
-        problems.extend(_broker_problems(broker, backup_region or here))
+        problems.extend(_url_problems(ENV_BACKUP_SLOT_BROKER_URL, broker, backup_region or here))
         try:
             retention = int(env.get(ENV_RETENTION_DAYS, str(DEFAULT_RETENTION_DAYS)))
         except ValueError:
