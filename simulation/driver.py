@@ -859,9 +859,10 @@ class Simulation:
             try:
                 if failure is not None:
                     raise failure
-                # The keeper answers a step's request within that step's Lambda invoke: its AWS
-                # calls count as the asking step's (DeleteBackup, Cleanup, Notify).
-                asked = logical_id in {KEEPER_FUNCTION, KEEPER_PASS_FUNCTION}
+                # The keeper and the slot broker answer a step's request within that step's
+                # Lambda invoke: their AWS calls count as the asking step's (DeleteBackup,
+                # Cleanup, Notify; WaitForBackupSlot, ReleaseBackupSlot).
+                asked = logical_id in {KEEPER_FUNCTION, KEEPER_PASS_FUNCTION, SLOT_BROKER_FUNCTION}
                 with nullcontext() if asked else self.aws_faults.in_step(step):
                     result = real(event, context)
                 if step in self.corruptions and isinstance(result, dict):

@@ -233,6 +233,11 @@ _SLOTS = {
     "dynamodb:TransactWriteItems": _DYNAMODB,
     "states:SendTaskSuccess": _STATES,
 }
+_BACKUP_SLOTS = {"sts:GetCallerIdentity": _STS, "sts:AssumeRole": _STS, **_SLOTS}
+"""A step asking the backup account's slot broker (`slots.BrokerPool`): the backup role assumed
+for a signed POST to the broker's function URL, then the broker's own calls (its table, a
+waiting run woken through its account's callback role), the step's from the run's point of
+view (the broker answers within the request)."""
 _FIND = frozenset({ACCESS_DENIED, NOT_FOUND, THROTTLING})
 """A look at a snapshot the step needs to exist: not found is the snapshot gone."""
 _RENEW = frozenset({ACCESS_DENIED, THROTTLING})
@@ -286,7 +291,7 @@ STEP_CALLS: dict[str, dict[str, frozenset[str]]] = {
         "rds:DescribeDBSnapshotAttributes": _FIND,
         "rds:ModifyDBSnapshotAttribute": _SHARE,
     },
-    "WaitForBackupSlot": _SLOTS,
+    "WaitForBackupSlot": _BACKUP_SLOTS,
     "CopyBackup": {
         "sts:GetCallerIdentity": _STS,
         "sts:AssumeRole": _STS,
@@ -307,7 +312,7 @@ STEP_CALLS: dict[str, dict[str, frozenset[str]]] = {
         "rds:DescribeDBSnapshots": _FIND,
         "dynamodb:UpdateItem": _RENEW,
     },
-    "ReleaseBackupSlot": _SLOTS,
+    "ReleaseBackupSlot": _BACKUP_SLOTS,
     "DeleteIntermediate": {
         "rds:DescribeDBSnapshots": _RDS_READ,
         "rds:DeleteDBSnapshot": _DELETE,
@@ -320,7 +325,7 @@ STEP_CALLS: dict[str, dict[str, frozenset[str]]] = {
         "sts:AssumeRole": _STS,
         "rds:DescribeDBSnapshots": _RDS_READ,
         "rds:DeleteDBSnapshot": _DELETE,
-        **_SLOTS,
+        **_BACKUP_SLOTS,
         **_KEEPER,
     },
     "Notify": {

@@ -242,5 +242,8 @@ def answer_url_request(
     except errors.PipelineError as error:
         retryable = isinstance(error, errors.RETRYABLE)
         logger.warning("A slot request failed", extra={"caller": caller, "error": str(error)})
-        return function_url.response(503 if retryable else 500, {"message": str(error)})
+        return function_url.response(
+            503 if retryable else 500,
+            {"errorType": type(error).__name__, "errorMessage": str(error)},
+        )
     return function_url.response(200, answered)

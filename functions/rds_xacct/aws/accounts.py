@@ -100,7 +100,13 @@ class Accounts:
         session = assumed_role_session(
             self.settings.backup_role_arn, self._session_name(), url_calls.region_of(url)
         )
-        answer = url_calls.call(url, request, session, timeout=SLOT_BROKER_TIMEOUT_SECONDS)
+        answer = url_calls.call(
+            url,
+            request,
+            session,
+            timeout=SLOT_BROKER_TIMEOUT_SECONDS,
+            who="The backup account's slot broker",
+        )
         if not isinstance(answer, dict):
             raise errors.AwsError(f"The backup account's slot broker answered {answer!r}")
         return answer
@@ -154,27 +160,8 @@ class Accounts:
 
 
 def _keeper_error(status: int, payload: Any) -> errors.PipelineError:
-    """The error for a keeper's answer that is not 200. 429 (Lambda throttled the function) is
-    `Throttled`. A 5xx is retried: the keeper's own retryable error by its name, Lambda failing
-    to run it (Lambda Developer Guide, "Invoking Lambda function URLs") `ServiceUnavailable`;
-    but an error the keeper names that does not clear by itself (its AccessDenied, a ledger
-    gone) is `AwsError` naming it, as the keeper's function error was. 403 (Lambda refused the
-    signature or the permission, or the keeper refused the caller) is `AccessDenied`."""
-    body = payload if isinstance(payload, dict) else {}
-    text = str(body.get("reason") or body.get("errorMessage") or body.get("Message") or payload)
-    name = str(body.get("errorType", ""))
-    if status == HTTPStatus.TOO_MANY_REQUESTS:
-        return errors.Throttled(f"The backup account's keeper is throttled (429): {text}")
-    if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-        retryable = {cls.__name__: cls for cls in errors.RETRYABLE}
-        if name in retryable:
-            return retryable[name](f"The backup account's keeper: {text}")
-        if name:
-            return errors.AwsError(f"The backup account's keeper failed ({name}): {text}")
-        return errors.ServiceUnavailable(f"The backup account's keeper failed ({status}): {text}")
-    if status == HTTPStatus.FORBIDDEN:
-        return errors.AccessDenied(f"The backup account's keeper refused the call (403): {text}")
-    return errors.AwsError(f"The backup account's keeper answered {status}: {text}")
+    """The error for a keeper's answer that is not 200 (`url_calls.error_of`)."""
+    return url_calls.error_of(status, payload, "The backup account's keeper")
 
 
 RUNNING = "RUNNING"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 import requests
@@ -50,18 +51,38 @@ def post(url: str, payload: Mapping[str, Any], session: Any, *, timeout: float) 
         return answer.status_code, None
 
 
-def call(url: str, payload: Mapping[str, Any], session: Any, *, timeout: float) -> Any:
-    """`post`, the answer's JSON returned when it is a 200. HTTP 429 raises `Throttled`, 5xx
-    `ServiceUnavailable` (both retried by the state machine); any other status `AwsError` with
-    the answer (a 403 is IAM refusing the role, or the function refusing the caller)."""
+def error_of(status: int, payload: Any, who: str) -> errors.PipelineError:
+    """The error for an answer of a backup-account function (`who`: its keeper, its slot
+    broker) that is not 200. 429 (Lambda throttled the function) is `Throttled`. A 5xx is
+    retried: the function's own retryable error by its name, Lambda failing to run it (Lambda
+    Developer Guide, "Invoking Lambda function URLs") `ServiceUnavailable`; but an error the
+    function names that does not clear by itself (its AccessDenied, its table gone) is
+    `AwsError` naming it. 403 (Lambda refused the signature or the permission, or the function
+    refused the caller) is `AccessDenied`; any other status `AwsError`."""
+    body = payload if isinstance(payload, dict) else {}
+    text = str(body.get("reason") or body.get("errorMessage") or body.get("message") or payload)[
+        :500
+    ]
+    name = str(body.get("errorType", ""))
+    if status == HTTPStatus.TOO_MANY_REQUESTS:
+        return errors.Throttled(f"{who} is throttled (429): {text}")
+    if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        retryable = {cls.__name__: cls for cls in errors.RETRYABLE}
+        if name in retryable:
+            return retryable[name](f"{who}: {text}")
+        if name:
+            return errors.AwsError(f"{who} failed ({name}): {text}")
+        return errors.ServiceUnavailable(f"{who} failed ({status}): {text}")
+    if status == HTTPStatus.FORBIDDEN:
+        return errors.AccessDenied(f"{who} refused the call (403): {text}")
+    return errors.AwsError(f"{who} answered {status}: {text}")
+
+
+def call(url: str, payload: Mapping[str, Any], session: Any, *, timeout: float, who: str) -> Any:
+    """`post`, the answer's JSON returned when it is a 200, else raised as `error_of`."""
     status, answer = post(url, payload, session, timeout=timeout)
-    text = json.dumps(answer)[:500]
-    if status == 429:
-        raise errors.Throttled(f"{url} answered 429: {text}")
-    if status >= 500:
-        raise errors.ServiceUnavailable(f"{url} answered {status}: {text}")
-    if status != 200:
-        raise errors.AwsError(f"{url} answered {status}: {text}")
+    if status != HTTPStatus.OK:
+        raise error_of(status, answer, who)
     if answer is None:
-        raise errors.AwsError(f"{url} answered, not JSON")
+        raise errors.AwsError(f"{who} answered, not JSON")
     return answer
