@@ -239,6 +239,8 @@ class Simulation:
         self.keeper_name = ""
         self.keeper_url = ""
         self.slot_broker_url = ""
+        self.backup_slots_table = ""
+        """The slot broker's table (the backup stack's SlotsTable)."""
         """The backup account's slot broker (its function URL): the pool of copies landing
         there, shared by every source account."""
         self.keeper_pass_name = ""
@@ -364,9 +366,12 @@ class Simulation:
         cfn = backup.client("cloudformation")
         # The main account is the backup stack's source account, unless the test names the
         # source accounts (a list, or an organization) itself
+        # (the backup account's pool of copy slots as big as the main account's, unless the
+        # test gives it its own size)
+        slots = {k: v for k, v in self.parameters.items() if k == "MaxCopiesInFlight"}
         stack_parameters: list[Any] = [
             {"ParameterKey": key, "ParameterValue": value}
-            for key, value in {**self._sources(), **self.backup_parameters}.items()
+            for key, value in {**self._sources(), **slots, **self.backup_parameters}.items()
         ]
         if source_region_key:
             stack_parameters.append(
@@ -544,6 +549,7 @@ class Simulation:
             ]
         }
         region = self.backup_region
+        self.backup_slots_table = resources["SlotsTable"]
         resolver = Resolver(
             template, parameters, account=BACKUP_ACCOUNT, region=region, refs=resources
         )
@@ -566,9 +572,11 @@ class Simulation:
         with zipfile.ZipFile(code, "w") as archive:
             archive.writestr("slot_broker.py", "def handler(event, context):\n    return event\n")
         _create_function(self.backup_lambda, spec, role_arn, code.getvalue())
-        # Its settings are its own: given for its calls only
+        # Its settings are its own, and its region (AWS_REGION, as Lambda sets it: the broker
+        # counts the copies landing there): given for its calls only
+        environment = {**spec.environment, "AWS_REGION": region}
         self.patches.route_lambda(
-            spec.name, self._handler(SLOT_BROKER_FUNCTION, spec.handler), spec.environment
+            spec.name, self._handler(SLOT_BROKER_FUNCTION, spec.handler), environment
         )
         url = template["Resources"][SLOT_BROKER_URL]["Properties"]
         self.slot_broker_url = self.backup_lambda.create_function_url_config(
@@ -1102,8 +1110,13 @@ class Simulation:
 
     # -- the copy slots ----------------------------------------------------------------------------
     def copy_slots(self) -> dict[str, dict[str, Any]]:
-        """Each pool's slots in use, holders and waiting runs, as the table holds them."""
+        """Each pool's slots in use, holders and waiting runs, as the tables hold them: the main
+        account's pool in its table, the backup account's in its slot broker's (a run there is
+        `<source account>-<execution>`)."""
         items = self.world.main_client("dynamodb").scan(TableName=self.table_name)["Items"]
+        items += self.world.backup.client("dynamodb").scan(TableName=self.backup_slots_table)[
+            "Items"
+        ]
         pools: dict[str, dict[str, Any]] = {}
         for item in items:
             pool, sort = item["pk"]["S"], item["sk"]["S"]

@@ -71,6 +71,7 @@ NEEDED_ONLY_BY_REAL_AWS: dict[str, str] = {
     ),
     # The Lambda service writes the keeper's log with its role (LoggingConfig's log group).
     "*: KeeperRole / keep-the-copies / WriteItsLog / logs:*": "written by the Lambda service",
+    "*: SlotBrokerRole / keep-the-copy-slots / WriteItsLog / logs:*": "written by the Lambda service",
 }
 
 

@@ -29,6 +29,7 @@ PARAMETERS = {
     "BackupAccountKmsKeyArn": f"arn:aws:kms:{REGION}:{BACKUP_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     "BackupAccountRoleArn": f"arn:aws:iam::{BACKUP_ACCOUNT}:role/rds-xacct-backup-copy",
     "BackupAccountKeeperUrl": f"https://k33p3r0123456789abcdef.lambda-url.{REGION}.on.aws/",
+    "BackupAccountSlotBrokerUrl": f"https://s10t5b40k3r0123456789ab.lambda-url.{REGION}.on.aws/",
     "RetentionDays": "7",
     "CopyRdsAutomatedSnapshots": "true",
     "SlackWebhookParameterName": "/rds-xacct/slack-webhook",
@@ -140,6 +141,12 @@ def test_the_sam_transform_gives_the_backup_account_its_keeper(
             "AWS::Lambda::Url",
             "AWS::Events::Rule",
             "AWS::Lambda::Permission",
+            # the slot broker: its table, role, log, function and URL
+            "AWS::DynamoDB::Table",
+            "AWS::IAM::Role",
+            "AWS::Logs::LogGroup",
+            "AWS::Lambda::Function",
+            "AWS::Lambda::Url",
         ]
     )
     function = resources["KeeperFunction"]["Properties"]
@@ -175,6 +182,14 @@ def test_the_sam_transform_gives_the_backup_account_its_keeper(
     assert transformed["Outputs"]["BackupAccountKeeperUrl"]["Value"] == {
         "Fn::GetAtt": ["KeeperUrl", "FunctionUrl"]
     }
+    # And so is the slot broker's
+    assert resources["SlotBrokerUrl"]["Properties"] == {
+        "TargetFunctionArn": {"Fn::GetAtt": ["SlotBrokerFunction", "Arn"]},
+        "AuthType": "AWS_IAM",
+    }
+    assert transformed["Outputs"]["BackupAccountSlotBrokerUrl"]["Value"] == {
+        "Fn::GetAtt": ["SlotBrokerUrl", "FunctionUrl"]
+    }
 
 
 def test_the_transformed_backup_template_creates_in_cloudformation(
@@ -185,8 +200,12 @@ def test_the_transformed_backup_template_creates_in_cloudformation(
     transformed = transform(packaged_backup_template(), BACKUP_PARAMETERS, NoManagedPolicies())
     # (moto's CloudFormation makes no AWS::Lambda::Url: the keeper's URL and its output are
     # checked on the transformed template above, and made by the simulation with the function)
-    del transformed["Resources"]["KeeperUrl"]
-    del transformed["Outputs"]["BackupAccountKeeperUrl"]
+    for url, output in (
+        ("KeeperUrl", "BackupAccountKeeperUrl"),
+        ("SlotBrokerUrl", "BackupAccountSlotBrokerUrl"),
+    ):
+        del transformed["Resources"][url]
+        del transformed["Outputs"][output]
     backup = session_in(BACKUP_ACCOUNT)
     s3 = backup.client("s3")
     s3.create_bucket(
@@ -219,6 +238,7 @@ def test_the_transformed_backup_template_creates_in_cloudformation(
             "BACKUP_KMS_KEY_ARN": outputs["BackupAccountKmsKeyArn"],
             "BACKUP_ROLE_ARN": outputs["BackupAccountRoleArn"],
             "BACKUP_KEEPER_URL": keeper_url,
+            "BACKUP_SLOT_BROKER_URL": keeper_url.replace("k33p3r", "s10t5"),
         }
     )
     assert settings.backup_keeper_url == keeper_url
