@@ -193,3 +193,21 @@ def test_two_source_accounts_copy_into_a_backup_region_with_its_key(make_sim: Ma
     described = sim.wait_for_runs(arns)
     assert [_summary(d)["backupCopy"]["action"] for d in described] == ["deleted", "deleted"]
     assert sim.world.app_copies(BACKUP_ACCOUNT) == []
+
+
+def test_the_second_accounts_deployed_pipeline_cannot_have_the_main_accounts_copy_deleted(
+    make_sim: MakeSim,
+) -> None:
+    # Given two source accounts, and a copy of the main account's kept for good
+    sim = make_sim(source_accounts=ACCOUNTS, parameters={"RetentionDays": "0"})
+    assert sim.deliver(sim.backup_event("orders-db")).status == "SUCCEEDED"
+    (copy,) = sim.world.app_copies(BACKUP_ACCOUNT)
+    request = {"action": "expire", "kind": "db", "snapshot": copy["id"], "execution": "x"}
+    # When the second account's deployed pipeline role, through the backup role, asks the
+    # keeper to expire it
+    second = sim.backup_role_session(sim.pipeline_session(SECOND_ACCOUNT))
+    answer = sim.ask_keeper(request, second)
+    # Then the keeper refuses: that account is answered about its own copies only
+    assert answer["decision"] == "refused"
+    assert f"not from the asking account {SECOND_ACCOUNT}" in answer["reason"]
+    assert len(sim.world.app_copies(BACKUP_ACCOUNT)) == 1
