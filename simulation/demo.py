@@ -217,6 +217,41 @@ def backup_copies(sim: Simulation) -> list[dict[str, str]]:
     return copies
 
 
+def show_copies(sim: Simulation, accounts: tuple[str, ...], *, out: Any) -> None:
+    """The backup account's copies side by side, with their source account (RDS's record) and
+    key, and what the keeper answers each account about the other's copy."""
+
+    def say(text: str = "") -> None:
+        print(text, file=out)
+
+    landed = backup_copies(sim)
+    say(f"Two hours later, in the backup account {BACKUP_ACCOUNT} ({sim.backup_region}):")
+    for copy in landed:
+        source = copy["source"]
+        account = source.split(":")[4] if source.startswith("arn:") else "?"
+        say(f"  {copy['id']}  ({copy['status']})")
+        say(f"      copied from account {account}: {source}")
+        say(f"      key {copy['key']}")
+    # The keeper's view: it learns the asking account from AWS and answers it about its own
+    # copies only (each account asks, through the backup role, to delete the other's copy)
+    by_account = {c["source"].split(":")[4]: c for c in landed if c["source"].startswith("arn:")}
+    for account, other in zip(accounts, reversed(accounts), strict=True):
+        if account == other or other not in by_account:
+            continue
+        session = sim.backup_role_session(sim.pipeline_session(account))
+        request = {"action": "expire", "kind": "db", "snapshot": by_account[other]["id"]}
+        answer = sim.ask_keeper({**request, "execution": "demo"}, session)
+        say(
+            f"  account {account} asks the keeper to delete {other}'s copy now: {answer['decision']}"
+        )
+        say(f"      ({answer.get('reason')})")
+    names = {copy["id"] for copy in landed}
+    say(
+        f"  {len(names)} copies, {'all names differ' if len(names) == len(accounts) else 'NAMES COLLIDE'}"
+    )
+    say()
+
+
 def run_accounts(sim: Simulation, accounts: tuple[str, ...], *, out: Any = None) -> bool:
     """One database of the same name in each source account, an AWS Backup snapshot of each
     made in the same second, delivered together: each account's run, and the backup account's
@@ -235,22 +270,12 @@ def run_accounts(sim: Simulation, accounts: tuple[str, ...], *, out: Any = None)
     for event in events:
         say(f"  {event['detail']['recoveryPointArn']}")
     say()
+    # The demo takes part in the simulated clock: it stands still while the demo looks, and
+    # moves only while it waits (else the runs' waits would move it on at once)
     with sim.clock.taking_part():
         arns = [sim.start_run(event, name=f"demo-run-{event['account']}") for event in events]
-    sim.advance(2, keeper_passes=False)
-    landed = backup_copies(sim)
-    say(f"Two hours later, in the backup account {BACKUP_ACCOUNT} ({sim.backup_region}):")
-    for copy in landed:
-        source = copy["source"]
-        account = source.split(":")[4] if source.startswith("arn:") else "?"
-        say(f"  {copy['id']}  ({copy['status']})")
-        say(f"      copied from account {account}: {source}")
-        say(f"      key {copy['key']}")
-    names = {copy["id"] for copy in landed}
-    say(
-        f"  {len(names)} copies, {'all names differ' if len(names) == len(accounts) else 'NAMES COLLIDE'}"
-    )
-    say()
+        sim.clock.wait_until(sim.clock.now() + timedelta(hours=2))
+        show_copies(sim, accounts, out=out)
     # The runs go on to the end of their retention (the clock moves as they all wait)
     described = sim.wait_for_runs(arns)
     say("The runs, each in its own account:")

@@ -358,6 +358,7 @@ class World:
                     "arn": snap.arn,
                     # RDS's record of a cross-account copy's source (SourceDBSnapshotIdentifier)
                     "source": getattr(snap, "source_db_snapshot_identifier", None),
+                    "key": getattr(snap, "kms_key_id", None),
                     "status": snap.status,
                     "createdAt": _created(snap.snapshot_create_time),
                     "tags": {t["Key"]: t["Value"] for t in snap.tags or []},
@@ -370,6 +371,7 @@ class World:
                     "kind": "cluster",
                     "arn": csnap.arn,
                     "source": getattr(csnap, "source_db_cluster_snapshot_arn", None),
+                    "key": getattr(csnap, "kms_key_id", None),
                     "status": csnap.status,
                     "createdAt": _created(csnap.snapshot_create_time),
                     "tags": {t["Key"]: t["Value"] for t in csnap.tags or []},

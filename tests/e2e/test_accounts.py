@@ -5,6 +5,8 @@ landing in the one backup account, kept and deleted there by its keeper."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -19,13 +21,15 @@ def _summary(described: dict[str, Any]) -> dict[str, Any]:
     return output
 
 
-def _in_flight(sim: Simulation, events: list[dict[str, Any]], hours: float) -> list[str]:
-    """Start a run for each event (each in its own account) and let `hours` pass with the
-    keeper's hourly pass off, so that whatever is deleted is deleted at a run's request."""
+@contextmanager
+def _in_flight(sim: Simulation, events: list[dict[str, Any]], hours: float) -> Iterator[list[str]]:
+    """Start a run for each event (each in its own account) and let `hours` pass; then the
+    clock stands still while the test looks (the test takes part in it: otherwise the runs'
+    waits would move it on at once, to the end of their retention)."""
     with sim.clock.taking_part():
         arns = [sim.start_run(event) for event in events]
-    sim.advance(hours, keeper_passes=False)
-    return arns
+        sim.clock.wait_until(sim.clock.now() + timedelta(hours=hours))
+        yield arns
 
 
 def test_two_source_accounts_copy_into_one_backup_account_each_copy_deleted_by_its_own_run(
@@ -41,19 +45,19 @@ def test_two_source_accounts_copy_into_one_backup_account_each_copy_deleted_by_i
     assert [e["account"] for e in events] == list(ACCOUNTS)
 
     # When both runs start and two hours pass
-    arns = _in_flight(sim, events, hours=2)
-
-    # Then each run is its own account's state machine's
-    assert [arn.split(":")[4] for arn in arns] == list(ACCOUNTS)
-    # And both copies are in the backup account, copied from their own source account (RDS's
-    # record) and encrypted with the backup account's key
-    copies = {c["id"]: c for c in sim.world.app_copies(BACKUP_ACCOUNT)}
-    assert len(copies) == 2
-    sources = sorted(str(c["source"]).split(":")[4] for c in copies.values())
-    assert sources == sorted(ACCOUNTS)
-    # And each account's intermediate copy is in that account alone
-    for account in ACCOUNTS:
-        assert len(sim.world.app_copies(account)) == 0  # deleted once the backup copy landed
+    with _in_flight(sim, events, hours=2) as arns:
+        # Then each run is its own account's state machine's
+        assert [arn.split(":")[4] for arn in arns] == list(ACCOUNTS)
+        # And both copies are in the backup account, copied from their own source account (RDS's
+        # record) and encrypted with the backup account's key
+        copies = {c["id"]: c for c in sim.world.app_copies(BACKUP_ACCOUNT)}
+        assert len(copies) == 2
+        sources = sorted(str(c["source"]).split(":")[4] for c in copies.values())
+        assert sources == sorted(ACCOUNTS)
+        assert {c["key"] for c in copies.values()} == {sim.world.backup_key_arn}
+        # And neither source account keeps its intermediate copy once its backup copy is made
+        for account in ACCOUNTS:
+            assert sim.world.app_copies(account) == []
 
     # When the runs go on to the end of their retention (the keeper's pass not running)
     described = sim.wait_for_runs(arns)
@@ -92,14 +96,13 @@ def test_the_same_database_name_in_two_accounts_in_the_same_second_gives_two_cop
     assert events[0]["detail"]["recoveryPointArn"] != events[1]["detail"]["recoveryPointArn"]
 
     # When both events are delivered together
-    arns = _in_flight(sim, events, hours=2)
-
-    # Then two copies land in the backup account under different names, one from each account
-    copies = sim.world.app_copies(BACKUP_ACCOUNT)
-    assert len({c["id"] for c in copies}) == 2
-    assert all(c["id"].startswith("xacct-orders-db-") for c in copies)
-    assert sorted(str(c["source"]).split(":")[4] for c in copies) == sorted(ACCOUNTS)
-    assert {c["source"].split(":")[3] for c in copies} == {REGION}
+    with _in_flight(sim, events, hours=2) as arns:
+        # Then two copies land in the backup account under different names, one from each account
+        copies = sim.world.app_copies(BACKUP_ACCOUNT)
+        assert len({c["id"] for c in copies}) == 2
+        assert all(c["id"].startswith("xacct-orders-db-") for c in copies)
+        assert sorted(str(c["source"]).split(":")[4] for c in copies) == sorted(ACCOUNTS)
+        assert {c["source"].split(":")[3] for c in copies} == {REGION}
 
     # And at the end of the retention both runs delete their own copy
     described = sim.wait_for_runs(arns)
@@ -183,12 +186,13 @@ def test_two_source_accounts_copy_into_a_backup_region_with_its_key(make_sim: Ma
     sim = make_sim(source_accounts=ACCOUNTS, backup_region="us-east-1")
     events = [sim.backup_event("orders-db", account=account) for account in ACCOUNTS]
     # When both runs start and two hours pass
-    arns = _in_flight(sim, events, hours=2)
-    # Then both copies are there, with the key of that region, one from each account
-    copies = sim.world.app_copies(BACKUP_ACCOUNT)
-    assert len(copies) == 2
-    assert {c["arn"].split(":")[3] for c in copies} == {"us-east-1"}
-    assert sorted(str(c["source"]).split(":")[4] for c in copies) == sorted(ACCOUNTS)
+    with _in_flight(sim, events, hours=2) as arns:
+        # Then both copies are there, with the key of that region, one from each account
+        copies = sim.world.app_copies(BACKUP_ACCOUNT)
+        assert len(copies) == 2
+        assert {c["arn"].split(":")[3] for c in copies} == {"us-east-1"}
+        assert {c["key"].split(":")[3:5] == ["us-east-1", BACKUP_ACCOUNT] for c in copies} == {True}
+        assert sorted(str(c["source"]).split(":")[4] for c in copies) == sorted(ACCOUNTS)
     # And each run deletes its own copy there at the end of its retention
     described = sim.wait_for_runs(arns)
     assert [_summary(d)["backupCopy"]["action"] for d in described] == ["deleted", "deleted"]

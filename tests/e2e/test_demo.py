@@ -89,6 +89,9 @@ def test_a_demo_of_two_source_accounts_shows_two_copies_of_the_same_database_nam
         assert f"copied from account {account}: arn:aws:rds:eu-west-1:{account}:snapshot:" in out
         assert f"execution:rds-xacct-copy-snapshot:demo-run-{account}" in out
     assert out.count("key arn:aws:kms:eu-west-1:222222222222:key/") == 2
+    # And the keeper refuses each account the other's copy, knowing who asks
+    assert out.count("'s copy now: refused") == 2
+    assert "an account is answered about its own copies only" in out
     # And each run deletes its own copy at the end of the retention, leaving nothing
     assert out.count("asked the keeper to delete it at the end of the retention: deleted") == 2
     assert "Left in the backup account: nothing" in out
