@@ -8,5 +8,6 @@ from typing import Any
 from rds_xacct.admission import broker
 
 
-def handler(event: Any, context: object) -> dict[str, Any]:
-    return broker.answer_url_request(event, settings=broker.BrokerSettings.from_env())
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    settings = broker.BrokerSettings.from_env(function_arn=context.invoked_function_arn)
+    return broker.answer_url_request(event, settings=settings)

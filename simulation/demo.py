@@ -9,6 +9,7 @@ make demo ARGS="--retention 0"              # keep the backup copy for good
 make demo ARGS="--retention 1"              # shorter than the backup account's minimum
 make demo ARGS="--fail-at CopyBackup"       # watch the failure path
 make demo ARGS="--backup-region us-east-1"  # the backup copy lands in another region (DR)
+make demo ARGS="--source-accounts 2"        # two source accounts, one backup account
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import re
 import sys
 import textwrap
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from rds_xacct.model.constants import DEFAULT_MIN_RETENTION_DAYS, DEFAULT_RETENT
 from simulation.driver import INJECTABLE_STEPS, RunResult, Simulation
 from simulation.events import DEFAULT_EVENT, EVENTS_DIR, load_event
 from simulation.operator import status_table
-from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
+from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, SECOND_ACCOUNT
 
 SOURCES = {
     "aws-backup": "aws-backup-rds-completed.json",
@@ -193,6 +194,109 @@ def print_run(result: RunResult, *, out: Any = None) -> None:
     )
 
 
+DEMO_ACCOUNTS = (MAIN_ACCOUNT, SECOND_ACCOUNT)
+"""The source accounts of `--source-accounts 2`."""
+
+
+def backup_copies(sim: Simulation) -> list[dict[str, str]]:
+    """The backup account's copies as RDS describes them there: name, the snapshot it was
+    copied from (RDS's record, `SourceDBSnapshotIdentifier`, which the keeper reads to know a
+    copy's source account), key, status."""
+    rds = sim.world.backup.client("rds")
+    copies = []
+    for snapshot in rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]:
+        if snapshot["DBSnapshotIdentifier"].startswith("xacct-"):
+            copies.append(
+                {
+                    "id": snapshot["DBSnapshotIdentifier"],
+                    "source": snapshot.get("SourceDBSnapshotIdentifier") or "-",
+                    "key": snapshot.get("KmsKeyId") or "(not encrypted)",
+                    "status": snapshot["Status"],
+                }
+            )
+    return copies
+
+
+def show_copies(sim: Simulation, accounts: tuple[str, ...], *, out: Any) -> None:
+    """The backup account's copies side by side, with their source account (RDS's record) and
+    key, and what the keeper answers each account about the other's copy."""
+
+    def say(text: str = "") -> None:
+        print(text, file=out)
+
+    landed = backup_copies(sim)
+    say(f"Two hours later, in the backup account {BACKUP_ACCOUNT} ({sim.backup_region}):")
+    for copy in landed:
+        source = copy["source"]
+        account = source.split(":")[4] if source.startswith("arn:") else "?"
+        say(f"  {copy['id']}  ({copy['status']})")
+        say(f"      copied from account {account}: {source}")
+        say(f"      key {copy['key']}")
+    # The keeper's view: it learns the asking account from AWS and answers it about its own
+    # copies only (each account asks, through the backup role, to delete the other's copy)
+    by_account = {c["source"].split(":")[4]: c for c in landed if c["source"].startswith("arn:")}
+    for account, other in zip(accounts, reversed(accounts), strict=True):
+        if account == other or other not in by_account:
+            continue
+        session = sim.backup_role_session(sim.pipeline_session(account))
+        request = {"action": "expire", "kind": "db", "snapshot": by_account[other]["id"]}
+        answer = sim.ask_keeper({**request, "execution": "demo"}, session)
+        say(
+            f"  account {account} asks the keeper to delete {other}'s copy now: {answer['decision']}"
+        )
+        say(f"      ({answer.get('reason')})")
+    names = {copy["id"] for copy in landed}
+    say(
+        f"  {len(names)} copies, {'all names differ' if len(names) == len(accounts) else 'NAMES COLLIDE'}"
+    )
+    say()
+
+
+def run_accounts(sim: Simulation, accounts: tuple[str, ...], *, out: Any = None) -> bool:
+    """One database of the same name in each source account, an AWS Backup snapshot of each
+    made in the same second, delivered together: each account's run, and the backup account's
+    copies side by side. True if every run succeeded."""
+    out = out or sys.stdout
+
+    def say(text: str = "") -> None:
+        print(text, file=out)
+
+    moment = sim.clock.now() - timedelta(minutes=5)
+    events = [
+        sim.backup_event("orders-db", account=account, job_id="demo", created_at=moment)
+        for account in accounts
+    ]
+    say(f"AWS Backup snapshots of orders-db, made at {moment:%Y-%m-%d %H:%M:%S} in each account:")
+    for event in events:
+        say(f"  {event['detail']['recoveryPointArn']}")
+    say()
+    # The demo takes part in the simulated clock: it stands still while the demo looks, and
+    # moves only while it waits (else the runs' waits would move it on at once)
+    with sim.clock.taking_part():
+        arns = [sim.start_run(event, name=f"demo-run-{event['account']}") for event in events]
+        sim.clock.wait_until(sim.clock.now() + timedelta(hours=2))
+        show_copies(sim, accounts, out=out)
+    # The runs go on to the end of their retention (the clock moves as they all wait)
+    described = sim.wait_for_runs(arns)
+    say("The runs, each in its own account:")
+    for arn, run in zip(arns, described, strict=True):
+        summary = json.loads(run["output"]) if run.get("output") else {}
+        backup = summary.get("backupCopy") or {}
+        say(f"  {arn}")
+        say(
+            f"      {run['status']}, outcome {summary.get('outcome', '-')}; backup copy "
+            f"{backup.get('arn', '-')}"
+        )
+        say(
+            f"      asked the keeper to delete it at the end of the retention: {backup.get('action')}"
+        )
+    say()
+    say(
+        f"Left in the backup account: {', '.join(c['id'] for c in backup_copies(sim)) or 'nothing'}"
+    )
+    return all(run["status"] == "SUCCEEDED" for run in described)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -211,6 +315,13 @@ def main(argv: list[str] | None = None) -> int:
         "--backup-region",
         metavar="REGION",
         help=f"BackupRegion: the backup copy lands in this region (the main account's: {REGION})",
+    )
+    parser.add_argument(
+        "--source-accounts",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="source accounts copying into the one backup account (default 1)",
     )
     args = parser.parse_args(argv)
 
@@ -234,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
         parameters.update({name: "true" for extra in NATIVE_PARAMETERS.values() for name in extra})
 
     began = time.perf_counter()
+    if args.source_accounts > 1:
+        return _main_accounts(args, parameters, began)
     with Simulation(
         parameters=parameters, slack=not args.no_slack, backup_region=args.backup_region
     ) as sim:
@@ -286,6 +399,26 @@ def main(argv: list[str] | None = None) -> int:
     print(status[0], end="")
     expected = {"SUCCEEDED", "NOT_STARTED"} if not args.fail_at else {"FAILED"}
     return 0 if result.status in expected else 1
+
+
+def _main_accounts(args: argparse.Namespace, parameters: dict[str, str], began: float) -> int:
+    accounts = DEMO_ACCOUNTS[: args.source_accounts]
+    with Simulation(
+        parameters=parameters,
+        slack=not args.no_slack,
+        backup_region=args.backup_region,
+        source_accounts=accounts,
+    ) as sim:
+        print(
+            f"Source accounts {', '.join(accounts)} in {REGION}, each with the main stack; one "
+            f"backup account {BACKUP_ACCOUNT} in {sim.backup_region} (SourceAccountIds="
+            f"{','.join(accounts)})"
+        )
+        print(f"RetentionDays={args.retention}")
+        print()
+        succeeded = run_accounts(sim, accounts)
+    print(f"Real time: {time.perf_counter() - began:.1f} s")
+    return 0 if succeeded else 1
 
 
 if __name__ == "__main__":

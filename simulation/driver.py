@@ -2,9 +2,9 @@
 
 * The backup account's key and role come from `other/backup-account/backup-account.yaml`,
   created through moto's CloudFormation in the backup account.
-* The main account gets the functions, state machine, topic and rules read from `template.yaml`
-  (`sam_template.load_app`); each Lambda task calls the real handler in-process with the
-  environment the template gives it.
+* The main account (and each other source account, `source_accounts`) gets the functions,
+  state machine, topic and rules read from `template.yaml` (`sam_template.load_app`); each
+  Lambda task calls the real handler in-process with the environment the template gives it.
 * An event is matched against the template's rule patterns, then the state machine runs.
   Wait states, polling and retry backoff run on a simulated clock; copies take simulated minutes.
 * What CloudWatch sees: each function's EMF lines and AWS's own metrics in moto's CloudWatch of
@@ -25,7 +25,7 @@ import sys
 import threading
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -52,6 +52,7 @@ from simulation.events import backup_job_event
 from simulation.faults import AwsFaults
 from simulation.iam import (
     BACKUP_SOURCE,
+    Credentials,
     Enforcement,
     deploy_main_roles,
     enforce_stack,
@@ -182,13 +183,33 @@ class RunResult:
         return None
 
 
+@dataclass
+class SourceAccount:
+    """The main stack as deployed in one source account: its own functions (with its roles'
+    credentials and its environment), state machine, rules' roles, topic and tables."""
+
+    account: str
+    app: App
+    sfn: Any
+    """The operator's Step Functions client in this account."""
+    state_machine_arn: str
+    topic_arn: str
+    table_name: str
+    credentials: dict[str, Credentials]
+    """Each function's (logical id) credentials, as Lambda gives them."""
+    rule_clients: dict[str, Any]
+    """Step Functions clients of each rule's role (EventBridge starts runs with them)."""
+    alarm_names: list[str]
+
+
 SOURCE_REGION_KEY_STACK = "rds-xacct-backup-key"
 """The backup account's source-region-key stack (StackPurpose source-region-key), with a backup
 region only."""
 
 
 class Simulation:
-    """Two accounts and the deployed app, on moto. Use as a context manager."""
+    """The backup account and the deployed app in each source account (by default the main
+    account alone), on moto. Use as a context manager."""
 
     def __init__(
         self,
@@ -199,7 +220,15 @@ class Simulation:
         slack_status: int = 200,
         start: datetime = START,
         backup_region: str | None = None,
+        source_accounts: Sequence[str] = (MAIN_ACCOUNT,),
     ) -> None:
+        if not source_accounts or source_accounts[0] != MAIN_ACCOUNT:
+            raise ValueError(f"the first source account is the main account {MAIN_ACCOUNT}")
+        self.source_accounts = tuple(dict.fromkeys(source_accounts))
+        """The accounts the main stack is deployed in, each copying into the one backup
+        account (its SourceAccountIds); the first is MAIN_ACCOUNT, whose deployment the
+        attributes `app`, `sfn`, `state_machine_arn`, ... are."""
+        self.sources: dict[str, SourceAccount] = {}
         self.backup_region = backup_region or REGION
         """Where the backup copies land: REGION, or a disaster-recovery region (the main stack's
         BackupRegion): the backup-account stack runs there, and a source-region-key stack of
@@ -249,7 +278,7 @@ class Simulation:
         self.after_step: dict[str, Callable[[], None]] = {}
         """Called once, right after the named step's handler returns (the demo's attacker)."""
         self.alarm_watch = AlarmWatch(
-            (MAIN_ACCOUNT, BACKUP_ACCOUNT), REGION, {BACKUP_ACCOUNT: self.backup_region}
+            (*self.source_accounts, BACKUP_ACCOUNT), REGION, {BACKUP_ACCOUNT: self.backup_region}
         )
         """CloudWatch's evaluation of both accounts' alarms (simulation/alarms.py)."""
         self.alarm_names: list[str] = []
@@ -264,6 +293,9 @@ class Simulation:
         self._stack.callback(self.clock.stop)
         self._stack.enter_context(mock_aws(config=MOTO_CONFIG))
         self.patches = self._stack.enter_context(MotoPatches(self.clock))
+        if len(self.source_accounts) > 1:
+            # The functions of each account run with their own environment (credentials, ARNs)
+            self._stack.enter_context(self.patches.environments_per_invocation())
         # Each function's EMF lines go to its log (as CloudWatch Logs keeps them) and become
         # metrics; Powertools' Metrics emits them on Lambda, where nothing disables it.
         self.patches.function_logs.log = self.logs.write
@@ -354,11 +386,12 @@ class Simulation:
         return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
 
     def _sources(self) -> dict[str, str]:
-        """The backup stacks' source accounts: the main account, unless the test names them (a
-        list, or an organization, with its OU paths)."""
+        """The backup stacks' source accounts: those the main stack is deployed in
+        (`source_accounts`), unless the test names them (a list, or an organization, with its
+        OU paths)."""
         names = ("SourceAccountIds", "SourceOrganizationId", "SourceOrganizationalUnitPaths")
         given = {key: self.backup_parameters[key] for key in names if key in self.backup_parameters}
-        return given or {"SourceAccountIds": MAIN_ACCOUNT}
+        return given or {"SourceAccountIds": ",".join(self.source_accounts)}
 
     def _deploy(self) -> None:
         source_region_key = self._deploy_source_region_key()
@@ -413,7 +446,6 @@ class Simulation:
             backup=backup,
             backup_region=self.backup_region,
         )
-        main = self.world.main
         parameters = {
             "BackupAccountId": BACKUP_ACCOUNT,
             "BackupAccountKmsKeyArn": intermediate_key,
@@ -431,25 +463,38 @@ class Simulation:
             **({"SlackWebhookParameterName": SLACK_PARAMETER} if self.slack else {}),
             **self.parameters,
         }
+        for account in self.source_accounts:
+            self.sources[account] = self._deploy_source(account, parameters)
+        main = self.sources[MAIN_ACCOUNT]
+        self.app, self.sfn, self.state_machine_arn = main.app, main.sfn, main.state_machine_arn
+        self.topic_arn, self.table_name = main.topic_arn, main.table_name
+        self.credentials, self._rule_clients = main.credentials, main.rule_clients
+        self.alarm_names = main.alarm_names
+
+    def _deploy_source(self, account: str, parameters: dict[str, str]) -> SourceAccount:
+        """The main stack in one source account: its tables, topic, roles, functions (routed to
+        their handlers in that account) and state machine. The main account's functions share
+        one environment, set for the process; another account's functions each see their own
+        (`MotoPatches.own_environment`)."""
+        main = self.world.session_of(account)
         topic_name = "rds-xacct-notifications"
-        self.topic_arn = main.client("sns").create_topic(Name=topic_name)["TopicArn"]
-        tables = self._create_tables(main, parameters)
-        self.table_name = tables["AdmissionTable"]
+        topic_arn = main.client("sns").create_topic(Name=topic_name)["TopicArn"]
+        tables = self._create_tables(main, parameters, account)
         if self.slack:
             main.client("ssm").put_parameter(
                 Name=SLACK_PARAMETER, Value=SLACK_WEBHOOK, Type="SecureString"
             )
-        self.app = load_app(
+        app = load_app(
             parameters,
-            account=MAIN_ACCOUNT,
+            account=account,
             region=REGION,
-            refs={"NotificationTopic": self.topic_arn, **tables},
+            refs={"NotificationTopic": topic_arn, **tables},
         )
-        self._run_as_the_templates_roles(main)
         role = main.client("iam").create_role(
             RoleName="rds-xacct-simulation",
             AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
         )["Role"]["Arn"]
+        credentials, rule_clients = self._run_as_the_templates_roles(app, main, account, role)
         code = io.BytesIO()
         with zipfile.ZipFile(code, "w") as archive:
             archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
@@ -457,26 +502,39 @@ class Simulation:
         # The functions of a run have the template's one environment (Globals): set it once for
         # the process, so that concurrent runs' handlers need not take turns with os.environ.
         # (The reconciler adds variables of its own; it is called directly, as the schedule does.)
-        environments = [spec.environment for spec in self.app.functions.values()]
+        environments = [spec.environment for spec in app.functions.values()]
         common = max(environments, key=environments.count)
         shared = common if environments.count(common) > 1 else None
-        if shared is not None:
+        own_account = account == MAIN_ACCOUNT
+        if shared is not None and own_account:
             self._stack.enter_context(self.patches.environment(shared))
-        for spec in self.app.functions.values():
+        for spec in app.functions.values():
             _create_function(lambda_client, spec, role, code.getvalue())
             self.patches.route_lambda(
                 spec.name,
                 self._handler(spec.logical_id, spec.handler),
-                None if spec.environment == shared else spec.environment,
+                None if spec.environment == shared or not own_account else spec.environment,
+                account=account,
+                own_environment=None if own_account else spec.environment,
             )
-        self.sfn = main.client("stepfunctions")
-        self.state_machine_arn = self.sfn.create_state_machine(
-            name=self.app.state_machine_name,
-            definition=json.dumps(self.app.definition),
+        sfn = main.client("stepfunctions")
+        state_machine_arn = sfn.create_state_machine(
+            name=app.state_machine_name,
+            definition=json.dumps(app.definition),
             roleArn=role,
             type="STANDARD",
         )["stateMachineArn"]
-        self.alarm_names = create_template_alarms(self.app.template, self.app.resolver, main)
+        return SourceAccount(
+            account=account,
+            app=app,
+            sfn=sfn,
+            state_machine_arn=state_machine_arn,
+            topic_arn=topic_arn,
+            table_name=tables["AdmissionTable"],
+            credentials=credentials,
+            rule_clients=rule_clients,
+            alarm_names=create_template_alarms(app.template, app.resolver, main),
+        )
 
     def _deploy_keeper(
         self, template: dict[str, Any], parameters: dict[str, str], cfn: Any
@@ -527,7 +585,10 @@ class Simulation:
             # The pass reads settings of its own (its freshness check's), set for its calls
             extra = {k: v for k, v in function.environment.items() if k not in spec.environment}
             self.patches.route_lambda(
-                function.name, self._handler(logical_id, function.handler), extra or None
+                function.name,
+                self._handler(logical_id, function.handler),
+                extra or None,
+                account=BACKUP_ACCOUNT,
             )
         # The keeper's function URL (the template's KeeperUrl, made with the function: moto's
         # CloudFormation makes none), the stack's output BackupAccountKeeperUrl
@@ -572,21 +633,36 @@ class Simulation:
         with zipfile.ZipFile(code, "w") as archive:
             archive.writestr("slot_broker.py", "def handler(event, context):\n    return event\n")
         _create_function(self.backup_lambda, spec, role_arn, code.getvalue())
-        # Its settings are its own, and its region (AWS_REGION, as Lambda sets it: the broker
-        # counts the copies landing there): given for its calls only
-        environment = {**spec.environment, "AWS_REGION": region}
+        # Its settings are its own: given for its calls only (its region is its ARN's, from
+        # the context: that of the copies it counts)
         self.patches.route_lambda(
-            spec.name, self._handler(SLOT_BROKER_FUNCTION, spec.handler), environment
+            spec.name,
+            self._handler(SLOT_BROKER_FUNCTION, spec.handler),
+            spec.environment,
+            account=BACKUP_ACCOUNT,
         )
         url = template["Resources"][SLOT_BROKER_URL]["Properties"]
         self.slot_broker_url = self.backup_lambda.create_function_url_config(
             FunctionName=spec.name, AuthType=url["AuthType"]
         )["FunctionUrl"]
 
-    def pipeline_session(self) -> Any:
-        """A boto3 session of the main account's pipeline role (what an attacker who stole a
+    def pipeline_session(self, account: str = MAIN_ACCOUNT) -> Any:
+        """A boto3 session of a source account's pipeline role (what an attacker who stole a
         function's credentials holds)."""
-        return self.credentials["DeleteBackupFunction"].session(REGION)
+        return self.sources[account].credentials["DeleteBackupFunction"].session(REGION)
+
+    def source(self, account: str = MAIN_ACCOUNT) -> SourceAccount:
+        """The main stack as deployed in a source account."""
+        return self.sources[account]
+
+    def _account_of(self, event: Any) -> str:
+        """The source account an event happened in (its `account`), else the main account."""
+        account = event.get("account") if isinstance(event, dict) else None
+        return account if account in self.sources else MAIN_ACCOUNT
+
+    def _sfn_of(self, execution_arn: str) -> Any:
+        """The operator's Step Functions client in the account of a run."""
+        return self.sources[execution_arn.split(":")[4]].sfn
 
     def backup_role_session(self, session: Any = None, name: str | None = None) -> Any:
         """The backup account's cross-account role, assumed with the pipeline role (as every
@@ -670,7 +746,7 @@ class Simulation:
         """Let `hours` of simulated time pass, runs in flight going on meanwhile. The backup
         account's schedule runs the keeper's pass each hour (since the stack was made), unless
         `keeper_passes` is False (the schedule disabled: the passes due are skipped, not made up
-        later), and the main account's hourly schedule its watch at the same moments, unless
+        later), and each source account's hourly schedule its watch at the same moments, unless
         `watch` is False (the main account's schedule or pipeline gone); the alarms are
         evaluated after each hour's work and at the end. The schedules run only here: passes due
         while the clock moved otherwise (runs delivered) are skipped. Returns each pass's
@@ -696,7 +772,8 @@ class Simulation:
                 if keeper_passes:
                     answers.append(self._keeper_pass()[0])
                 if watch:
-                    self.watch()
+                    for account in self.source_accounts:  # each account's own schedule
+                        self.watch(account)
                 self.alarm_watch.evaluate()
             if target > self.clock.now():
                 self.clock.wait_until(target)
@@ -727,43 +804,49 @@ class Simulation:
             "Scheduled Event", "aws.events", BACKUP_ACCOUNT, [rule], {}, region
         )
 
-    def _run_as_the_templates_roles(self, main: Any) -> None:
-        """Create the main template's roles in moto's IAM; each function runs with its role's
-        credentials (in its environment, as Lambda sets them), Step Functions calls Lambda with
-        the state machine's role, and EventBridge starts runs with the rule's role."""
-        template, resolver = self.app.template, self.app.resolver
+    def _run_as_the_templates_roles(
+        self, app: App, main: Any, account: str, execution_role: str
+    ) -> tuple[dict[str, Credentials], dict[str, Any]]:
+        """Create the main template's roles in the account's IAM; each function runs with its
+        role's credentials (in its environment, as Lambda sets them), Step Functions calls
+        Lambda with the state machine's role (for runs of the machine made with
+        `execution_role`), and EventBridge starts runs with the rule's role. Returns each
+        function's credentials and each rule's Step Functions client."""
+        template, resolver = app.template, app.resolver
         resolver.attributes = template_attributes(
-            template, resolver, account=MAIN_ACCOUNT, region=REGION
+            template, resolver, account=account, region=REGION
         )
         given = deploy_main_roles(
             self.permissions,
             template,
             resolver,
             main.client("iam"),
-            account=MAIN_ACCOUNT,
+            account=account,
             region=REGION,
         )
-        self.credentials = given
-        """Credentials of each function (logical id) of the main template, as Lambda gives
-        them: a test acting as an attacker holding the pipeline's role uses them."""
-        for spec in self.app.functions.values():
+        for spec in app.functions.values():
             if spec.logical_id not in given:
                 raise AssertionError(f"{spec.logical_id} has no role in template.yaml")
             spec.environment.update(given[spec.logical_id].environment())
         machine = given.get(state_machine_resource(template)[0])
-        if machine is not None:
+        if machine is not None and account == MAIN_ACCOUNT:
             self.patches.state_machine_credentials = machine.client_arguments()
-        self._rule_clients = {
+        elif machine is not None:
+            self.patches.execution_role_credentials[execution_role] = machine.client_arguments()
+        rule_clients = {
             rule: given[rule].session(REGION).client("stepfunctions")
-            for rule in self.app.rules
+            for rule in app.rules
             if rule in given
         }
+        return given, rule_clients
 
-    def _create_tables(self, main: Any, parameters: dict[str, str]) -> dict[str, str]:
+    def _create_tables(
+        self, main: Any, parameters: dict[str, str], account: str = MAIN_ACCOUNT
+    ) -> dict[str, str]:
         """Every DynamoDB table of template.yaml (the copy slots, the notices), as it declares
-        them; their names by logical id."""
+        them, in the account; their names by logical id."""
         template = load_template()
-        resolver = Resolver(template, parameters, account=MAIN_ACCOUNT, region=REGION, refs={})
+        resolver = Resolver(template, parameters, account=account, region=REGION, refs={})
         names = {}
         for logical_id, resource in template["Resources"].items():
             if resource["Type"] != "AWS::DynamoDB::Table":
@@ -787,17 +870,22 @@ class Simulation:
         size_gib: int = 20,
         job_id: str | None = None,
         tags: dict[str, str] | None = None,
+        account: str = MAIN_ACCOUNT,
+        created_at: datetime | None = None,
     ) -> dict[str, Any]:
-        """A database (or Aurora cluster) encrypted with aws/rds, an AWS Backup snapshot of it,
-        and the `Backup Job State Change` event AWS Backup sends for it."""
+        """A database (or Aurora cluster) encrypted with aws/rds in a source account, an AWS
+        Backup snapshot of it (made now, or at `created_at`), and the `Backup Job State
+        Change` event AWS Backup sends for it there."""
         job_id = job_id or str(uuid.uuid5(uuid.NAMESPACE_URL, database))
         if kind == "cluster":
-            self.world.cluster(database, tags=tags)
-            resource = f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:cluster:{database}"
+            self.world.cluster(database, tags=tags, account=account)
+            resource = f"arn:aws:rds:{REGION}:{account}:cluster:{database}"
         else:
-            self.world.database(database, size_gib=size_gib, tags=tags)
-            resource = f"arn:aws:rds:{REGION}:{MAIN_ACCOUNT}:db:{database}"
-        snapshot = self.world.backup_snapshot(database, job_id, kind=kind)
+            self.world.database(database, size_gib=size_gib, tags=tags, account=account)
+            resource = f"arn:aws:rds:{REGION}:{account}:db:{database}"
+        snapshot = self.world.backup_snapshot(
+            database, job_id, kind=kind, created_at=created_at, account=account
+        )
         return backup_job_event(snapshot, resource)
 
     # -- running ---------------------------------------------------------------------------------
@@ -901,7 +989,7 @@ class Simulation:
         stopped as its time limit would counts as timed out in AWS/States)."""
         if self.stop_after is not None and self.stop_after[1] == "TIMED_OUT":
             self.patches.timing_out.add(execution_arn)
-        self.sfn.stop_execution(executionArn=execution_arn)
+        self._sfn_of(execution_arn).stop_execution(executionArn=execution_arn)
 
     def deliver(self, event: Any, *, name: str | None = None, by_hand: bool = False) -> RunResult:
         """Deliver an event as EventBridge would: match the rules, start a run, wait for it.
@@ -909,11 +997,12 @@ class Simulation:
         started = self.clock.now()
         self.timeline = []
         calls_before = self.lambda_calls
-        sns_before = len(self.sns_messages())
+        source = self.sources[self._account_of(event)]
+        sns_before = len(self.sns_messages(source.account))
         slack_before = len(self.slack_messages())
         matched = [
             rule
-            for rule, pattern in self.app.rules.items()
+            for rule, pattern in source.app.rules.items()
             if isinstance(event, dict) and event_matches(pattern, event)
         ]
         if not matched and not by_hand:
@@ -934,9 +1023,9 @@ class Simulation:
                 transitions=0,
             )
         # EventBridge starts the run with the matched rule's role; an operator, with their own.
-        starter = self._rule_clients.get(matched[0], self.sfn) if matched else self.sfn
-        execution_arn = self.start_run(event, name=name, client=starter)
-        described = wait_for_execution(self.sfn, execution_arn)
+        starter = source.rule_clients.get(matched[0], source.sfn) if matched else source.sfn
+        execution_arn = self.start_run(event, name=name, client=starter, account=source.account)
+        described = wait_for_execution(source.sfn, execution_arn)
         if described["status"] == "ABORTED" and self.stop_after and self.stop_reported:
             # EventBridge's `Step Functions Execution Status Change` event, to the Notify function
             self.stop_run(execution_arn, self.stop_after[1])
@@ -955,7 +1044,7 @@ class Simulation:
             error=described.get("error"),
             cause=described.get("cause"),
             timeline=list(self.timeline),
-            sns=self.sns_messages()[sns_before:],
+            sns=self.sns_messages(source.account)[sns_before:],
             slack=self.slack_messages()[slack_before:],
             states=states,
             started_at=started,
@@ -964,12 +1053,21 @@ class Simulation:
             transitions=len(states),
         )
 
-    def start_run(self, event: Any, *, name: str | None = None, client: Any = None) -> str:
-        """Start a run of the state machine with `event` as its input (by `client`, default
-        the operator's); returns its ARN without waiting for it."""
-        starter = client or self.sfn
+    def start_run(
+        self,
+        event: Any,
+        *,
+        name: str | None = None,
+        client: Any = None,
+        account: str | None = None,
+    ) -> str:
+        """Start a run of the state machine of `account` (default: the event's `account`, else
+        the main account) with `event` as its input (by `client`, default the operator's);
+        returns its ARN without waiting for it."""
+        source = self.sources[account or self._account_of(event)]
+        starter = client or source.sfn
         arn: str = starter.start_execution(
-            stateMachineArn=self.state_machine_arn,
+            stateMachineArn=source.state_machine_arn,
             name=name or str(uuid.uuid4()),
             input=json.dumps(event),
         )["executionArn"]
@@ -1000,7 +1098,7 @@ class Simulation:
                     if moment > self.clock.now():
                         self.clock.wait_until(moment)
                     arns.append(self.start_run(event))
-            described = [wait_for_execution(self.sfn, arn, real_timeout_s) for arn in arns]
+            described = [wait_for_execution(self._sfn_of(arn), arn, real_timeout_s) for arn in arns]
             self.permissions.check()
             return described
         finally:
@@ -1014,7 +1112,8 @@ class Simulation:
             return kept[execution_arn]
         # The history as GetExecutionHistory lists it, read from moto's backend: serialising
         # it through the API cost a tenth of a run's real time.
-        history = get_backend(MAIN_ACCOUNT, REGION).get_execution_history(execution_arn)["events"]
+        account = execution_arn.split(":")[4]
+        history = get_backend(account, REGION).get_execution_history(execution_arn)["events"]
         return [
             e["stateEnteredEventDetails"]["name"]
             for e in history
@@ -1033,7 +1132,8 @@ class Simulation:
         delivered to the Notify function if the template's rule matches it. Its detail holds
         DescribeExecution's fields ("EventBridge for Step Functions execution status changes"):
         for a FAILED run, `error` and `cause`."""
-        described = described or self.sfn.describe_execution(executionArn=execution_arn)
+        source = self.sources[execution_arn.split(":")[4]]
+        described = described or source.sfn.describe_execution(executionArn=execution_arn)
         failure = (
             {"error": described.get("error"), "cause": described.get("cause")}
             if status == "FAILED" and not self.lean_status_events
@@ -1042,78 +1142,74 @@ class Simulation:
         event = self.eventbridge_event(
             "Step Functions Execution Status Change",
             "aws.states",
-            MAIN_ACCOUNT,
+            source.account,
             [execution_arn],
             {
                 "executionArn": execution_arn,
-                "stateMachineArn": self.state_machine_arn,
+                "stateMachineArn": source.state_machine_arn,
                 "name": execution_arn.rsplit(":", 1)[-1],
                 "status": status,
                 "input": described["input"],
                 **failure,
             },
         )
-        if not event_matches(self.app.stopped_run_pattern, event):
+        if not event_matches(source.app.stopped_run_pattern, event):
             return {"ignored": "the stopped-run rule does not match"}
-        spec = self.app.functions["NotifyFunction"]
-        handler = self._handler("NotifyFunction", spec.handler)
-        with self.patches.environment(spec.environment), self._invoked(spec.name):
-            result: dict[str, Any] = handler(event, make_fake_context(spec.name))
-        self.permissions.check()
-        return result
+        return self._call_directly("NotifyFunction", event, source.account)
 
-    def sweep(self) -> dict[str, Any]:
-        """What the daily schedule does: run the Sweep function now."""
-        spec = self.app.functions["SweepFunction"]
-        handler = self._handler("SweepFunction", spec.handler)
-        with self.patches.environment(spec.environment), self._invoked(spec.name):
-            result: dict[str, Any] = handler({}, make_fake_context(spec.name))
-        self.permissions.check()
-        return result
+    def sweep(self, account: str = MAIN_ACCOUNT) -> dict[str, Any]:
+        """What the daily schedule does: run the Sweep function of `account` now."""
+        return self._call_directly("SweepFunction", {}, account)
 
-    def reconcile(self, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """What the daily schedule does: run the Reconcile function now. The runs it starts go
-        on in the background; `wait_for_runs` waits for them."""
-        spec = self.app.functions["ReconcileFunction"]
-        handler = self._handler("ReconcileFunction", spec.handler)
+    def reconcile(
+        self, event: dict[str, Any] | None = None, account: str = MAIN_ACCOUNT
+    ) -> dict[str, Any]:
+        """What the daily schedule does: run the Reconcile function of `account` now. The runs
+        it starts go on in the background; `wait_for_runs` waits for them."""
         # The runs it starts go on while it starts the next: it takes part in the clock, so the
         # first run's waits can't move the clock before the last run has started
-        with (
-            self.clock.taking_part(),
-            self.patches.environment(spec.environment),
-            self._invoked(spec.name),
-        ):
-            result: dict[str, Any] = handler(event or {}, make_fake_context(spec.name))
+        with self.clock.taking_part():
+            return self._call_directly("ReconcileFunction", event or {}, account)
+
+    def watch(self, account: str = MAIN_ACCOUNT) -> dict[str, Any]:
+        """What the hourly schedule does: run the Watch function of `account` now (freshness
+        from that account, the copy slots)."""
+        return self._call_directly("WatchFunction", {}, account)
+
+    def _call_directly(self, logical_id: str, event: Any, account: str) -> dict[str, Any]:
+        """Invoke a source account's function as its schedule or rule does, with its
+        environment: the main account's extends the process's; another account's is its own."""
+        spec = self.sources[account].app.functions[logical_id]
+        handler = self._handler(logical_id, spec.handler)
+        environment = (
+            self.patches.environment(spec.environment)
+            if account == MAIN_ACCOUNT
+            else self.patches.own_environment(spec.environment)
+        )
+        with environment, self._invoked(spec.name, account):
+            result: dict[str, Any] = handler(event, make_fake_context(spec.name, account, REGION))
         self.permissions.check()
         return result
 
-    def watch(self) -> dict[str, Any]:
-        """What the hourly schedule does: run the Watch function now (freshness from the main
-        account, the copy slots)."""
-        spec = self.app.functions["WatchFunction"]
-        handler = self._handler("WatchFunction", spec.handler)
-        with self.patches.environment(spec.environment), self._invoked(spec.name):
-            result: dict[str, Any] = handler({}, make_fake_context(spec.name))
-        self.permissions.check()
-        return result
-
-    def _invoked(self, function_name: str) -> Any:
-        """One invocation of a main-account function the simulation calls directly, as its
+    def _invoked(self, function_name: str, account: str = MAIN_ACCOUNT) -> Any:
+        """One invocation of a source account's function the simulation calls directly, as its
         schedule or rule would invoke it: its output and metrics (`MotoPatches.invocation`)."""
-        return self.patches.invocation(function_name, MAIN_ACCOUNT, REGION)
+        return self.patches.invocation(function_name, account, REGION)
 
     def wait_for_runs(self, execution_arns: list[str]) -> list[dict[str, Any]]:
-        """Wait for runs started outside `deliver` (by reconciliation) to end."""
-        described = [wait_for_execution(self.sfn, arn) for arn in execution_arns]
+        """Wait for runs started outside `deliver` (by reconciliation, `start_run`) to end, in
+        whichever source account they run."""
+        described = [wait_for_execution(self._sfn_of(arn), arn) for arn in execution_arns]
         self.permissions.check()
         return described
 
     # -- the copy slots ----------------------------------------------------------------------------
-    def copy_slots(self) -> dict[str, dict[str, Any]]:
-        """Each pool's slots in use, holders and waiting runs, as the tables hold them: the main
-        account's pool in its table, the backup account's in its slot broker's (a run there is
-        `<source account>-<execution>`)."""
-        items = self.world.main_client("dynamodb").scan(TableName=self.table_name)["Items"]
+    def copy_slots(self, account: str = MAIN_ACCOUNT) -> dict[str, dict[str, Any]]:
+        """Each pool's slots in use, holders and waiting runs, as the tables hold them: a source
+        account's pool in its table, the backup account's in its slot broker's (shared by every
+        source account; a run there is `<source account>-<execution>`)."""
+        table = self.sources[account].table_name
+        items = self.world.main_client("dynamodb", account).scan(TableName=table)["Items"]
         items += self.world.backup.client("dynamodb").scan(TableName=self.backup_slots_table)[
             "Items"
         ]
@@ -1132,8 +1228,9 @@ class Simulation:
         return pools
 
     # -- what was sent ---------------------------------------------------------------------------
-    def sns_messages(self) -> list[dict[str, Any]]:
-        topic = sns_backends[MAIN_ACCOUNT][REGION].topics[self.topic_arn]
+    def sns_messages(self, account: str = MAIN_ACCOUNT) -> list[dict[str, Any]]:
+        """What a source account's notification topic was sent."""
+        topic = sns_backends[account][REGION].topics[self.sources[account].topic_arn]
         return [
             {"id": n[0], "message": n[1], "subject": n[2], "attributes": n[3]}
             for n in topic.sent_notifications
@@ -1145,7 +1242,7 @@ class Simulation:
         from moto.sts.models import sts_backends
 
         secrets = {SLACK_WEBHOOK, "hooks.slack.com/services"}
-        for account in (MAIN_ACCOUNT, BACKUP_ACCOUNT):
+        for account in (*self.source_accounts, BACKUP_ACCOUNT):
             for role in sts_backends[account]["global"].assumed_roles:
                 secrets.update({role.secret_access_key, role.session_token})
         return sorted(secret for secret in secrets if secret in text)

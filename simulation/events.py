@@ -29,6 +29,8 @@ def backup_job_event(snapshot_arn: str, resource_arn: str) -> dict[str, Any]:
         )
     )
     job_id = snapshot_arn.rsplit("awsbackup:job-", 1)[-1]
+    # EventBridge delivers an account's events in that account, which the event names
+    event["account"] = snapshot_arn.split(":")[4]
     event["resources"] = [snapshot_arn]
     event["detail"].update(
         recoveryPointArn=snapshot_arn, resourceArn=resource_arn, backupJobId=job_id
@@ -47,6 +49,7 @@ def rds_snapshot_event(snapshot_arn: str, event_id: str) -> dict[str, Any]:
         )
     )
     identifier = snapshot_arn.split(":", 6)[6]
+    event["account"] = snapshot_arn.split(":")[4]
     event["resources"] = [snapshot_arn]
     event["detail"].update(SourceArn=snapshot_arn, SourceIdentifier=identifier, EventID=event_id)
     return event

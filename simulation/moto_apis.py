@@ -192,6 +192,9 @@ PATCHES: tuple[Patch, ...] = (
                 f"{_SFN}.asl.component.state.exec.state_task.lambda_eval_utils.boto_client_for",
                 *("region", "service", "state_credentials"),
             ),
+            _on(f"{_WORKER}._evaluation_details"),
+            _on(f"{_SFN}.asl.eval.evaluation_details.EvaluationDetails.aws_execution_details"),
+            _on(f"{_SFN}.asl.eval.evaluation_details.AWSExecutionDetails.role_arn"),
         ),
     ),
     Patch(

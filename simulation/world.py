@@ -1,5 +1,5 @@
-"""Two AWS accounts on moto: the main account with a database and its snapshots, and the
-backup account with its key and cross-account role. Used by unit tests, end-to-end tests and the
+"""AWS accounts on moto: the main account (and other source accounts) with databases and their
+snapshots, and the backup account with its key and cross-account role. Used by unit tests, end-to-end tests and the
 local simulation. Must be used inside `mock_aws`.
 """
 
@@ -20,6 +20,9 @@ from rds_xacct.model.times import iso
 
 MAIN_ACCOUNT = "123456789012"
 BACKUP_ACCOUNT = "222222222222"
+SECOND_ACCOUNT = "333333333333"
+"""Another source account, copying into the same backup account (`Simulation(source_accounts=
+(MAIN_ACCOUNT, SECOND_ACCOUNT))`)."""
 REGION = "eu-west-1"
 BACKUP_ROLE_NAME = "rds-xacct-backup-copy"
 BACKUP_ROLE_ARN = f"arn:aws:iam::{BACKUP_ACCOUNT}:role/{BACKUP_ROLE_NAME}"
@@ -123,13 +126,27 @@ class World:
     backup_region: str = REGION
     """Where the backup copies land: the main account's region, or a disaster-recovery region
     (the main stack's BackupRegion)."""
-    _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    sources: dict[str, boto3.Session] = field(default_factory=dict)
+    """Operator sessions of the source accounts other than the main account, by account."""
+    _clients: dict[tuple[str, str], Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
-    def main_client(self, service: str) -> Any:
-        """A client of the main account, made once: making one costs more than most calls."""
-        if service not in self._clients:
-            self._clients[service] = self.main.client(service)  # type: ignore[call-overload]
-        return self._clients[service]
+    def session_of(self, account: str = MAIN_ACCOUNT) -> boto3.Session:
+        """The operator's session in a source account (the main account's: `main`)."""
+        if account == MAIN_ACCOUNT:
+            return self.main
+        if account not in self.sources:
+            self.sources[account] = session_in(account)
+        return self.sources[account]
+
+    def main_client(self, service: str, account: str = MAIN_ACCOUNT) -> Any:
+        """A client of the main account (or another source account), made once: making one
+        costs more than most calls."""
+        key = (account, service)
+        if key not in self._clients:
+            self._clients[key] = self.session_of(account).client(service)  # type: ignore[call-overload]
+        return self._clients[key]
 
     @classmethod
     def create(cls) -> World:
@@ -187,22 +204,29 @@ class World:
         encryption: str = "aws/rds",
         size_gib: int = 20,
         tags: dict[str, str] | None = None,
+        account: str = MAIN_ACCOUNT,
     ) -> str:
-        """A DB instance. `encryption`: "aws/rds" (the default key), "none", or a key ARN."""
+        """A DB instance of a source account. `encryption`: "aws/rds" (the default key),
+        "none", or a key ARN."""
         return postgres_instance(
-            self.main_client("rds"),
+            self.main_client("rds", account),
             identifier,
             size_gib=size_gib,
             Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
-            **self._encryption(encryption),
+            **self._encryption(encryption, account),
         )
 
     def cluster(
-        self, identifier: str, *, encryption: str = "aws/rds", tags: dict[str, str] | None = None
+        self,
+        identifier: str,
+        *,
+        encryption: str = "aws/rds",
+        tags: dict[str, str] | None = None,
+        account: str = MAIN_ACCOUNT,
     ) -> str:
-        """An Aurora PostgreSQL cluster."""
-        kwargs = self._encryption(encryption)
-        self.main_client("rds").create_db_cluster(
+        """An Aurora PostgreSQL cluster of a source account."""
+        kwargs = self._encryption(encryption, account)
+        self.main_client("rds", account).create_db_cluster(
             DBClusterIdentifier=identifier,
             Engine="aurora-postgresql",
             MasterUsername="admin_user",
@@ -242,15 +266,15 @@ class World:
         )
         return identifier
 
-    def _encryption(self, encryption: str) -> dict[str, Any]:
+    def _encryption(self, encryption: str, account: str = MAIN_ACCOUNT) -> dict[str, Any]:
         if encryption == "none":
             return {}
-        return {"StorageEncrypted": True, "KmsKeyId": self._key(encryption)}
+        return {"StorageEncrypted": True, "KmsKeyId": self._key(encryption, account)}
 
-    def _key(self, encryption: str) -> str:
+    def _key(self, encryption: str, account: str = MAIN_ACCOUNT) -> str:
         if encryption != "aws/rds":
             return encryption
-        kms = self.main_client("kms")
+        kms = self.main_client("kms", account)
         aliases = {a["AliasName"]: a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]}
         if aliases.get("alias/aws/rds"):
             return str(aliases["alias/aws/rds"])
@@ -268,13 +292,14 @@ class World:
         kind: str = "db",
         snapshot_type: str = "manual",
         created_at: datetime | None = None,
+        account: str = MAIN_ACCOUNT,
     ) -> str:
-        """A snapshot of the database or cluster; returns its ARN.
+        """A snapshot of the database or cluster of a source account; returns its ARN.
 
         Made in moto's RDS backend directly: the RDS API refuses the colons of the identifiers
         AWS Backup (`awsbackup:job-…`) and RDS automated backups (`rds:…`) use, and moto does
         not implement backup:StartBackupJob."""
-        backend = rds_backends[MAIN_ACCOUNT][REGION]
+        backend = rds_backends[account][REGION]
         if kind == "cluster":
             snapshot: Any = backend.create_db_cluster_snapshot(
                 database, identifier, snapshot_type=snapshot_type
@@ -288,7 +313,13 @@ class World:
         return str(snapshot.arn)
 
     def backup_snapshot(
-        self, database: str, job_id: str, *, kind: str = "db", created_at: datetime | None = None
+        self,
+        database: str,
+        job_id: str,
+        *,
+        kind: str = "db",
+        created_at: datetime | None = None,
+        account: str = MAIN_ACCOUNT,
     ) -> str:
         """A snapshot made by AWS Backup (`awsbackup:job-…`); returns its ARN.
 
@@ -301,16 +332,21 @@ class World:
             kind=kind,
             snapshot_type="manual" if kind == "cluster" else "awsbackup",
             created_at=created_at,
+            account=account,
         )
 
-    def native_snapshot(self, database: str, identifier: str, *, kind: str = "db") -> str:
+    def native_snapshot(
+        self, database: str, identifier: str, *, kind: str = "db", account: str = MAIN_ACCOUNT
+    ) -> str:
         """A native manual snapshot, or an automated one when named `rds:…`; returns its ARN."""
         snapshot_type = "automated" if identifier.startswith("rds:") else "manual"
-        return self.snapshot(database, identifier, kind=kind, snapshot_type=snapshot_type)
+        return self.snapshot(
+            database, identifier, kind=kind, snapshot_type=snapshot_type, account=account
+        )
 
     # -- what is where -------------------------------------------------------------------------
     def snapshots(self, account: str) -> list[dict[str, Any]]:
-        """Every DB and cluster snapshot in the account, with tags: the main account's in its
+        """Every DB and cluster snapshot in the account, with tags: a source account's in its
         region, the backup account's where the backup copies land."""
         found: list[dict[str, Any]] = []
         backend = rds_backends[account][self.backup_region if account == BACKUP_ACCOUNT else REGION]
@@ -320,6 +356,9 @@ class World:
                     "id": snap.db_snapshot_identifier,
                     "kind": "db",
                     "arn": snap.arn,
+                    # RDS's record of a cross-account copy's source (SourceDBSnapshotIdentifier)
+                    "source": getattr(snap, "source_db_snapshot_identifier", None),
+                    "key": getattr(snap, "kms_key_id", None),
                     "status": snap.status,
                     "createdAt": _created(snap.snapshot_create_time),
                     "tags": {t["Key"]: t["Value"] for t in snap.tags or []},
@@ -331,6 +370,8 @@ class World:
                     "id": csnap.db_cluster_snapshot_identifier,
                     "kind": "cluster",
                     "arn": csnap.arn,
+                    "source": getattr(csnap, "source_db_cluster_snapshot_arn", None),
+                    "key": getattr(csnap, "kms_key_id", None),
                     "status": csnap.status,
                     "createdAt": _created(csnap.snapshot_create_time),
                     "tags": {t["Key"]: t["Value"] for t in csnap.tags or []},

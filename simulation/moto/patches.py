@@ -12,6 +12,7 @@ from contextlib import ExitStack
 from typing import Any
 
 from moto.core.config import DefaultConfig
+from moto.core.models import DEFAULT_ACCOUNT_ID
 
 from rds_xacct.aws.clients import forget_clients
 from simulation.moto import (
@@ -32,7 +33,13 @@ from simulation.moto import (
 )
 from simulation.moto.clock import SimClock
 from simulation.moto.dynamodb import patches as dynamodb_patches
-from simulation.moto.lambda_ import LambdaHandler, Routes, environment
+from simulation.moto.lambda_ import (
+    LambdaHandler,
+    Routes,
+    environment,
+    environments_per_invocation,
+    own_environment,
+)
 from simulation.moto.memory import patches as memory_patches
 from simulation.moto.rds_copies import RDS_LIMITS, CopyMade, CopyProgress
 
@@ -55,6 +62,9 @@ class MotoPatches:
         self.state_machine_credentials: dict[str, str] | None = None
         """Keys Step Functions calls Lambda with (boto3 client keyword arguments); None:
         moto's fake ones."""
+        self.execution_role_credentials: dict[str, dict[str, str]] = {}
+        """Keys of other state machines' execution roles, by role ARN (state machines of
+        several accounts): a run of such a machine calls Lambda with them."""
         self.states_entered: dict[str, list[str]] | None = None
         """None: every run's history is kept, as Step Functions keeps it. A dict: a run's
         history is forgotten when it ends, and the names of the states it entered kept here by
@@ -67,14 +77,34 @@ class MotoPatches:
 
     # -- public ----------------------------------------------------------------------------------
     def route_lambda(
-        self, function_name: str, handler: LambdaHandler, environment: dict[str, str] | None = None
+        self,
+        function_name: str,
+        handler: LambdaHandler,
+        environment: dict[str, str] | None = None,
+        *,
+        account: str = DEFAULT_ACCOUNT_ID,
+        own_environment: dict[str, str] | None = None,
     ) -> None:
-        """Invocations of this function (by name or ARN, any account) call `handler` in-process
-        with `os.environ` extended by `environment`."""
-        self._routes[function_name] = (handler, environment)
+        """Invocations of this function of `account` (by name or ARN) call `handler`
+        in-process with `os.environ` extended by `environment`, and, with
+        `environments_per_invocation`, by `own_environment` for its calls alone."""
+        self._routes[(account, function_name)] = (handler, environment, own_environment)
 
     def environment(self, variables: dict[str, str] | None) -> Any:
         return environment(variables)
+
+    def environments_per_invocation(self) -> Any:
+        """Each invocation may see variables of its own (`own_environment`)."""
+        return environments_per_invocation()
+
+    def own_environment(self, variables: dict[str, str] | None) -> Any:
+        """The calling thread's invocation sees `variables` over the process's environment."""
+        return own_environment(variables)
+
+    def _execution_credentials(self, role_arn: str | None) -> dict[str, str] | None:
+        if role_arn is not None and role_arn in self.execution_role_credentials:
+            return self.execution_role_credentials[role_arn]
+        return self.state_machine_credentials
 
     def invocation(self, function_name: str, account: str, region: str) -> Any:
         """A context in which the calling thread runs one invocation of a function it calls
@@ -107,7 +137,7 @@ class MotoPatches:
         patches: list[Any] = [
             *lambda_.patches(self._routes, self.function_logs),
             function_urls.serving(),
-            *sfn.patches(self.clock, lambda: self.state_machine_credentials),
+            *sfn.patches(self.clock, self._execution_credentials),
             *core.patches(),
             *kms.patches(),
             *rds.patches(),

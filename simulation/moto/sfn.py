@@ -100,6 +100,8 @@ def _enlisted_start(clock: SimClock) -> Callable[[ExecutionWorker], None]:
     def start(worker: ExecutionWorker) -> None:
         def logic() -> None:
             clock.adopt()
+            # The run's execution role, for the clients its Lambda tasks call with
+            _RUN.role_arn = worker._evaluation_details.aws_execution_details.role_arn
             try:
                 worker._execution_logic()  # type: ignore[no-untyped-call]
             finally:
@@ -141,11 +143,17 @@ def _next_unless_caught() -> Callable[..., None]:
     return set_next
 
 
-def _reused_clients(credentials: Callable[[], dict[str, str] | None]) -> Callable[..., Any]:
+_RUN = threading.local()
+"""What the execution running in this thread is (`role_arn`: its execution role)."""
+
+
+def _reused_clients(
+    credentials: Callable[[str | None], dict[str, str] | None],
+) -> Callable[..., Any]:
     # moto's Step Functions calls Lambda with fake keys ("ak"/"sk"). Real Step Functions calls
     # with the state machine's execution role ("Step Functions: IAM policies for integrated
-    # services"): `credentials()` gives that role's keys when the simulation has them (with
-    # permissions enforced, simulation/iam/).
+    # services"): `credentials(role ARN)` gives that role's keys when the simulation has them
+    # (with permissions enforced, simulation/iam/), for the run of this thread's machine.
     # Also for speed, no change of behaviour: moto makes a new boto3 client for every Lambda task
     # it runs (about 15 ms each, most of a simulated run's real time); the clients are alike
     # (same credentials, region and config): reuse one per region.
@@ -155,7 +163,7 @@ def _reused_clients(credentials: Callable[[], dict[str, str] | None]) -> Callabl
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
         # (moto's own ignores `state_credentials`: every client has the same fake keys)
-        keys = credentials()
+        keys = credentials(getattr(_RUN, "role_arn", None))
         key = (region, service, keys["aws_access_key_id"] if keys else "")
         with lock:
             if key not in made:
@@ -345,9 +353,11 @@ _JSON_PATHS = _json_paths_parsed_once(jsonpath_ext_parse)  # what moto's json_pa
 _RESULT_PATHS = _json_paths_parsed_once(jsonpath_parse)  # what moto's result_path imports
 
 
-def patches(clock: SimClock, credentials: Callable[[], dict[str, str] | None]) -> list[Any]:
-    """Every Step Functions patch; `credentials()`: the keys Step Functions calls Lambda with
-    (None: moto's fake ones)."""
+def patches(
+    clock: SimClock, credentials: Callable[[str | None], dict[str, str] | None]
+) -> list[Any]:
+    """Every Step Functions patch; `credentials(execution role ARN)`: the keys Step Functions
+    calls Lambda with for a run (None: moto's fake ones)."""
     from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
         ErrorEqualsDecl,
     )

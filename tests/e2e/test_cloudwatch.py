@@ -146,7 +146,7 @@ def test_concurrent_runs_keep_their_metrics_apart_and_each_account_gets_its_own(
         )
         return {}
 
-    sim.patches.route_lambda(probe, handler)
+    sim.patches.route_lambda(probe, handler, account=BACKUP_ACCOUNT)
     # When the runs go on side by side and the backup account's function is invoked
     described = sim.deliver_window(
         [(0, sim.backup_event("orders-db")), (0, sim.backup_event("billing-db"))]

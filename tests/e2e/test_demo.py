@@ -73,3 +73,25 @@ def test_a_demo_into_another_region_shows_where_each_copy_is_and_with_which_key(
     assert "region us-east-1" in backup
     assert "key arn:aws:kms:us-east-1:222222222222:key/" in backup
     assert "asked the backup account's keeper to delete the copy: deleted" in out
+
+
+def test_a_demo_of_two_source_accounts_shows_two_copies_of_the_same_database_name(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # When `make demo ARGS="--source-accounts 2"` runs
+    status = demo.main(["--source-accounts", "2", "--no-slack"])
+    out = capsys.readouterr().out
+    # Then two copies of orders-db land in the backup account under different names, each
+    # recorded by RDS as copied from its own account, with the backup account's key
+    assert status == 0
+    assert "2 copies, all names differ" in out
+    for account in demo.DEMO_ACCOUNTS:
+        assert f"copied from account {account}: arn:aws:rds:eu-west-1:{account}:snapshot:" in out
+        assert f"execution:rds-xacct-copy-snapshot:demo-run-{account}" in out
+    assert out.count("key arn:aws:kms:eu-west-1:222222222222:key/") == 2
+    # And the keeper refuses each account the other's copy, knowing who asks
+    assert out.count("'s copy now: refused") == 2
+    assert "an account is answered about its own copies only" in out
+    # And each run deletes its own copy at the end of the retention, leaving nothing
+    assert out.count("asked the keeper to delete it at the end of the retention: deleted") == 2
+    assert "Left in the backup account: nothing" in out

@@ -263,3 +263,16 @@ def test_the_brokers_settings_are_read_from_its_environment() -> None:
         region=REGION,
         role_name="rds-xacct-backup-copy",
     )
+
+
+def test_the_brokers_region_is_its_own_functions() -> None:
+    # (Lambda's context names the function invoked: its region is that of the copies it counts)
+    env = {
+        "SLOTS_TABLE": TABLE,
+        "MAX_COPIES_IN_FLIGHT": "18",
+        "CALLER_ROLE_ARN": f"arn:aws:iam::{BACKUP_ACCOUNT}:role/rds-xacct-backup-copy",
+        "AWS_REGION": REGION,
+    }
+    arn = f"arn:aws:lambda:us-east-1:{BACKUP_ACCOUNT}:function:rds-xacct-slot-broker"
+    assert broker.BrokerSettings.from_env(env, function_arn=arn).region == "us-east-1"
+    assert broker.BrokerSettings.from_env(env).region == REGION

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import threading
 import time
 import zipfile
@@ -70,6 +71,45 @@ def _function(name: str) -> str:
 def _run(sfn: Any, arn: str, name: str = "run", data: Any = None) -> dict[str, Any]:
     execution = sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(data or {}))
     return wait_for_execution(sfn, execution["executionArn"])
+
+
+def test_each_invocation_sees_its_own_environment_over_the_process(patches: MotoPatches) -> None:
+    # Given invocations that may have variables of their own (functions of several accounts)
+    os.environ["SHARED_SETTING"] = "process"
+    seen: dict[str, tuple[str | None, str | None]] = {}
+    with patches.environments_per_invocation():
+
+        def read(name: str) -> None:
+            seen[name] = (os.environ.get("SHARED_SETTING"), os.getenv("OWN_SETTING"))
+
+        def invocation(name: str, own: dict[str, str] | None) -> None:
+            with patches.own_environment(own):
+                read(name)
+                if own is not None:
+                    # a function invoked from within this one runs in its own environment
+                    with patches.own_environment(None):
+                        read(f"{name}/nested")
+
+        # When two run at the same time in two threads, one with variables of its own
+        threads = [
+            threading.Thread(
+                target=invocation, args=("other", {"SHARED_SETTING": "own", "OWN_SETTING": "x"})
+            ),
+            threading.Thread(target=invocation, args=("main", None)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    # Then each saw its own, a nested invocation and the other thread the process's
+    assert seen == {
+        "other": ("own", "x"),
+        "other/nested": ("process", None),
+        "main": ("process", None),
+    }
+    # And the process's environment is what it was, the wrapper gone
+    assert type(os.environ).__name__ == "_Environ"
+    assert os.environ.pop("SHARED_SETTING") == "process"
 
 
 def test_lambda_errors_reach_retry_and_catch_by_class_name(patches: MotoPatches) -> None:

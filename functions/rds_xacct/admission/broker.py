@@ -87,9 +87,15 @@ class BrokerSettings:
     role_name: str = ""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> BrokerSettings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, function_arn: str | None = None
+    ) -> BrokerSettings:
+        """From the function's environment; its region from its own ARN (the Lambda context's
+        `invoked_function_arn`) when given, else from AWS_REGION (set by the Lambda runtime)."""
         env = os.environ if env is None else env
         table, region = env.get(ENV_TABLE, ""), env.get("AWS_REGION", "")
+        if function_arn:
+            region = Arn.parse(function_arn).region
         try:
             limit = int(env.get(ENV_LIMIT, "0"))
         except ValueError:
