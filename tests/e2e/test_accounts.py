@@ -10,8 +10,11 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+from rds_xacct.model.constants import DEFAULT_MAX_COPIES_IN_FLIGHT
 from simulation.driver import MakeSim, Simulation, outcomes
+from simulation.moto import RDS_LIMITS
 from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, SECOND_ACCOUNT
+from tests.support.copies import peak_copying
 
 ACCOUNTS = (MAIN_ACCOUNT, SECOND_ACCOUNT)
 
@@ -215,3 +218,37 @@ def test_the_second_accounts_deployed_pipeline_cannot_have_the_main_accounts_cop
     assert answer["decision"] == "refused"
     assert f"not from the asking account {SECOND_ACCOUNT}" in answer["reason"]
     assert len(sim.world.app_copies(BACKUP_ACCOUNT)) == 1
+
+
+def test_two_source_accounts_of_100_databases_each_never_exceed_the_backup_accounts_limit(
+    make_sim: MakeSim,
+) -> None:
+    # Given two source accounts with 100 databases each backed up in one 20-minute window, RDS
+    # allowing its 20 copies in progress per account and region, and the default 18 copy
+    # slots in each source account's pool and in the backup account's one pool (its broker)
+    slots = DEFAULT_MAX_COPIES_IN_FLIGHT
+    sim = make_sim(source_accounts=ACCOUNTS, parameters={"RetentionDays": "0"}, slack=False)
+    for account in (*ACCOUNTS, BACKUP_ACCOUNT):
+        RDS_LIMITS.set_manual_snapshot_quota(account, db=1000, cluster=1000)
+    arrivals = [
+        (6.0 * n + (3 if account == SECOND_ACCOUNT else 0), event)
+        for n in range(100)
+        for account in ACCOUNTS
+        for event in [sim.backup_event(f"db-{n:03d}", size_gib=1 + n % 5, account=account)]
+    ]
+    # When the whole window runs
+    described = sim.deliver_window(arrivals, keep_histories=False)
+    # Then every run succeeded and the backup account holds exactly one copy of each of the
+    # 200 databases, 100 from each account, nothing lost
+    assert [d["status"] for d in described] == ["SUCCEEDED"] * 200
+    copies = sim.world.app_copies(BACKUP_ACCOUNT)
+    assert len({c["id"] for c in copies}) == len(copies) == 200
+    assert sorted(str(c["source"]).split(":")[4] for c in copies) == sorted(ACCOUNTS * 100)
+    # And the backup account never had more copies in progress than its one pool, shared by
+    # both accounts (each account's own pool would have let 36 in), nor did RDS refuse any
+    assert peak_copying(sim)[BACKUP_ACCOUNT] == slots
+    assert RDS_LIMITS.rejected_copies == 0
+    # And every slot came back, in every pool
+    for account in ACCOUNTS:
+        for pool, entry in sim.copy_slots(account).items():
+            assert entry == {"inUse": 0, "holders": [], "waiting": []}, pool

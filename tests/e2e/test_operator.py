@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from typer.testing import CliRunner, Result
@@ -26,6 +26,7 @@ from simulation.moto import RDS_LIMITS, wait_for_execution
 from simulation.moto.recovery_points import RECOVERY_POINTS
 from simulation.operator import operator_for
 from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT
+from tests.support.copies import peak_copying
 
 RUN_TIMEOUT_S = 900
 RUNNER = CliRunner(env={"COLUMNS": "200"})
@@ -161,54 +162,37 @@ def test_a_second_backfill_while_the_first_ones_runs_wait_starts_none(make_sim: 
     assert backup_copies(sim) == sorted(wanted)
 
 
-def test_a_backfill_of_200_snapshots_never_has_more_copies_in_flight_than_the_limit(
+def test_a_backfill_of_60_snapshots_never_has_more_copies_in_flight_than_the_limit(
     make_sim: MakeSim,
 ) -> None:
-    # Given 20 databases with 10 daily AWS Backup snapshots each, small copies, and 4 copy slots
-    # per account (RDS allows 20)
+    # Given 10 databases with 6 daily AWS Backup snapshots each, small copies, and 4 copy slots
+    # per account (RDS allows 20). (Two source accounts' 200 databases through one backup
+    # account's pool: tests/e2e/test_accounts.py.)
     slots = 4
     sim = make_sim(parameters={"RetentionDays": "0", "MaxCopiesInFlight": str(slots)}, slack=False)
     for account in (MAIN_ACCOUNT, BACKUP_ACCOUNT):
         RDS_LIMITS.set_manual_snapshot_quota(account, db=1000, cluster=1000)
     sim.patches.states_entered = {}  # a window's runs keep the states they entered, no history
     sim.recording = False
-    for n in range(20):
-        for day in range(1, 11):
+    for n in range(10):
+        for day in range(1, 7):
             backed_up(sim, f"db-{n:02d}", day + n / 100, size_gib=1)
-    # When the operator backfills the last 11 days
-    result = rds_xacct(sim, "backfill", "--since", "11d", "--start", "--json")
+    # When the operator backfills the last 7 days
+    result = rds_xacct(sim, "backfill", "--since", "7d", "--start", "--json")
     assert result.exit_code == OK, result.output
     report = json.loads(result.stdout)
-    assert len(report["started"]) == 200
+    assert len(report["started"]) == 60
     described = finish(sim, [s["execution"] for s in report["started"]])
     # Then every run copied its snapshot, the starts were paced a second apart, and RDS never
     # had more copies in progress in either account than the slots (nor refused one)
     assert {d["status"] for d in described} == {"SUCCEEDED"}
-    assert len(backup_copies(sim)) == 200
+    assert len(backup_copies(sim)) == 60
     starts = sorted(d["startDate"] for d in described)
     assert min(b - a for a, b in itertools.pairwise(starts)) >= timedelta(seconds=1)
     assert peak_copying(sim) == {MAIN_ACCOUNT: slots, BACKUP_ACCOUNT: slots}
     assert RDS_LIMITS.rejected_copies == 0
     for pool, entry in sim.copy_slots().items():
         assert entry == {"inUse": 0, "holders": [], "waiting": []}, pool
-
-
-def peak_copying(sim: Simulation) -> dict[str, int]:
-    """Per account: the most copies RDS was making at once (each copy from its start for its
-    simulated length)."""
-    moments: dict[str, list[tuple[datetime, int]]] = {}
-    for made in sim.patches.copies_made:
-        account = made.snapshot.arn.split(":")[4]
-        end = made.started + timedelta(minutes=made.minutes)
-        moments.setdefault(account, []).extend([(made.started, 1), (end, -1)])
-    peaks = {}
-    for account, changes in moments.items():
-        running = peak = 0
-        for _, change in sorted(changes):  # an end sorts before a start at the same moment
-            running += change
-            peak = max(peak, running)
-        peaks[account] = peak
-    return peaks
 
 
 # --- run and explain --------------------------------------------------------------------------------
