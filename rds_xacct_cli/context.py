@@ -19,7 +19,7 @@ from typing import Any
 
 import boto3
 
-from rds_xacct.aws.clients import SDK_CONFIG, aws_call, new_session
+from rds_xacct.aws.clients import SDK_CONFIG, aws_call, new_session, session_of_credentials
 from rds_xacct.jobs.deployment import Deployment
 from rds_xacct.jobs.status import Status, look
 from rds_xacct.model.constants import APP_NAME
@@ -130,9 +130,4 @@ def assumed(session: boto3.Session, role_arn: str) -> boto3.Session:
         credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=OPERATOR_SESSION_NAME)[
             "Credentials"
         ]
-    return new_session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=session.region_name,
-    )
+    return session_of_credentials(credentials, session.region_name)

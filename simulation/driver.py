@@ -40,7 +40,7 @@ from moto.stepfunctions.responses import get_backend
 from rds_xacct.admission import broker as slot_broker
 from rds_xacct.admission import callbacks as slot_callbacks
 from rds_xacct.aws import url_calls
-from rds_xacct.aws.clients import new_session
+from rds_xacct.aws.clients import session_of_credentials
 from rds_xacct.aws.observability import execution_of
 from rds_xacct.keeper import hourly as keeper_hourly
 from rds_xacct.keeper import ledger as keeper_ledger
@@ -675,12 +675,7 @@ class Simulation:
         credentials = caller.client("sts").assume_role(
             RoleArn=role, RoleSessionName=name or f"{account}-attacker"
         )["Credentials"]
-        return new_session(
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-            region_name=self.backup_region,
-        )
+        return session_of_credentials(credentials, self.backup_region)
 
     def ask_keeper(self, request: Any, session: Any = None) -> dict[str, Any]:
         """Ask the backup account's keeper `request` at its function URL, as a run does (through

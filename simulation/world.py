@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 from moto.rds.models import rds_backends
 
-from rds_xacct.aws.clients import new_session
+from rds_xacct.aws.clients import new_session, session_of_credentials
 from rds_xacct.model.constants import APP_NAME, TAG_APP
 from rds_xacct.model.settings import Settings
 from rds_xacct.model.times import iso
@@ -54,12 +54,7 @@ def session_in(account: str, region: str = REGION) -> boto3.Session:
     credentials = boto3.client("sts", region_name=REGION).assume_role(
         RoleArn=f"arn:aws:iam::{account}:role/test-admin", RoleSessionName="test-admin"
     )["Credentials"]
-    return new_session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=region,
-    )
+    return session_of_credentials(credentials, region)
 
 
 def backup_key_policy(*principals: str) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from rds_xacct.aws.clients import session_of_credentials
 from rds_xacct.model.constants import ROLE_BACKUP, TAG_EXPIRES_AT
 from rds_xacct.model.naming import copy_identifier
 from rds_xacct.model.ownership import app_tags
@@ -258,14 +259,7 @@ def _another_role_of_the_backup_account(sim: Simulation) -> Any:
     credentials = sim.world.backup.client("sts").assume_role(
         RoleArn=arn, RoleSessionName=f"{MAIN_ACCOUNT}-run-1"
     )["Credentials"]
-    from rds_xacct.aws.clients import new_session
-
-    return new_session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=REGION,
-    )
+    return session_of_credentials(credentials, REGION)
 
 
 ORGANIZATION = "o-a1b2c3d4e5"

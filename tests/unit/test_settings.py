@@ -110,18 +110,20 @@ def test_a_china_regions_function_url_is_a_keeper_url() -> None:
 DR_KEY = "arn:aws:kms:us-east-1:222222222222:key/" + "1234abcd-12ab-34cd-56ef-1234567890ab"
 DR_KEEPER = "https://abc123def456.lambda-url.us-east-1.on.aws/"
 DR_BROKER = f"https://{'a' * 32}.lambda-url.us-east-1.on.aws/"
+DR_ENV = {
+    **GOOD,
+    "AWS_REGION": "eu-west-1",
+    "BACKUP_REGION": "us-east-1",
+    "BACKUP_REGION_KMS_KEY_ARN": DR_KEY,
+    "BACKUP_KEEPER_URL": DR_KEEPER,
+    "BACKUP_SLOT_BROKER_URL": DR_BROKER,
+}
+"""A main stack in eu-west-1 whose copies land in us-east-1."""
 
 
 def test_a_backup_region_takes_its_own_key_and_keeper() -> None:
     # Given a main stack in eu-west-1 whose copies land in us-east-1
-    env = {
-        **GOOD,
-        "AWS_REGION": "eu-west-1",
-        "BACKUP_REGION": "us-east-1",
-        "BACKUP_REGION_KMS_KEY_ARN": DR_KEY,
-        "BACKUP_KEEPER_URL": DR_KEEPER,
-        "BACKUP_SLOT_BROKER_URL": DR_BROKER,
-    }
+    env = DR_ENV
     # When the settings are read
     settings = Settings.from_env(env)
     # Then the backup copies land there with that key; the intermediate keeps this region's key
@@ -152,15 +154,7 @@ def test_a_backup_region_takes_its_own_key_and_keeper() -> None:
 def test_a_backup_region_without_what_it_needs_is_refused(
     change: dict[str, str], says: str
 ) -> None:
-    env = {
-        **GOOD,
-        "AWS_REGION": "eu-west-1",
-        "BACKUP_REGION": "us-east-1",
-        "BACKUP_REGION_KMS_KEY_ARN": DR_KEY,
-        "BACKUP_KEEPER_URL": DR_KEEPER,
-        "BACKUP_SLOT_BROKER_URL": DR_BROKER,
-        **change,
-    }
+    env = {**DR_ENV, **change}
     with pytest.raises(ConfigurationError, match=says):
         Settings.from_env(env)
 

@@ -23,7 +23,7 @@ from rds_xacct.aws.clients import (
     SDK_CONFIG,
     aws_call,
     default_client,
-    new_session,
+    session_of_credentials,
 )
 from rds_xacct.model.arns import Arn
 from rds_xacct.model.constants import MACHINE_SUFFIX, SLOT_CALLBACK_ROLE_SUFFIX
@@ -66,12 +66,9 @@ def client(backup_account: str) -> Callable[[str], SFNClient]:
                 RoleSessionName=f"{backup_account}-slot-broker",
                 DurationSeconds=ROLE_SESSION_SECONDS,
             )["Credentials"]
-        made: SFNClient = new_session(
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-            region_name=region,
-        ).client("stepfunctions", config=SDK_CONFIG)
+        made: SFNClient = session_of_credentials(credentials, region).client(
+            "stepfunctions", config=SDK_CONFIG
+        )
         with _CALLBACKS_LOCK:
             _CALLBACKS[key] = (now, made)
         return made

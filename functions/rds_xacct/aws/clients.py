@@ -91,6 +91,17 @@ def new_session(**credentials: str) -> boto3.Session:
     return boto3.Session(botocore_session=core, **credentials)
 
 
+def session_of_credentials(credentials: Any, region: str | None = None) -> boto3.Session:
+    """A session of temporary credentials as STS AssumeRole answers them (`Credentials`), in
+    `region` (None: the environment's)."""
+    return new_session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        **({"region_name": region} if region else {}),
+    )
+
+
 _DEFAULT_CLIENTS: dict[tuple[str, ...], Any] = {}
 _DEFAULT_CLIENTS_LOCK = threading.Lock()
 
@@ -172,12 +183,7 @@ def assumed_role_session(
         credentials = sts.assume_role(
             RoleArn=role_arn, RoleSessionName=key[1], DurationSeconds=ROLE_SESSION_SECONDS
         )["Credentials"]
-    session = new_session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        **({"region_name": region} if region else {}),
-    )
+    session = session_of_credentials(credentials, region)
     if reuse:
         with _DEFAULT_CLIENTS_LOCK:
             _ROLE_SESSIONS[key] = (now, session)
