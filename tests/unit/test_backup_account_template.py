@@ -1021,6 +1021,11 @@ def _principal_context(
     }
 
 
+def _pipeline_caller(account: str) -> Caller:
+    """A source account's pipeline role, as the key policy sees it."""
+    return Caller(arn=f"arn:aws:iam::{account}:role/rds-xacct-pipeline-{REGION}", account=account)
+
+
 @pytest.mark.parametrize(("parameters", "callers"), SOURCES_CASES)
 def test_the_source_accounts_may_only_use_the_key_through_rds(
     template: dict[str, Any], parameters: dict[str, str], callers: list[Any]
@@ -1029,9 +1034,7 @@ def test_the_source_accounts_may_only_use_the_key_through_rds(
     statements = _key_policy_statements(template, parameters)
     via_rds = {"kms:ViaService": f"rds.{REGION}.amazonaws.com"}
     for (account, org, path), admitted in callers:
-        caller = Caller(
-            arn=f"arn:aws:iam::{account}:role/rds-xacct-pipeline-{REGION}", account=account
-        )
+        caller = _pipeline_caller(account)
         context = _principal_context(account, org, path)
         # When a principal of an account uses the key through RDS, directly, or grants it
         # Then a source account may, and only through RDS; any other account may not
@@ -1055,9 +1058,7 @@ def test_the_source_accounts_are_denied_administering_the_key(
     statements = _key_policy_statements(template, parameters)
     via_rds = {"kms:ViaService": f"rds.{REGION}.amazonaws.com"}
     for (account, org, path), admitted in callers:
-        caller = Caller(
-            arn=f"arn:aws:iam::{account}:role/rds-xacct-pipeline-{REGION}", account=account
-        )
+        caller = _pipeline_caller(account)
         context = {**_principal_context(account, org, path), **via_rds}
         # When it administers the key / Then nothing but DescribeKey is allowed, and what
         # changes the key is explicitly denied to every source account
