@@ -633,12 +633,14 @@ class Simulation:
         with zipfile.ZipFile(code, "w") as archive:
             archive.writestr("slot_broker.py", "def handler(event, context):\n    return event\n")
         _create_function(self.backup_lambda, spec, role_arn, code.getvalue())
-        # Its settings are its own: given for its calls only (its region is its ARN's, from
-        # the context: that of the copies it counts)
+        # Its settings (names no main-account function uses, as the keeper's) are set for the
+        # process: it answers within the asking function's invocation, while other runs' calls
+        # go on, so a per-call environment would come and go under their feet. Its region is its
+        # ARN's, from the context: that of the copies it counts.
+        self._stack.enter_context(self.patches.environment(spec.environment))
         self.patches.route_lambda(
             spec.name,
             self._handler(SLOT_BROKER_FUNCTION, spec.handler),
-            spec.environment,
             account=BACKUP_ACCOUNT,
         )
         url = template["Resources"][SLOT_BROKER_URL]["Properties"]

@@ -242,15 +242,18 @@ def test_the_url_answers_the_signed_account(callbacks: Callbacks) -> None:
 
 
 def test_the_brokers_settings_are_checked() -> None:
-    with pytest.raises(ConfigurationError, match=r"SLOTS_TABLE.*CALLER_ROLE_ARN.*1 to 20"):
-        broker.BrokerSettings.from_env({"MAX_COPIES_IN_FLIGHT": "21"})
+    with pytest.raises(
+        ConfigurationError,
+        match=r"SLOTS_TABLE.*CALLER_ROLE_ARN.*SLOTS_POOL_SIZE must be from 1 to 20",
+    ):
+        broker.BrokerSettings.from_env({"SLOTS_POOL_SIZE": "21"})
 
 
 def test_the_brokers_settings_are_read_from_its_environment() -> None:
     settings = broker.BrokerSettings.from_env(
         {
             "SLOTS_TABLE": TABLE,
-            "MAX_COPIES_IN_FLIGHT": "18",
+            "SLOTS_POOL_SIZE": "18",
             "CALLER_ROLE_ARN": f"arn:aws:iam::{BACKUP_ACCOUNT}:role/rds-xacct-backup-copy",
             "BACKUP_ACCOUNT_ID": BACKUP_ACCOUNT,
             "AWS_REGION": REGION,
@@ -269,7 +272,7 @@ def test_the_brokers_region_is_its_own_functions() -> None:
     # (Lambda's context names the function invoked: its region is that of the copies it counts)
     env = {
         "SLOTS_TABLE": TABLE,
-        "MAX_COPIES_IN_FLIGHT": "18",
+        "SLOTS_POOL_SIZE": "18",
         "CALLER_ROLE_ARN": f"arn:aws:iam::{BACKUP_ACCOUNT}:role/rds-xacct-backup-copy",
         "AWS_REGION": REGION,
     }

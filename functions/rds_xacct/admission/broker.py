@@ -65,7 +65,9 @@ ACTIONS = (REQUEST, RELEASE, RENEW, FORGET, LOOK)
 logger = logging.getLogger(APP_NAME)
 
 ENV_TABLE = "SLOTS_TABLE"
-ENV_LIMIT = "MAX_COPIES_IN_FLIGHT"
+ENV_LIMIT = "SLOTS_POOL_SIZE"
+"""The pool's size (the backup stack's MaxCopiesInFlight), named apart from the main functions'
+MAX_COPIES_IN_FLIGHT: the simulation runs both in one process."""
 ENV_CALLER_ROLE_ARN = "CALLER_ROLE_ARN"
 """The backup account's cross-account role, whose sessions alone may ask (named after their
 source account: rds_xacct.aws.function_url.caller_account), as the keeper's."""
