@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
@@ -33,6 +32,8 @@ def post(url: str, payload: Mapping[str, Any], session: Any, *, timeout: float) 
     `requests` library retries nothing by itself); the HTTP status and the answer's JSON (None
     when it is not JSON). A failure to reach it raises `NetworkError` (retried by the state
     machine)."""
+    import requests  # noqa: PLC0415 - only a step that asks the backup account pays its import
+
     data = json.dumps(payload).encode()
     signed = AWSRequest(
         method="POST", url=url, data=data, headers={"content-type": "application/json"}
