@@ -19,14 +19,14 @@ from typing import Any
 
 import boto3
 
-from rds_xacct.aws.clients import SDK_CONFIG, aws_call, new_session, session_of_credentials
+from rds_xacct.aws.clients import SDK_CONFIG, new_session
 from rds_xacct.jobs.deployment import Deployment
 from rds_xacct.jobs.status import Status, look
 from rds_xacct.model.constants import APP_NAME
+from rds_xacct.model.settings import ConfigurationError
 from rds_xacct.model.times import Clock, utc_now
 
 SAMCONFIG = Path("samconfig.toml")
-OPERATOR_SESSION_NAME = f"{APP_NAME}-operator"
 """The session name of the backup role assumed by the operator (CloudTrail shows it)."""
 
 
@@ -71,9 +71,16 @@ class Operator:
         main = _session(profile, region)
 
         def backup(operator: Operator) -> boto3.Session:
-            if backup_profile:
-                return _session(backup_profile, operator.main.region_name)
-            return assumed(operator.main, operator.deployment.settings.backup_role_arn)
+            # The backup account's role trusts only the source accounts' pipeline roles, with a
+            # session named after their account: an operator reads the backup account with a
+            # profile of its own, in the region the copies land in (BackupRegion, when set)
+            if not backup_profile:
+                raise ConfigurationError(
+                    "Give --backup-profile: a profile of the backup account that may describe "
+                    "its snapshots (the backup account's role trusts only the pipeline roles)"
+                )
+            here = operator.main.region_name or ""
+            return _session(backup_profile, operator.deployment.settings.landing_region(here))
 
         def deployment(operator: Operator) -> Deployment:
             return Deployment.from_stack(
@@ -121,13 +128,3 @@ class Operator:
 def _session(profile: str | None, region: str | None) -> boto3.Session:
     options = {"profile_name": profile, "region_name": region}
     return new_session(**{key: value for key, value in options.items() if value})
-
-
-def assumed(session: boto3.Session, role_arn: str) -> boto3.Session:
-    """A session of the backup account through its cross-account role, assumed with `session`."""
-    sts = session.client("sts", config=SDK_CONFIG)
-    with aws_call(f"Assuming the backup account's role {role_arn} (or give --backup-profile)"):
-        credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=OPERATOR_SESSION_NAME)[
-            "Credentials"
-        ]
-    return session_of_credentials(credentials, session.region_name)

@@ -59,8 +59,8 @@ def main(
     backup_profile: Annotated[
         str | None,
         typer.Option(
-            help="AWS profile of the backup account, to read its copies (default: the backup "
-            "stack's role, assumed with the main account's credentials)."
+            help="AWS profile of the backup account, to read its copies (status, backfill); "
+            "used in the region the copies land in."
         ),
     ] = None,
 ) -> None:

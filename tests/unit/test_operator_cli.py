@@ -158,3 +158,50 @@ def test_a_stopped_run_says_its_cleanup_is_the_stopped_run_rules() -> None:
     assert left[MAIN][0].startswith(f"the intermediate copy {INTERMEDIATE}: the run recorded no")
     assert "stopped-run rule's Notify function" in left[MAIN][0]
     assert left[BACKUP][0].startswith("no backup copy recorded: the run recorded no cleanup")
+
+
+class _Deployed:
+    """A deployment as the operator reads it: only its settings' landing region matters here."""
+
+    def __init__(self, backup_region: str) -> None:
+        from rds_xacct.model.settings import Settings
+
+        self.settings = Settings(
+            backup_account_id="222222222222",
+            backup_kms_key_arn="arn:aws:kms:eu-west-1:222222222222:key/x",
+            backup_role_arn="arn:aws:iam::222222222222:role/rds-xacct-backup-copy",
+            retention_days=7,
+            backup_region=backup_region,
+        )
+
+
+@pytest.mark.parametrize(
+    ("backup_region", "expected"), [("", "eu-west-1"), ("us-east-1", "us-east-1")]
+)
+def test_the_backup_account_is_read_with_its_profile_where_the_copies_land(
+    monkeypatch: pytest.MonkeyPatch, backup_region: str, expected: str
+) -> None:
+    # Given a deployment whose copies land in this region, or in a backup region
+    from rds_xacct_cli import context
+
+    monkeypatch.setattr(context, "_session", lambda profile, region: (profile, region))
+    operator = context.Operator.from_options(
+        profile="main", region="eu-west-1", stack_name="rds-xacct", backup_profile="backup"
+    )
+    monkeypatch.setattr(operator, "main", type("S", (), {"region_name": "eu-west-1"})())
+    operator.__dict__["deployment"] = _Deployed(backup_region)
+    # When the backup account is read, Then with its profile, in that region
+    made: Any = operator.backup_session(operator)
+    assert made == ("backup", expected)
+
+
+def test_without_a_backup_profile_the_backup_account_is_not_read() -> None:
+    # (the backup role trusts the pipeline roles alone: the command says what it needs)
+    from rds_xacct.model.settings import ConfigurationError
+    from rds_xacct_cli import context
+
+    operator = context.Operator.from_options(
+        profile=None, region="eu-west-1", stack_name="rds-xacct", backup_profile=None
+    )
+    with pytest.raises(ConfigurationError, match="Give --backup-profile"):
+        operator.backup_session(operator)
