@@ -131,27 +131,56 @@ class BackupAccount:
         self.ledger = keeper_ledger(self.dynamodb)
         self.settings = SETTINGS
         self._sources: dict[str, Any] = {}
-        self._databases: set[tuple[str, Kind]] = set()
+        self._databases: set[tuple[str, Kind, str]] = set()
 
     # -- making snapshots -----------------------------------------------------------------------
-    def _source(self, account: str, kind: Kind) -> Any:
-        """An RDS client of `account` with a database of this kind (made once)."""
+    def _source(self, account: str, kind: Kind, database: str | None = None) -> Any:
+        """An RDS client of `account` with the database of this kind (`orders-db`,
+        `orders-cluster`, or `database`), made once."""
+        database = database or ("orders-cluster" if kind == "cluster" else "orders-db")
         if account not in self._sources:
             rds = self.rds if account == BACKUP_ACCOUNT else client_in(account, "rds")
             self._sources[account] = rds
         rds = self._sources[account]
-        if (account, kind) not in self._databases:
-            self._databases.add((account, kind))
+        if (account, kind, database) not in self._databases:
+            self._databases.add((account, kind, database))
             if kind == "cluster":
                 rds.create_db_cluster(
-                    DBClusterIdentifier="orders-cluster",
+                    DBClusterIdentifier=database,
                     Engine="aurora-postgresql",
                     MasterUsername="admin_user",
                     MasterUserPassword="not-a-real-password",
                 )
             else:
-                postgres_instance(rds, "orders-db")
+                postgres_instance(rds, database)
         return rds
+
+    def shared_snapshot(
+        self, account: str, kind: Kind, identifier: str, database: str | None = None
+    ) -> str:
+        """A snapshot of the database taken now in `account`, shared with the backup account
+        (as the app shares its intermediate copy); its ARN."""
+        database = database or ("orders-cluster" if kind == "cluster" else "orders-db")
+        source = self._source(account, kind, database)
+        if kind == "cluster":
+            arn = source.create_db_cluster_snapshot(
+                DBClusterIdentifier=database, DBClusterSnapshotIdentifier=identifier
+            )["DBClusterSnapshot"]["DBClusterSnapshotArn"]
+            source.modify_db_cluster_snapshot_attribute(
+                DBClusterSnapshotIdentifier=identifier,
+                AttributeName="restore",
+                ValuesToAdd=[BACKUP_ACCOUNT],
+            )
+        else:
+            arn = source.create_db_snapshot(
+                DBInstanceIdentifier=database, DBSnapshotIdentifier=identifier
+            )["DBSnapshot"]["DBSnapshotArn"]
+            source.modify_db_snapshot_attribute(
+                DBSnapshotIdentifier=identifier,
+                AttributeName="restore",
+                ValuesToAdd=[BACKUP_ACCOUNT],
+            )
+        return str(arn)
 
     def copy(
         self,
@@ -177,30 +206,14 @@ class BackupAccount:
             written[TAG_EXPIRES_AT] = iso(made_at + timedelta(days=retention_days))
         written.update(tags or {})
         tag_list = [{"Key": k, "Value": v} for k, v in written.items() if k not in without]
-        source = self._source(source_account, kind)
+        shared = self.shared_snapshot(source_account, kind, identifier)
         if kind == "cluster":
-            shared = source.create_db_cluster_snapshot(
-                DBClusterIdentifier="orders-cluster", DBClusterSnapshotIdentifier=identifier
-            )["DBClusterSnapshot"]["DBClusterSnapshotArn"]
-            source.modify_db_cluster_snapshot_attribute(
-                DBClusterSnapshotIdentifier=identifier,
-                AttributeName="restore",
-                ValuesToAdd=[BACKUP_ACCOUNT],
-            )
             self.rds.copy_db_cluster_snapshot(
                 SourceDBClusterSnapshotIdentifier=shared,
                 TargetDBClusterSnapshotIdentifier=identifier,
                 Tags=tag_list,
             )
         else:
-            shared = source.create_db_snapshot(
-                DBInstanceIdentifier="orders-db", DBSnapshotIdentifier=identifier
-            )["DBSnapshot"]["DBSnapshotArn"]
-            source.modify_db_snapshot_attribute(
-                DBSnapshotIdentifier=identifier,
-                AttributeName="restore",
-                ValuesToAdd=[BACKUP_ACCOUNT],
-            )
             self.rds.copy_db_snapshot(
                 SourceDBSnapshotIdentifier=shared,
                 TargetDBSnapshotIdentifier=identifier,

@@ -46,8 +46,8 @@ from rds_xacct.model.settings import ConfigurationError
 from rds_xacct.model.state import Kind
 from rds_xacct.model.times import iso
 from simulation.moto import MotoPatches, SimClock
-from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION, postgres_instance
-from tests.unit.test_keeper import LEDGER_TABLE, OTHER_ACCOUNT, client_in, keeper_ledger
+from simulation.world import BACKUP_ACCOUNT, MAIN_ACCOUNT, REGION
+from tests.unit.test_keeper import LEDGER_TABLE, OTHER_ACCOUNT, BackupAccount
 
 RPO = timedelta(hours=RECOVERY_POINT_OBJECTIVE_HOURS)
 SETTINGS = KeeperSettings(
@@ -59,55 +59,20 @@ HOUR = timedelta(hours=1)
 
 class Accounts:
     """Source accounts with databases and snapshots, and the backup account they are copied
-    into, with the keeper's ledger."""
+    into, with the keeper's ledger (test_keeper's `BackupAccount`, its copies of any source)."""
 
     def __init__(self, clock: SimClock) -> None:
         self.clock = clock
-        self.rds = client_in(BACKUP_ACCOUNT, "rds")
-        self.dynamodb = client_in(BACKUP_ACCOUNT, "dynamodb")
-        self.ledger = keeper_ledger(self.dynamodb)
-        self.settings = SETTINGS
-        self._sources: dict[str, Any] = {}
-        self._made: set[tuple[str, Kind, str]] = set()
+        self.backup = BackupAccount(clock)
+        self.rds, self.dynamodb = self.backup.rds, self.backup.dynamodb
+        self.ledger, self.settings = self.backup.ledger, self.backup.settings
         self._copies = 0
-
-    def _source(self, account: str, kind: Kind, database: str) -> Any:
-        rds = self._sources.setdefault(account, client_in(account, "rds"))
-        if (account, kind, database) not in self._made:
-            self._made.add((account, kind, database))
-            if kind == "cluster":
-                rds.create_db_cluster(
-                    DBClusterIdentifier=database,
-                    Engine="aurora-postgresql",
-                    MasterUsername="admin_user",
-                    MasterUserPassword="not-a-real-password",
-                )
-            else:
-                postgres_instance(rds, database)
-        return rds
 
     def snapshot(self, database: str, *, kind: Kind = "db", account: str = MAIN_ACCOUNT) -> str:
         """A snapshot of the database taken now, shared with the backup account; its ARN."""
-        rds = self._source(account, kind, database)
-        name = f"snap-{database}-{self.clock.now():%Y%m%d%H%M%S}-{len(self._made)}{self._copies}"
+        name = f"snap-{database}-{self.clock.now():%Y%m%d%H%M%S}-{self._copies}"
         self._copies += 1
-        if kind == "cluster":
-            arn = rds.create_db_cluster_snapshot(
-                DBClusterIdentifier=database, DBClusterSnapshotIdentifier=name
-            )["DBClusterSnapshot"]["DBClusterSnapshotArn"]
-            rds.modify_db_cluster_snapshot_attribute(
-                DBClusterSnapshotIdentifier=name,
-                AttributeName="restore",
-                ValuesToAdd=[BACKUP_ACCOUNT],
-            )
-        else:
-            arn = rds.create_db_snapshot(DBInstanceIdentifier=database, DBSnapshotIdentifier=name)[
-                "DBSnapshot"
-            ]["DBSnapshotArn"]
-            rds.modify_db_snapshot_attribute(
-                DBSnapshotIdentifier=name, AttributeName="restore", ValuesToAdd=[BACKUP_ACCOUNT]
-            )
-        return str(arn)
+        return self.backup.shared_snapshot(account, kind, name, database)
 
     def copy(
         self,
