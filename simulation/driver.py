@@ -431,8 +431,9 @@ class Simulation:
             region=self.backup_region,
         )
         given = {p["ParameterKey"]: p["ParameterValue"] for p in stack_parameters}
-        self._deploy_keeper(backup_template, given, cfn)
-        self._deploy_slot_broker(backup_template, given, cfn)
+        resources, specs = self._backup_functions(backup_template, given, cfn)
+        self._deploy_keeper(backup_template, resources, specs)
+        self._deploy_slot_broker(backup_template, resources, specs)
         outputs = {
             o["OutputKey"]: o["OutputValue"]
             for o in cfn.describe_stacks(StackName="rds-xacct-backup-account")["Stacks"][0][
@@ -495,9 +496,6 @@ class Simulation:
             AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
         )["Role"]["Arn"]
         credentials, rule_clients = self._run_as_the_templates_roles(app, main, account, role)
-        code = io.BytesIO()
-        with zipfile.ZipFile(code, "w") as archive:
-            archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
         lambda_client = main.client("lambda")
         # The functions of a run have the template's one environment (Globals): set it once for
         # the process, so that concurrent runs' handlers need not take turns with os.environ.
@@ -509,7 +507,7 @@ class Simulation:
         if shared is not None and own_account:
             self._stack.enter_context(self.patches.environment(shared))
         for spec in app.functions.values():
-            _create_function(lambda_client, spec, role, code.getvalue())
+            _create_function(lambda_client, spec, role, _PLACEHOLDER_CODE)
             self.patches.route_lambda(
                 spec.name,
                 self._handler(spec.logical_id, spec.handler),
@@ -536,33 +534,52 @@ class Simulation:
             alarm_names=create_template_alarms(app.template, app.resolver, main),
         )
 
-    def _deploy_keeper(
+    def _backup_functions(
         self, template: dict[str, Any], parameters: dict[str, str], cfn: Any
-    ) -> None:
-        """The backup account's keeper: made in that account's Lambda with the template's
-        handler and environment, run in-process with its role's credentials (KeeperRole, as
-        the Lambda service assumes it)."""
+    ) -> tuple[dict[str, str], dict[str, FunctionSpec]]:
+        """The backup stack's resources (logical id → physical id) and its functions as SAM
+        would make them (moto runs no SAM transform: the simulation makes them)."""
         resources = {
             r["LogicalResourceId"]: r["PhysicalResourceId"]
             for r in cfn.list_stack_resources(StackName="rds-xacct-backup-account")[
                 "StackResourceSummaries"
             ]
         }
-        region = self.backup_region
         resolver = Resolver(
-            template, parameters, account=BACKUP_ACCOUNT, region=region, refs=resources
+            template, parameters, account=BACKUP_ACCOUNT, region=self.backup_region, refs=resources
         )
-        names = function_names(template, resolver)
-        specs = function_specs(template, resolver, names)
+        return resources, function_specs(template, resolver, function_names(template, resolver))
+
+    def _backup_function_role(
+        self, template: dict[str, Any], resources: dict[str, str], logical_id: str
+    ) -> tuple[str, Any]:
+        """A backup-stack function's role ARN and a session of it, as the Lambda service
+        assumes it for the function."""
+        role_id = template["Resources"][logical_id]["Properties"]["Role"]["Fn::GetAtt"][0]
+        role_arn = f"arn:aws:iam::{BACKUP_ACCOUNT}:role/{resources[role_id]}"
+        region = self.backup_region
+        credentials = service_credentials(
+            self.permissions, role_arn, "lambda.amazonaws.com", logical_id, region
+        )
+        return role_arn, credentials.session(region)
+
+    def _backup_function_url(self, template: dict[str, Any], spec: FunctionSpec, url: str) -> str:
+        """The function URL of a backup-stack function (the template's `AWS::Lambda::Url`, made
+        with the function: moto's CloudFormation makes none), as its stack output gives it."""
+        auth = template["Resources"][url]["Properties"]["AuthType"]
+        made = self.backup_lambda.create_function_url_config(FunctionName=spec.name, AuthType=auth)
+        return str(made["FunctionUrl"])
+
+    def _deploy_keeper(
+        self, template: dict[str, Any], resources: dict[str, str], specs: dict[str, FunctionSpec]
+    ) -> None:
+        """The backup account's keeper: made in that account's Lambda with the template's
+        handler and environment, run in-process with its role's credentials (KeeperRole, as
+        the Lambda service assumes it)."""
         spec = specs[KEEPER_FUNCTION]
         self.keeper_name = spec.name
         self.keeper_pass_name = specs[KEEPER_PASS_FUNCTION].name
-        role_id = template["Resources"][KEEPER_FUNCTION]["Properties"]["Role"]["Fn::GetAtt"][0]
-        role_arn = f"arn:aws:iam::{BACKUP_ACCOUNT}:role/{resources[role_id]}"
-        credentials = service_credentials(
-            self.permissions, role_arn, "lambda.amazonaws.com", KEEPER_FUNCTION, region
-        )
-        session = credentials.session(region)
+        role_arn, session = self._backup_function_role(template, resources, KEEPER_FUNCTION)
         clients = {service: session.client(service) for service in ("rds", "dynamodb")}
         # The keeper's settings (names no main-account function uses) are set for the process;
         # its credentials are given to its own clients, not os.environ, which the main
@@ -575,13 +592,10 @@ class Simulation:
         self._stack.enter_context(
             mock.patch.object(keeper_ledger, "default_client", side_effect=clients.__getitem__)
         )
-        code = io.BytesIO()
-        with zipfile.ZipFile(code, "w") as archive:
-            archive.writestr("keeper.py", "def handler(event, context):\n    return event\n")
-        self.backup_lambda = session_in(BACKUP_ACCOUNT, region).client("lambda")
+        self.backup_lambda = session_in(BACKUP_ACCOUNT, self.backup_region).client("lambda")
         for logical_id in (KEEPER_FUNCTION, KEEPER_PASS_FUNCTION):
             function = specs[logical_id]
-            _create_function(self.backup_lambda, function, role_arn, code.getvalue())
+            _create_function(self.backup_lambda, function, role_arn, _PLACEHOLDER_CODE)
             # The pass reads settings of its own (its freshness check's), set for its calls
             extra = {k: v for k, v in function.environment.items() if k not in spec.environment}
             self.patches.route_lambda(
@@ -590,38 +604,17 @@ class Simulation:
                 extra or None,
                 account=BACKUP_ACCOUNT,
             )
-        # The keeper's function URL (the template's KeeperUrl, made with the function: moto's
-        # CloudFormation makes none), the stack's output BackupAccountKeeperUrl
-        url = template["Resources"][KEEPER_URL]["Properties"]
-        self.keeper_url = self.backup_lambda.create_function_url_config(
-            FunctionName=spec.name, AuthType=url["AuthType"]
-        )["FunctionUrl"]
+        self.keeper_url = self._backup_function_url(template, spec, KEEPER_URL)
 
     def _deploy_slot_broker(
-        self, template: dict[str, Any], parameters: dict[str, str], cfn: Any
+        self, template: dict[str, Any], resources: dict[str, str], specs: dict[str, FunctionSpec]
     ) -> None:
         """The backup account's slot broker, as the keeper is made (`_deploy_keeper`): its
         function and URL in that account, run in-process with its role's credentials
         (SlotBrokerRole), given to its own DynamoDB and STS clients."""
-        resources = {
-            r["LogicalResourceId"]: r["PhysicalResourceId"]
-            for r in cfn.list_stack_resources(StackName="rds-xacct-backup-account")[
-                "StackResourceSummaries"
-            ]
-        }
-        region = self.backup_region
         self.backup_slots_table = resources["SlotsTable"]
-        resolver = Resolver(
-            template, parameters, account=BACKUP_ACCOUNT, region=region, refs=resources
-        )
-        specs = function_specs(template, resolver, function_names(template, resolver))
         spec = specs[SLOT_BROKER_FUNCTION]
-        role_id = template["Resources"][SLOT_BROKER_FUNCTION]["Properties"]["Role"]["Fn::GetAtt"]
-        role_arn = f"arn:aws:iam::{BACKUP_ACCOUNT}:role/{resources[role_id[0]]}"
-        credentials = service_credentials(
-            self.permissions, role_arn, "lambda.amazonaws.com", SLOT_BROKER_FUNCTION, region
-        )
-        session = credentials.session(region)
+        role_arn, session = self._backup_function_role(template, resources, SLOT_BROKER_FUNCTION)
         clients = {service: session.client(service) for service in ("dynamodb", "sts")}
         slot_callbacks.forget()
         self._stack.callback(slot_callbacks.forget)
@@ -629,10 +622,7 @@ class Simulation:
             self._stack.enter_context(
                 mock.patch.object(module, "default_client", side_effect=clients.__getitem__)
             )
-        code = io.BytesIO()
-        with zipfile.ZipFile(code, "w") as archive:
-            archive.writestr("slot_broker.py", "def handler(event, context):\n    return event\n")
-        _create_function(self.backup_lambda, spec, role_arn, code.getvalue())
+        _create_function(self.backup_lambda, spec, role_arn, _PLACEHOLDER_CODE)
         # Its settings (names no main-account function uses, as the keeper's) are set for the
         # process: it answers within the asking function's invocation, while other runs' calls
         # go on, so a per-call environment would come and go under their feet. Its region is its
@@ -643,10 +633,7 @@ class Simulation:
             self._handler(SLOT_BROKER_FUNCTION, spec.handler),
             account=BACKUP_ACCOUNT,
         )
-        url = template["Resources"][SLOT_BROKER_URL]["Properties"]
-        self.slot_broker_url = self.backup_lambda.create_function_url_config(
-            FunctionName=spec.name, AuthType=url["AuthType"]
-        )["FunctionUrl"]
+        self.slot_broker_url = self._backup_function_url(template, spec, SLOT_BROKER_URL)
 
     def pipeline_session(self, account: str = MAIN_ACCOUNT) -> Any:
         """A boto3 session of a source account's pipeline role (what an attacker who stole a
@@ -1253,6 +1240,18 @@ class Simulation:
                 json.loads(call.request.body or "{}") if call.request.url == SLACK_WEBHOOK else None
             )
         return [message for message in self._slack_read if message is not None]
+
+
+def _placeholder_code() -> bytes:
+    """The code every function is made with in moto's Lambda: never run (the simulation routes
+    each invocation to the real handler, in-process)."""
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
+    return code.getvalue()
+
+
+_PLACEHOLDER_CODE = _placeholder_code()
 
 
 def _create_function(client: Any, spec: FunctionSpec, role: str, code: bytes) -> None:
