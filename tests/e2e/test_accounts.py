@@ -252,3 +252,20 @@ def test_two_source_accounts_of_100_databases_each_never_exceed_the_backup_accou
     for account in ACCOUNTS:
         for pool, entry in sim.copy_slots(account).items():
             assert entry == {"inUse": 0, "holders": [], "waiting": []}, pool
+
+
+def test_a_run_failing_while_it_holds_a_backup_slot_gives_it_back_to_the_shared_pool(
+    make_sim: MakeSim,
+) -> None:
+    # Given a run that fails while its backup copy is made (it holds a slot of the backup
+    # account's pool, kept by the slot broker)
+    sim = make_sim()
+    sim.inject_failure("CheckBackup")
+    # When it fails and cleans up
+    result = sim.deliver(sim.backup_event("orders-db"))
+    # Then its cleanup says it gave the slot back, and no slot is held or awaited anywhere
+    assert result.status == "FAILED"
+    cleanup = [e.text for e in result.timeline if e.text.startswith("Cleanup:")]
+    assert any("gave back its backup copy slot" in text for text in cleanup), cleanup
+    for pool, entry in sim.copy_slots().items():
+        assert entry == {"inUse": 0, "holders": [], "waiting": []}, pool

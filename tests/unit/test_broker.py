@@ -174,12 +174,23 @@ def test_a_renewed_lease_is_never_longer_than_a_slots_own(callbacks: Callbacks) 
     )
 
 
-def test_forget_leaves_the_queue_and_gives_back(callbacks: Callbacks) -> None:
+def test_a_failed_run_leaves_the_queue_then_gives_back_its_slot(callbacks: Callbacks) -> None:
+    # Given two runs holding the slots, and one waiting of each account
     ask(callbacks, MAIN_ACCOUNT, slot_request(MAIN_ACCOUNT, "a"))
     ask(callbacks, MAIN_ACCOUNT, slot_request(MAIN_ACCOUNT, "b"))
     ask(callbacks, OTHER, slot_request(OTHER, "c"))
+    ask(callbacks, MAIN_ACCOUNT, slot_request(MAIN_ACCOUNT, "d"))
+    # When the waiting run d fails (Cleanup: it forgets its place), Then it left the queue
+    forgot = ask(callbacks, MAIN_ACCOUNT, {**slot_request(MAIN_ACCOUNT, "d"), "action": "forget"})
+    assert forgot["forgotten"] == 1
+    # And when holder a fails, forgetting holds no place and gives back nothing; giving back
+    # its slot hands it to the next in the queue, c of the other account
     forgot = ask(callbacks, MAIN_ACCOUNT, {**slot_request(MAIN_ACCOUNT, "a"), "action": "forget"})
-    assert (forgot["released"], forgot["served"]) == (True, [f"{OTHER}-c"])
+    assert forgot["forgotten"] == 0
+    released = ask(
+        callbacks, MAIN_ACCOUNT, {**slot_request(MAIN_ACCOUNT, "a"), "action": "release"}
+    )
+    assert (released["released"], released["served"]) == (True, [f"{OTHER}-c"])
 
 
 def test_the_callback_role_is_named_from_the_runs_state_machine_and_region() -> None:

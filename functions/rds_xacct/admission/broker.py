@@ -205,14 +205,9 @@ def handle(
     if action == RELEASE:
         released = pool.release(run)
         return {"pool": pool.key, "released": released, "served": pool.serve(now)}
-    forgotten = pool.forget_waiting(run)
-    released = pool.release(run)
-    return {
-        "pool": pool.key,
-        "forgotten": forgotten,
-        "released": released,
-        "served": pool.serve(now),
-    }
+    # (a place in the queue holds no slot: forgetting it frees none; a run that failed gives its
+    # slot back with `release`, as `slots.give_back_everything` asks for both pools)
+    return {"pool": pool.key, "forgotten": pool.forget_waiting(run)}
 
 
 def _look(pool: Pool, now: datetime) -> dict[str, Any]:
